@@ -1,0 +1,164 @@
+"""Occluders drawn over a synthetic face, and the detector-like landmark confidence they imply.
+
+Every occluder is drawn twice with the same polygons: in colour on the image and in white on a coverage mask.
+The mask, not the occluder's intent, decides which landmarks are hidden, so scores are low exactly where the
+pixels are covered.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from oadn.data.synthetic.render import random_skin
+from oadn.data.synthetic.shape import EYES, L_EYE, MOUTH, NUM_LANDMARKS, R_EYE
+
+OCCLUDER_KINDS: tuple[str, ...] = ("sunglasses", "mask", "hand", "box")
+
+
+class Canvas:
+    """The image and its coverage mask at the drawing resolution, with the face frame occluders are placed in."""
+
+    def __init__(self, img: Image.Image, draw: ImageDraw.ImageDraw, points: np.ndarray, unit: float, roll: float):
+        self.draw = draw
+        self.mask = Image.new("L", img.size, 0)
+        self.mask_draw = ImageDraw.Draw(self.mask)
+        self.points = points
+        self.unit = unit
+        self.rot = np.array([[np.cos(roll), -np.sin(roll)], [np.sin(roll), np.cos(roll)]])
+
+    def to_pixels(self, centre: np.ndarray, offsets: np.ndarray) -> list[tuple[float, float]]:
+        """Offsets in face units (x right, y down in the face's own frame) around a pixel ``centre``."""
+        xy = centre + (offsets @ self.rot.T) * self.unit
+        return [(float(x), float(y)) for x, y in xy]
+
+    def polygon(self, xy: list[tuple[float, float]], fill: tuple[int, int, int]) -> None:
+        self.draw.polygon(xy, fill=fill)
+        self.mask_draw.polygon(xy, fill=255)
+
+    def line(self, xy: list[tuple[float, float]], fill: tuple[int, int, int], width: float) -> None:
+        w = max(1, int(round(width * self.unit)))
+        self.draw.line(xy, fill=fill, width=w, joint="curve")
+        self.mask_draw.line(xy, fill=255, width=w, joint="curve")
+
+
+def _ellipse(rx: float, ry: float, n: int = 16, power: float = 2.0) -> np.ndarray:
+    """Superellipse outline (power 2 = ellipse, larger = rounded rectangle) in face units."""
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    c, s = np.cos(t), np.sin(t)
+    e = 2.0 / power
+    return np.stack([rx * np.sign(c) * np.abs(c) ** e, ry * np.sign(s) * np.abs(s) ** e], axis=1)
+
+
+def _colour(rng: np.random.Generator, lo: float = 0, hi: float = 255) -> tuple[int, int, int]:
+    c = rng.uniform(lo, hi, 3)
+    return int(c[0]), int(c[1]), int(c[2])
+
+
+def _sunglasses(cv: Canvas, rng: np.random.Generator, targeted: bool) -> None:
+    col = _colour(rng, 0, 60)
+    rx, ry = rng.uniform([0.22, 0.13], [0.28, 0.18])
+    power = rng.uniform(2.0, 4.0)
+    centres = [cv.points[R_EYE].mean(axis=0), cv.points[L_EYE].mean(axis=0)]
+    for c in centres:
+        cv.polygon(cv.to_pixels(c, _ellipse(rx, ry, power=power)), col)
+    cv.line([tuple(centres[0]), tuple(centres[1])], col, 0.05)
+
+
+def _mask(cv: Canvas, rng: np.random.Generator, targeted: bool) -> None:
+    p = cv.points
+    col = _colour(rng, 150, 255) if rng.random() < 0.7 else _colour(rng, 10, 60)
+    nose_top = p[28] + (p[29] - p[28]) * rng.uniform(0.0, 0.8)
+    centre = p[8]
+    chin = p[2:15] + (p[2:15] - p[29]) * 0.06  # slightly outside the jaw line
+    outline = np.concatenate([chin, [p[15] + (nose_top - p[15]) * 0.5, nose_top, p[1] + (nose_top - p[1]) * 0.5]])
+    cv.polygon([(float(x), float(y)) for x, y in outline], col)
+    pleat = tuple(int(v * 0.8) for v in col)
+    w = max(1, int(round(0.015 * cv.unit)))
+    for k in (0.3, 0.5, 0.7):  # pleats, on the image only: they are inside the mask polygon anyway
+        a, b = p[3] + (p[31] - p[3]) * 0.3, p[13] + (p[35] - p[13]) * 0.3
+        off = (centre - nose_top) * k
+        cv.draw.line([tuple(a + off * 0.8), tuple(b + off * 0.8)], fill=pleat, width=w)
+
+
+def _target(cv: Canvas, rng: np.random.Generator, targeted: bool) -> np.ndarray:
+    """Where a hand or box goes: on an eye, both eyes or the mouth when it must hide something, else anywhere."""
+    p = cv.points
+    if targeted:
+        region = (R_EYE, L_EYE, EYES, MOUTH, MOUTH)[rng.integers(5)]
+        return p[region].mean(axis=0) + rng.normal(0, 0.04, 2) * cv.unit
+    return p[rng.integers(NUM_LANDMARKS)] + rng.normal(0, 0.15, 2) * cv.unit
+
+
+def _hand(cv: Canvas, rng: np.random.Generator, targeted: bool) -> None:
+    skin = random_skin(rng)
+    col = (int(np.clip(skin[0], 0, 255)), int(np.clip(skin[1], 0, 255)), int(np.clip(skin[2], 0, 255)))
+    centre = _target(cv, rng, targeted)
+    rx, ry = rng.uniform([0.28, 0.32], [0.4, 0.45])
+    cv.polygon(cv.to_pixels(centre, _ellipse(rx, ry, power=2.5)), col)
+    phi = rng.uniform(0, 2 * np.pi)
+    length = rng.uniform(0.3, 0.5)
+    for k, spread in enumerate(np.linspace(-0.45, 0.45, 4)):
+        a = phi + spread
+        direction = np.array([np.cos(a), np.sin(a)])
+        base = direction * np.array([rx, ry]) * 0.7
+        tip = base + direction * length * (0.8 + 0.2 * np.sin(k + 1))
+        cv.line(cv.to_pixels(centre, np.stack([base, tip])), col, 0.1)
+    a = phi + rng.choice([-1.4, 1.4])  # thumb
+    direction = np.array([np.cos(a), np.sin(a)])
+    cv.line(cv.to_pixels(centre, np.stack([direction * rx * 0.6, direction * (rx + 0.25)])), col, 0.11)
+
+
+def _box(cv: Canvas, rng: np.random.Generator, targeted: bool) -> None:
+    centre = _target(cv, rng, targeted)
+    rx, ry = rng.uniform([0.2, 0.15], [0.45, 0.35])
+    spin = rng.uniform(-0.5, 0.5)
+    rot = np.array([[np.cos(spin), -np.sin(spin)], [np.sin(spin), np.cos(spin)]])
+    corners = np.array([[-rx, -ry], [rx, -ry], [rx, ry], [-rx, ry]]) @ rot.T
+    cv.polygon(cv.to_pixels(centre, corners), _colour(rng))
+    if rng.random() < 0.6:  # stripes as texture, inside the box
+        stripe = _colour(rng)
+        for v in np.linspace(-ry, ry, int(rng.integers(3, 7)))[1:-1]:
+            seg = np.array([[-rx, v], [rx, v]]) @ rot.T
+            cv.draw.line(cv.to_pixels(centre, seg), fill=stripe, width=max(1, int(0.03 * cv.unit)))
+
+
+_DRAW = {"sunglasses": _sunglasses, "mask": _mask, "hand": _hand, "box": _box}
+
+
+def draw_occluders(
+    cv: Canvas, rng: np.random.Generator, kinds: tuple[str, ...], targeted: bool
+) -> list[str]:
+    """Draw one occluder (sometimes two) of the given kinds; ``targeted`` places hands and boxes over the eyes
+    or mouth (the occluded test split), otherwise anywhere on the face. Returns the kinds drawn."""
+    drawn = []
+    for _ in range(1 + int(rng.random() < 0.25)):
+        kind = kinds[rng.integers(len(kinds))]
+        _DRAW[kind](cv, rng, targeted)
+        drawn.append(kind)
+    return drawn
+
+
+def occluded_points(mask: Image.Image, points: np.ndarray, unit: float) -> np.ndarray:
+    """Bool per landmark: covered at its position and at most of four neighbours a small radius away."""
+    m = np.asarray(mask) > 0
+    h, w = m.shape
+    r = max(1.0, 0.03 * unit)
+    offsets = np.array([[0, 0], [r, 0], [-r, 0], [0, r], [0, -r]])
+    xy = np.rint(points[None, :, :] + offsets[:, None, :]).astype(int)  # 5 x N x 2
+    inside = (xy[..., 0] >= 0) & (xy[..., 0] < w) & (xy[..., 1] >= 0) & (xy[..., 1] < h)
+    xs, ys = np.clip(xy[..., 0], 0, w - 1), np.clip(xy[..., 1], 0, h - 1)
+    covered = m[ys, xs] & inside
+    return covered.sum(axis=0) >= 3
+
+
+def confidence(rng: np.random.Generator, occluded: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Detector-like score per point: high when visible, low when occluded or off-image, with noise and a
+    small chance of a detector error either way."""
+    n = len(occluded)
+    u, noise, err = rng.random(n), rng.normal(0, 0.03, n), rng.random(n)
+    low = occluded ^ (err < 0.03)
+    score = np.where(low, 0.45 * u, 0.7 + 0.3 * u) + noise
+    score[~inside] = 0.2 * u[~inside]
+    return np.clip(score, 0.0, 1.0).astype(np.float32)
+

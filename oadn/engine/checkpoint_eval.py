@@ -1,0 +1,68 @@
+"""Evaluate a finished run's selected weights on any split of any registered data set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from oadn.data.registry import get_dataset
+from oadn.engine.evaluate import metrics_by_branch, predict
+from oadn.engine.train import resolve_device
+from oadn.models import create_model
+from oadn.runs import load_config, save_json, save_parquet
+
+
+def evaluate_run(
+    run_dir: Path,
+    *,
+    dataset: str | None = None,
+    root: Path | None = None,
+    splits: list[str] | None = None,
+    options: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Metrics per split and branch; predictions and metrics go to ``<run>/evaluations/<data set>/``.
+
+    Without ``dataset`` the run's own data set and test splits are used. A different data set must share the
+    run's class space (same canonical classes, same order), or the figures would be meaningless.
+    """
+    run_dir = Path(run_dir)
+    config = load_config(run_dir)
+    weights = run_dir / "best.pt"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights}: the run has no selected weights yet (unfinished? use train --resume)")
+    train_classes = get_dataset(config.data.name, **config.data.options).classes
+    if dataset is None:
+        dataset, options, root = config.data.name, config.data.options, Path(config.data.root) if config.data.root else None
+        splits = splits or config.data.test_splits
+    adapter = get_dataset(dataset, **(options or {}))
+    if tuple(adapter.classes) != tuple(train_classes):
+        raise ValueError(
+            f"{dataset} has classes {list(adapter.classes)} but the run was trained on {list(train_classes)}"
+        )
+    splits = splits or [s for s in adapter.splits if s.startswith("test")]
+    device = resolve_device(config.train.device)
+    model = create_model(config.model, len(train_classes), config.data.image_size).to(device)
+    model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+    out_dir = run_dir / "evaluations" / dataset
+    results: dict[str, Any] = {}
+    for split in splits:
+        source = adapter.open_split(split, root=root, image_size=config.data.image_size, **config.data.split_options)
+        frame, bad = predict(
+            model,
+            source,
+            device=device,
+            batch_size=config.train.eval_batch_size,
+            amp=config.train.amp,
+            num_workers=config.data.num_workers,
+            on_bad_image=config.data.on_bad_image,
+            description=f"{dataset} {split}",
+            progress=progress,
+        )
+        save_parquet(frame, out_dir / f"{split}.parquet")
+        results[split] = metrics_by_branch(frame, adapter.classes)
+        results[split]["bad_images"] = [list(b) for b in bad]
+    save_json(results, out_dir / "metrics.json")
+    return results

@@ -1,0 +1,108 @@
+"""Backbones that map an image batch to a feature map F (B x C x h x w), by name.
+
+The paper's backbone is ResNet-50 with its last stage's stride set to 1 (no dilation), so a 224 input gives
+F of 2048 x 14 x 14. ``resnet18`` gets the same surgery; ``resnet-tiny`` is a narrow 4-block ResNet with the same
+surgery, sized for CPU tests and the demo; ``timm:<name>`` takes any timm model's ``forward_features`` as is.
+Weights are never downloaded: ``pretrained`` is a local state-dict file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import timm
+import torch
+from timm.models.resnet import BasicBlock, ResNet
+from torch import nn
+
+
+@dataclass
+class Backbone:
+    """A feature extractor and the facts heads need about its output."""
+
+    module: nn.Module
+    channels: int
+    stride: int
+
+
+def _last_stage_stride_one(model: ResNet) -> None:
+    """Make layer4 keep layer3's resolution by setting its strided convs to stride 1 (no dilation)."""
+    first_block = model.layer4[0]
+    for name, module in first_block.named_modules():
+        if isinstance(module, nn.Conv2d) and module.stride == (2, 2):
+            module.stride = (1, 1)
+        elif isinstance(module, nn.AvgPool2d) and module.stride in (2, (2, 2)):
+            parent_name, _, child = name.rpartition(".")
+            parent = first_block.get_submodule(parent_name) if parent_name else first_block
+            setattr(parent, child, nn.Identity())
+
+
+class _ForwardFeatures(nn.Module):
+    """Wrap a timm model so that calling it returns the unpooled feature map."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_features(x)
+
+
+def _resnet_last_stride_one(factory: Callable[[], ResNet]) -> Backbone:
+    model = factory()
+    _last_stage_stride_one(model)
+    return Backbone(_ForwardFeatures(model), channels=model.num_features, stride=16)
+
+
+_BUILDERS: dict[str, Callable[[], Backbone]] = {
+    "resnet50": lambda: _resnet_last_stride_one(lambda: timm.create_model("resnet50", pretrained=False)),
+    "resnet18": lambda: _resnet_last_stride_one(lambda: timm.create_model("resnet18", pretrained=False)),
+    "resnet-tiny": lambda: _resnet_last_stride_one(
+        lambda: ResNet(BasicBlock, layers=(1, 1, 1, 1), channels=(16, 32, 64, 128), stem_width=16)
+    ),
+}
+
+
+def list_backbones() -> list[str]:
+    return sorted(_BUILDERS) + ["timm:<any timm model name>"]
+
+
+def _timm_backbone(name: str) -> Backbone:
+    model = timm.create_model(name, pretrained=False, num_classes=0, global_pool="")
+    stride = int(model.feature_info[-1]["reduction"]) if getattr(model, "feature_info", None) else 32
+    return Backbone(_ForwardFeatures(model), channels=model.num_features, stride=stride)
+
+
+def load_pretrained(backbone: Backbone, path: str | Path) -> None:
+    """Load a local state dict into the backbone; classifier keys (fc.*, head.*) are ignored, others must match."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained weights not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    target = backbone.module.model
+    state = {k.removeprefix("module.").removeprefix("model."): v for k, v in state.items()}
+    state = {k: v for k, v in state.items() if not k.startswith(("fc.", "head.", "classifier."))}
+    missing, unexpected = target.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith(("fc.", "head.", "classifier."))]
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: weights do not fit the backbone: {len(missing)} missing key(s) "
+            f"(e.g. {missing[:3]}), {len(unexpected)} unexpected key(s) (e.g. {unexpected[:3]})"
+        )
+
+
+def create_backbone(name: str, pretrained: str | Path | None = None) -> Backbone:
+    """Build backbone ``name`` with random weights, or with the local ``pretrained`` state dict."""
+    if name.startswith("timm:"):
+        backbone = _timm_backbone(name.removeprefix("timm:"))
+    elif name in _BUILDERS:
+        backbone = _BUILDERS[name]()
+    else:
+        raise KeyError(f"unknown backbone {name!r}; available: {', '.join(list_backbones())}")
+    if pretrained:
+        load_pretrained(backbone, pretrained)
+    return backbone
