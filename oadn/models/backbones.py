@@ -52,6 +52,7 @@ class _ForwardFeatures(nn.Module):
 
 def _resnet_last_stride_one(factory: Callable[[], ResNet]) -> Backbone:
     model = factory()
+    model.reset_classifier(0)  # F is all the heads need; an unused 1000-way fc would only be trained by decay
     _last_stage_stride_one(model)
     return Backbone(_ForwardFeatures(model), channels=model.num_features, stride=16)
 
@@ -86,13 +87,17 @@ def load_pretrained(backbone: Backbone, path: str | Path) -> None:
     target = backbone.module.model
     state = {k.removeprefix("module.").removeprefix("model."): v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.startswith(("fc.", "head.", "classifier."))}
-    missing, unexpected = target.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith(("fc.", "head.", "classifier."))]
-    if missing or unexpected:
+    expected = target.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong_shape = [k for k in state if k in expected and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong_shape:
         raise ValueError(
-            f"{path}: weights do not fit the backbone: {len(missing)} missing key(s) "
-            f"(e.g. {missing[:3]}), {len(unexpected)} unexpected key(s) (e.g. {unexpected[:3]})"
+            f"{path}: weights do not fit the backbone: {len(missing)} missing key(s) (e.g. {missing[:3]}), "
+            f"{len(unexpected)} unexpected key(s) (e.g. {unexpected[:3]}), "
+            f"{len(wrong_shape)} of another shape (e.g. {wrong_shape[:3]})"
         )
+    target.load_state_dict(state)
 
 
 def create_backbone(name: str, pretrained: str | Path | None = None) -> Backbone:

@@ -1,0 +1,156 @@
+"""The heads are the paper's: separate region classifiers, attention that ignores dropped points, fused scores."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from oadn.config import ModelConfig
+from oadn.models import create_model, list_models
+from oadn.models.backbones import create_backbone
+from oadn.models.oadn import region_pool
+
+
+def tiny_oadn(**overrides) -> torch.nn.Module:
+    config = ModelConfig(name="oadn", backbone="resnet-tiny", **overrides)
+    return create_model(config, num_classes=7, image_size=64).eval()
+
+
+def test_registry_lists_methods():
+    assert {"oadn", "baseline"} <= set(list_models())
+    with pytest.raises(KeyError, match="unknown model"):
+        create_model(ModelConfig(name="nope"), 7, 64)
+
+
+def test_resnet50_keeps_stride_16_without_dilation():
+    backbone = create_backbone("resnet50")
+    assert backbone.channels == 2048 and backbone.stride == 16
+    for module in backbone.module.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            assert module.dilation == (1, 1)
+    with torch.no_grad():
+        features = backbone.module.eval()(torch.zeros(1, 3, 224, 224))
+    assert features.shape == (1, 2048, 14, 14)
+
+
+@pytest.mark.parametrize("regions", [1, 4, 9, 16])
+def test_region_classifiers_have_distinct_parameters(regions):
+    model = tiny_oadn(regions=regions)
+    assert len(model.region_heads) == regions
+    pointers = {p.data_ptr() for head in model.region_heads for p in head.parameters()}
+    assert len(pointers) == regions * len(list(model.region_heads[0].parameters()))
+    first = [p.detach().clone() for p in model.region_heads[0].parameters()]
+    with torch.no_grad():
+        for p in model.region_heads[-1].parameters():
+            p.add_(1.0)
+    if regions > 1:
+        assert all(torch.equal(a, b) for a, b in zip(first, model.region_heads[0].parameters()))
+
+
+def test_region_pool_tiles_the_map_without_overlap():
+    features = torch.arange(14 * 14, dtype=torch.float32).view(1, 1, 14, 14)
+    pooled = region_pool(features, 9)  # 14 = 5 + 5 + 4: unequal blocks, still a partition
+    assert pooled.shape == (1, 9, 1)
+    ones = torch.ones(1, 1, 14, 14)
+    assert torch.allclose(region_pool(ones, 9), torch.ones(1, 9, 1))
+    top_left = features[0, 0, :5, :5].mean()
+    assert pooled[0, 0, 0] == pytest.approx(top_left.item())
+    with pytest.raises(ValueError, match="square"):
+        region_pool(features, 5)
+
+
+def test_attention_pooling_equals_the_materialised_product():
+    model = tiny_oadn(threshold=0.0)
+    features = torch.rand(2, 128, 4, 4)
+    landmarks = torch.rand(2, 68, 3) * torch.tensor([64.0, 64.0, 1.0])
+    from oadn.data.geometry import attention_maps, interest_points
+
+    maps = attention_maps(interest_points(landmarks, 64), (4, 4), 64, model.sigma, model.threshold)
+    expected = (features[:, None] * maps[:, :, None]).mean(dim=(3, 4)).amax(dim=1)
+    torch.testing.assert_close(model.attention_features(features, landmarks), expected)
+
+
+def test_lab_ignores_features_where_every_kept_map_is_zero():
+    """Points dropped by T contribute nothing: changing F away from all kept points leaves LAB unchanged."""
+    model = tiny_oadn(threshold=0.6, sigma=0.3)
+    landmarks = torch.zeros(1, 68, 3)
+    landmarks[..., 0] = 4.0  # every point in the top-left feature cell (cell 0,0 of 4x4 at 64 px)
+    landmarks[..., 1] = 4.0
+    landmarks[..., 2] = 1.0
+    features = torch.rand(1, 128, 4, 4)
+    with torch.no_grad():
+        base = model.attention_head(model.attention_features(features, landmarks))
+        perturbed = features.clone()
+        perturbed[..., 2:, 2:] += 50.0  # far from the kept points (weights there are below 1e-30)
+        same = model.attention_head(model.attention_features(perturbed, landmarks))
+        torch.testing.assert_close(base, same)
+        near = features.clone()
+        near[..., 0, 0] += 50.0
+        moved = model.attention_head(model.attention_features(near, landmarks))
+    assert not torch.allclose(base, moved)
+    # with every point below T, nothing of F reaches the attention branch at all
+    landmarks[..., 2] = 0.1
+    with torch.no_grad():
+        a = model.attention_features(features, landmarks)
+        b = model.attention_features(features * 7 + 3, landmarks)
+    assert torch.count_nonzero(a) == 0 and torch.equal(a, b)
+
+
+def test_prediction_averages_the_branches_softmax_scores():
+    model = tiny_oadn(lam=0.5)
+    outputs = {"lab": torch.randn(3, 7), "frb": torch.randn(3, 4, 7)}
+    scores = model.branch_scores(outputs)
+    lab = outputs["lab"].softmax(-1)
+    frb = outputs["frb"].softmax(-1).mean(1)
+    torch.testing.assert_close(scores["lab"], lab)
+    torch.testing.assert_close(scores["frb"], frb)
+    torch.testing.assert_close(scores["prediction"], (lab + frb) / 2)
+    torch.testing.assert_close(scores["prediction"].sum(-1), torch.ones(3))
+
+
+def test_loss_weights_the_branches_by_lambda_and_sums_the_regions():
+    model = tiny_oadn(lam=0.25, regions=4)
+    outputs = {"lab": torch.randn(5, 7), "frb": torch.randn(5, 4, 7)}
+    targets = torch.randint(0, 7, (5,))
+    loss, parts = model.loss(outputs, targets)
+    ce = torch.nn.functional.cross_entropy
+    frb = sum(ce(outputs["frb"][:, k], targets) for k in range(4))
+    torch.testing.assert_close(loss, 0.25 * ce(outputs["lab"], targets) + 0.75 * frb)
+    torch.testing.assert_close(parts["loss_frb"], frb)
+
+
+def test_soft_targets_are_accepted():
+    model = tiny_oadn()
+    outputs = {"lab": torch.randn(2, 7), "frb": torch.randn(2, 4, 7)}
+    soft = torch.softmax(torch.randn(2, 7), -1)
+    loss, _ = model.loss(outputs, soft)
+    assert torch.isfinite(loss)
+
+
+def test_forward_end_to_end_shapes():
+    model = tiny_oadn(regions=4)
+    images = torch.randn(2, 3, 64, 64)
+    landmarks = torch.rand(2, 68, 3) * torch.tensor([64.0, 64.0, 1.0])
+    outputs = model(images, landmarks)
+    assert outputs["lab"].shape == (2, 7) and outputs["frb"].shape == (2, 4, 7)
+    baseline = create_model(ModelConfig(name="baseline", backbone="resnet-tiny"), 7, 64)
+    assert baseline(images, landmarks)["logits"].shape == (2, 7)
+
+
+def test_pretrained_weights_load_from_a_local_file(tmp_path):
+    source = create_backbone("resnet-tiny")
+    path = tmp_path / "weights.pt"
+    torch.save(source.module.model.state_dict(), path)
+    loaded = create_backbone("resnet-tiny", pretrained=path)
+    for a, b in zip(source.module.parameters(), loaded.module.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        create_backbone("resnet-tiny", pretrained=tmp_path / "missing.pt")
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "wrong.pt")
+    with pytest.raises(ValueError, match="missing key"):
+        create_backbone("resnet-tiny", pretrained=tmp_path / "wrong.pt")
+
+
+def test_invalid_hyper_parameters_are_rejected():
+    with pytest.raises(ValueError, match="lambda"):
+        tiny_oadn(lam=1.5)
