@@ -169,11 +169,11 @@ class FileDatasetAdapter(OnDiskDatasetAdapter):
         for path, reason in zip(used["path"], reasons):
             if reason is not None:
                 problems.append(Problem(file=path, message=f"unusable image: {reason}"))
-        problems.extend(self.check_counts(used[ok] if len(used) else used))
+        problems.extend(self.check_counts(used[ok] if len(used) else used, Path(root)))
         counts = counts_table(used[ok] if len(used) else used, self.splits, self.classes)
         return CheckReport(self.name, str(root), counts, problems)
 
-    def check_counts(self, usable: pd.DataFrame) -> list[Problem]:
+    def check_counts(self, usable: pd.DataFrame, root: Path) -> list[Problem]:
         """Warnings where the usable counts differ from what the protocol publishes (none by default)."""
         return []
 

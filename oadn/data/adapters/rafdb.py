@@ -78,10 +78,10 @@ class RAFDB(FileDatasetAdapter):
         df["aligned"] = self.images == "aligned"
         return df, problems
 
-    def check_counts(self, usable: pd.DataFrame) -> list[Problem]:
+    def check_counts(self, usable: pd.DataFrame, root: Path) -> list[Problem]:
         found = usable["split"].value_counts()
         return [
-            Problem(self.name, f"{split}: {int(found.get(split, 0))} usable images, the published protocol has {n}", None, "warning")
+            Problem(str(root), f"{split}: {int(found.get(split, 0))} usable images, the published protocol has {n}", None, "warning")
             for split, n in PUBLISHED_COUNTS.items()
             if int(found.get(split, 0)) != n
         ]
