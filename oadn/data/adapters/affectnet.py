@@ -39,8 +39,12 @@ CODE_NAMES = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", 
 TO_CANONICAL = np.array([canonical_index(name) for name in CODE_NAMES[:8]], dtype=np.int64)
 
 
-def parse_list(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
-    """Rows of one CSV list (columns of HEADER, numbers parsed; index = line number) and its malformed lines."""
+def parse_list(path: Path, num_classes: int) -> tuple[pd.DataFrame, list[Problem]]:
+    """Rows of one CSV list (columns of HEADER, numbers parsed; index = line number) and its malformed lines.
+
+    Landmarks are parsed to floats only for rows whose code is in the ``num_classes`` protocol (parsing 136
+    numbers per row is most of the cost); other rows only need the right count of values.
+    """
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     start = 1 if lines and lines[0].startswith(HEADER[0]) else 0
     problems: list[Problem] = []
@@ -57,10 +61,14 @@ def parse_list(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
         return table, problems
     parsed = {c: pd.to_numeric(table[c], errors="coerce") for c in HEADER[1:5] + HEADER[6:]}
     code = parsed["expression"]
-    landmarks = _parse_landmarks(table["facial_landmarks"].tolist())
     bad_numbers = pd.concat([v.isna() for v in parsed.values()], axis=1).any(axis=1).to_numpy()
     bad_code = ~bad_numbers & ((code % 1 != 0) | (code < 0) | (code > 10)).to_numpy()
-    bad_landmarks = np.isnan(landmarks).any(axis=1) & ~bad_numbers & ~bad_code
+    in_protocol = ~bad_numbers & ~bad_code & (code < num_classes).to_numpy()
+    texts = table["facial_landmarks"].to_numpy()
+    landmarks = np.full((len(table), 136), np.nan)
+    landmarks[in_protocol] = _parse_landmarks(texts[in_protocol].tolist())
+    wrong_count = np.array([t.count(";") != 135 for t in texts], dtype=bool)
+    bad_landmarks = np.where(in_protocol, np.isnan(landmarks).any(axis=1), wrong_count) & ~bad_numbers & ~bad_code
     for row in np.flatnonzero(bad_numbers):
         fields = ", ".join(f"{c}={table.iat[row, HEADER.index(c)]!r}" for c, v in parsed.items() if np.isnan(v.iat[row]))
         problems.append(Problem(str(path), f"expected numbers, got {fields}", int(table.index[row])))
@@ -71,13 +79,15 @@ def parse_list(path: Path) -> tuple[pd.DataFrame, list[Problem]]:
     good = ~(bad_numbers | bad_code | bad_landmarks)
     rows = pd.DataFrame({c: v.to_numpy(dtype=np.float64)[good] for c, v in parsed.items()}, index=table.index[good])
     rows["subDirectory_filePath"] = [p.strip() for p in table["subDirectory_filePath"].to_numpy()[good]]
-    rows["landmarks68"] = list(landmarks[good])
+    rows["landmarks68"] = [row if used else None for row, used in zip(landmarks[good], in_protocol[good])]
     problems.sort(key=lambda p: p.line or 0)
     return rows, problems
 
 
 def _parse_landmarks(column: list[str]) -> np.ndarray:
     """N x 136 floats (a row of NaN where the count is wrong or a value is not a number), via pandas' C reader."""
+    if not column:
+        return np.zeros((0, 136))
     filler = ";" * 135
     text = "\n".join(s if s.count(";") == 135 else filler for s in column)
     parsed = pd.read_csv(io.StringIO(text), sep=";", header=None, engine="c", names=range(136), skip_blank_lines=False)
@@ -106,7 +116,7 @@ class AffectNet(FileDatasetAdapter):
         image_dir = require_dir(root / IMAGE_DIR, "AffectNet manually annotated images")
         parts, problems = [], []
         for split, file_name in SPLIT_FILES.items():
-            rows, split_problems = parse_list(require_file(root / LIST_DIR / file_name, f"AffectNet {split} list"))
+            rows, split_problems = parse_list(require_file(root / LIST_DIR / file_name, f"AffectNet {split} list"), self.num_classes)
             problems.extend(split_problems)
             if rows.empty:
                 continue
