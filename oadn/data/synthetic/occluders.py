@@ -27,27 +27,28 @@ class Canvas:
         self.unit = unit
         self.rot = np.array([[np.cos(roll), -np.sin(roll)], [np.sin(roll), np.cos(roll)]])
 
-    def to_pixels(self, centre: np.ndarray, offsets: np.ndarray) -> list[tuple[float, float]]:
+    def to_pixels(self, centre: np.ndarray, offsets: np.ndarray) -> list[list[float]]:
         """Offsets in face units (x right, y down in the face's own frame) around a pixel ``centre``."""
-        xy = centre + (offsets @ self.rot.T) * self.unit
-        return [(float(x), float(y)) for x, y in xy]
+        return (centre + (offsets @ self.rot.T) * self.unit).tolist()
 
-    def polygon(self, xy: list[tuple[float, float]], fill: tuple[int, int, int]) -> None:
+    def polygon(self, xy: list, fill: tuple[int, ...]) -> None:
         self.draw.polygon(xy, fill=fill)
         self.mask_draw.polygon(xy, fill=255)
 
-    def line(self, xy: list[tuple[float, float]], fill: tuple[int, int, int], width: float) -> None:
-        w = max(1, int(round(width * self.unit)))
-        self.draw.line(xy, fill=fill, width=w, joint="curve")
-        self.mask_draw.line(xy, fill=255, width=w, joint="curve")
+    def line(self, xy: list, fill: tuple[int, ...], width: float) -> None:
+        """A line ``width`` face units wide."""
+        w = max(1, round(width * self.unit))
+        self.draw.line(xy, fill=fill, width=w)
+        self.mask_draw.line(xy, fill=255, width=w)
 
 
-def _ellipse(rx: float, ry: float, n: int = 16, power: float = 2.0) -> np.ndarray:
-    """Superellipse outline (power 2 = ellipse, larger = rounded rectangle) in face units."""
-    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    c, s = np.cos(t), np.sin(t)
-    e = 2.0 / power
-    return np.stack([rx * np.sign(c) * np.abs(c) ** e, ry * np.sign(s) * np.abs(s) ** e], axis=1)
+_CIRCLE = np.stack([np.cos(np.linspace(0, 2 * np.pi, 16, endpoint=False)),
+                    np.sin(np.linspace(0, 2 * np.pi, 16, endpoint=False))], axis=1)
+
+
+def _ellipse(rx: float, ry: float, power: float = 2.0) -> np.ndarray:
+    """Superellipse outline (power 2 = ellipse, larger = rounded rectangle) in face units, 16 points."""
+    return np.sign(_CIRCLE) * np.abs(_CIRCLE) ** (2.0 / power) * [rx, ry]
 
 
 def _colour(rng: np.random.Generator, lo: float = 0, hi: float = 255) -> tuple[int, int, int]:
@@ -57,56 +58,56 @@ def _colour(rng: np.random.Generator, lo: float = 0, hi: float = 255) -> tuple[i
 
 def _sunglasses(cv: Canvas, rng: np.random.Generator, targeted: bool) -> None:
     col = _colour(rng, 0, 60)
-    rx, ry = rng.uniform([0.22, 0.13], [0.28, 0.18])
-    power = rng.uniform(2.0, 4.0)
-    centres = [cv.points[R_EYE].mean(axis=0), cv.points[L_EYE].mean(axis=0)]
+    rx, ry, power = rng.uniform([0.22, 0.13, 2.0], [0.28, 0.18, 4.0])
+    lens = _ellipse(rx, ry, power=power)
+    centres = cv.points[36:48].reshape(2, 6, 2).mean(axis=1)
     for c in centres:
-        cv.polygon(cv.to_pixels(c, _ellipse(rx, ry, power=power)), col)
-    cv.line([tuple(centres[0]), tuple(centres[1])], col, 0.05)
+        cv.polygon(cv.to_pixels(c, lens), col)
+    cv.line(centres.tolist(), col, 0.05)
 
 
 def _mask(cv: Canvas, rng: np.random.Generator, targeted: bool) -> None:
+    """A medical mask from the nose bridge over the nose, mouth and chin, just past the jaw line."""
     p = cv.points
     col = _colour(rng, 150, 255) if rng.random() < 0.7 else _colour(rng, 10, 60)
-    nose_top = p[28] + (p[29] - p[28]) * rng.uniform(0.0, 0.8)
-    centre = p[8]
-    chin = p[2:15] + (p[2:15] - p[29]) * 0.06  # slightly outside the jaw line
-    outline = np.concatenate([chin, [p[15] + (nose_top - p[15]) * 0.5, nose_top, p[1] + (nose_top - p[1]) * 0.5]])
-    cv.polygon([(float(x), float(y)) for x, y in outline], col)
+    nose_top = p[28] + (p[29] - p[28]) * (0.8 * rng.random())
+    chin = p[2:15] + (p[2:15] - p[29]) * 0.06
+    top = [(p[15] + nose_top) / 2, nose_top, (p[1] + nose_top) / 2]
+    cv.polygon(np.concatenate([chin, top]).tolist(), col)
     pleat = tuple(int(v * 0.8) for v in col)
-    w = max(1, int(round(0.015 * cv.unit)))
-    for k in (0.3, 0.5, 0.7):  # pleats, on the image only: they are inside the mask polygon anyway
-        a, b = p[3] + (p[31] - p[3]) * 0.3, p[13] + (p[35] - p[13]) * 0.3
-        off = (centre - nose_top) * k
-        cv.draw.line([tuple(a + off * 0.8), tuple(b + off * 0.8)], fill=pleat, width=w)
+    w = max(1, round(0.015 * cv.unit))
+    a, b = p[3] + (p[31] - p[3]) * 0.4, p[13] + (p[35] - p[13]) * 0.4
+    for k in (0.24, 0.4, 0.56):  # pleats, on the image only: they lie inside the mask polygon
+        off = (p[8] - nose_top) * k
+        cv.draw.line([tuple(a + off), tuple(b + off)], fill=pleat, width=w)
 
 
 def _target(cv: Canvas, rng: np.random.Generator, targeted: bool) -> np.ndarray:
     """Where a hand or box goes: on an eye, both eyes or the mouth when it must hide something, else anywhere."""
     p = cv.points
     if targeted:
-        region = (R_EYE, L_EYE, EYES, MOUTH, MOUTH)[rng.integers(5)]
+        region = (R_EYE, L_EYE, EYES, MOUTH, MOUTH)[int(5 * rng.random())]
         return p[region].mean(axis=0) + rng.normal(0, 0.04, 2) * cv.unit
-    return p[rng.integers(NUM_LANDMARKS)] + rng.normal(0, 0.15, 2) * cv.unit
+    return p[int(NUM_LANDMARKS * rng.random())] + rng.normal(0, 0.15, 2) * cv.unit
+
+
+_FINGER_SPREAD = np.linspace(-0.45, 0.45, 4)
+_FINGER_LENGTH = 0.8 + 0.2 * np.sin(np.arange(1, 5))  # uneven fingers
 
 
 def _hand(cv: Canvas, rng: np.random.Generator, targeted: bool) -> None:
-    skin = random_skin(rng)
-    col = (int(np.clip(skin[0], 0, 255)), int(np.clip(skin[1], 0, 255)), int(np.clip(skin[2], 0, 255)))
+    """A palm with four fingers and a thumb, in a random skin tone and direction."""
+    col = tuple(random_skin(rng).astype(int).tolist())
     centre = _target(cv, rng, targeted)
-    rx, ry = rng.uniform([0.28, 0.32], [0.4, 0.45])
+    rx, ry, phi, length, thumb_side = rng.uniform([0.28, 0.32, 0, 0.3, -1], [0.4, 0.45, 2 * np.pi, 0.5, 1])
     cv.polygon(cv.to_pixels(centre, _ellipse(rx, ry, power=2.5)), col)
-    phi = rng.uniform(0, 2 * np.pi)
-    length = rng.uniform(0.3, 0.5)
-    for k, spread in enumerate(np.linspace(-0.45, 0.45, 4)):
-        a = phi + spread
-        direction = np.array([np.cos(a), np.sin(a)])
-        base = direction * np.array([rx, ry]) * 0.7
-        tip = base + direction * length * (0.8 + 0.2 * np.sin(k + 1))
-        cv.line(cv.to_pixels(centre, np.stack([base, tip])), col, 0.1)
-    a = phi + rng.choice([-1.4, 1.4])  # thumb
-    direction = np.array([np.cos(a), np.sin(a)])
-    cv.line(cv.to_pixels(centre, np.stack([direction * rx * 0.6, direction * (rx + 0.25)])), col, 0.11)
+    angles = phi + np.append(_FINGER_SPREAD, 1.4 * np.sign(thumb_side))
+    dirs = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    base = dirs * [rx, ry] * 0.7
+    tips = base + dirs * (length * np.append(_FINGER_LENGTH, 0.7))[:, None]
+    ends = cv.to_pixels(centre, np.concatenate([base, tips]))
+    for k in range(5):
+        cv.line([ends[k], ends[k + 5]], col, 0.1)
 
 
 def _box(cv: Canvas, rng: np.random.Generator, targeted: bool) -> None:
@@ -118,7 +119,7 @@ def _box(cv: Canvas, rng: np.random.Generator, targeted: bool) -> None:
     cv.polygon(cv.to_pixels(centre, corners), _colour(rng))
     if rng.random() < 0.6:  # stripes as texture, inside the box
         stripe = _colour(rng)
-        for v in np.linspace(-ry, ry, int(rng.integers(3, 7)))[1:-1]:
+        for v in np.linspace(-ry, ry, 3 + int(4 * rng.random()))[1:-1]:
             seg = np.array([[-rx, v], [rx, v]]) @ rot.T
             cv.draw.line(cv.to_pixels(centre, seg), fill=stripe, width=max(1, int(0.03 * cv.unit)))
 
@@ -133,7 +134,7 @@ def draw_occluders(
     or mouth (the occluded test split), otherwise anywhere on the face. Returns the kinds drawn."""
     drawn = []
     for _ in range(1 + int(rng.random() < 0.25)):
-        kind = kinds[rng.integers(len(kinds))]
+        kind = kinds[int(len(kinds) * rng.random())]
         _DRAW[kind](cv, rng, targeted)
         drawn.append(kind)
     return drawn

@@ -12,25 +12,16 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw
 
-from oadn.data.synthetic.shape import (
-    AU_NAMES,
-    FaceGeometry,
-    JAW,
-    L_BROW,
-    L_EYE,
-    LOWER_INNER,
-    NOSE_BOTTOM,
-    NOSE_BRIDGE,
-    OUTER_LIPS,
-    R_BROW,
-    R_EYE,
-    UPPER_INNER,
-)
+from oadn.data.synthetic.shape import AU_NAMES, FOREHEAD, HAIR, NECK, FaceGeometry
 
-SUPERSAMPLE_BELOW = 128  # sizes under this are drawn at 2x and halved
+SUPERSAMPLE_BELOW = 64  # sizes under this are drawn at 2x and halved
 _NOSE_WRINKLE = AU_NAMES.index("nose_wrinkle")
 
 # skin tones from light to dark, RGB
+_LIP_TINT = np.array([0.85, 0.55, 0.55])
+_SKIN_OUTLINE = [*range(17), *FOREHEAD]
+_UPPER_LID_PTS = [37, 38, 43, 44]
+_LOWER_LID_PTS = [41, 40, 47, 46]
 _SKIN = np.array([[241, 205, 180], [224, 172, 140], [198, 140, 105], [160, 110, 75], [115, 75, 50], [80, 55, 40]])
 
 
@@ -39,21 +30,15 @@ def supersample_factor(image_size: int) -> int:
     return 2 if image_size < SUPERSAMPLE_BELOW else 1
 
 
-def _rgb(c: np.ndarray) -> tuple[int, int, int]:
-    c = np.clip(c, 0, 255).astype(int)
-    return int(c[0]), int(c[1]), int(c[2])
-
-
-def _xy(points: np.ndarray) -> list[tuple[float, float]]:
-    return [(float(x), float(y)) for x, y in points]
+def _rgb(c: np.ndarray) -> tuple[int, ...]:
+    return tuple(np.clip(c, 0, 255).astype(int).tolist())
 
 
 def random_skin(rng: np.random.Generator) -> np.ndarray:
     """A skin colour: a random blend of two neighbouring palette tones, slightly tinted."""
     t = rng.uniform(0, len(_SKIN) - 1)
-    i = int(t)
-    base = _SKIN[i] * (1 - (t - i)) + _SKIN[min(i + 1, len(_SKIN) - 1)] * (t - i)
-    return base + rng.normal(0, 8, 3)
+    i = min(int(t), len(_SKIN) - 2)
+    return np.clip(_SKIN[i] + (_SKIN[i + 1] - _SKIN[i]) * (t - i) + rng.normal(0, 8, 3), 0, 255)
 
 
 def draw_face(
@@ -67,66 +52,81 @@ def draw_face(
     f = supersample_factor(image_size)
     n = image_size * f
     p = geom.points * f + (f - 1) / 2  # pixel-centre coordinates at the drawing resolution
+    pl = p.tolist()
     unit = geom.scale * f
-    img = Image.new("RGB", (n, n), _rgb(rng.uniform(20, 235, 3)))
+    u = rng.random(16)
+    skin = random_skin(rng)
+    lip = skin * _LIP_TINT + [30 * u[9], 0, 0]
+    palette = np.stack([
+        20 + 215 * u[10:13],  # background
+        (10 + 80 * u[3]) * np.array([1.0, 0.6 + 0.4 * u[4], 0.3 + 0.6 * u[5]]),  # hair
+        skin * 0.82,  # neck
+        skin,
+        skin * (0.25 + 0.3 * u[6]) * (0.3 + 0.6 * u[7]),  # brows and eyelid lines
+        [20, 20, 10] + [100, 90, 80] * u[13:16],  # iris
+        skin * 0.7,  # nose bridge
+        skin * 0.55,  # nostrils
+        lip,
+        lip * 0.5,  # closed-lips line
+    ])
+    bg, hair_col, neck_col, skin_col, brow_col, iris_col, shade, nostril, lip_col, lip_line = map(
+        tuple, np.clip(palette, 0, 255).astype(int).tolist()
+    )
+    img = Image.new("RGB", (n, n), bg)
     d = ImageDraw.Draw(img)
-    for _ in range(rng.integers(0, 3)):  # background clutter
-        x0, y0 = rng.uniform(-0.2, 1.0, 2) * n
-        w, h = rng.uniform(0.1, 0.6, 2) * n
+    for _ in range(int(3 * u[0])):  # background clutter
+        x0, y0, w, h = (rng.random(4) * [1.2, 1.2, 0.5, 0.5] + [-0.2, -0.2, 0.1, 0.1]) * n
         shape = d.ellipse if rng.random() < 0.5 else d.rectangle
         shape((x0, y0, x0 + w, y0 + h), fill=_rgb(rng.uniform(20, 235, 3)))
 
-    skin = random_skin(rng)
-    centre = p[JAW].mean(axis=0)
-    if rng.random() < 0.8:  # hair: the forehead contour pushed outward, drawn behind the skin
-        top = p[[16, *range(68, len(p)), 0]]
-        hair = centre + (top - centre) * rng.uniform(1.08, 1.25)
-        hair_col = _rgb(rng.uniform(10, 90) * np.array([1.0, rng.uniform(0.6, 1.0), rng.uniform(0.3, 0.9)]))
-        d.polygon(_xy(hair), fill=hair_col)
-    neck = np.array([p[5], p[11], p[11] + (p[11] - p[16]) * 0.8, p[5] + (p[5] - p[0]) * 0.8])
-    d.polygon(_xy(neck), fill=_rgb(skin * 0.82))
-    d.polygon(_xy(p[list(JAW) + list(range(68, len(p)))]), fill=_rgb(skin))
+    if u[1] < 0.8:  # hair, drawn behind the skin
+        d.polygon([pl[i] for i in HAIR], fill=hair_col)
+    d.polygon([pl[i] for i in NECK], fill=neck_col)
+    d.polygon([pl[i] for i in _SKIN_OUTLINE], fill=skin_col)
 
-    dark = skin * rng.uniform(0.25, 0.55)
-    brow_col = _rgb(dark * rng.uniform(0.3, 0.9))
-    brow_w = max(1, int(round(unit * rng.uniform(0.05, 0.09))))
-    for brow in (R_BROW, L_BROW):
-        d.line(_xy(p[brow]), fill=brow_col, width=brow_w, joint="curve")
+    brow_w = max(1, round(unit * (0.05 + 0.04 * u[8])))
+    d.line(pl[17:22], fill=brow_col, width=brow_w)
+    d.line(pl[22:27], fill=brow_col, width=brow_w)
 
-    iris_col = _rgb(rng.uniform([20, 20, 10], [120, 110, 90]))
-    for eye in (R_EYE, L_EYE):
-        e = p[eye]
-        d.polygon(_xy(e), fill=(235, 235, 230))
-        c = e.mean(axis=0)
-        half_open = 0.25 * (np.linalg.norm(e[1] - e[5]) + np.linalg.norm(e[2] - e[4]))
-        r = min(0.06 * unit, 0.95 * half_open)
+    lids = p[_UPPER_LID_PTS] - p[_LOWER_LID_PTS]
+    half_open = np.hypot(lids[:, 0], lids[:, 1]).reshape(2, 2).mean(axis=1) / 2
+    centres = p[36:48].reshape(2, 6, 2).mean(axis=1)
+    for k, eye in enumerate((pl[36:42], pl[42:48])):
+        d.polygon(eye, fill=(235, 235, 230))
+        r = min(0.06 * unit, 0.95 * half_open[k])
         if r >= 0.5:
-            d.ellipse((c[0] - r, c[1] - r, c[0] + r, c[1] + r), fill=iris_col)
-            r2 = r * 0.45
-            d.ellipse((c[0] - r2, c[1] - r2, c[0] + r2, c[1] + r2), fill=(15, 15, 15))
-        d.polygon(_xy(e), outline=brow_col)
+            cx, cy = centres[k].tolist()
+            d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=iris_col)
+            r *= 0.45
+            d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(15, 15, 15))
+        d.polygon(eye, outline=brow_col)
 
-    line_w = max(1, int(round(unit * 0.02)))
-    shade = _rgb(skin * 0.7)
-    d.line(_xy(p[NOSE_BRIDGE]), fill=shade, width=line_w)
-    d.line(_xy(p[NOSE_BOTTOM]), fill=_rgb(skin * 0.55), width=line_w, joint="curve")
+    line_w = max(1, round(unit * 0.02))
+    d.line(pl[27:31], fill=shade, width=line_w)
+    d.line(pl[31:36], fill=nostril, width=line_w)
     if geom.au[_NOSE_WRINKLE] > 0.4:  # wrinkles beside the bridge
         for side in (-1, 1):
             for k in (0.0, 0.06):
                 a = p[28] + np.array([side * 0.09, k]) * unit
-                d.line(_xy([a, a + np.array([side * 0.07, 0.03]) * unit]), fill=shade, width=line_w)
+                d.line([tuple(a), tuple(a + np.array([side * 0.07, 0.03]) * unit)], fill=shade, width=line_w)
 
-    lip_col = skin * np.array([0.85, 0.55, 0.55]) + np.array([30, 0, 0]) * rng.uniform(0, 1)
-    d.polygon(_xy(p[OUTER_LIPS]), fill=_rgb(lip_col))
-    upper, lower = p[[60, *UPPER_INNER, 64]], p[[64, *LOWER_INNER, 60]]
-    gap = np.mean(np.linalg.norm(p[UPPER_INNER] - p[LOWER_INNER[::-1]], axis=1))
+    d.polygon(pl[48:60], fill=lip_col)
+    upper = p[60:65]
+    gap_v = p[61:64] - p[[67, 66, 65]]
+    gap = np.hypot(gap_v[:, 0], gap_v[:, 1]).mean()
     if gap > 0.025 * unit:
-        d.polygon(_xy(np.concatenate([upper, lower])), fill=(45, 15, 20))
-        teeth = upper + np.array([0.0, min(gap * 0.45, 0.06 * unit)])
-        d.polygon(_xy(np.concatenate([upper, teeth[::-1]])), fill=(230, 228, 215))
+        d.polygon(pl[60:68], fill=(45, 15, 20))
+        teeth = upper + [0.0, min(gap * 0.45, 0.06 * unit)]
+        d.polygon(pl[60:65] + teeth[::-1].tolist(), fill=(230, 228, 215))
     else:
-        d.line(_xy(upper), fill=_rgb(lip_col * 0.5), width=line_w)
+        d.line(pl[60:65], fill=lip_line, width=line_w)
     return img, d, p, unit
+
+
+@lru_cache(maxsize=8)
+def _ramp(image_size: int) -> np.ndarray:
+    """Column position from -0.5 (left) to 0.5 (right), for the illumination gradient."""
+    return np.linspace(-0.5, 0.5, image_size, dtype=np.float32)
 
 
 @lru_cache(maxsize=8)
@@ -139,13 +139,16 @@ def finish(rng: np.random.Generator, img: Image.Image, image_size: int) -> np.nd
     """Downscale to ``image_size`` and apply brightness, contrast, a left-right light gradient and noise."""
     if img.width != image_size:
         img = img.reduce(img.width // image_size)
-    arr = np.asarray(img, dtype=np.float32)
-    brightness, contrast, slope, sigma = rng.uniform([0.7, 0.7, -0.5, 1.0], [1.25, 1.2, 0.5, 8.0])
-    oy, ox = rng.integers(0, image_size, 2)
-    gain = brightness * (1.0 + slope * np.linspace(-0.5, 0.5, image_size, dtype=np.float32))
-    out = (arr - 128.0) * contrast + 128.0
-    out *= gain[None, :, None]
-    out += _noise_bank(image_size)[oy : oy + image_size, ox : ox + image_size] * sigma
-    if rng.random() < 0.3:  # a gray-scale image now and then, as in FER2013-style data
+    u = rng.random(7)
+    brightness, contrast, slope, sigma, gray = (u[:5] * [0.55, 0.5, 1.0, 7.0, 1.0] + [0.7, 0.7, -0.5, 1.0, 0]).tolist()
+    oy, ox = int(u[5] * image_size), int(u[6] * image_size)
+    gain = brightness * (1.0 + slope * _ramp(image_size))
+    # out = ((x - 128) * contrast + 128) * gain + noise, folded into one multiply and one add per pixel
+    a = (contrast * gain)[:, None]
+    b = (128.0 * (1.0 - contrast) * gain)[:, None]
+    out = np.asarray(img) * a
+    out += b
+    out += _noise_bank(image_size)[oy : oy + image_size, ox : ox + image_size] * np.float32(sigma)
+    if gray < 0.3:  # a gray-scale image now and then, as in FER2013-style data
         out[:] = out.mean(axis=2, keepdims=True)
-    return np.clip(out, 0, 255).astype(np.uint8)
+    return np.clip(out, 0, 255, out=out).astype(np.uint8)

@@ -12,17 +12,19 @@ from dataclasses import dataclass
 import numpy as np
 
 NUM_LANDMARKS = 68
-#: forehead contour points appended after the 68 landmarks (from jaw point 16 over the top to jaw point 0)
+#: contour points appended after the 68 landmarks, drawn but not annotated: the forehead (from jaw point 16 over
+#: the top to jaw point 0), the hair outline (the same, pushed outward per identity) and the neck
 NUM_FOREHEAD = 9
+FOREHEAD = np.arange(68, 68 + NUM_FOREHEAD)
+HAIR = np.arange(FOREHEAD[-1] + 1, FOREHEAD[-1] + 3 + NUM_FOREHEAD)
+NECK = np.arange(HAIR[-1] + 1, HAIR[-1] + 5)
+_HAIR_CENTRE = np.array([0.0, -0.17])
 
 JAW = np.arange(0, 17)
-R_BROW, L_BROW = np.arange(17, 22), np.arange(22, 27)
 BROWS = np.arange(17, 27)
 NOSE_BRIDGE, NOSE_BOTTOM = np.arange(27, 31), np.arange(31, 36)
-NOSE = np.arange(27, 36)
 R_EYE, L_EYE = np.arange(36, 42), np.arange(42, 48)
 EYES = np.arange(36, 48)
-OUTER_LIPS, INNER_LIPS = np.arange(48, 60), np.arange(60, 68)
 MOUTH = np.arange(48, 68)
 UPPER_LIDS = np.array([37, 38, 43, 44])
 LOWER_LIDS = np.array([40, 41, 46, 47])
@@ -31,7 +33,6 @@ NEAR_CORNERS = np.array([49, 53, 55, 59])
 UPPER_OUTER, LOWER_OUTER = np.arange(49, 54), np.arange(55, 60)
 UPPER_INNER, LOWER_INNER = np.arange(61, 64), np.arange(65, 68)
 LOWER_LIP = np.concatenate([LOWER_OUTER, LOWER_INNER])
-UPPER_LIP = np.concatenate([UPPER_OUTER, UPPER_INNER])
 
 EYE_CENTRE_X, EYE_Y, EYE_HALF_W, EYE_HALF_H = 0.4, -0.25, 0.16, 0.065
 MOUTH_Y = 0.57
@@ -51,7 +52,7 @@ def _eye(cx: float, inner_first: bool) -> np.ndarray:
 def _mean_shape() -> np.ndarray:
     t = np.linspace(-0.25, np.pi + 0.25, 17)
     chin = np.clip(np.sin(t), 0, None)
-    jaw = np.stack([-np.cos(t) * (1.0 - 0.22 * chin**2), 0.0 + 1.0 * np.sin(t)], axis=1)
+    jaw = np.stack([-np.cos(t) * (1.0 - 0.22 * chin**2), np.sin(t)], axis=1)
     u = np.linspace(0, 1, 5)
     r_brow = np.stack([-0.78 + 0.62 * u, -0.5 - 0.09 * np.sin(np.pi * (0.3 + 0.7 * u)) + 0.02 * u], axis=1)
     l_brow = (r_brow * [-1, 1])[::-1]
@@ -68,8 +69,10 @@ def _mean_shape() -> np.ndarray:
     )
     a = np.linspace(0.15, np.pi - 0.15, NUM_FOREHEAD)
     forehead = np.stack([np.cos(a) * 0.97, -0.2 - 0.95 * np.sin(a)], axis=1)
+    hair = np.concatenate([jaw[16:], forehead, jaw[:1]])
+    neck = np.array([[-0.5, 0.7], [0.5, 0.7], [0.6, 1.9], [-0.6, 1.9]])
     parts = [jaw, r_brow, l_brow, bridge, bottom, _eye(-EYE_CENTRE_X, False), _eye(EYE_CENTRE_X, True), outer,
-             inner, forehead]
+             inner, forehead, hair, neck]
     return np.concatenate(parts).astype(np.float64)
 
 
@@ -166,7 +169,7 @@ def expression_weights(classes: tuple[str, ...]) -> np.ndarray:
 class FaceGeometry:
     """A posed face: landmarks plus forehead contour in pixels and the numbers the renderer needs."""
 
-    points: np.ndarray  # (68 + NUM_FOREHEAD) x 2, pixel coordinates (pixel i's centre at i)
+    points: np.ndarray  # landmarks then FOREHEAD, HAIR and NECK contours, x 2, in pixels (pixel i's centre at i)
     scale: float  # pixels per normalized face unit
     roll: float  # radians
     au: np.ndarray  # applied action-unit weights, in AU_NAMES order
@@ -175,32 +178,32 @@ class FaceGeometry:
     def landmarks(self) -> np.ndarray:
         return self.points[:NUM_LANDMARKS]
 
-    @property
-    def forehead(self) -> np.ndarray:
-        return self.points[NUM_LANDMARKS:]
 
-
-def _identity(rng: np.random.Generator) -> np.ndarray:
-    """The mean shape deformed into one person's face."""
-    s = MEAN_SHAPE.copy()
-    fw, fh, eye_sp, eye_sz, brow_h, mouth_w, mouth_y, nose_l = rng.uniform(
-        [0.88, 0.92, -0.05, 0.85, -0.05, 0.85, -0.04, 0.9], [1.12, 1.08, 0.05, 1.2, 0.05, 1.15, 0.04, 1.1]
-    )
-    side = np.sign(s[:, 0])
+def _identity_basis() -> np.ndarray:
+    """Displacement fields whose weighted sum turns the mean shape into one person's face (7 x _N x 2):
+    eye size, eye spacing, brow height, mouth width, mouth height, nose length, hair volume."""
+    m = MEAN_SHAPE
+    side = np.sign(m[:, 0])
+    eye_size = np.zeros_like(m)
     for eye in (R_EYE, L_EYE):
-        c = s[eye].mean(axis=0)
-        s[eye] = c + (s[eye] - c) * eye_sz
-    s[EYES, 0] += side[EYES] * eye_sp
-    s[BROWS, 0] += side[BROWS] * eye_sp * 0.7
-    s[BROWS, 1] += brow_h
-    s[MOUTH, 0] *= mouth_w
-    s[MOUTH, 1] += mouth_y
-    s[NOSE_BOTTOM, 1] = s[NOSE_BOTTOM, 1] * nose_l + (1 - nose_l) * EYE_Y
-    s[NOSE_BRIDGE[1:], 1] = s[NOSE_BRIDGE[1:], 1] * nose_l + (1 - nose_l) * EYE_Y
-    s[:, 0] *= fw
-    s[:, 1] *= fh
-    s[:NUM_LANDMARKS] += rng.normal(0.0, 0.012, (NUM_LANDMARKS, 2))
-    return s
+        eye_size[eye] = m[eye] - m[eye].mean(axis=0)
+    spacing = _field(EYES, dx=side[EYES]) + _field(BROWS, dx=0.7 * side[BROWS])
+    mouth_w = _field(MOUTH, dx=m[MOUTH, 0])
+    lower_nose = np.concatenate([NOSE_BRIDGE[1:], NOSE_BOTTOM])
+    nose = _field(lower_nose, dy=m[lower_nose, 1] - EYE_Y)
+    hair = np.zeros_like(m)
+    hair[HAIR] = m[HAIR] - _HAIR_CENTRE
+    return np.stack([eye_size, spacing, _field(BROWS, dy=1.0), mouth_w, _field(MOUTH, dy=1.0), nose, hair])
+
+
+# identity parameter ranges, in _identity_basis order, then face width and height scale
+_ID_LO = np.array([-0.15, -0.05, -0.05, -0.15, -0.04, -0.1, 0.08, 0.88, 0.92])
+_ID_HI = np.array([0.2, 0.05, 0.05, 0.15, 0.04, 0.1, 0.25, 1.12, 1.08])
+_NUM_ID = len(_ID_LO) - 2
+_BASIS = np.concatenate([_identity_basis(), _AU_STACK]).reshape(_NUM_ID + len(AU_NAMES), -1)
+_JITTER = 0.012  # per-landmark identity jitter, face units
+#: spread of every action unit's weight around its class value: faces mix expressions, so classes overlap a little
+AU_NOISE = 0.2
 
 
 def sample_geometry(
@@ -208,27 +211,33 @@ def sample_geometry(
 ) -> FaceGeometry:
     """Draw identity, expression intensity and pose for one face of the class whose AU row is ``class_weights``.
 
-    ``frontal`` turns pose off (no roll or yaw, fixed scale, centred), for tests and figures.
+    ``frontal`` turns pose off (no roll or yaw, fixed scale, centred), for tests and figures; the identity and
+    expression drawn are the same as without it.
     """
-    shape = _identity(rng)
-    intensity = rng.uniform(0.5, 1.0)
-    au = np.clip(class_weights * intensity + rng.normal(0.0, 0.1, len(AU_NAMES)), 0.0, None)
-    shape += np.tensordot(au, _AU_STACK, axes=1)
+    u = rng.random(_NUM_ID + 6)
+    z = rng.standard_normal(len(AU_NAMES) + 2 * NUM_LANDMARKS + 2)
+    ident = _ID_LO + (_ID_HI - _ID_LO) * u[: _NUM_ID + 2]
+    intensity, roll, yaw, fill = u[_NUM_ID + 2 :]
+    au = np.maximum(class_weights * (0.5 + 0.5 * intensity) + AU_NOISE * z[: len(AU_NAMES)], 0.0)
+    coefs = np.concatenate([ident[:_NUM_ID], au])
+    shape = MEAN_SHAPE + (coefs @ _BASIS).reshape(-1, 2)
+    shape[:NUM_LANDMARKS] += _JITTER * z[len(AU_NAMES) : -2].reshape(-1, 2)
+    shape *= ident[_NUM_ID:]
     if frontal:
         roll, yaw, fill, shift = 0.0, 0.0, 0.75, np.zeros(2)
     else:
-        roll, yaw = np.deg2rad(rng.uniform([-15, -25], [15, 25]))
-        fill = rng.uniform(0.6, 0.9)
-        shift = rng.normal(0.0, 0.03 * image_size, 2)
+        roll, yaw = np.deg2rad(-15 + 30 * roll), np.deg2rad(-25 + 50 * yaw)
+        fill = 0.6 + 0.3 * fill
+        shift = 0.03 * image_size * z[-2:]
     x = shape[:, 0] * np.cos(yaw) + DEPTH * np.sin(yaw)
-    y = shape[:, 1]
-    span = 1.0 - FOREHEAD_TOP
-    scale = fill * image_size / span
-    c, s = np.cos(roll), np.sin(roll)
-    y = y - (1.0 + FOREHEAD_TOP) / 2
-    pts = np.stack([c * x - s * y, s * x + c * y], axis=1) * scale
-    pts += (image_size - 1) / 2 + shift
+    y = shape[:, 1] - (1.0 + FOREHEAD_TOP) / 2
+    scale = fill * image_size / (1.0 - FOREHEAD_TOP)
+    c, s = np.cos(roll) * scale, np.sin(roll) * scale
+    pts = np.empty_like(shape)
+    pts[:, 0] = c * x - s * y + (image_size - 1) / 2 + shift[0]
+    pts[:, 1] = s * x + c * y + (image_size - 1) / 2 + shift[1]
     # keep the 68 landmarks inside the image: the face stands for an aligned crop
     lo, hi = pts[:NUM_LANDMARKS].min(axis=0), pts[:NUM_LANDMARKS].max(axis=0)
-    pts += np.clip(0.0, -lo, (image_size - 1) - hi) if np.all(hi - lo <= image_size - 1) else 0.0
+    if np.all(hi - lo <= image_size - 1):
+        pts += np.clip(0.0, -lo, (image_size - 1) - hi)
     return FaceGeometry(points=pts, scale=scale, roll=roll, au=au)

@@ -75,6 +75,8 @@ class SyntheticFaces:
         self.occluder_kinds = tuple(occluder_kinds)
         self._code = SPLIT_CODES[split]
         self._labels = balanced_labels(seed, self._code, size)
+        self._labels.flags.writeable = False
+        self._ids = _ImageIds(split, seed, size)
         self._au_rows = expression_weights(self.classes)
 
     def __len__(self) -> int:
@@ -98,7 +100,7 @@ class SyntheticFaces:
         xy = geom.landmarks
         inside = np.all((xy >= 0) & (xy <= n - 1), axis=1)
         landmarks = np.column_stack([xy, confidence(rng, hidden, inside)]).astype(np.float32)
-        return FaceRecord(image=image, landmarks=landmarks, label=label, image_id=self.image_ids[index])
+        return FaceRecord(image=image, landmarks=landmarks, label=label, image_id=self._ids[index])
 
     @property
     def labels(self) -> np.ndarray:
@@ -106,7 +108,7 @@ class SyntheticFaces:
 
     @property
     def image_ids(self) -> Sequence[str]:
-        return _ImageIds(self.split, self.seed, self.size)
+        return self._ids
 
 
 class _ImageIds(Sequence[str]):
