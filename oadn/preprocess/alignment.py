@@ -11,6 +11,7 @@ from importlib.metadata import version
 
 import numpy as np
 import torch
+from PIL import Image
 import torch.nn.functional as F
 
 #: Aligned-frame size at which the cache stores transforms and landmarks.
@@ -80,8 +81,14 @@ def apply_transform(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def warp_image(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """Render the ``size`` x ``size`` aligned frame of an H x W x 3 uint8 image (bilinear, black outside)."""
+    """Render the ``size`` x ``size`` aligned frame of an H x W x 3 uint8 image (bilinear, black outside).
+
+    A plain resize (aligned crops, faceless images) goes through PIL, which is faster and antialiases when
+    shrinking; PIL's resize uses the same pixel-centre convention.
+    """
     height, width = image.shape[:2]
+    if np.allclose(matrix, resize_transform(width, height, size)):
+        return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
     full = np.vstack([matrix, [0.0, 0.0, 1.0]])
     inverse = np.linalg.inv(full)[:2]
     grid_1d = np.arange(size, dtype=np.float64)
@@ -92,7 +99,7 @@ def warp_image(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     gx = 2 * x / max(width - 1, 1) - 1
     gy = 2 * y / max(height - 1, 1) - 1
     grid = torch.from_numpy(np.stack([gx, gy], axis=-1)).float()[None]
-    src = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    src = torch.tensor(image).permute(2, 0, 1)[None].float()  # a copy: decoded images are often read-only
     out = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
     return out[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 

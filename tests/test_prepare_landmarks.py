@@ -1,0 +1,118 @@
+"""Landmark backends: FAN's real code path with random weights, the offline error, dlib on a real face, files."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from oadn.preprocess.alignment import MtcnnDetector, apply_transform, similarity_transform, template_points, warp_image
+from oadn.preprocess.landmarks import LandmarkBackendError, make_backend
+from oadn.preprocess.landmarks.fan import CHECKPOINT_NAMES
+from oadn.preprocess.landmarks.fan_net import FAN
+
+
+class _LastStack(torch.nn.Module):
+    """What face-alignment's TorchScript archives compute: the last stack's heatmaps only."""
+
+    def __init__(self, fan: FAN):
+        super().__init__()
+        self.fan = fan
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fan(x)[-1]
+
+
+@pytest.fixture(scope="module")
+def astronaut_aligned() -> tuple[np.ndarray, np.ndarray]:
+    """The astronaut's face aligned at 224 by MTCNN, and its face box in that frame."""
+    data = pytest.importorskip("skimage.data")
+    image = data.astronaut()
+    box, five = MtcnnDetector().detect([image])[0]
+    matrix = similarity_transform(five, template_points(224))
+    corners = apply_transform(matrix, np.array([[box[0], box[1]], [box[2], box[3]]]))
+    return warp_image(image, matrix, 224), corners.reshape(4).astype(np.float64)
+
+
+def _write_random_fan(torch_home, fmt: str) -> None:
+    torch.manual_seed(0)
+    checkpoints = torch_home / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    fan = FAN(num_modules=1).eval()
+    if fmt == "torchscript":
+        traced = torch.jit.trace(_LastStack(fan), torch.rand(1, 3, 256, 256))
+        traced.save(str(checkpoints / CHECKPOINT_NAMES[0]))
+    else:
+        torch.save(fan.state_dict(), checkpoints / CHECKPOINT_NAMES[1])
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "state_dict"])
+def test_fan_random_weights_from_torch_home(tmp_path, monkeypatch, astronaut_aligned, fmt):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    _write_random_fan(tmp_path, fmt)
+    backend = make_backend("fan")
+    assert backend.provides_scores and "heatmap" in backend.description
+    image, box = astronaut_aligned
+    images = np.stack([image, image[:, ::-1], image])
+    batch = backend.predict(images, [box, box, None])
+    assert len(batch) == 3
+    for points, _ in batch:
+        assert points.shape == (68, 3) and points.dtype == np.float32
+        assert ((points[:, 2] >= 0) & (points[:, 2] <= 1)).all()
+        assert np.isfinite(points).all()
+    # batching does not change an image's result
+    single, _ = backend.predict(images[2:], [None])[0]
+    np.testing.assert_allclose(single, batch[2][0], atol=1e-4)
+
+
+def test_fan_without_weights_fails_at_once_naming_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(LandmarkBackendError) as err:
+        make_backend("fan")
+    expected = tmp_path / "hub" / "checkpoints" / CHECKPOINT_NAMES[0]
+    assert str(expected) in str(err.value) and "--fan-weights" in str(err.value)
+    with pytest.raises(LandmarkBackendError, match="not found"):
+        make_backend("fan", fan_weights=tmp_path / "missing.zip")
+
+
+def test_dlib_on_the_astronaut(astronaut_aligned):
+    pytest.importorskip("dlib", reason="dlib not installed (pip install 'oadn-bench[dlib]')")
+    backend = make_backend("dlib")
+    assert not backend.provides_scores and "no scores (all 1.0)" in backend.description
+    image, box = astronaut_aligned
+    ((points, note),) = backend.predict(image[None], [box])
+    assert points.shape == (68, 3) and (points[:, 2] == 1.0).all()
+    margin = 0.15 * (box[2] - box[0])
+    inside = (
+        (points[:, 0] > box[0] - margin) & (points[:, 0] < box[2] + margin)
+        & (points[:, 1] > box[1] - margin) & (points[:, 1] < box[3] + margin)
+    )
+    assert inside.all(), f"points outside the face box {box}: {points[~inside, :2]}"
+    # eyes above the nose tip above the mouth, left eye left of the right one
+    assert points[36:42, 1].mean() < points[30, 1] < points[48:68, 1].mean()
+    assert points[36:42, 0].mean() < points[42:48, 0].mean()
+
+
+def test_file_backend_reads_csv_and_pickle(tmp_path):
+    rng = np.random.default_rng(0)
+    points = rng.uniform(0, 40, size=(2, 68, 3)).astype(np.float32)
+    points[..., 2] = rng.uniform(0, 1, size=(2, 68))
+    frame = pd.DataFrame({"name": ["a.png", "b"]})
+    for k, axis in enumerate("xys"):
+        frame = pd.concat([frame, pd.DataFrame(points[..., k], columns=[f"{axis}{i}" for i in range(68)])], axis=1)
+    frame.to_csv(tmp_path / "lm.csv", index=False)
+    with open(tmp_path / "lm.pkl", "wb") as fh:
+        pickle.dump({"a.png": points[0].T, "b": points[1].T}, fh)
+    rows = pd.DataFrame({"image_id": ["x/a.png", "b.jpg", "c"], "path": ["/d/a.png", "/d/b.jpg", "/d/c.png"]})
+    for name in ("lm.csv", "lm.pkl"):
+        backend = make_backend(f"file:{tmp_path / name}")
+        found = backend.lookup(rows)
+        np.testing.assert_allclose(found[0], points[0], atol=1e-5)  # by file name
+        np.testing.assert_allclose(found[1], points[1], atol=1e-5)  # by stem
+        assert found[2] is None
+    with pytest.raises(LandmarkBackendError, match="missing columns"):
+        pd.DataFrame({"name": ["a"]}).to_csv(tmp_path / "bad.csv", index=False)
+        make_backend(f"file:{tmp_path / 'bad.csv'}")
