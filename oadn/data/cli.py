@@ -21,8 +21,9 @@ console = Console(width=None if Console().is_terminal else 160)
 
 
 def _options(adapter_cls: type) -> list[str]:
-    return [p for p in inspect.signature(adapter_cls.__init__).parameters if p != "self" and not p.startswith("_")
-            and inspect.signature(adapter_cls.__init__).parameters[p].kind is not inspect.Parameter.VAR_KEYWORD]
+    """Constructor keyword options of an adapter class (its protocol options)."""
+    parameters = inspect.signature(adapter_cls.__init__).parameters.values()
+    return [p.name for p in parameters if p.name != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD]
 
 
 @app.command("list")
