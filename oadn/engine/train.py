@@ -51,7 +51,11 @@ def carve_validation(source: FaceSource, fraction: float, seed: int) -> tuple[Fa
     labels = np.asarray(source.labels)
     indices = np.arange(len(labels))
     counts = np.bincount(labels)
-    stratify = labels if counts[counts > 0].min() >= 2 else None
+    classes = int((counts > 0).sum())
+    val_size = int(np.ceil(fraction * len(labels)))
+    # stratification needs two items per class and room for every class on both sides
+    can_stratify = counts[counts > 0].min() >= 2 and classes <= val_size <= len(labels) - classes
+    stratify = labels if can_stratify else None
     train_idx, val_idx = train_test_split(indices, test_size=fraction, random_state=seed, stratify=stratify)
     return SubsetSource(source, np.sort(train_idx)), SubsetSource(source, np.sort(val_idx))
 

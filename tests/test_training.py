@@ -1,0 +1,149 @@
+"""Training behaviour: learning happens, interrupted runs resume exactly, divergence and bad images are loud."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from helpers import tiny_config
+from oadn.data.faces import BadImageError
+from oadn.data.registry import register_dataset
+from oadn.data.synthetic import SyntheticDataset
+from oadn.engine.train import TrainingDiverged, carve_validation, train_run
+from oadn.models.oadn import OADN
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_training_loss_falls_on_a_tiny_set(tmp_path):
+    config = tiny_config(
+        "train.epochs=8",
+        "train.batch_size=8",
+        "train.lr_milestones=[6]",
+        "data.options={train_size: 56, test_size: 14}",
+    )
+    metrics = train_run(config, tmp_path / "run", progress=False)
+    history = pd.read_json(tmp_path / "run" / "history.jsonl", lines=True)
+    assert len(history) == 8
+    assert history["loss"].iloc[-1] < 0.8 * history["loss"].iloc[0]
+    assert set(metrics["splits"]) == {"val", "test_clean", "test_occluded"}
+    assert set(metrics["splits"]["test_clean"]) == {"prediction", "lab", "frb"}
+
+
+def test_a_run_killed_mid_epoch_and_resumed_matches_an_uninterrupted_run(tmp_path):
+    config = tiny_config()
+    reference = train_run(config, tmp_path / "whole", progress=False)
+
+    def kill_in_second_epoch(epoch: int, step: int) -> None:
+        if epoch == 1 and step == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train_run(config, tmp_path / "killed", progress=False, step_hook=kill_in_second_epoch)
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    assert torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)["state"]["epoch"] == 1
+    resumed = train_run(None, tmp_path / "killed", resume=True, progress=False)
+
+    assert json.dumps(resumed, sort_keys=True) == json.dumps(reference, sort_keys=True)
+    whole = torch.load(tmp_path / "whole" / "best.pt", weights_only=True)
+    again = torch.load(tmp_path / "killed" / "best.pt", weights_only=True)
+    assert all(torch.equal(whole[k], again[k]) for k in whole)
+    a = pd.read_parquet(tmp_path / "whole" / "predictions" / "test_occluded.parquet")
+    b = pd.read_parquet(tmp_path / "killed" / "predictions" / "test_occluded.parquet")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_finished_run_is_not_retrained_and_a_used_directory_is_refused(tmp_path):
+    config = tiny_config("train.epochs=1")
+    first = train_run(config, tmp_path / "run", progress=False)
+    stamp = (tmp_path / "run" / "checkpoint.pt").stat().st_mtime_ns
+    assert train_run(None, tmp_path / "run", resume=True, progress=False) == first
+    assert (tmp_path / "run" / "checkpoint.pt").stat().st_mtime_ns == stamp
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_run(config, tmp_path / "run", progress=False)
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    original = OADN.loss
+    poisoned = {"on": False}
+
+    def loss(self, outputs, targets, label_smoothing=0.0):
+        value, parts = original(self, outputs, targets, label_smoothing)
+        if poisoned["on"]:
+            value = value * float("nan")
+            parts = {k: v * float("nan") for k, v in parts.items()}
+        return value, parts
+
+    def poison_second_epoch(epoch: int, step: int) -> None:
+        poisoned["on"] = epoch >= 1
+
+    monkeypatch.setattr(OADN, "loss", loss)
+    with pytest.raises(TrainingDiverged, match="loss became nan in epoch 2"):
+        train_run(tiny_config(), tmp_path / "run", progress=False, step_hook=poison_second_epoch)
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert checkpoint["state"]["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in checkpoint["model"].values() if v.is_floating_point())
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+BAD_INDICES = {0, 5, 9}
+
+
+class _BrokenImages:
+    """A synthetic split whose items 0, 5 and 9 behave like truncated files."""
+
+    def __init__(self, source):
+        self.source, self.classes = source, source.classes
+
+    def __len__(self):
+        return len(self.source)
+
+    def __getitem__(self, index):
+        if index in BAD_INDICES:
+            raise BadImageError(self.source.image_ids[index], f"/data/img{index}.jpg", "truncated JPEG")
+        return self.source[index]
+
+    @property
+    def labels(self):
+        return self.source.labels
+
+    @property
+    def image_ids(self):
+        return self.source.image_ids
+
+
+@register_dataset("test-broken-synthetic")
+class BrokenSynthetic(SyntheticDataset):
+    def open_split(self, split, *, root=None, image_size=112, **options):
+        return _BrokenImages(super().open_split(split, root=root, image_size=image_size, **options))
+
+
+def test_unreadable_images_are_skipped_and_recorded(tmp_path):
+    config = tiny_config("data.name=test-broken-synthetic", "train.epochs=1", "data.val_fraction=0")
+    metrics = train_run(config, tmp_path / "run", progress=False)
+    bad = pd.read_csv(tmp_path / "run" / "bad_images.csv")
+    assert set(bad["split"]) == {"train", "test_clean", "test_occluded"}
+    assert len(bad) == 3 * len(BAD_INDICES)
+    assert set(bad["reason"]) == {"truncated JPEG"}
+    assert metrics["bad_images"] == 9
+    assert metrics["splits"]["test_clean"]["prediction"]["count"] == 42 - len(BAD_INDICES)
+
+
+def test_unreadable_images_can_fail_the_run(tmp_path):
+    config = tiny_config("data.name=test-broken-synthetic", "train.epochs=1", "data.on_bad_image=fail")
+    with pytest.raises(BadImageError, match="truncated JPEG"):
+        train_run(config, tmp_path / "run", progress=False)
+
+
+def test_validation_is_carved_stratified_and_disjoint():
+    source = SyntheticDataset(train_size=700).open_split("train", image_size=32)
+    train, val = carve_validation(source, 0.2, seed=0)
+    assert len(val) == 140 and len(train) == 560
+    assert set(train.indices).isdisjoint(val.indices)
+    assert np.bincount(val.labels).tolist() == [20] * 7
