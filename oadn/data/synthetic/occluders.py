@@ -60,7 +60,7 @@ def _sunglasses(cv: Canvas, rng: np.random.Generator, targeted: bool) -> None:
     col = _colour(rng, 0, 60)
     rx, ry, power = rng.uniform([0.22, 0.13, 2.0], [0.28, 0.18, 4.0])
     lens = _ellipse(rx, ry, power=power)
-    centres = cv.points[36:48].reshape(2, 6, 2).mean(axis=1)
+    centres = cv.points[36:48].reshape(2, 6, 2).sum(axis=1) / 6
     for c in centres:
         cv.polygon(cv.to_pixels(c, lens), col)
     cv.line(centres.tolist(), col, 0.05)
@@ -97,7 +97,7 @@ _FINGER_LENGTH = 0.8 + 0.2 * np.sin(np.arange(1, 5))  # uneven fingers
 
 def _hand(cv: Canvas, rng: np.random.Generator, targeted: bool) -> None:
     """A palm with four fingers and a thumb, in a random skin tone and direction."""
-    col = tuple(random_skin(rng).astype(int).tolist())
+    col = tuple(np.minimum(random_skin(rng), 255).astype(int).tolist())
     centre = _target(cv, rng, targeted)
     rx, ry, phi, length, thumb_side = rng.uniform([0.28, 0.32, 0, 0.3, -1], [0.4, 0.45, 2 * np.pi, 0.5, 1])
     cv.polygon(cv.to_pixels(centre, _ellipse(rx, ry, power=2.5)), col)
@@ -148,18 +148,16 @@ def occluded_points(mask: Image.Image, points: np.ndarray, unit: float) -> np.nd
     offsets = np.array([[0, 0], [r, 0], [-r, 0], [0, r], [0, -r]])
     xy = np.rint(points[None, :, :] + offsets[:, None, :]).astype(int)  # 5 x N x 2
     inside = (xy[..., 0] >= 0) & (xy[..., 0] < w) & (xy[..., 1] >= 0) & (xy[..., 1] < h)
-    xs, ys = np.clip(xy[..., 0], 0, w - 1), np.clip(xy[..., 1], 0, h - 1)
+    xs, ys = np.minimum(np.maximum(xy[..., 0], 0), w - 1), np.minimum(np.maximum(xy[..., 1], 0), h - 1)
     covered = m[ys, xs] & inside
     return covered.sum(axis=0) >= 3
 
 
 def confidence(rng: np.random.Generator, occluded: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """Detector-like score per point: high when visible, low when occluded or off-image, with noise and a
-    small chance of a detector error either way."""
-    n = len(occluded)
-    u, noise, err = rng.random(n), rng.normal(0, 0.03, n), rng.random(n)
+    """Detector-like score per point: U(0.7, 1) when visible, U(0, 0.45) when occluded, 0.2 at most off-image,
+    plus noise (uniform, +-0.05) and a 3% chance per point of a detector error either way."""
+    u, noise, err = rng.random((3, len(occluded)))
     low = occluded ^ (err < 0.03)
-    score = np.where(low, 0.45 * u, 0.7 + 0.3 * u) + noise
+    score = np.where(low, 0.45 * u, 0.7 + 0.3 * u) + 0.1 * (noise - 0.5)
     score[~inside] = 0.2 * u[~inside]
-    return np.clip(score, 0.0, 1.0).astype(np.float32)
-
+    return np.minimum(np.maximum(score, 0.0), 1.0).astype(np.float32)

@@ -31,14 +31,14 @@ def supersample_factor(image_size: int) -> int:
 
 
 def _rgb(c: np.ndarray) -> tuple[int, ...]:
-    return tuple(np.clip(c, 0, 255).astype(int).tolist())
+    return tuple(np.minimum(np.maximum(c, 0), 255).astype(int).tolist())
 
 
 def random_skin(rng: np.random.Generator) -> np.ndarray:
     """A skin colour: a random blend of two neighbouring palette tones, slightly tinted."""
     t = rng.uniform(0, len(_SKIN) - 1)
     i = min(int(t), len(_SKIN) - 2)
-    return np.clip(_SKIN[i] + (_SKIN[i + 1] - _SKIN[i]) * (t - i) + rng.normal(0, 8, 3), 0, 255)
+    return np.maximum(_SKIN[i] + (_SKIN[i + 1] - _SKIN[i]) * (t - i) + rng.normal(0, 8, 3), 0)
 
 
 def draw_face(
@@ -70,7 +70,7 @@ def draw_face(
         lip * 0.5,  # closed-lips line
     ])
     bg, hair_col, neck_col, skin_col, brow_col, iris_col, shade, nostril, lip_col, lip_line = map(
-        tuple, np.clip(palette, 0, 255).astype(int).tolist()
+        tuple, np.minimum(np.maximum(palette, 0), 255).astype(int).tolist()
     )
     img = Image.new("RGB", (n, n), bg)
     d = ImageDraw.Draw(img)
@@ -89,8 +89,8 @@ def draw_face(
     d.line(pl[22:27], fill=brow_col, width=brow_w)
 
     lids = p[_UPPER_LID_PTS] - p[_LOWER_LID_PTS]
-    half_open = np.hypot(lids[:, 0], lids[:, 1]).reshape(2, 2).mean(axis=1) / 2
-    centres = p[36:48].reshape(2, 6, 2).mean(axis=1)
+    half_open = np.hypot(lids[:, 0], lids[:, 1]).reshape(2, 2).sum(axis=1) / 4
+    centres = p[36:48].reshape(2, 6, 2).sum(axis=1) / 6
     for k, eye in enumerate((pl[36:42], pl[42:48])):
         d.polygon(eye, fill=(235, 235, 230))
         r = min(0.06 * unit, 0.95 * half_open[k])
@@ -113,7 +113,7 @@ def draw_face(
     d.polygon(pl[48:60], fill=lip_col)
     upper = p[60:65]
     gap_v = p[61:64] - p[[67, 66, 65]]
-    gap = np.hypot(gap_v[:, 0], gap_v[:, 1]).mean()
+    gap = np.hypot(gap_v[:, 0], gap_v[:, 1]).sum() / 3
     if gap > 0.025 * unit:
         d.polygon(pl[60:68], fill=(45, 15, 20))
         teeth = upper + [0.0, min(gap * 0.45, 0.06 * unit)]

@@ -7,6 +7,7 @@ action-unit-like displacement fields, so the class is carried by brows, eyelids 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,7 +218,7 @@ def sample_geometry(
     u = rng.random(_NUM_ID + 6)
     z = rng.standard_normal(len(AU_NAMES) + 2 * NUM_LANDMARKS + 2)
     ident = _ID_LO + (_ID_HI - _ID_LO) * u[: _NUM_ID + 2]
-    intensity, roll, yaw, fill = u[_NUM_ID + 2 :]
+    intensity, roll, yaw, fill = u[_NUM_ID + 2 :].tolist()
     au = np.maximum(class_weights * (0.5 + 0.5 * intensity) + AU_NOISE * z[: len(AU_NAMES)], 0.0)
     coefs = np.concatenate([ident[:_NUM_ID], au])
     shape = MEAN_SHAPE + (coefs @ _BASIS).reshape(-1, 2)
@@ -226,18 +227,18 @@ def sample_geometry(
     if frontal:
         roll, yaw, fill, shift = 0.0, 0.0, 0.75, np.zeros(2)
     else:
-        roll, yaw = np.deg2rad(-15 + 30 * roll), np.deg2rad(-25 + 50 * yaw)
+        roll, yaw = math.radians(-15 + 30 * roll), math.radians(-25 + 50 * yaw)
         fill = 0.6 + 0.3 * fill
         shift = 0.03 * image_size * z[-2:]
-    x = shape[:, 0] * np.cos(yaw) + DEPTH * np.sin(yaw)
+    x = shape[:, 0] * math.cos(yaw) + DEPTH * math.sin(yaw)
     y = shape[:, 1] - (1.0 + FOREHEAD_TOP) / 2
     scale = fill * image_size / (1.0 - FOREHEAD_TOP)
-    c, s = np.cos(roll) * scale, np.sin(roll) * scale
+    c, s = math.cos(roll) * scale, math.sin(roll) * scale
     pts = np.empty_like(shape)
     pts[:, 0] = c * x - s * y + (image_size - 1) / 2 + shift[0]
     pts[:, 1] = s * x + c * y + (image_size - 1) / 2 + shift[1]
     # keep the 68 landmarks inside the image: the face stands for an aligned crop
     lo, hi = pts[:NUM_LANDMARKS].min(axis=0), pts[:NUM_LANDMARKS].max(axis=0)
     if np.all(hi - lo <= image_size - 1):
-        pts += np.clip(0.0, -lo, (image_size - 1) - hi)
+        pts += np.minimum(np.maximum(0.0, -lo), (image_size - 1) - hi)
     return FaceGeometry(points=pts, scale=scale, roll=roll, au=au)
