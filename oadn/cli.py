@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from oadn.config import build_config, parse_override
+from oadn.data.cli import app as datasets_app
+from oadn.preprocess.cli import prepare_command, show_landmarks_command
 
 app = typer.Typer(
     help="Occlusion-robust facial expression recognition: OADN and baselines, benchmarks and ablations.",
@@ -17,6 +19,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+app.add_typer(datasets_app, name="datasets")
+app.command("prepare")(prepare_command)
+app.command("show-landmarks")(show_landmarks_command)
 
 SET_HELP = "Override a configuration value, e.g. --set train.lr=0.01 (repeatable)."
 

@@ -20,16 +20,29 @@ IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)
 
 
-class FaceDataset(Dataset):
-    """Tensors from a FaceSource; a training view flips image and landmarks together with probability 1/2."""
+TARGET_MODES = ("hard", "soft", "sample")
 
-    def __init__(self, source: FaceSource, *, hflip: bool, seed: int, on_bad_image: str = "skip"):
+
+class FaceDataset(Dataset):
+    """Tensors from a FaceSource; a training view flips image and landmarks together with probability 1/2.
+
+    target_mode says how a record's ``soft_target`` is used for training: "soft" passes the distribution to a
+    soft cross-entropy, "sample" draws a one-hot label from it anew each epoch (FERPlus' probabilistic label
+    drawing), "hard" ignores it. Evaluation always scores the record's ``label``.
+    """
+
+    def __init__(
+        self, source: FaceSource, *, hflip: bool, seed: int, on_bad_image: str = "skip", target_mode: str = "hard"
+    ):
         if on_bad_image not in ("skip", "fail"):
             raise ValueError(f"data.on_bad_image must be 'skip' or 'fail', got {on_bad_image!r}")
+        if target_mode not in TARGET_MODES:
+            raise ValueError(f"target mode must be one of {TARGET_MODES}, got {target_mode!r}")
         self.source = source
         self.hflip = hflip
         self.seed = seed
         self.on_bad_image = on_bad_image
+        self.target_mode = target_mode
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -43,7 +56,8 @@ class FaceDataset(Dataset):
                 raise
             return {"bad": (error.image_id, error.path, error.reason)}
         image, landmarks = record.image, record.landmarks
-        if self.hflip and np.random.default_rng([self.seed, self.epoch, index]).random() < 0.5:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        if self.hflip and rng.random() < 0.5:
             image = image[:, ::-1]
             landmarks = flip_landmarks(landmarks, image.shape[1])
         item = {
@@ -52,8 +66,11 @@ class FaceDataset(Dataset):
             "label": int(record.label),
             "index": index,
         }
-        if record.soft_target is not None:
+        if record.soft_target is not None and self.target_mode == "soft":
             item["soft_target"] = torch.as_tensor(record.soft_target, dtype=torch.float32)
+        elif record.soft_target is not None and self.target_mode == "sample":
+            probabilities = np.asarray(record.soft_target, dtype=np.float64)
+            item["train_label"] = int(rng.choice(len(probabilities), p=probabilities / probabilities.sum()))
         return item
 
 
@@ -70,6 +87,8 @@ def collate_faces(items: list[dict[str, Any]]) -> dict[str, Any]:
     batch["index"] = torch.tensor([item["index"] for item in good], dtype=torch.long)
     if all("soft_target" in item for item in good):
         batch["soft_target"] = torch.stack([item["soft_target"] for item in good])
+    if all("train_label" in item for item in good):
+        batch["train_label"] = torch.tensor([item["train_label"] for item in good], dtype=torch.long)
     return batch
 
 
@@ -127,9 +146,12 @@ def make_loader(
     num_workers: int = 0,
     on_bad_image: str = "skip",
     class_weights: np.ndarray | None = None,
+    target_mode: str = "hard",
 ) -> Loader:
     """A training loader (shuffled, flipped, last partial batch dropped) or an evaluation loader (in order)."""
-    dataset = FaceDataset(source, hflip=train and hflip, seed=seed, on_bad_image=on_bad_image)
+    dataset = FaceDataset(
+        source, hflip=train and hflip, seed=seed, on_bad_image=on_bad_image, target_mode=target_mode if train else "hard"
+    )
     sampler = EpochSampler(len(source), seed, class_weights) if train else None
     loader = DataLoader(
         dataset,

@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 
 from oadn.config import RunConfig
 from oadn.data.faces import FaceSource, SubsetSource
-from oadn.data.registry import get_dataset
+from oadn.data.registry import DatasetAdapter, get_dataset
 from oadn.engine.evaluate import autocast_for, metrics_by_branch, predict
 from oadn.engine.loader import make_loader, to_device
 from oadn.models import create_model
@@ -60,8 +60,8 @@ def carve_validation(source: FaceSource, fraction: float, seed: int) -> tuple[Fa
     return SubsetSource(source, np.sort(train_idx)), SubsetSource(source, np.sort(val_idx))
 
 
-def open_splits(config: RunConfig) -> tuple[tuple[str, ...], FaceSource, FaceSource | None]:
-    """Class names, training source and validation source of a run."""
+def open_splits(config: RunConfig) -> tuple[DatasetAdapter, FaceSource, FaceSource | None]:
+    """The data set's adapter, the training source and the validation source of a run."""
     data = config.data
     adapter = get_dataset(data.name, **data.options)
     root = Path(data.root) if data.root else None
@@ -70,9 +70,9 @@ def open_splits(config: RunConfig) -> tuple[tuple[str, ...], FaceSource, FaceSou
     )
     train_source = open_split(data.train_split)
     if data.val_split:
-        return adapter.classes, train_source, open_split(data.val_split)
+        return adapter, train_source, open_split(data.val_split)
     train_source, val_source = carve_validation(train_source, data.val_fraction, config.train.seed)
-    return adapter.classes, train_source, val_source
+    return adapter, train_source, val_source
 
 
 class BadImageLog:
@@ -136,7 +136,7 @@ def _train_one_epoch(
                 bar.advance(task)
                 continue
             images, landmarks = to_device(batch, device, channels_last)
-            targets = batch["soft_target"] if "soft_target" in batch else batch["label"]
+            targets = batch.get("soft_target", batch.get("train_label", batch["label"]))
             with autocast_for(device, config.train.amp):
                 outputs = model(images, landmarks)
             loss, parts = model.loss(outputs, targets.to(device), config.train.label_smoothing)
@@ -186,7 +186,8 @@ def train_run(
 
     torch.manual_seed(config.train.seed)
     device = resolve_device(config.train.device)
-    classes, train_source, val_source = open_splits(config)
+    adapter, train_source, val_source = open_splits(config)
+    classes = adapter.classes
     model = create_model(config.model, len(classes), config.data.image_size).to(device)
     if device.type == "cuda" and config.train.amp:
         model = model.to(memory_format=torch.channels_last)
@@ -222,6 +223,7 @@ def train_run(
         num_workers=config.data.num_workers,
         on_bad_image=config.data.on_bad_image,
         class_weights=class_weights,
+        target_mode=getattr(adapter, "target_mode", "hard"),
     )
     bad_log = BadImageLog(run_dir / "bad_images.csv")
     eval_kwargs = dict(
