@@ -152,7 +152,7 @@ class _ChunkWorker:
 
     def is_aligned(self, row: pd.Series) -> bool:
         if self.align == "auto":
-            return bool(row.get("aligned", False)) if "aligned" in row.index else False
+            return bool(row.get("aligned", False))
         return self.align == "aligned"
 
     def run(self, rows: pd.DataFrame) -> list[dict[str, Any]]:

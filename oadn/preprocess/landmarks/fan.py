@@ -77,9 +77,10 @@ class FanBackend(ImageLandmarkBackend):
     name = "fan"
     provides_scores = True
 
-    def __init__(self, weights: Path | None = None, device: str | torch.device = "cpu"):
+    def __init__(self, weights: Path | None = None, device: str | torch.device = "cpu", batch_size: int = 32):
         path = resolve_weights(weights)
         self.device = torch.device(device)
+        self.batch_size = batch_size  # bounds activation memory (a 256-channel 64 x 64 map per stage and image)
         self.model = load_fan(path, self.device)
         self.description = f"2D-FAN {path.name} sha256:{_file_digest(path)}; scores = heatmap peaks"
 
@@ -87,10 +88,14 @@ class FanBackend(ImageLandmarkBackend):
     def predict(self, images: np.ndarray, boxes: list[np.ndarray | None]) -> list[tuple[np.ndarray | None, str]]:
         size = images.shape[1]
         centres, sides = self._crop_geometry(boxes, size)
-        crops = self._crop(torch.from_numpy(np.ascontiguousarray(images)).to(self.device), centres, sides)
-        out = self.model(crops)
-        heatmaps = (out[-1] if isinstance(out, (list, tuple)) else out).float()
-        points = self._decode(heatmaps)  # B x 68 x 3 in crop pixels
+        pixels = torch.from_numpy(np.ascontiguousarray(images))
+        parts = []
+        for begin in range(0, len(images), self.batch_size):
+            end = begin + self.batch_size
+            crops = self._crop(pixels[begin:end].to(self.device), centres[begin:end], sides[begin:end])
+            out = self.model(crops)
+            parts.append(self._decode((out[-1] if isinstance(out, (list, tuple)) else out).float()))
+        points = np.concatenate(parts)  # B x 68 x 3 in crop pixels
         k = (sides / CROP_SIZE)[:, None]
         points[..., 0] = (points[..., 0] - (CROP_SIZE - 1) / 2) * k + centres[:, None, 0]
         points[..., 1] = (points[..., 1] - (CROP_SIZE - 1) / 2) * k + centres[:, None, 1]
