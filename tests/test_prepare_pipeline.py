@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 import oadn.preprocess.prepare as prepare_module
 from oadn.data.faces import BadImageError
 from oadn.data.index import CheckReport, OnDiskDatasetAdapter
-from oadn.data.registry import get_dataset, register_dataset
+from oadn.data import registry
+from oadn.data.registry import get_dataset
 from oadn.preprocess.alignment import apply_transform, five_points_from_68, template_points
 from oadn.preprocess.cache import PreparedCache
 from oadn.preprocess.cli import prepare_command, show_landmarks_command
@@ -25,10 +26,10 @@ from oadn.preprocess.prepared import open_prepared_split
 DATASET = "prepare-test-faces"
 
 
-@register_dataset(DATASET)
 class TinyFaces(OnDiskDatasetAdapter):
     """Images listed in ``manifest.csv`` (name, split, label, aligned) next to them."""
 
+    name = DATASET
     classes = ("happy", "sad")
     splits = ("train", "test")
 
@@ -172,7 +173,14 @@ def test_file_landmarks_drive_the_alignment(root, tmp_path):
     np.testing.assert_allclose(apply_transform(matrix, points), record.landmarks, atol=1e-3)
 
 
-def test_cli_prepare_is_idempotent_and_show_landmarks_draws(root, tmp_path, monkeypatch):
+@pytest.fixture
+def registered(monkeypatch):
+    """TinyFaces under a test-only name, for the commands that take a name; unregistered afterwards."""
+    registry.list_datasets()  # load the built-in adapters first
+    monkeypatch.setitem(registry._REGISTRY, DATASET, TinyFaces)
+
+
+def test_cli_prepare_is_idempotent_and_show_landmarks_draws(root, tmp_path, monkeypatch, registered):
     _use_backend(monkeypatch, FakeLandmarker())
     app = typer.Typer()
     app.command("prepare")(prepare_command)
@@ -191,7 +199,7 @@ def test_cli_prepare_is_idempotent_and_show_landmarks_draws(root, tmp_path, monk
     assert Image.open(out).size[0] > 100
 
 
-def test_cli_fan_without_weights_fails_before_any_image(root, tmp_path, monkeypatch):
+def test_cli_fan_without_weights_fails_before_any_image(root, tmp_path, monkeypatch, registered):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     app = typer.Typer()
     app.command("prepare")(prepare_command)
