@@ -18,7 +18,7 @@ SUPERSAMPLE_BELOW = 64  # sizes under this are drawn at 2x and halved
 _NOSE_WRINKLE = AU_NAMES.index("nose_wrinkle")
 
 # skin tones from light to dark, RGB
-_LIP_TINT = np.array([0.85, 0.55, 0.55])
+_LIP_TINT = np.array([0.75, 0.45, 0.45])
 _SKIN_OUTLINE = [*range(17), *FOREHEAD]
 _UPPER_LID_PTS = [37, 38, 43, 44]
 _LOWER_LID_PTS = [41, 40, 47, 46]
@@ -84,7 +84,7 @@ def draw_face(
     d.polygon([pl[i] for i in NECK], fill=neck_col)
     d.polygon([pl[i] for i in _SKIN_OUTLINE], fill=skin_col)
 
-    brow_w = max(1, round(unit * (0.05 + 0.04 * u[8])))
+    brow_w = max(1, round(unit * (0.06 + 0.04 * u[8])))
     d.line(pl[17:22], fill=brow_col, width=brow_w)
     d.line(pl[22:27], fill=brow_col, width=brow_w)
 

@@ -35,7 +35,7 @@ UPPER_OUTER, LOWER_OUTER = np.arange(49, 54), np.arange(55, 60)
 UPPER_INNER, LOWER_INNER = np.arange(61, 64), np.arange(65, 68)
 LOWER_LIP = np.concatenate([LOWER_OUTER, LOWER_INNER])
 
-EYE_CENTRE_X, EYE_Y, EYE_HALF_W, EYE_HALF_H = 0.4, -0.25, 0.16, 0.065
+EYE_CENTRE_X, EYE_Y, EYE_HALF_W, EYE_HALF_H = 0.4, -0.25, 0.16, 0.07
 MOUTH_Y = 0.57
 FOREHEAD_TOP = -1.15
 
@@ -204,7 +204,7 @@ _NUM_ID = len(_ID_LO) - 2
 _BASIS = np.concatenate([_identity_basis(), _AU_STACK]).reshape(_NUM_ID + len(AU_NAMES), -1)
 _JITTER = 0.012  # per-landmark identity jitter, face units
 #: spread of every action unit's weight around its class value: faces mix expressions, so classes overlap a little
-AU_NOISE = 0.2
+AU_NOISE = 0.15
 
 
 def sample_geometry(
