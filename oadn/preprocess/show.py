@@ -50,7 +50,7 @@ def render_landmark_grid(source: FaceSource, indices: Sequence[int], out: Path, 
         ax.scatter(points[kept, 0], points[kept, 1], s=14, c="lime", edgecolors="black", linewidths=0.5)
         ax.scatter(points[~kept, 0], points[~kept, 1], s=22, c="red", marker="x", linewidths=1.2)
         ax.set_title(f"{record.image_id}\n{int(kept.sum())}/24 kept (T={threshold:g})", fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(pad=1.2)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
