@@ -42,8 +42,8 @@ class Canvas:
         self.mask_draw.line(xy, fill=255, width=w)
 
 
-_CIRCLE = np.stack([np.cos(np.linspace(0, 2 * np.pi, 16, endpoint=False)),
-                    np.sin(np.linspace(0, 2 * np.pi, 16, endpoint=False))], axis=1)
+_ANGLES = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+_CIRCLE = np.stack([np.cos(_ANGLES), np.sin(_ANGLES)], axis=1)
 
 
 def _ellipse(rx: float, ry: float, power: float = 2.0) -> np.ndarray:
@@ -127,17 +127,11 @@ def _box(cv: Canvas, rng: np.random.Generator, targeted: bool) -> None:
 _DRAW = {"sunglasses": _sunglasses, "mask": _mask, "hand": _hand, "box": _box}
 
 
-def draw_occluders(
-    cv: Canvas, rng: np.random.Generator, kinds: tuple[str, ...], targeted: bool
-) -> list[str]:
-    """Draw one occluder (sometimes two) of the given kinds; ``targeted`` places hands and boxes over the eyes
-    or mouth (the occluded test split), otherwise anywhere on the face. Returns the kinds drawn."""
-    drawn = []
+def draw_occluders(cv: Canvas, rng: np.random.Generator, kinds: tuple[str, ...], targeted: bool) -> None:
+    """Draw one occluder (a quarter of the time two) of the given kinds; ``targeted`` places hands and boxes over
+    the eyes or mouth (the occluded test split), otherwise anywhere on the face."""
     for _ in range(1 + int(rng.random() < 0.25)):
-        kind = kinds[int(len(kinds) * rng.random())]
-        _DRAW[kind](cv, rng, targeted)
-        drawn.append(kind)
-    return drawn
+        _DRAW[kinds[int(len(kinds) * rng.random())]](cv, rng, targeted)
 
 
 def occluded_points(mask: Image.Image, points: np.ndarray, unit: float) -> np.ndarray:
