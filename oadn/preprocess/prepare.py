@@ -112,6 +112,8 @@ def prepare(
     todo = index[~index["image_id"].isin(done)]
     worker = _ChunkWorker(backend, align, device)
     processed = 0
+    if progress is not None:
+        progress(len(index) - len(todo), len(index))
     for number, begin in enumerate(range(0, len(todo), chunk_size)):
         if max_chunks is not None and number >= max_chunks:
             break
@@ -119,7 +121,7 @@ def prepare(
         cache.append(rows)
         processed += len(rows)
         if progress is not None:
-            progress(len(done) + processed, len(index))
+            progress(len(index) - len(todo) + processed, len(index))
     table = cache.read()
     table = table[table["image_id"].isin(set(index["image_id"]))]
     failed = table[table["status"] != "ok"]
