@@ -64,6 +64,11 @@ class OnDiskDatasetAdapter(DatasetAdapter):
 
     needs_root = True
 
+    @property
+    def cache_name(self) -> str:
+        """Name under which prepared caches are stored; views over another data set reuse its cache."""
+        return self.name
+
     @abstractmethod
     def index(self, root: Path) -> pd.DataFrame:
         """All usable samples of this protocol (see the module docstring for the columns)."""

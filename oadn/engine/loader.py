@@ -61,7 +61,7 @@ class FaceDataset(Dataset):
             image = image[:, ::-1]
             landmarks = flip_landmarks(landmarks, image.shape[1])
         item = {
-            "image": torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1),
+            "image": torch.from_numpy(np.require(image, dtype=np.uint8, requirements=["C", "W"])).permute(2, 0, 1),
             "landmarks": torch.from_numpy(np.asarray(landmarks, dtype=np.float32)),
             "label": int(record.label),
             "index": index,

@@ -96,10 +96,10 @@ def prepare(
     backend = make_backend(spec, device=device, fan_weights=fan_weights)  # fails here, before any image
     start = time.perf_counter()
     index = adapter.index(root).drop_duplicates("image_id")
-    cache = PreparedCache.locate(adapter.name, root, spec, align, cache_dir)
+    cache = PreparedCache.locate(adapter.cache_name, root, spec, align, cache_dir)
     cache.write_meta(
         {
-            "dataset": adapter.name,
+            "dataset": adapter.cache_name,
             "root": str(root.resolve()),
             "landmarks": spec,
             "align": align,
@@ -126,7 +126,7 @@ def prepare(
     table = table[table["image_id"].isin(set(index["image_id"]))]
     failed = table[table["status"] != "ok"]
     return PrepareSummary(
-        dataset=adapter.name,
+        dataset=adapter.cache_name,
         cache_dir=cache.directory,
         total=len(index),
         processed=processed,

@@ -111,7 +111,7 @@ def open_prepared_split(
         raise TypeError(f"unknown option(s) for a prepared split: {', '.join(sorted(unknown))}")
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
-    cache = find_cache(adapter.name, root, landmarks=landmarks, align=align, cache_dir=cache_dir)
+    cache = find_cache(adapter.cache_name, root, landmarks=landmarks, align=align, cache_dir=cache_dir)
     index = adapter.index(Path(root))
     if split not in set(index["split"]):
         raise KeyError(f"data set {adapter.name!r} has no split {split!r}; it has {', '.join(adapter.splits)}")
@@ -122,7 +122,7 @@ def open_prepared_split(
         meta = cache.read_meta()
         raise RuntimeError(
             f"{cache.directory}: {int(missing.sum())} image(s) of split {split!r} are not prepared yet "
-            f"(e.g. {table.loc[missing, 'image_id'].iloc[0]}); run: oadn-bench prepare {adapter.name} "
+            f"(e.g. {table.loc[missing, 'image_id'].iloc[0]}); run: oadn-bench prepare {adapter.cache_name} "
             f"--root {root} --landmarks {meta['landmarks']} --align {meta['align']}"
         )
     if policy == "drop":

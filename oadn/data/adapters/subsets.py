@@ -97,6 +97,11 @@ class ListSubset(FileDatasetAdapter):
         self._splits = ("test",)
 
     @property
+    def cache_name(self) -> str:
+        """A subset is a filter over its parent's images, so it reads the parent's prepared cache."""
+        return self.parent.cache_name
+
+    @property
     def protocol(self) -> str:
         return f"{self.parent_family} test images listed in {self.list_file.name}; parent protocol: {self.parent.protocol}"
 

@@ -1,0 +1,80 @@
+"""A user's whole path on real on-disk formats: a RAF-DB copy -> prepare (landmark file) -> train OADN ->
+evaluate on an occlusion list over the same copy. The faces are synthetic, written as RAF-DB JPEGs, with their
+scored landmarks in a CSV, so the test knows the truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from oadn.cli import app
+from oadn.data.registry import get_dataset
+
+runner = CliRunner()
+SIZE = 48
+
+
+@pytest.fixture(scope="module")
+def rafdb_copy(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """RAF-DB layout with 35 train / 14 test aligned JPEGs, a landmark CSV and an occlusion list."""
+    root = tmp_path_factory.mktemp("rafdb")
+    faces = get_dataset("synthetic", train_size=49, test_size=14, seed=5)
+    (root / "EmoLabel").mkdir()
+    (root / "Image" / "aligned").mkdir(parents=True)
+    label_lines, landmark_rows = [], []
+    for split, source in (("train", faces.open_split("train", image_size=SIZE)),
+                          ("test", faces.open_split("test_occluded", image_size=SIZE))):
+        for i in range(len(source)):
+            record = source[i]
+            stem = f"train_{i + 1:05d}" if split == "train" else f"test_{i + 1:04d}"
+            Image.fromarray(record.image).save(root / "Image" / "aligned" / f"{stem}_aligned.jpg", quality=95)
+            label_lines.append(f"{stem}.jpg {record.label + 1}")
+            lm = record.landmarks
+            landmark_rows.append({"name": f"{stem}_aligned.jpg",
+                                  **{f"x{k}": lm[k, 0] for k in range(68)},
+                                  **{f"y{k}": lm[k, 1] for k in range(68)},
+                                  **{f"s{k}": lm[k, 2] for k in range(68)}})
+    (root / "EmoLabel" / "list_patition_label.txt").write_text("\n".join(label_lines) + "\n")
+    landmarks = root.parent / "rafdb_landmarks.csv"
+    pd.DataFrame(landmark_rows).to_csv(landmarks, index=False)
+    occlusion_list = root.parent / "my_occlusion_list.txt"
+    occlusion_list.write_text("test_0001_aligned 0 1\ntest_0002_aligned 0 1\ntest_0003_aligned 0 1\n")
+    return root, landmarks, occlusion_list
+
+
+def test_prepare_train_and_evaluate_on_a_list_subset(rafdb_copy, tmp_path):
+    root, landmarks, occlusion_list = rafdb_copy
+    cache = tmp_path / "cache"
+    result = runner.invoke(app, ["prepare", "rafdb", "--root", str(root), "--landmarks", f"file:{landmarks}",
+                                 "--align", "aligned", "--cache-dir", str(cache)])
+    assert result.exit_code == 0, result.output
+
+    run_dir = tmp_path / "run"
+    sets = ["data.name=rafdb", f"data.root={root}", f"data.split_options={{cache_dir: {cache}}}",
+            "data.image_size=32", "model.backbone=resnet-tiny", "train.epochs=1", "train.batch_size=8",
+            "train.eval_batch_size=16"]
+    args = ["train", "--run-dir", str(run_dir), "--no-progress"]
+    for text in sets:
+        args += ["--set", text]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["splits"]["test"]["prediction"]["count"] == 14
+    predictions = pd.read_parquet(run_dir / "predictions" / "test.parquet")
+    assert sorted(predictions["image_id"])[0].startswith("test_0001")
+
+    result = runner.invoke(app, ["evaluate", str(run_dir), "--data", "occlusion-rafdb", "--root", str(root),
+                                 "--option", f"list_path={occlusion_list}", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    subset = json.loads((run_dir / "evaluations" / "occlusion-rafdb" / "metrics.json").read_text())
+    assert subset["test"]["prediction"]["count"] == 3
+    subset_predictions = pd.read_parquet(run_dir / "evaluations" / "occlusion-rafdb" / "test.parquet")
+    full = predictions.set_index("image_id").loc[subset_predictions["image_id"]]
+    # the same weights on the same prepared images give the same predictions, whichever data set view is used
+    np.testing.assert_array_equal(full["pred_prediction"].to_numpy(), subset_predictions["pred_prediction"].to_numpy())
