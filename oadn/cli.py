@@ -114,7 +114,7 @@ def run(
         table = run_suite(spec, runs_root, target, overrides=overrides, progress=progress, log=console.print)
     except (TrainingDiverged, FileNotFoundError, KeyError, ValueError) as error:
         _fail(str(error))
-    console.print(table.to_markdown())
+    typer.echo(table.to_markdown())
     console.print(f"report written to {target}/results.md")
 
 

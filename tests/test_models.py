@@ -33,6 +33,14 @@ def test_resnet50_keeps_stride_16_without_dilation():
     assert features.shape == (1, 2048, 14, 14)
 
 
+@pytest.mark.parametrize("name", ["resnet-tiny", "cnn-tiny", "resnet18"])
+def test_small_backbones_report_their_true_stride(name):
+    backbone = create_backbone(name)
+    with torch.no_grad():
+        features = backbone.module.eval()(torch.zeros(1, 3, 64, 64))
+    assert features.shape == (1, backbone.channels, 64 // backbone.stride, 64 // backbone.stride)
+
+
 @pytest.mark.parametrize("regions", [1, 4, 9, 16])
 def test_region_classifiers_have_distinct_parameters(regions):
     model = tiny_oadn(regions=regions)

@@ -27,6 +27,7 @@ def test_training_loss_falls_on_a_tiny_set(tmp_path):
         "train.batch_size=8",
         "train.lr_milestones=[6]",
         "data.options={train_size: 56, test_size: 14}",
+        "model.backbone=cnn-tiny",
     )
     metrics = train_run(config, tmp_path / "run", progress=False)
     history = pd.read_json(tmp_path / "run" / "history.jsonl", lines=True)
