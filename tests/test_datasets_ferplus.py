@@ -164,3 +164,11 @@ def test_cli_check_majority_and_subset(ferplus):
     result = runner.invoke(app, ["check", "occlusion-ferplus", "--root", str(ferplus), "--no-verify-images"])
     assert result.exit_code == 0, result.output
     assert "605" in result.output
+
+
+def test_preparation_covers_every_image_whatever_the_label_mode(ferplus: Path, indexes):
+    """One prepared cache serves every label mode: prepare sees all 35,710 label.csv rows."""
+    for mode in ("majority", "probability"):
+        every = get_dataset("ferplus", label_mode=mode).preparation_index(ferplus)
+        assert len(every) == 28558 + 3579 + 3573
+        assert set(indexes[mode]["image_id"]) <= set(every["image_id"])

@@ -73,6 +73,11 @@ class OnDiskDatasetAdapter(DatasetAdapter):
     def index(self, root: Path) -> pd.DataFrame:
         """All usable samples of this protocol (see the module docstring for the columns)."""
 
+    def preparation_index(self, root: Path) -> pd.DataFrame:
+        """The images ``prepare`` aligns: by default the protocol's own, adapters may widen it so one cache
+        serves every protocol of the data set."""
+        return self.index(root)
+
     @abstractmethod
     def check(self, root: Path, *, verify_images: bool = True) -> CheckReport:
         """Every problem of the copy at ``root``, with file and line, plus counts per split and class."""

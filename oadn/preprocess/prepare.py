@@ -82,7 +82,7 @@ def prepare(
     max_chunks: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> PrepareSummary:
-    """Prepare every image of ``adapter.index(root)`` not yet in the cache; return what was done.
+    """Prepare every image of ``adapter.preparation_index(root)`` not yet in the cache; return what was done.
 
     align: ``auto`` skips detection for images the index marks ``aligned``, ``detect`` always aligns,
     ``aligned`` treats every image as an aligned crop (only resized). ``max_chunks`` stops after that many
@@ -95,7 +95,7 @@ def prepare(
     device = select_device(device)
     backend = make_backend(spec, device=device, fan_weights=fan_weights)  # fails here, before any image
     start = time.perf_counter()
-    index = adapter.index(root).drop_duplicates("image_id")
+    index = adapter.preparation_index(root).drop_duplicates("image_id")
     cache = PreparedCache.locate(adapter.cache_name, root, spec, align, cache_dir)
     cache.write_meta(
         {

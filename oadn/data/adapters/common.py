@@ -147,6 +147,13 @@ class FileDatasetAdapter(OnDiskDatasetAdapter):
         raise_if_errors(problems, self.name)
         return df[df[EXCLUDED] == ""].drop(columns=EXCLUDED).reset_index(drop=True)
 
+    def preparation_index(self, root: Path) -> pd.DataFrame:
+        """Every image the label files name, including those this protocol's label rule leaves out, so that
+        one prepared cache serves all label modes (FERPlus majority, plurality, probability, ...)."""
+        df, problems = self.scan(Path(root))
+        raise_if_errors(problems, self.name)
+        return df.drop(columns=EXCLUDED).reset_index(drop=True)
+
     def check(
         self,
         root: Path,
