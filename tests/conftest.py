@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TORCH_HOME", str(Path(__file__).resolve().parent / ".torch-home-unused"))
+# An empty torch hub home: tests must never pick up (or download) real weights from the user's cache.
+os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="oadn-test-torch-home-")
 
 # Tiny models gain nothing from intra-op threads, and spinning OpenMP threads collapse when cores are shared.
 torch.set_num_threads(1)
