@@ -82,3 +82,16 @@ def test_evaluation_loaders_keep_order_and_never_flip_or_sample():
     assert torch.cat([b["index"] for b in batches]).tolist() == list(range(10))
     assert all("train_label" not in b for b in batches)
     assert all((b["landmarks"][:, 36, 0] == 3).all() for b in batches)
+
+
+def test_balanced_sampler_draws_every_class_equally_often_and_reproducibly():
+    from oadn.data.sampling import class_balanced_weights
+    from oadn.engine.loader import EpochSampler
+
+    labels = np.array([0] * 900 + [1] * 90 + [2] * 10)
+    sampler = EpochSampler(len(labels), seed=0, weights=class_balanced_weights(labels))
+    drawn = labels[list(sampler)]
+    np.testing.assert_allclose(np.bincount(drawn) / len(drawn), [1 / 3] * 3, atol=0.05)
+    assert list(sampler) == list(sampler)
+    sampler.set_epoch(1)
+    assert labels[list(sampler)].tolist() != drawn.tolist()

@@ -1,7 +1,8 @@
 """Class-balanced sampling, for training sets as skewed as AffectNet (74k happy vs 4k disgust).
 
 Weights are per sample, 1 / (number of present classes x size of the sample's class), so every class present
-is drawn equally often in expectation and the weights sum to 1.
+is drawn equally often in expectation and the weights sum to 1. Training draws with them through the loader's
+epoch-seeded sampler (``data.balanced_sampler=true``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import torch
-from torch.utils.data import WeightedRandomSampler
 
 
 def class_balanced_weights(labels: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -24,10 +23,3 @@ def class_balanced_weights(labels: Sequence[int] | np.ndarray) -> np.ndarray:
     present = np.count_nonzero(counts)
     return 1.0 / (present * counts[labels].astype(np.float64))
 
-
-def balanced_sampler(labels: Sequence[int] | np.ndarray, *, num_samples: int | None = None,
-                     generator: torch.Generator | None = None) -> WeightedRandomSampler:
-    """A with-replacement sampler drawing classes equally often; an epoch is ``num_samples`` (default: all)."""
-    weights = class_balanced_weights(labels)
-    return WeightedRandomSampler(torch.as_tensor(weights), num_samples or len(weights), replacement=True,
-                                 generator=generator)
