@@ -127,10 +127,5 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def landmarks_array(row: pd.Series | dict) -> np.ndarray:
-    """68 x 3 float32 (x, y, score) of one cache row."""
-    return np.stack([np.asarray(row["x"]), np.asarray(row["y"]), np.asarray(row["score"])], axis=1).astype(np.float32)
-
-
 def transform_matrix(row: pd.Series | dict) -> np.ndarray:
     return np.asarray(row["transform"], dtype=np.float64).reshape(2, 3)

@@ -21,7 +21,7 @@ import pandas as pd
 from oadn.data.faces import BadImageError, FaceRecord
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.preprocess.alignment import rescale_points, rescale_transform, warp_image
-from oadn.preprocess.cache import PreparedCache, cache_root, landmarks_array, transform_matrix
+from oadn.preprocess.cache import PreparedCache, cache_root, transform_matrix
 from oadn.preprocess.landmarks.base import canonical_spec
 from oadn.preprocess.prepare import read_rgb
 
@@ -55,42 +55,54 @@ def find_cache(
 
 
 class PreparedSource:
-    """One split of a prepared data set, as aligned faces at ``image_size``."""
+    """One split of a prepared data set, as aligned faces at ``image_size``.
+
+    Everything but the pixels is turned into arrays once, here, so that reading an item (the loader's hot path)
+    costs one image decode and one warp, not a pandas row lookup and per-row conversions.
+    """
 
     def __init__(self, classes: Sequence[str], table: pd.DataFrame, reference_size: int, image_size: int):
         self.classes = tuple(classes)
-        self.table = table.reset_index(drop=True)
-        self.reference_size = reference_size
         self.image_size = image_size
+        self._ids = table["image_id"].astype(str).tolist()
+        self._paths = table["path"].astype(str).tolist()
+        self._unreadable = (table["status"] == "unreadable").to_numpy()
+        self._reasons = table["reason"].fillna("").astype(str).tolist()
+        self._labels = table["label"].to_numpy(np.int64)
+        self._matrices = [
+            rescale_transform(transform_matrix(row), reference_size, image_size)
+            for row in table[["transform"]].to_dict("records")
+        ]
+        points = np.stack([np.array(table[c].tolist(), dtype=np.float32) for c in ("x", "y", "score")], axis=-1)
+        self._landmarks = rescale_points(points.reshape(-1, 68, 3), reference_size, image_size)
+        soft = table["soft_target"].tolist() if "soft_target" in table else [None] * len(table)
+        self._soft = [None if t is None or np.isscalar(t) else np.asarray(t, dtype=np.float32) for t in soft]
 
     def __len__(self) -> int:
-        return len(self.table)
+        return len(self._ids)
 
     @property
     def labels(self) -> np.ndarray:
-        return self.table["label"].to_numpy(np.int64)
+        return self._labels
 
     @property
     def image_ids(self) -> Sequence[str]:
-        return self.table["image_id"].tolist()
+        return self._ids
 
     def __getitem__(self, index: int) -> FaceRecord:
-        row = self.table.iloc[index]
-        if row["status"] == "unreadable":
-            raise BadImageError(row["image_id"], row["path"], row["reason"])
+        image_id, path = self._ids[index], self._paths[index]
+        if self._unreadable[index]:
+            raise BadImageError(image_id, path, self._reasons[index])
         try:
-            image = read_rgb(row["path"])
+            image = read_rgb(path)
         except (OSError, ValueError) as err:
-            raise BadImageError(row["image_id"], row["path"], f"{type(err).__name__}: {err}") from err
-        matrix = rescale_transform(transform_matrix(row), self.reference_size, self.image_size)
-        points = rescale_points(landmarks_array(row), self.reference_size, self.image_size)
-        soft = row.get("soft_target")
+            raise BadImageError(image_id, path, f"{type(err).__name__}: {err}") from err
         return FaceRecord(
-            image=warp_image(image, matrix, self.image_size),
-            landmarks=points,
-            label=int(row["label"]),
-            image_id=str(row["image_id"]),
-            soft_target=None if soft is None or np.isscalar(soft) else np.asarray(soft, dtype=np.float32),
+            image=warp_image(image, self._matrices[index], self.image_size),
+            landmarks=self._landmarks[index].copy(),
+            label=int(self._labels[index]),
+            image_id=image_id,
+            soft_target=self._soft[index],
         )
 
 
