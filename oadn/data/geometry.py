@@ -7,6 +7,8 @@ model's device, batched, at feature resolution; nothing at image resolution is e
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
@@ -46,6 +48,13 @@ MIDPOINT_PAIRS = tuple((a - 1, b - 1) for a, b in _MIDPOINT_PAIRS_1BASED)
 CHEEK_CORNERS = tuple(i - 1 for i in _CHEEK_CORNERS_1BASED)
 
 
+@lru_cache(maxsize=None)
+def _gather_indices(device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Index tensors of the 68 -> 24 rule, made once per device (no host-to-device copy per forward)."""
+    groups = (DIRECT_INDICES, [a for a, _ in MIDPOINT_PAIRS], [b for _, b in MIDPOINT_PAIRS], CHEEK_CORNERS)
+    return tuple(torch.tensor(group, dtype=torch.long, device=device) for group in groups)
+
+
 def flip_landmarks(landmarks: np.ndarray, width: int) -> np.ndarray:
     """Mirror 68 x (2 or 3) landmarks of an image ``width`` pixels wide: x -> W-1-x and swap left/right ids."""
     if landmarks.shape[0] != NUM_LANDMARKS:
@@ -64,17 +73,19 @@ def interest_points(landmarks: torch.Tensor, image_size: int) -> torch.Tensor:
     """
     if landmarks.shape[-2:] != (NUM_LANDMARKS, 3):
         raise ValueError(f"expected (..., 68, 3) landmarks, got shape {tuple(landmarks.shape)}")
-    direct = landmarks[..., list(DIRECT_INDICES), :]
-    first = landmarks[..., [a for a, _ in MIDPOINT_PAIRS], :]
-    second = landmarks[..., [b for _, b in MIDPOINT_PAIRS], :]
+    direct_idx, first_idx, second_idx, corner_idx = _gather_indices(landmarks.device)
+    direct = landmarks.index_select(-2, direct_idx)
+    first = landmarks.index_select(-2, first_idx)
+    second = landmarks.index_select(-2, second_idx)
     mid_xy = (first[..., :2] + second[..., :2]) / 2
     mid_score = torch.minimum(first[..., 2:], second[..., 2:])
     midpoints = torch.cat([mid_xy, mid_score], dim=-1)
     offset = CHEEK_OFFSET_AT_224 * image_size / 224.0
-    corners = landmarks[..., list(CHEEK_CORNERS), :]
-    # left mouth corner (image left) moves left and up, the right one right and up
-    shift = corners.new_tensor([[-offset, -offset, 0.0], [offset, -offset, 0.0]])
-    cheeks = corners + shift
+    # the image-left mouth corner moves left and up, the image-right one right and up
+    cheeks = landmarks.index_select(-2, corner_idx).clone()
+    cheeks[..., :, 1] -= offset
+    cheeks[..., 0, 0] -= offset
+    cheeks[..., 1, 0] += offset
     return torch.cat([direct, midpoints, cheeks], dim=-2)
 
 

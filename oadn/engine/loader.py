@@ -7,6 +7,7 @@ resumes from an epoch-end checkpoint replays exactly the batches an uninterrupte
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterator
 
 import numpy as np
@@ -167,11 +168,18 @@ def make_loader(
     return Loader(dataset, loader, sampler)
 
 
+@lru_cache(maxsize=None)
+def _normalisation(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std as 1 x 3 x 1 x 1 tensors, copied to ``device`` once rather than every step."""
+    mean = torch.tensor(IMAGE_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGE_STD, device=device).view(1, 3, 1, 1)
+    return mean, std
+
+
 def to_device(batch: dict[str, Any], device: torch.device, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images -> normalised float on ``device`` (normalisation happens on the device, not the host)."""
     images = batch["image"].to(device, non_blocking=True).float().div_(255)
-    mean = torch.tensor(IMAGE_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGE_STD, device=device).view(1, 3, 1, 1)
+    mean, std = _normalisation(device)
     images = (images - mean) / std
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
