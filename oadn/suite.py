@@ -101,7 +101,8 @@ def write_report(suite: Suite, runs: list[tuple[str, int, Path]], report_dir: Pa
     """results.csv (every figure), results.md (summary table), confusion_<method>_<split>.png."""
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
-    results = collect_results(runs)
+    loaded = [(method, seed, run_dir, load_metrics(run_dir)) for method, seed, run_dir in runs]
+    results = collect_results(loaded)
     results.to_csv(report_dir / "results.csv", index=False)
     splits = [s for s in dict.fromkeys(results["split"]) if s != "val"]
     table = summary_table(results, splits)
@@ -112,11 +113,10 @@ def write_report(suite: Suite, runs: list[tuple[str, int, Path]], report_dir: Pa
         "Per-branch figures (OADN's lab/frb) are in results.csv.",
     ]
     (report_dir / "results.md").write_text(render_markdown(table, suite.description or suite.name, notes))
-    for method in dict.fromkeys(m for m, _, _ in runs):
-        method_runs = [d for m, _, d in runs if m == method]
+    for method in dict.fromkeys(m for m, _, _, _ in loaded):
         for split in splits:
-            metrics = [load_metrics(d)["splits"][split]["prediction"] for d in method_runs]
-            matrix = np.sum([m["confusion_matrix"] for m in metrics], axis=0)
-            title = f"{method} on {split}: acc {100 * np.mean([m['accuracy'] for m in metrics]):.1f}%"
-            plot_confusion_matrix(matrix, metrics[0]["classes"], title, report_dir / f"confusion_{method}_{split}.png")
+            per_seed = [metrics["splits"][split]["prediction"] for m, _, _, metrics in loaded if m == method]
+            matrix = np.sum([m["confusion_matrix"] for m in per_seed], axis=0)
+            title = f"{method} on {split}: acc {100 * np.mean([m['accuracy'] for m in per_seed]):.1f}%"
+            plot_confusion_matrix(matrix, per_seed[0]["classes"], title, report_dir / f"confusion_{method}_{split}.png")
     return table

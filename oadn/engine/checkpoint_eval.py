@@ -9,7 +9,7 @@ import torch
 
 from oadn.data.registry import get_dataset
 from oadn.engine.evaluate import metrics_by_branch, predict
-from oadn.engine.train import resolve_device
+from oadn.engine.train import open_data_split, resolve_device
 from oadn.models import create_model
 from oadn.runs import load_config, save_json, save_parquet
 
@@ -33,23 +33,24 @@ def evaluate_run(
     weights = run_dir / "best.pt"
     if not weights.is_file():
         raise FileNotFoundError(f"{weights}: the run has no selected weights yet (unfinished? use train --resume)")
-    train_classes = get_dataset(config.data.name, **config.data.options).classes
+    run_adapter = get_dataset(config.data.name, **config.data.options)
     if dataset is None:
-        dataset, options, root = config.data.name, config.data.options, Path(config.data.root) if config.data.root else None
+        adapter, dataset, root = run_adapter, config.data.name, None
         splits = splits or config.data.test_splits
-    adapter = get_dataset(dataset, **(options or {}))
-    if tuple(adapter.classes) != tuple(train_classes):
+    else:
+        adapter = get_dataset(dataset, **(options or {}))
+    if tuple(adapter.classes) != tuple(run_adapter.classes):
         raise ValueError(
-            f"{dataset} has classes {list(adapter.classes)} but the run was trained on {list(train_classes)}"
+            f"{dataset} has classes {list(adapter.classes)} but the run was trained on {list(run_adapter.classes)}"
         )
     splits = splits or [s for s in adapter.splits if s.startswith("test")]
     device = resolve_device(config.train.device)
-    model = create_model(config.model, len(train_classes), config.data.image_size).to(device)
+    model = create_model(config.model, len(adapter.classes), config.data.image_size).to(device)
     model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
     out_dir = run_dir / "evaluations" / dataset
     results: dict[str, Any] = {}
     for split in splits:
-        source = adapter.open_split(split, root=root, image_size=config.data.image_size, **config.data.split_options)
+        source = open_data_split(adapter, config.data, split, root)
         frame, bad = predict(
             model,
             source,

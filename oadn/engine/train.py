@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 
-from oadn.config import RunConfig
+from oadn.config import DataConfig, RunConfig
 from oadn.data.faces import FaceSource, SubsetSource
 from oadn.data.registry import DatasetAdapter, get_dataset
 from oadn.engine.evaluate import autocast_for, metrics_by_branch, predict
@@ -60,17 +60,19 @@ def carve_validation(source: FaceSource, fraction: float, seed: int) -> tuple[Fa
     return SubsetSource(source, np.sort(train_idx)), SubsetSource(source, np.sort(val_idx))
 
 
+def open_data_split(adapter: DatasetAdapter, data: DataConfig, split: str, root: Path | None = None) -> FaceSource:
+    """``split`` of ``adapter`` as the run's data config asks (root, input size, split options)."""
+    root = root if root is not None else (Path(data.root) if data.root else None)
+    return adapter.open_split(split, root=root, image_size=data.image_size, **data.split_options)
+
+
 def open_splits(config: RunConfig) -> tuple[DatasetAdapter, FaceSource, FaceSource | None]:
     """The data set's adapter, the training source and the validation source of a run."""
     data = config.data
     adapter = get_dataset(data.name, **data.options)
-    root = Path(data.root) if data.root else None
-    open_split = lambda split: adapter.open_split(  # noqa: E731
-        split, root=root, image_size=data.image_size, **data.split_options
-    )
-    train_source = open_split(data.train_split)
+    train_source = open_data_split(adapter, data, data.train_split)
     if data.val_split:
-        return adapter, train_source, open_split(data.val_split)
+        return adapter, train_source, open_data_split(adapter, data, data.val_split)
     train_source, val_source = carve_validation(train_source, data.val_fraction, config.train.seed)
     return adapter, train_source, val_source
 
@@ -249,7 +251,7 @@ def train_run(
             row.update({f"val_{k}": val_metrics["prediction"][k] for k in ("accuracy", "mean_class_accuracy")})
             score = _selection_score(val_metrics, config.train.select_metric)
             if score > state["best_score"]:
-                state["best_score"], state["best_epoch"] = score, epoch + 1
+                state["best_score"], state["best_epoch"], state["best_val"] = score, epoch + 1, val_metrics
                 save_torch(model.state_dict(), run_dir / "best.pt")
         row["seconds"] = round(time.perf_counter() - started, 2)
         state["epoch"] = epoch + 1
@@ -270,18 +272,15 @@ def train_run(
         state["best_epoch"] = state["epoch"]
         save_torch(model.state_dict(), run_dir / "best.pt")
     model.load_state_dict(torch.load(run_dir / "best.pt", map_location=device, weights_only=True))
-    return _final_evaluation(model, config, classes, run_dir, state, val_source, bad_log, eval_kwargs)
+    return _final_evaluation(model, config, adapter, run_dir, state, bad_log, eval_kwargs)
 
 
-def _final_evaluation(model, config, classes, run_dir, state, val_source, bad_log, eval_kwargs) -> dict[str, Any]:
-    adapter = get_dataset(config.data.name, **config.data.options)
-    root = Path(config.data.root) if config.data.root else None
-    splits: dict[str, Any] = {}
-    if val_source is not None:
-        frame, _ = predict(model, val_source, description="validate (selected)", **eval_kwargs)
-        splits["val"] = metrics_by_branch(frame, classes)
+def _final_evaluation(model, config, adapter, run_dir, state, bad_log, eval_kwargs) -> dict[str, Any]:
+    """Test splits, once, with the selected weights; the validation figures are those of the selected epoch."""
+    classes = adapter.classes
+    splits: dict[str, Any] = {"val": state["best_val"]} if "best_val" in state else {}
     for split in config.data.test_splits:
-        source = adapter.open_split(split, root=root, image_size=config.data.image_size, **config.data.split_options)
+        source = open_data_split(adapter, config.data, split)
         frame, bad = predict(model, source, description=f"test {split}", **eval_kwargs)
         bad_log.add(split, bad)
         save_parquet(frame, run_dir / "predictions" / f"{split}.parquet")

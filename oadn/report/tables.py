@@ -7,18 +7,15 @@ report one or the other and comparisons across them are meaningless.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import pandas as pd
 
-from oadn.runs import load_metrics
 
-
-def collect_results(runs: Iterable[tuple[str, int, Path]]) -> pd.DataFrame:
-    """Long table from (method, seed, run_dir) triples: one row per split and branch."""
+def collect_results(runs: Iterable[tuple[str, int, Path, dict[str, Any]]]) -> pd.DataFrame:
+    """Long table from (method, seed, run_dir, metrics) tuples: one row per split and branch."""
     rows = []
-    for method, seed, run_dir in runs:
-        metrics = load_metrics(run_dir)
+    for method, seed, run_dir, metrics in runs:
         for split, branches in metrics["splits"].items():
             for branch, values in branches.items():
                 rows.append(
