@@ -8,11 +8,18 @@ result can always be traced to the exact settings that produced it. Overrides lo
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value that is unknown, of the wrong type or out of range; the message names the key."""
 
 
 @dataclass
@@ -86,24 +93,79 @@ def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(known)}")
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(known)}")
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in values.items():
         if cls is RunConfig and key in _NESTED:
             if not isinstance(value, dict):
-                raise ValueError(f"{where}.{key}: expected a mapping, got {value!r}")
+                raise ConfigError(f"{where}.{key}: expected a mapping, got {value!r}")
             kwargs[key] = _from_dict(_NESTED[key], value, f"{where}.{key}")
         else:
-            kwargs[key] = value
+            kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
     return cls(**kwargs)
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """``value`` checked against a field's annotation; a YAML string such as ``1e-3`` becomes the float it means."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, option, where)
+            except ConfigError as error:
+                errors.append(error)
+        raise errors[0]
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, e.g. [a, b], got {value!r}")
+        return [_coerce(item, args[0] if args else Any, f"{where}[{i}]") for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, e.g. {{key: value}}, got {value!r}")
+        return dict(value)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+            else:
+                if math.isfinite(number):
+                    return number
+    elif annotation is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{where}: expected {_type_name(annotation)}, got {value!r} ({type(value).__name__})")
 
 
 _NESTED = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
 def config_from_dict(values: dict[str, Any], where: str = "config") -> RunConfig:
-    """Build a RunConfig from a nested mapping, rejecting unknown keys with their dotted path."""
-    return _from_dict(RunConfig, values or {}, where)
+    """Build a RunConfig from a nested mapping, rejecting unknown keys, wrong types and values out of range."""
+    from oadn.config_checks import check_ranges
+
+    config = _from_dict(RunConfig, values or {}, where)
+    check_ranges(config, where)
+    return config
 
 
 def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -120,12 +182,19 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 def parse_override(text: str) -> dict[str, Any]:
     """``a.b.c=value`` -> {"a": {"b": {"c": value}}}, with value parsed as YAML."""
     if "=" not in text:
-        raise ValueError(f"override {text!r}: expected KEY=VALUE, e.g. train.lr=0.01")
+        raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. train.lr=0.01")
     key, raw = text.split("=", 1)
     parts = key.strip().split(".")
     if not all(parts):
-        raise ValueError(f"override {text!r}: empty key component")
-    value: Any = yaml.safe_load(raw) if raw.strip() else None
+        raise ConfigError(f"override {text!r}: empty key component")
+    try:
+        value: Any = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(
+            f"override {text!r}: the value is not valid YAML ({problem}); a mapping is written "
+            "{key: value, other: value}, a list [a, b]"
+        ) from err
     for part in reversed(parts):
         value = {part: value}
     return value
@@ -139,9 +208,9 @@ def load_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise ValueError(f"{path}{line}: invalid YAML: {getattr(err, 'problem', err)}") from err
+        raise ConfigError(f"{path}{line}: invalid YAML: {getattr(err, 'problem', err)}") from err
     if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a YAML mapping at top level, got {type(values).__name__}")
+        raise ConfigError(f"{path}: expected a YAML mapping at top level, got {type(values).__name__}")
     return values
 
 

@@ -21,12 +21,20 @@ import pandas as pd
 import torch
 import yaml
 
-from oadn.config import RunConfig, config_from_dict, config_to_dict
+from oadn.config import RunConfig, config_from_dict, config_to_dict, load_yaml
+
+
+def _user_file_mode() -> int:
+    """0666 less the process umask: the mode ``open()`` gives a new file (mkstemp alone would leave 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, _user_file_mode())
     os.close(fd)
     try:
         write(tmp)
@@ -34,6 +42,15 @@ def _atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the ``.<name>.*.tmp`` files an interrupted atomic write left in ``run_dir`` (call under the run lock)."""
+    run_dir = Path(run_dir)
+    leftovers = [p for folder in (run_dir, run_dir / "predictions") if folder.is_dir() for p in folder.glob(".*.*.tmp")]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
 
 
 def save_torch(obj: Any, path: Path) -> None:
@@ -59,7 +76,7 @@ def load_config(run_dir: Path) -> RunConfig:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a run directory (no config.yaml)")
-    return config_from_dict(yaml.safe_load(path.read_text()) or {}, where=str(path))
+    return config_from_dict(load_yaml(path), where=str(path))
 
 
 def append_jsonl(row: dict[str, Any], path: Path) -> None:

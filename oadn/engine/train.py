@@ -8,23 +8,27 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 
-from oadn.config import DataConfig, RunConfig
+from oadn.config import ConfigError, DataConfig, RunConfig, config_to_dict
 from oadn.data.faces import FaceSource, SubsetSource
 from oadn.data.registry import DatasetAdapter, get_dataset
 from oadn.engine.evaluate import autocast_for, metrics_by_branch, predict
 from oadn.engine.loader import make_loader, to_device
+from oadn.engine.preflight import check_run, discard_unstarted, warn_if_landmarks_unusable
+from oadn.engine.resume import plan_resume, record_changes, restore_best, retune_optimizer
 from oadn.models import create_model
 from oadn.models.base import FERModel
-from oadn.progress import progress_bar
-from oadn.runs import load_config, load_metrics, save_config, save_json, save_parquet, save_torch
+from oadn.progress import epoch_line, progress_bar
+from oadn.run_lock import RunLock
+from oadn.runs import load_config, load_metrics, remove_temporaries, save_config, save_json, save_parquet, save_torch
 
 StepHook = Callable[[int, int], None]
 
@@ -92,8 +96,8 @@ class BadImageLog:
             self.rows.setdefault((split, image_id), dict(split=split, image_id=image_id, path=path, reason=reason))
 
     def flush(self) -> None:
-        if self.rows:
-            pd.DataFrame(list(self.rows.values()), columns=self.COLUMNS).to_csv(self.path, index=False)
+        """Write the file even when empty (header only), so every run directory has one."""
+        pd.DataFrame(list(self.rows.values()), columns=self.COLUMNS).to_csv(self.path, index=False)
 
 
 def _selection_score(metrics: dict[str, Any], name: str) -> float:
@@ -120,13 +124,15 @@ def _train_one_epoch(
     sums: dict[str, torch.Tensor] = {}
     steps = 0
     seen = 0
+    nan_faces = 0
 
     def check_finite() -> dict[str, float]:
         means = {name: (total / max(steps, 1)).item() for name, total in sums.items()}
         if any(not math.isfinite(v) for v in means.values()):
             raise TrainingDiverged(
-                f"loss became {means.get('loss')} in epoch {epoch + 1} (by step {steps}); stopped. The last good "
-                "checkpoint (previous epoch) is kept: lower train.lr or check the data, then --resume."
+                f"loss became {means.get('loss')} in epoch {epoch + 1} (by step {steps}); stopped"
+                + (f"; {nan_faces} training face(s) so far had NaN/inf landmarks, which make the loss NaN"
+                   if nan_faces else "")
             )
         return means
 
@@ -137,6 +143,7 @@ def _train_one_epoch(
             if batch["size"] == 0:
                 bar.advance(task)
                 continue
+            nan_faces += int((~torch.isfinite(batch["landmarks"])).flatten(1).any(1).sum())
             images, landmarks = to_device(batch, device, channels_last)
             targets = batch.get("soft_target", batch.get("train_label", batch["label"]))
             with autocast_for(device, config.train.amp):
@@ -166,23 +173,61 @@ def train_run(
     resume: bool = False,
     progress: bool = True,
     step_hook: StepHook | None = None,
+    changes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Train, select on validation, evaluate on test splits; returns (and writes) the final metrics.
 
     With ``resume=True`` the configuration is read from ``run_dir`` and training continues after the last
-    completed epoch; a finished run returns its metrics without recomputing them.
+    completed epoch; a finished run returns its metrics without recomputing them. ``changes`` (``KEY=VALUE``)
+    continue it with other optimiser settings (see ``oadn.engine.resume``). The run directory is locked
+    meanwhile; everything is checked before the first step, and a new run that fails before training leaves
+    nothing behind.
     """
     run_dir = Path(run_dir)
-    if resume:
-        config = load_config(run_dir)
-        if (run_dir / "metrics.json").is_file():
-            return load_metrics(run_dir)
-    else:
+    if not resume:
         if config is None:
             raise ValueError("a configuration is needed unless resuming")
         if (run_dir / "config.yaml").exists():
             raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick a new name")
-        run_dir.mkdir(parents=True, exist_ok=True)
+        check_run(config, run_dir)
+    created = not run_dir.exists()
+    try:
+        with RunLock(run_dir) as lock:
+            if lock.stale:
+                warnings.warn(f"{run_dir}: {lock.stale}")
+            remove_temporaries(run_dir)
+            return _train_locked(config, run_dir, resume, progress, step_hook, changes)
+    except TrainingDiverged as error:
+        raise TrainingDiverged(f"{error}. {diverged_advice(run_dir)}") from error
+    except Exception:
+        if not resume:
+            discard_unstarted(run_dir, created)
+        raise
+
+
+def diverged_advice(run_dir: Path) -> str:
+    """What to do after a NaN loss, as a command that can be run as is."""
+    lr = load_config(run_dir).train.lr
+    return (
+        "The last good checkpoint is kept. Continue with a lower learning rate: "
+        f"oadn-bench train --resume {run_dir} --set train.lr={lr / 10:g} (or fix the data and resume)"
+    )
+
+
+def _train_locked(config, run_dir, resume, progress, step_hook, changes) -> dict[str, Any]:
+    plan = None
+    if resume:
+        if (run_dir / "metrics.json").is_file():
+            if changes:
+                raise ConfigError(f"{run_dir} is finished; --set cannot change it (start a new run instead)")
+            return load_metrics(run_dir)
+        plan = plan_resume(run_dir, changes)
+        config = plan.config
+        check_run(config, run_dir)
+        record_changes(run_dir, plan)
+    else:
+        if (run_dir / "config.yaml").exists():
+            raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick a new name")
         save_config(config, run_dir)
     assert config is not None
 
@@ -204,12 +249,17 @@ def train_run(
     )
     state: dict[str, Any] = {"epoch": 0, "best_score": -math.inf, "best_epoch": None, "history": []}
     checkpoint_path = run_dir / "checkpoint.pt"
-    if resume and checkpoint_path.is_file():
-        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
+    if plan is not None and plan.checkpoint is not None:
+        checkpoint = plan.checkpoint
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         state = checkpoint["state"]
+        if plan.changed:
+            retune_optimizer(optimizer, scheduler, config.train, state["epoch"])
+        restore_best(run_dir, checkpoint)
+    if getattr(model, "uses_landmarks", False):
+        warn_if_landmarks_unusable(train_source, config.model.threshold)
 
     class_weights = None
     if config.data.balanced_sampler:
@@ -228,6 +278,7 @@ def train_run(
         target_mode=getattr(adapter, "target_mode", "hard"),
     )
     bad_log = BadImageLog(run_dir / "bad_images.csv")
+    bad_log.flush()
     eval_kwargs = dict(
         device=device,
         batch_size=config.train.eval_batch_size,
@@ -250,9 +301,9 @@ def train_run(
             val_metrics = metrics_by_branch(frame, classes)
             row.update({f"val_{k}": val_metrics["prediction"][k] for k in ("accuracy", "mean_class_accuracy")})
             score = _selection_score(val_metrics, config.train.select_metric)
-            if score > state["best_score"]:
+            improved = score > state["best_score"]
+            if improved:
                 state["best_score"], state["best_epoch"], state["best_val"] = score, epoch + 1, val_metrics
-                save_torch(model.state_dict(), run_dir / "best.pt")
         row["seconds"] = round(time.perf_counter() - started, 2)
         state["epoch"] = epoch + 1
         state["history"].append(row)
@@ -262,11 +313,16 @@ def train_run(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "state": state,
+                "config": config_to_dict(config),
             },
             checkpoint_path,
         )
+        if val_source is not None and improved:  # after the checkpoint: see oadn.engine.resume.restore_best
+            save_torch(model.state_dict(), run_dir / "best.pt")
         pd.DataFrame(state["history"]).to_json(run_dir / "history.jsonl", orient="records", lines=True)
         bad_log.flush()
+        if not progress:
+            print(epoch_line(row, config.train.epochs), flush=True)
 
     if val_source is None:
         state["best_epoch"] = state["epoch"]

@@ -1,0 +1,194 @@
+"""Checks a run must pass before anything is written or trained: every split opens, every option is known,
+the input size fits the backbone, the device exists. A mistake stops the run at once, named, instead of after
+the last epoch (a test split that does not exist) or as a torch error (an input too small for the backbone)."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from oadn.config import ConfigError, RunConfig
+from oadn.data.faces import BadImageError, FaceSource
+from oadn.data.registry import DatasetAdapter, get_dataset
+
+#: faces read to check the training set's landmark scores (a sample: reading every face would cost an epoch)
+LANDMARK_SAMPLE = 64
+
+
+def _keyword_names(function: Any, skip: set[str]) -> set[str] | None:
+    """Keyword parameters of ``function`` less ``skip``; None when it takes ``**kwargs`` (names not knowable)."""
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)} - skip
+
+
+def split_option_names(adapter: DatasetAdapter) -> set[str] | None:
+    """The keys ``data.split_options`` may hold for ``adapter`` (None when its adapter does not say)."""
+    from oadn.data.index import OnDiskDatasetAdapter
+    from oadn.data.synthetic.source import SyntheticDataset, SyntheticFaces
+
+    if isinstance(adapter, OnDiskDatasetAdapter):
+        from oadn.preprocess.prepared import open_prepared_split
+
+        return _keyword_names(open_prepared_split, {"adapter", "root", "split", "image_size"})
+    if isinstance(adapter, SyntheticDataset):
+        return _keyword_names(SyntheticFaces.__init__, {"self", "split", "size", "image_size", "seed"})
+    return _keyword_names(adapter.open_split, {"split", "root", "image_size"})
+
+
+def open_adapter(config: RunConfig) -> DatasetAdapter:
+    """The run's data set adapter; an unknown name or protocol option is a ConfigError naming the valid ones."""
+    from oadn.data.registry import _REGISTRY, list_datasets
+
+    data = config.data
+    if data.name not in list_datasets():
+        raise ConfigError(f"config.data.name = {data.name!r}: unknown data set; registered: {', '.join(list_datasets())}")
+    valid = _keyword_names(_REGISTRY[data.name].__init__, {"self"})
+    unknown = sorted(set(data.options) - valid) if valid is not None else []
+    if unknown:
+        raise ConfigError(
+            f"config.data.options: {data.name} has no option(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(sorted(valid)) or 'none'}"
+        )
+    return get_dataset(data.name, **data.options)
+
+
+def run_splits(config: RunConfig) -> list[tuple[str, str]]:
+    """(config key, split name) for every split the run opens."""
+    data = config.data
+    named = [("data.train_split", data.train_split)]
+    if data.val_split:
+        named.append(("data.val_split", data.val_split))
+    return named + [("data.test_splits", split) for split in data.test_splits]
+
+
+def check_splits(config: RunConfig, adapter: DatasetAdapter) -> dict[str, FaceSource]:
+    """Open every split the run uses (train, validation, test), so a wrong name, option or cache fails now."""
+    from oadn.engine.train import open_data_split
+
+    data = config.data
+    for key, split in run_splits(config):
+        if split not in adapter.splits:
+            raise ConfigError(
+                f"config.{key}: data set {data.name!r} has no split {split!r}; it has {', '.join(adapter.splits)}"
+                + (f" (e.g. --set data.test_splits=[{', '.join(s for s in adapter.splits if s != 'train')}])"
+                   if key == "data.test_splits" else "")
+            )
+    valid = split_option_names(adapter)
+    unknown = sorted(set(data.split_options) - valid) if valid is not None else []
+    if unknown:
+        raise ConfigError(
+            f"config.data.split_options: unknown key(s) {', '.join(map(repr, unknown))} for {data.name}; "
+            f"valid: {', '.join(sorted(valid))}"
+        )
+    sources = {}
+    for key, split in run_splits(config):
+        try:
+            source = open_data_split(adapter, data, split)
+        except (TypeError, RuntimeError) as error:
+            raise ValueError(f"cannot open split {split!r} of {data.name} ({key}): {error}") from error
+        if len(source) == 0:
+            raise ValueError(f"split {split!r} of {data.name} ({key}) holds no image")
+        sources[split] = source
+    return sources
+
+
+def check_model(config: RunConfig) -> None:
+    """Model name, pretrained file, and an input size that leaves the backbone a feature map big enough."""
+    from oadn.models import list_models
+    from oadn.models.backbones import create_backbone
+
+    model = config.model
+    if model.name not in list_models():
+        raise ConfigError(f"config.model.name = {model.name!r}: unknown method; registered: {', '.join(list_models())}")
+    if model.pretrained and not Path(model.pretrained).is_file():
+        raise ConfigError(f"config.model.pretrained = {model.pretrained!r}: no such file")
+    try:
+        stride = create_backbone(model.backbone).stride
+    except KeyError as error:
+        raise ConfigError(f"config.model.backbone: {error.args[0]}") from error
+    side = math.isqrt(model.regions) if model.name == "oadn" else 1
+    cells = config.data.image_size // stride
+    if cells < side:
+        need = f"K={model.regions} regions ({side}x{side} cells)" if side > 1 else "one cell"
+        raise ConfigError(
+            f"config.data.image_size = {config.data.image_size} is too small for backbone {model.backbone} "
+            f"(stride {stride}): its feature map is {cells}x{cells} but {model.name} needs {need}; "
+            f"use data.image_size >= {stride * side}"
+        )
+
+
+def check_device(config: RunConfig) -> torch.device:
+    from oadn.engine.train import resolve_device
+
+    try:
+        return resolve_device(config.train.device)
+    except RuntimeError as error:
+        raise ConfigError(f"config.train.device = {config.train.device!r}: {error}") from error
+
+
+def check_writable(run_dir: Path) -> None:
+    """The run directory (or the folder it will be made in) must be writable now, not after the first epoch."""
+    folder = Path(run_dir)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is a file, not a folder; cannot make run directory {run_dir} there")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{folder} is not writable; the run directory {run_dir} cannot be written")
+    for path in (Path(run_dir).glob("*") if Path(run_dir).is_dir() else []):
+        if path.is_file() and not os.access(path, os.W_OK):
+            raise PermissionError(f"{path} is read-only; the run cannot be continued there")
+
+
+def check_run(config: RunConfig, run_dir: Path) -> None:
+    """Everything above, in order of cost; raises ConfigError (a bad value) or ValueError/OSError (bad data)."""
+    check_writable(run_dir)
+    check_device(config)
+    check_model(config)
+    check_splits(config, open_adapter(config))
+
+
+def discard_unstarted(run_dir: Path, created: bool) -> None:
+    """After a failure before the first checkpoint, remove what the run wrote, so the same command can be
+    run again (a left-over config.yaml would make it ask for --resume)."""
+    run_dir = Path(run_dir)
+    if (run_dir / "checkpoint.pt").exists():
+        return
+    for name in ("config.yaml", "bad_images.csv", "history.jsonl", ".lock"):
+        (run_dir / name).unlink(missing_ok=True)
+    if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
+
+
+def warn_if_landmarks_unusable(source: FaceSource, threshold: float) -> None:
+    """Warn when no sampled training face has a landmark scoring >= T: OADN's attention branch would see no
+    interest point and could not learn; and when landmarks are NaN (they would make the loss NaN)."""
+    picks = np.unique(np.linspace(0, len(source) - 1, min(len(source), LANDMARK_SAMPLE)).astype(int))
+    read = []
+    for index in picks:
+        try:
+            read.append(source[int(index)].landmarks)
+        except BadImageError:  # recorded by the loader when training meets it
+            continue
+    count = len(read)
+    landmarks = np.stack(read) if read else np.zeros((0, 68, 3))
+    nan_faces = int((~np.isfinite(landmarks).all(axis=(1, 2))).sum())
+    if nan_faces:
+        warnings.warn(f"{nan_faces} of {count} sampled training faces have NaN/inf landmarks; the loss will be NaN")
+    scores = landmarks[..., 2][np.isfinite(landmarks[..., 2])]
+    if count and (scores.size == 0 or scores.max() < threshold):
+        best = f"{scores.max():.3f}" if scores.size else "none"
+        warnings.warn(
+            f"every landmark score of {count} sampled training faces is below model.threshold = {threshold} "
+            f"(highest {best}): the attention branch gets no interest point and cannot learn; lower "
+            "model.threshold or check the landmarks"
+        )
