@@ -51,12 +51,12 @@ def test_train_then_evaluate_then_resume(tmp_path):
 
 def test_bad_configuration_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["train", "--run-dir", str(tmp_path / "r"), "--set", "train.learning_rate=1"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, as click counts them
     assert "learning_rate" in result.output and "config.train" in result.output
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  lr: [1,\n")
     result = runner.invoke(app, ["train", "--config", str(bad)])
-    assert result.exit_code == 1 and "bad.yaml:" in result.output
+    assert result.exit_code == 2 and "bad.yaml:" in result.output
 
 
 def test_run_suite_writes_table_and_confusion_matrices(tmp_path):

@@ -157,3 +157,16 @@ def restore_best(run_dir: Path, checkpoint: dict[str, Any]) -> None:
     state = checkpoint["state"]
     if state.get("best_epoch") is not None and state["best_epoch"] == state["epoch"]:
         save_torch(checkpoint["model"], Path(run_dir) / "best.pt")
+
+
+def selected_weights(run_dir: Path) -> dict[str, Any]:
+    """Which epoch best.pt comes from and whether the run finished, for evaluations to record."""
+    run_dir = Path(run_dir)
+    planned = load_config(run_dir).train.epochs
+    metrics = run_dir / "metrics.json"
+    if metrics.is_file():
+        final = json.loads(metrics.read_text())
+        return {"finished": True, "epoch": final["selected_epoch"], "epochs_done": final["epochs"], "epochs": planned}
+    path = run_dir / "checkpoint.pt"
+    state = load_checkpoint(path)["state"] if path.is_file() else {"epoch": 0, "best_epoch": None}
+    return {"finished": False, "epoch": state.get("best_epoch"), "epochs_done": state["epoch"], "epochs": planned}
