@@ -191,18 +191,20 @@ def train_run(
             raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick a new name")
         check_run(config, run_dir)
     created = not run_dir.exists()
-    try:
-        with RunLock(run_dir) as lock:
-            if lock.stale:
-                warnings.warn(f"{run_dir}: {lock.stale}")
-            remove_temporaries(run_dir)
+    with RunLock(run_dir) as lock:
+        if lock.stale:
+            warnings.warn(f"{run_dir}: {lock.stale}")
+        remove_temporaries(run_dir)
+        try:
             return _train_locked(config, run_dir, resume, progress, step_hook, changes)
-    except TrainingDiverged as error:
-        raise TrainingDiverged(f"{error}. {diverged_advice(run_dir)}") from error
-    except Exception:
-        if not resume:
-            discard_unstarted(run_dir, created)
-        raise
+        except TrainingDiverged as error:
+            raise TrainingDiverged(f"{error}. {diverged_advice(run_dir)}") from error
+        except FileExistsError:  # another process made this run meanwhile: its files are not ours to remove
+            raise
+        except Exception:
+            if not resume:
+                discard_unstarted(run_dir, created)
+            raise
 
 
 def diverged_advice(run_dir: Path) -> str:
