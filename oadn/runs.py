@@ -6,7 +6,11 @@
     <run>/history.jsonl      one line of training/validation figures per epoch
     <run>/metrics.json       final metrics per test split and per branch
     <run>/predictions/<split>.parquet   per-image labels, predictions and scores
-    <run>/bad_images.csv     images skipped because they could not be read
+    <run>/bad_images.csv     images skipped because they could not be read (header only when none)
+    <run>/resume_changes.jsonl   settings changed on purpose when the run was resumed
+    <run>/.lock              held while a process trains the run (see oadn.run_lock)
+
+Files get the mode ``open()`` would give them (0666 less the umask), not mkstemp's 0600.
 """
 
 from __future__ import annotations
