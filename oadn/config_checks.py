@@ -43,7 +43,8 @@ def _problems(config: RunConfig) -> list[tuple[str, object, str]]:
         ("train.lr_gamma", train.lr_gamma, 0.0 < train.lr_gamma <= 1.0, "a factor in (0, 1]"),
         ("train.label_smoothing", train.label_smoothing, 0.0 <= train.label_smoothing < 1.0, "a value in [0, 1)"),
         ("train.seed", train.seed, train.seed >= 0, "an integer >= 0"),
-        ("train.select_metric", train.select_metric, train.select_metric in SELECT_METRICS, " or ".join(SELECT_METRICS)),
+        ("train.select_metric", train.select_metric, train.select_metric in SELECT_METRICS,
+         " or ".join(SELECT_METRICS)),
     ]
     return [(key, value, expected) for key, value, ok, expected in checks if not ok]
 
@@ -54,4 +55,5 @@ def check_ranges(config: RunConfig, where: str = "config") -> None:
 
     problems = _problems(config)
     if problems:
-        raise ConfigError("; ".join(f"{where}.{key} = {value!r}: expected {expected}" for key, value, expected in problems))
+        raise ConfigError("; ".join(f"{where}.{key} = {value!r}: expected {expected}" for key, value, expected
+                                    in problems))

@@ -35,6 +35,9 @@ def epoch_line(row: dict, epochs: int) -> str:
     """One line per finished epoch, for runs without progress bars (logs, batch jobs)."""
     parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['loss']:.4f}", f"lr {row['lr']:.3g}"]
     if "val_accuracy" in row:
-        parts += [f"val acc {100 * row['val_accuracy']:.2f}%", f"val mean-class acc {100 * row['val_mean_class_accuracy']:.2f}%"]
+        parts += [
+            f"val acc {100 * row['val_accuracy']:.2f}%",
+            f"val mean-class acc {100 * row['val_mean_class_accuracy']:.2f}%",
+        ]
     parts.append(f"{row['seconds']:.1f} s")
     return "  ".join(parts)

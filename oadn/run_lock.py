@@ -40,7 +40,8 @@ class RunLock:
         if previous:  # a holder releases by emptying the file; a killed one cannot, and the kernel freed its flock
             self.stale = f"took over the lock of a process that is no longer running ({previous})"
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid={os.getpid()} host={socket.gethostname()} since={time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode(), 0)
+        holder = f"pid={os.getpid()} host={socket.gethostname()} since={time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
+        os.pwrite(fd, holder.encode(), 0)
         self._fd = fd
         return self
 

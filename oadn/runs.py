@@ -51,7 +51,8 @@ def _atomic_write(path: Path, write) -> None:
 def remove_temporaries(run_dir: Path) -> list[Path]:
     """Delete the ``.<name>.*.tmp`` files an interrupted atomic write left in ``run_dir`` (call under the run lock)."""
     run_dir = Path(run_dir)
-    leftovers = [p for folder in (run_dir, run_dir / "predictions") if folder.is_dir() for p in folder.glob(".*.*.tmp")]
+    folders = [folder for folder in (run_dir, run_dir / "predictions") if folder.is_dir()]
+    leftovers = [path for folder in folders for path in folder.glob(".*.*.tmp")]
     for path in leftovers:
         path.unlink(missing_ok=True)
     return leftovers

@@ -114,7 +114,8 @@ def test_resume_refuses_an_edited_config_and_takes_named_changes_on_record(tmp_p
                   step_hook=kill_in_second_epoch)
     text = (run / "config.yaml").read_text()
     (run / "config.yaml").write_text(text.replace("lr: 0.05", "lr: 0.01"))
-    with pytest.raises(ConfigError, match=r"train\.lr: 0\.05 \(trained\) -> 0\.01 \(config\.yaml\).*--set train\.lr=0\.01"):
+    edited = r"train\.lr: 0\.05 \(trained\) -> 0\.01 \(config\.yaml\).*--set train\.lr=0\.01"
+    with pytest.raises(ConfigError, match=edited):
         train_run(None, run, resume=True, progress=False)
     with pytest.raises(ConfigError, match=r"cannot change model\.regions"):
         train_run(None, run, resume=True, progress=False, changes=["train.lr=0.01", "model.regions=9"])
@@ -123,6 +124,14 @@ def test_resume_refuses_an_edited_config_and_takes_named_changes_on_record(tmp_p
     assert history["lr"].tolist() == pytest.approx([0.05, 0.01, 0.001])  # milestone 2 still divides by 10
     record = json.loads((run / "resume_changes.jsonl").read_text())
     assert record["after_epoch"] == 1 and record["changes"]["train.lr"] == {"from": 0.05, "to": 0.01}
+
+    unedited = tmp_path / "unedited"  # the same change without touching config.yaml first
+    with pytest.raises(Interrupt):
+        train_run(tiny_config("train.epochs=3", "train.lr_milestones=[2]"), unedited, progress=False,
+                  step_hook=kill_in_second_epoch)
+    train_run(None, unedited, resume=True, progress=False, changes=["train.lr=0.01"])
+    assert pd.read_json(unedited / "history.jsonl", lines=True)["lr"].tolist() == pytest.approx([0.05, 0.01, 0.001])
+    assert "lr: 0.01" in (unedited / "config.yaml").read_text()
 
 
 def test_nan_loss_advice_is_a_command_and_names_nan_landmarks(tmp_path, monkeypatch):
@@ -139,8 +148,9 @@ def test_nan_loss_advice_is_a_command_and_names_nan_landmarks(tmp_path, monkeypa
     assert "NaN/inf landmarks" not in str(error.value)
     monkeypatch.undo()
 
-    with pytest.warns(UserWarning, match="NaN/inf landmarks"), pytest.raises(TrainingDiverged, match="had NaN/inf landmarks"):
-        train_run(tiny_config("data.name=test-nan-landmarks"), tmp_path / "nan", progress=False)
+    with pytest.warns(UserWarning, match="NaN/inf landmarks"):
+        with pytest.raises(TrainingDiverged, match="had NaN/inf landmarks"):
+            train_run(tiny_config("data.name=test-nan-landmarks"), tmp_path / "nan", progress=False)
 
 
 class _EditedLandmarks:

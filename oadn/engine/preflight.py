@@ -50,7 +50,9 @@ def open_adapter(config: RunConfig) -> DatasetAdapter:
 
     data = config.data
     if data.name not in list_datasets():
-        raise ConfigError(f"config.data.name = {data.name!r}: unknown data set; registered: {', '.join(list_datasets())}")
+        raise ConfigError(
+            f"config.data.name = {data.name!r}: unknown data set; registered: {', '.join(list_datasets())}"
+        )
     valid = _keyword_names(_REGISTRY[data.name].__init__, {"self"})
     unknown = sorted(set(data.options) - valid) if valid is not None else []
     if unknown:

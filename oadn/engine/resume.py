@@ -77,7 +77,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for a bad file
-        raise CheckpointDamaged(f"{path.name} is damaged: {path}: {error}; {advice}") from error
+        raise CheckpointDamaged(
+            f"{path.name} is damaged: {path} cannot be read (truncated, or not a checkpoint: {error}); {advice}"
+        ) from error
     missing = [key for key in CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
     if missing:
         raise CheckpointDamaged(f"{path.name} is damaged: {path} lacks {', '.join(missing)}; {advice}")
@@ -98,7 +100,8 @@ def plan_resume(run_dir: Path, overrides: Iterable[str] = ()) -> ResumePlan:
     on_file = load_config(run_dir)
     path = run_dir / "checkpoint.pt"
     checkpoint = load_checkpoint(path) if path.is_file() else None
-    saved = config_from_dict(checkpoint["config"], f"{path}:config") if checkpoint and "config" in checkpoint else on_file
+    trained = checkpoint.get("config") if checkpoint else None
+    saved = config_from_dict(trained, f"{path}:config") if trained is not None else on_file
     values = config_to_dict(saved)
     for text in overrides:
         values = merge(values, parse_override(text))
@@ -110,8 +113,8 @@ def plan_resume(run_dir: Path, overrides: Iterable[str] = ()) -> ResumePlan:
             f"--resume cannot change {', '.join(refused)} (the run was trained with them); settings that may "
             f"change on resume: {', '.join(RESUMABLE_KEYS)}. Start a new run for anything else"
         )
-    edited = differences(target, on_file)
-    if edited:
+    edited = differences(saved, on_file)
+    if edited and differences(target, on_file):  # the file may show the trained settings, or those --set asks
         sets = " ".join(f"--set {key}={json.dumps(b)}" for key, (a, b) in edited.items())
         raise ConfigError(
             f"{run_dir / 'config.yaml'} differs from the configuration this run was trained with: "
