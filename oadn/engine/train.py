@@ -210,8 +210,9 @@ def train_run(
 def diverged_advice(run_dir: Path) -> str:
     """What to do after a NaN loss, as a command that can be run as is."""
     lr = load_config(run_dir).train.lr
+    kept = "The last good checkpoint is kept" if (run_dir / "checkpoint.pt").is_file() else "No epoch was completed"
     return (
-        "The last good checkpoint is kept. Continue with a lower learning rate: "
+        f"{kept}. Continue with a lower learning rate: "
         f"oadn-bench train --resume {run_dir} --set train.lr={lr / 10:g} (or fix the data and resume)"
     )
 
