@@ -1,0 +1,143 @@
+"""render_suite_report: a suite's manifest and predictions -> results.md/.tex/.csv, figures, index.html."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from oadn.report import html
+from oadn.report.manifest import load_manifest
+from oadn.report.plots import plot_confusion_matrix, plot_method_bars
+from oadn.report.published import load_published
+from oadn.report.stats import EXACT_BELOW
+from oadn.report.summary import OURS, PUBLISHED, SuiteSummary, reference_method, summarise_suite
+from oadn.report.suite_tables import details_table, flat_columns, main_table, per_class_table, to_latex
+
+RESAMPLES = 2000
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower() or "x"
+
+
+def _notes(manifest: pd.DataFrame, info: dict) -> list[str]:
+    notes = list(info.get("notes", []))
+    notes += [
+        "acc = overall accuracy (share of test images classified right); mean-class acc = mean of the per-class "
+        "recalls. Both in %.",
+        "Our rows: mean ± sample std over the seeds that finished (Seeds column). Published rows are the paper's "
+        "printed overall accuracy (Ding, Zhou, Chellappa 2020), with the pre-training the paper states; the paper "
+        "prints no mean-class accuracy.",
+        "Δ acc pp: our mean overall accuracy minus the published OADN of the same pre-training (else ImageNet) "
+        "on that test set, in percentage points.",
+        f"95% CI: percentile bootstrap over test images ({RESAMPLES} resamples, seeded); with several seeds every "
+        "resample keeps the same images for each seed and takes the mean over seeds.",
+        f"McNemar vs our OADN: paired on the same test images, on the first seed both methods share (every seed "
+        f"pair is in mcnemar.csv); exact binomial test when discordant pairs < {EXACT_BELOW}, else chi-square "
+        "with continuity correction (χ² cc); b/c = images only this method / only OADN got right.",
+    ]
+    for row in manifest[manifest["status"] == "finished"].drop_duplicates(["experiment", "column"]).itertuples():
+        if list(row.scored_classes) != list(row.classes):
+            how = (
+                "predictions restricted to those classes"
+                if row.restricted
+                else "arg-max over all trained classes (a prediction of another class counts as wrong)"
+            )
+            notes.append(
+                f"{row.column} ({row.experiment}): scored on the {len(row.scored_classes)} classes shared with "
+                f"training ({', '.join(row.scored_classes)}); {how}."
+            )
+    if "wall_seconds" in info:
+        notes.append(f"Suite wall time: {info['wall_seconds']:.0f} s; runs: {info.get('summary', {})}.")
+    return notes
+
+
+def _missing_lines(summary: SuiteSummary, experiment: str) -> list[str]:
+    return [
+        f"{m['method']} on {m['column']}, seed {m['seed']}: {m['status']}"
+        + (f" ({m['reason']})" if m["reason"] and m["reason"] != m["status"] else "")
+        for m in summary.missing
+        if m["experiment"] == experiment
+    ]
+
+
+def _figures(summary: SuiteSummary, experiment: str, figures: Path) -> list[tuple[Path, str]]:
+    """Bar chart per test set, then confusion matrices (summed over seeds) per test set and method."""
+    results = summary.results
+    out = []
+    rows = results[(results["experiment"] == experiment)]
+    for column in dict.fromkeys(rows["column"]):
+        ours = rows[(rows["column"] == column) & (rows["source"] == OURS) & (rows["seeds"] > 0)]
+        if ours.empty:
+            continue
+        published = rows[(rows["column"] == column) & (rows["source"] == PUBLISHED) & (rows["method"] == "OADN")]
+        references = pd.DataFrame(
+            {"label": "OADN (" + published["pretraining"] + ")", "accuracy_pct": published["accuracy_pct"]}
+        )
+        title = f"{column}: n={int(ours['images'].iloc[0])} images"
+        path = plot_method_bars(ours, references, title, figures / f"bars_{slug(experiment)}_{slug(column)}.png")
+        out.append((path, f"{experiment} / {column}: accuracy with 95% bootstrap CI"))
+    for (exp, column, method), (matrix, classes, predicted) in summary.confusions.items():
+        if exp != experiment:
+            continue
+        seeds = int(rows.loc[(rows["column"] == column) & (rows["method"] == method), "seeds"].max())
+        accuracy = 100 * matrix[:, : len(classes)].trace() / matrix.sum()
+        title = f"{method} on {column}\nacc {accuracy:.1f}% ({seeds} seed{'s' if seeds > 1 else ''} summed)"
+        name = f"confusion_{slug(experiment)}_{slug(column)}_{slug(method)}.png"
+        path = plot_confusion_matrix(matrix, classes, title, figures / name, predicted_classes=predicted)
+        out.append((path, f"{method} on {column}: row-normalised confusion matrix"))
+    return out
+
+
+def render_suite_report(report_dir: Path, *, resamples: int = RESAMPLES) -> Path:
+    """Re-render a suite's report from manifest.csv, suite.json and the predictions they name; never trains."""
+    report_dir = Path(report_dir)
+    manifest = load_manifest(report_dir)
+    info_path = report_dir / "suite.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    summary = summarise_suite(manifest, report_dir, load_published(), resamples=resamples)
+    summary.results.to_csv(report_dir / "results.csv", index=False)
+    summary.per_seed.to_csv(report_dir / "results_by_seed.csv", index=False)
+    summary.per_class.to_csv(report_dir / "per_class.csv", index=False)
+    summary.mcnemar.to_csv(report_dir / "mcnemar.csv", index=False)
+    title = info.get("description") or info.get("name") or str(manifest["suite"].iloc[0])
+    notes = _notes(manifest, info)
+    markdown, latex, body = [f"# {title}", ""], [], []
+    for experiment in dict.fromkeys(manifest["experiment"]):
+        head = manifest[manifest["experiment"] == experiment].iloc[0]
+        heading = " ".join(x for x in (head["table"] + ":" if head["table"] else "", head["experiment_title"]) if x)
+        heading = heading or experiment
+        oadn = reference_method(list(dict.fromkeys(manifest.loc[manifest["experiment"] == experiment, "method"])))
+        table = main_table(summary.results, experiment)
+        details = details_table(summary.results, experiment, oadn)
+        per_class = per_class_table(summary.per_class, experiment) if len(summary.per_class) else pd.DataFrame()
+        missing = _missing_lines(summary, experiment)
+        markdown += [f"## {heading}", "", flat_columns(table).to_markdown(index=False), "", details.to_markdown(index=False), ""]
+        markdown += (["Missing:", ""] + [f"- {line}" for line in missing] + [""]) if missing else []
+        if len(per_class):
+            markdown += ["Per-class accuracy (%), mean over seeds:", "", per_class.to_markdown(index=False), ""]
+        latex.append(to_latex(main_table(summary.results, experiment, latex=True), heading, f"tab:{slug(experiment)}"))
+        figures = _figures(summary, experiment, report_dir / "figures")
+        body += [f"<h2>{html.escape(heading)}</h2>", html.table(flat_columns(table)), html.table(details)]
+        body += [f"<p>Missing:</p>{html.bullets(missing)}"] if missing else []
+        body += [html.image(path, caption) for path, caption in figures if "bars_" in path.name]
+        if len(per_class):
+            body += ["<h3>Per-class accuracy (%), mean over seeds</h3>", html.table(per_class)]
+        body += [html.image(path, caption) for path, caption in figures if "bars_" not in path.name]
+    markdown += ["Notes:", ""] + [f"- {note}" for note in notes]
+    (report_dir / "results.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
+    (report_dir / "results.tex").write_text(
+        "% needs \\usepackage{booktabs}\n" + "\n".join(latex), encoding="utf-8"
+    )
+    links = " · ".join(
+        f'<a href="{name}">{name}</a>'
+        for name in ("results.md", "results.tex", "results.csv", "results_by_seed.csv", "per_class.csv", "mcnemar.csv")
+    )
+    index = html.write_page(
+        report_dir / "index.html", title, [f"<p>{links}</p>"] + body + ["<h2>Notes</h2>", html.bullets(notes)]
+    )
+    html.refresh_reports_index(report_dir.parent)
+    return index
