@@ -157,12 +157,12 @@ def test_ablation_report(sweep_dir):
     assert index.read_text().count("data:image/png;base64,") == 1
 
 
-def test_report_command_by_name_and_folder(suite_dir, sweep_dir, tmp_path):
+def test_report_command_by_name_and_folder(sweep_dir, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(app, ["report", "mini", "--reports-root", str(suite_dir.parent)])
+    result = runner.invoke(app, ["report", "ablate-T", "--reports-root", str(sweep_dir.parent)])
     assert result.exit_code == 0, result.output
-    assert (suite_dir / "index.html").is_file()
-    result = runner.invoke(app, ["report", str(sweep_dir)])
-    assert result.exit_code == 0, result.output
+    assert (sweep_dir / "index.html").is_file() and (sweep_dir.parent / "index.html").is_file()
     result = runner.invoke(app, ["report", str(tmp_path / "nowhere")])
-    assert result.exit_code == 1 and "no report folder" in result.output
+    assert result.exit_code == 1 and "no report folder" in " ".join(result.output.split())
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 1 and "holds no manifest.csv or ablation.csv" in " ".join(result.output.split())

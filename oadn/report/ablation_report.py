@@ -76,7 +76,7 @@ def render_ablation_report(report_dir: Path) -> Path:
     param = info.get("param") or str(frame["param"].iloc[0])
     points = ablation_points(frame)
     kinds = list(dict.fromkeys(frame["kind"]))
-    title = f"{param} on {info.get('dataset', '?')}: " + "; ".join(KIND_TEXT.get(k, k) for k in kinds)
+    title = f"{param} on {info.get('dataset', '?')}\n" + "\n".join(KIND_TEXT.get(k, k) for k in kinds)
     notes = [
         info.get("description", ""),
         "acc = overall accuracy; mean-class acc = mean of per-class recalls; mean ± sample std over seeds.",
@@ -92,15 +92,16 @@ def render_ablation_report(report_dir: Path) -> Path:
     figure = None
     if len(points):
         figure = plot_ablation(points, param, info.get("paper_value"), title, report_dir / f"ablation_{param}.png")
-    markdown = [f"# {title}", "", table.to_markdown(index=False) if len(table) else "(no finished point yet)", ""]
+    heading = title.replace("\n", "; ").replace("; ", ": ", 1)
+    markdown = [f"# {heading}", "", table.to_markdown(index=False) if len(table) else "(no finished point yet)", ""]
     markdown += (["Missing:", ""] + [f"- {m}" for m in missing] + [""]) if missing else []
     markdown += [f"- {n}" for n in notes]
     (report_dir / "ablation.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
     body = ['<p><a href="ablation.md">ablation.md</a> · <a href="ablation.csv">ablation.csv</a></p>']
-    body += [html.image(figure, title)] if figure else []
+    body += [html.image(figure, heading)] if figure else []
     body += [html.table(table)] if len(table) else []
     body += [f"<p>Missing:</p>{html.bullets(missing)}"] if missing else []
     body += [html.bullets(notes)]
-    index = html.write_page(report_dir / "index.html", title, body)
+    index = html.write_page(report_dir / "index.html", heading, body)
     html.refresh_reports_index(report_dir.parent)
     return index

@@ -12,10 +12,10 @@ import pandas as pd
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; max-width: 1400px; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+.scroll { overflow-x: auto; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; white-space: nowrap; }
 th { background: #f2f2f2; text-align: center; }
 td:first-child, th:first-child { text-align: left; }
-tr.published td { color: #555; font-style: italic; }
 figure { display: inline-block; margin: 0.5em; vertical-align: top; }
 figure img { max-width: 640px; height: auto; }
 figcaption { font-size: 0.85em; color: #555; }
@@ -37,7 +37,7 @@ def image(path: Path, caption: str) -> str:
 
 
 def table(frame: pd.DataFrame, *, index: bool = False) -> str:
-    return frame.to_html(index=index, border=0, na_rep="-", escape=True)
+    return '<div class="scroll">' + frame.to_html(index=index, border=0, na_rep="-", escape=True) + "</div>"
 
 
 def bullets(items: list[str]) -> str:

@@ -49,7 +49,7 @@ def plot_confusion_matrix(
         vmin=0,
         vmax=100,
         square=True,
-        xticklabels=predicted,
+        xticklabels=[c if c in classes else f"{c}\n(not scored)" for c in predicted],
         yticklabels=classes,
         cbar_kws={"label": "% of true class"},
         ax=ax,
@@ -89,10 +89,11 @@ def plot_method_bars(rows: pd.DataFrame, references: pd.DataFrame, title: str, p
         low_values.append(reference.accuracy_pct)
     bottom = max(0.0, 10 * np.floor((min(low_values, default=10) - 10) / 10))
     ax.set_ylim(bottom, 100)
-    ax.set_xticks(x, methods, rotation=20 if len(methods) > 3 else 0, ha="right" if len(methods) > 3 else "center")
+    rotate = len(methods) > 3 or max(map(len, methods), default=0) > 12
+    ax.set_xticks(x, methods, rotation=25 if rotate else 0, ha="right" if rotate else "center")
     ax.set_ylabel("accuracy % (95% bootstrap CI)")
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=2, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 
@@ -127,8 +128,8 @@ def plot_ablation(points: pd.DataFrame, param: str, paper_value, title: str, pat
         if paper_value is not None and (not numeric or isinstance(paper_value, (int, float))):
             if numeric or paper_value in values:
                 ax.axvline(position(paper_value), color="grey", linestyle="--", linewidth=1)
-                ax.annotate(f"paper: {paper_value}", (position(paper_value), 1.0), xycoords=("data", "axes fraction"),
-                            xytext=(3, -12), textcoords="offset points", fontsize=8, color="dimgrey")  # fmt: skip
+                ax.annotate(f"paper: {paper_value}", (position(paper_value), 0.0), xycoords=("data", "axes fraction"),
+                            xytext=(3, 4), textcoords="offset points", fontsize=8, color="dimgrey")  # fmt: skip
         if not numeric:
             ax.set_xticks(range(len(values)), [str(v) for v in values], rotation=20, ha="right")
         ax.set_title(column)

@@ -121,7 +121,7 @@ def render_suite_report(report_dir: Path, *, resamples: int = RESAMPLES) -> Path
             markdown += ["Per-class accuracy (%), mean over seeds:", "", per_class.to_markdown(index=False), ""]
         latex.append(to_latex(main_table(summary.results, experiment, latex=True), heading, f"tab:{slug(experiment)}"))
         figures = _figures(summary, experiment, report_dir / "figures")
-        body += [f"<h2>{html.escape(heading)}</h2>", html.table(flat_columns(table)), html.table(details)]
+        body += [f"<h2>{html.escape(heading)}</h2>", html.table(table.reset_index()), html.table(details)]
         body += [f"<p>Missing:</p>{html.bullets(missing)}"] if missing else []
         body += [html.image(path, caption) for path, caption in figures if "bars_" in path.name]
         if len(per_class):
