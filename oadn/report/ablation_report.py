@@ -66,7 +66,13 @@ def ablation_table(points: pd.DataFrame) -> pd.DataFrame:
         + points["metric"].map({"accuracy": "acc %", "mean_class_accuracy": "mean-class acc %"}),
     )  # fmt: skip
     table = cells.pivot_table(index="value", columns="header", values="cell", aggfunc="first", sort=False)
-    return table.fillna("-").reset_index()
+    order = [
+        f"{kind} {column} {metric}"
+        for kind in dict.fromkeys(points["kind"])
+        for column in dict.fromkeys(points["column"])
+        for metric in ("acc %", "mean-class acc %")
+    ]
+    return table[[h for h in order if h in table.columns]].fillna("-").reset_index()
 
 
 def render_ablation_report(report_dir: Path) -> Path:

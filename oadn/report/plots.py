@@ -109,7 +109,9 @@ def plot_ablation(points: pd.DataFrame, param: str, paper_value, title: str, pat
     values = list(dict.fromkeys(points["value"]))
     numeric = all(isinstance(v, (int, float, np.integer, np.floating)) for v in values)
     position = (lambda v: float(v)) if numeric else (lambda v: values.index(v))
-    fig, axes = plt.subplots(1, len(columns), figsize=(5.0 * len(columns) + 1.5, 4.2), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(columns), figsize=(5.0 * len(columns) + 2.0, 4.8), squeeze=False, sharey=True, layout="constrained"
+    )
     styles = {"accuracy": "-", "mean_class_accuracy": ":"}
     markers = {"retrained": "o", "at-test": "s"}
     for ax, column in zip(axes[0], columns):
@@ -125,11 +127,11 @@ def plot_ablation(points: pd.DataFrame, param: str, paper_value, title: str, pat
                     marker=markers.get(kind, "^"), color=f"C{k}",
                     label=f"{kind}: {'overall' if metric == 'accuracy' else 'mean-class'}",
                 )  # fmt: skip
-        if paper_value is not None and (not numeric or isinstance(paper_value, (int, float))):
-            if numeric or paper_value in values:
-                ax.axvline(position(paper_value), color="grey", linestyle="--", linewidth=1)
-                ax.annotate(f"paper: {paper_value}", (position(paper_value), 0.0), xycoords=("data", "axes fraction"),
-                            xytext=(3, 4), textcoords="offset points", fontsize=8, color="dimgrey")  # fmt: skip
+        marked = isinstance(paper_value, (int, float)) if numeric else paper_value in values
+        if paper_value is not None and marked:
+            ax.axvline(position(paper_value), color="grey", linestyle="--", linewidth=1)
+            ax.annotate(f"paper: {paper_value}", (position(paper_value), 0.0), xycoords=("data", "axes fraction"),
+                        xytext=(3, 4), textcoords="offset points", fontsize=8, color="dimgrey")  # fmt: skip
         if not numeric:
             ax.set_xticks(range(len(values)), [str(v) for v in values], rotation=20, ha="right")
         ax.set_title(column)
