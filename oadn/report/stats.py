@@ -48,7 +48,8 @@ def bootstrap_intervals(
         raise ValueError(f"need one correctness flag per test image: {correct.shape} vs {len(labels)} labels")
     rng = np.random.default_rng(seed)
     n = len(labels)
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(float)  # (B, n)
+    draws = rng.integers(0, n, size=(resamples, n)) + n * np.arange(resamples)[:, None]
+    weights = np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(float)  # (B, n)
     accuracy = (weights @ correct.T / n).mean(axis=1)
     classes, label_index = np.unique(labels, return_inverse=True)
     onehot = np.eye(len(classes))[label_index]  # (n, C)

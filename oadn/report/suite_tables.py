@@ -109,7 +109,10 @@ def details_table(results: pd.DataFrame, experiment: str, reference: str | None)
             "Δ acc vs published": "-" if _missing(delta) else f"{delta:+.2f} vs {r.delta_reference}",
             f"McNemar vs {reference or 'OADN'}": _mcnemar_cell(r, reference),
         })  # fmt: skip
-    return pd.DataFrame(out)
+    table = pd.DataFrame(out)
+    if not (rows["published_key"] != "").any():
+        table = table.drop(columns="Δ acc vs published", errors="ignore")
+    return table if reference else table.drop(columns=f"McNemar vs {reference or 'OADN'}", errors="ignore")
 
 
 def per_class_table(per_class: pd.DataFrame, experiment: str) -> pd.DataFrame:

@@ -15,6 +15,13 @@ from oadn.report.manifest import ScoredRow, score_row
 from oadn.report.stats import bootstrap_intervals, mcnemar
 
 OURS, PUBLISHED = "ours", "published"
+RESULT_COLUMNS = [
+    "suite", "experiment", "experiment_title", "table", "column", "published_key", "source", "method", "pretraining",
+    "published_table", "seeds", "seed_list", "images", "accuracy_pct", "accuracy_std_pct", "accuracy_ci_low_pct",
+    "accuracy_ci_high_pct", "mean_class_accuracy_pct", "mean_class_accuracy_std_pct", "mean_class_ci_low_pct",
+    "mean_class_ci_high_pct", "delta_vs_published_oadn_pp", "delta_reference", "mcnemar_seed", "mcnemar_p",
+    "mcnemar_test", "mcnemar_only_method", "mcnemar_only_oadn",
+]  # fmt: skip
 
 
 @dataclass
@@ -150,7 +157,7 @@ def summarise_suite(
                 matrix[:, [predicted.index(c) for c in r.predicted_classes]] += r.confusion
             confusions[(experiment, column, method)] = (matrix, classes, predicted)
     return SuiteSummary(
-        results=pd.DataFrame(results),
+        results=pd.DataFrame(results, columns=RESULT_COLUMNS),
         per_seed=pd.DataFrame(per_seed),
         per_class=pd.DataFrame(per_class),
         mcnemar=pd.DataFrame(pairs),
