@@ -23,22 +23,28 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower() or "x"
 
 
-def _notes(manifest: pd.DataFrame, info: dict) -> list[str]:
+def _notes(manifest: pd.DataFrame, info: dict, resamples: int) -> list[str]:
     notes = list(info.get("notes", []))
     notes += [
         "acc = overall accuracy (share of test images classified right); mean-class acc = mean of the per-class "
         "recalls. Both in %.",
-        "Our rows: mean ± sample std over the seeds that finished (Seeds column). Published rows are the paper's "
-        "printed overall accuracy (Ding, Zhou, Chellappa 2020), with the pre-training the paper states; the paper "
-        "prints no mean-class accuracy.",
-        "Δ acc pp: our mean overall accuracy minus the published OADN of the same pre-training (else ImageNet) "
-        "on that test set, in percentage points.",
-        f"95% CI: percentile bootstrap over test images ({RESAMPLES} resamples, seeded); with several seeds every "
+        "Our rows: mean ± sample std over the seeds that finished (Seeds column).",
+        f"95% CI: percentile bootstrap over test images ({resamples} resamples, seeded); with several seeds every "
         "resample keeps the same images for each seed and takes the mean over seeds.",
-        f"McNemar vs our OADN: paired on the same test images, on the first seed both methods share (every seed "
-        f"pair is in mcnemar.csv); exact binomial test when discordant pairs < {EXACT_BELOW}, else chi-square "
-        "with continuity correction (χ² cc); b/c = images only this method / only OADN got right.",
     ]
+    if (manifest["published_key"] != "").any():
+        notes += [
+            "Published rows are the paper's printed overall accuracy (Ding, Zhou, Chellappa 2020), with the "
+            "pre-training the paper states; the paper prints no mean-class accuracy.",
+            "Δ acc pp: our mean overall accuracy minus the published OADN of the same pre-training (else "
+            "ImageNet) on that test set, in percentage points.",
+        ]
+    if reference_method(list(dict.fromkeys(manifest["method"]))):
+        notes.append(
+            f"McNemar vs our OADN: paired on the same test images, on the first seed both methods share (every "
+            f"seed pair is in mcnemar.csv); exact binomial test when discordant pairs < {EXACT_BELOW}, else "
+            "chi-square with continuity correction (χ² cc); b/c = images only this method / only OADN got right."
+        )
     for row in manifest[manifest["status"] == "finished"].drop_duplicates(["experiment", "column"]).itertuples():
         if list(row.scored_classes) != list(row.classes):
             how = (
@@ -104,7 +110,7 @@ def render_suite_report(report_dir: Path, *, resamples: int = RESAMPLES) -> Path
     summary.per_class.to_csv(report_dir / "per_class.csv", index=False)
     summary.mcnemar.to_csv(report_dir / "mcnemar.csv", index=False)
     title = info.get("description") or info.get("name") or str(manifest["suite"].iloc[0])
-    notes = _notes(manifest, info)
+    notes = _notes(manifest, info, resamples)
     markdown, latex, body = [f"# {title}", ""], [], []
     for experiment in dict.fromkeys(manifest["experiment"]):
         head = manifest[manifest["experiment"] == experiment].iloc[0]

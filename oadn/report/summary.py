@@ -136,16 +136,16 @@ def summarise_suite(
                 entry["delta_vs_published_oadn_pp"] = entry["accuracy_pct"] - reference["accuracy"]
                 entry["delta_reference"] = f"OADN ({reference['pretraining']}) {reference['accuracy']:.2f}"
             if oadn and method != oadn and scored.get(oadn):
-                shared = [s for s in by_seed if s in scored[oadn]]
-                for seed in shared:
-                    test = mcnemar(*_paired(by_seed[seed], scored[oadn][seed]))
-                    pairs.append({**base, "method": method, "versus": oadn, "seed": seed,
-                                  "only_method": test.only_first, "only_oadn": test.only_second,
-                                  "p_value": test.p_value, "test": test.test})  # fmt: skip
-                if shared:
-                    first = pairs[-len(shared)]
-                    entry.update(mcnemar_seed=first["seed"], mcnemar_p=first["p_value"], mcnemar_test=first["test"],
-                                 mcnemar_only_method=first["only_method"], mcnemar_only_oadn=first["only_oadn"])  # fmt: skip
+                tests = {s: mcnemar(*_paired(r, scored[oadn][s])) for s, r in by_seed.items() if s in scored[oadn]}
+                pairs += [
+                    {**base, "method": method, "versus": oadn, "seed": seed, "only_method": test.only_first,
+                     "only_oadn": test.only_second, "p_value": test.p_value, "test": test.test}
+                    for seed, test in tests.items()
+                ]  # fmt: skip
+                if tests:  # the table shows the first seed both share
+                    seed, test = next(iter(tests.items()))
+                    entry.update(mcnemar_seed=seed, mcnemar_p=test.p_value, mcnemar_test=test.test,
+                                 mcnemar_only_method=test.only_first, mcnemar_only_oadn=test.only_second)  # fmt: skip
             results.append(entry)
             rows = list(by_seed.values())
             classes = rows[0].scored_classes
