@@ -56,23 +56,20 @@ def ablation_points(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def ablation_table(points: pd.DataFrame) -> pd.DataFrame:
-    """Value x (kind, test set, metric) table of "mean ± std (n seeds)" strings."""
+    """Value x ("<kind> <test set>", metric) table of "mean ± std (n seeds)" strings."""
     cells = points.assign(
         cell=[
             f"{m:.2f}" + ("" if pd.isna(s) else f" ± {s:.2f}") + f" (n={n})"
             for m, s, n in zip(points["mean"], points["std"], points["seeds"])
         ],
-        header=points["kind"] + " " + points["column"] + " "
-        + points["metric"].map({"accuracy": "acc %", "mean_class_accuracy": "mean-class acc %"}),
-    )  # fmt: skip
-    table = cells.pivot_table(index="value", columns="header", values="cell", aggfunc="first", sort=False)
-    order = [
-        f"{kind} {column} {metric}"
-        for kind in dict.fromkeys(points["kind"])
-        for column in dict.fromkeys(points["column"])
-        for metric in ("acc %", "mean-class acc %")
-    ]
-    return table[[h for h in order if h in table.columns]].fillna("-").reset_index()
+        group=points["kind"] + " " + points["column"],
+        label=points["metric"].map({"accuracy": "acc %", "mean_class_accuracy": "mean-class acc %"}),
+    )
+    table = cells.pivot_table(index="value", columns=["group", "label"], values="cell", aggfunc="first", sort=False)
+    order = [(g, m) for g in dict.fromkeys(cells["group"]) for m in ("acc %", "mean-class acc %")]
+    table = table[[c for c in order if c in table.columns]].fillna("-")
+    table.columns.names = [None, None]
+    return table
 
 
 def render_ablation_report(report_dir: Path) -> Path:
@@ -99,13 +96,14 @@ def render_ablation_report(report_dir: Path) -> Path:
     if len(points):
         figure = plot_ablation(points, param, info.get("paper_value"), title, report_dir / f"ablation_{param}.png")
     heading = title.replace("\n", "; ").replace("; ", ": ", 1)
-    markdown = [f"# {heading}", "", table.to_markdown(index=False) if len(table) else "(no finished point yet)", ""]
+    flat = table.set_axis([f"{g} {m}" for g, m in table.columns], axis=1).reset_index() if len(table) else None
+    markdown = [f"# {heading}", "", flat.to_markdown(index=False) if len(table) else "(no finished point yet)", ""]
     markdown += (["Missing:", ""] + [f"- {m}" for m in missing] + [""]) if missing else []
     markdown += [f"- {n}" for n in notes]
     (report_dir / "ablation.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
     body = ['<p><a href="ablation.md">ablation.md</a> · <a href="ablation.csv">ablation.csv</a></p>']
-    body += [html.image(figure, heading)] if figure else []
-    body += [html.table(table)] if len(table) else []
+    body += [html.image(figure, heading, wide=True)] if figure else []
+    body += [html.table(table, index=True)] if len(table) else []
     body += [f"<p>Missing:</p>{html.bullets(missing)}"] if missing else []
     body += [html.bullets(notes)]
     index = html.write_page(report_dir / "index.html", heading, body)

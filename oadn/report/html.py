@@ -18,6 +18,8 @@ th { background: #f2f2f2; text-align: center; }
 td:first-child, th:first-child { text-align: left; }
 figure { display: inline-block; margin: 0.5em; vertical-align: top; }
 figure img { max-width: 640px; height: auto; }
+figure.wide img { max-width: 100%; }
+table.index td { text-align: left; }
 figcaption { font-size: 0.85em; color: #555; }
 .notes li { font-size: 0.9em; }
 """
@@ -27,11 +29,12 @@ def escape(text: object) -> str:
     return html.escape(str(text))
 
 
-def image(path: Path, caption: str) -> str:
-    """An <img> with the PNG inlined, so the page travels as one file."""
+def image(path: Path, caption: str, *, wide: bool = False) -> str:
+    """An <img> with the PNG inlined, so the page travels as one file; ``wide`` lets it take the page width."""
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    css = ' class="wide"' if wide else ""
     return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{escape(caption)}">'
+        f'<figure{css}><img src="data:image/png;base64,{data}" alt="{escape(caption)}">'
         f"<figcaption>{escape(caption)}</figcaption></figure>"
     )
 
@@ -71,7 +74,8 @@ def refresh_reports_index(reports_root: Path) -> Path:
             f'<tr><td><a href="{escape(report.name)}/index.html">{escape(report.name)}</a></td>'
             f"<td>{kind}</td><td>{escape(description)}</td></tr>"
         )
-    body = "<table><tr><th>report</th><th>kind</th><th>description</th></tr>" + "".join(rows) + "</table>"
+    header = '<table class="index"><tr><th>report</th><th>kind</th><th>description</th></tr>'
+    body = header + "".join(rows) + "</table>"
     page = (
         f'<!doctype html><html><head><meta charset="utf-8"><title>oadn-bench reports</title><style>{STYLE}</style>'
         f"</head><body><h1>oadn-bench reports</h1>{body}</body></html>"
