@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 COLUMNS = [
     "suite", "experiment", "experiment_title", "table", "column", "published_key", "dataset", "split", "options",
@@ -100,7 +101,11 @@ def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
     path = resolve_path(row["predictions"], report_dir)
     if not row["predictions"] or not path.is_file():
         raise FileNotFoundError(f"predictions not found: {row['predictions'] or '(empty path)'}")
-    frame = pd.read_parquet(path, columns=["image_id", "label", "pred_prediction"])
+    needed = ["image_id", "label", "pred_prediction"]
+    missing = [c for c in needed if c not in pq.read_schema(path).names]
+    if missing:
+        raise ValueError(f"{path}: predictions lack column(s) {', '.join(missing)}; expected {', '.join(needed)}")
+    frame = pd.read_parquet(path, columns=needed)
     classes, scored = list(row["classes"]), list(row["scored_classes"])
     names = np.asarray(classes, dtype=object)
     for column in ("label", "pred_prediction"):
