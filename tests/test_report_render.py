@@ -120,7 +120,8 @@ def test_suite_report_numbers_tables_and_figures(suite_dir):
     pngs = _pngs_are_images(suite_dir / "figures")
     names = {p.name for p in pngs}
     assert "bars_ferplus-ran_occlusion-ferplus.png" in names
-    assert "confusion_lab_lab-faces_oadn.png" in names and len(names) == 3 + 5 + 1  # bars per test set; confusions per (test set, method with results)
+    # a bar chart per test set (3), a confusion matrix per (test set, method with results) (5 + 1)
+    assert "confusion_lab_lab-faces_oadn.png" in names and len(names) == 3 + 5 + 1
     page = index.read_text()
     assert page.count("data:image/png;base64,") == len(pngs) and "Δ acc" in page
     assert 'href="mini/index.html"' in (suite_dir.parent / "index.html").read_text()
@@ -131,7 +132,9 @@ def sweep_dir(tmp_path):
     rows = []
     for value, accuracies in ((0.0, [0.60, 0.64]), (0.6, [0.70, 0.72]), (0.9, [0.50, 0.54])):
         for seed, accuracy in enumerate(accuracies):
-            rows.append(["T", value, "retrained", seed, "test_occluded", 140, accuracy, accuracy - 0.01, "finished", "r"])
+            rows.append(
+                ["T", value, "retrained", seed, "test_occluded", 140, accuracy, accuracy - 0.01, "finished", "r"]
+            )
         rows.append(["T", value, "at-test", 0, "test_occluded", 140, accuracies[0] - 0.02, accuracies[0] - 0.03,
                      "finished", "r"])  # fmt: skip
     rows.append(["T", 0.3, "retrained", 0, "test_occluded", 0, "", "", "unfinished", "r"])

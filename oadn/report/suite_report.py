@@ -98,6 +98,34 @@ def _figures(summary: SuiteSummary, experiment: str, figures: Path) -> list[tupl
     return out
 
 
+def _experiment_section(
+    summary: SuiteSummary, manifest: pd.DataFrame, experiment: str, figures_dir: Path
+) -> tuple[list[str], str, list[str]]:
+    """Markdown lines, LaTeX table and HTML parts of one experiment (one paper table)."""
+    rows = manifest[manifest["experiment"] == experiment]
+    head = rows.iloc[0]
+    title = head["experiment_title"] or experiment
+    heading = f"{head['table']}: {title}" if head["table"] else title
+    table = main_table(summary.results, experiment)
+    details = details_table(summary.results, experiment, reference_method(list(dict.fromkeys(rows["method"]))))
+    per_class = per_class_table(summary.per_class, experiment)
+    missing = _missing_lines(summary, experiment)
+    markdown = [f"## {heading}", "", flat_columns(table).to_markdown(index=False), ""]
+    markdown += [details.to_markdown(index=False), ""]
+    markdown += (["Missing:", ""] + [f"- {line}" for line in missing] + [""]) if missing else []
+    if len(per_class):
+        markdown += ["Per-class accuracy (%), mean over seeds:", "", per_class.to_markdown(index=False), ""]
+    latex = to_latex(main_table(summary.results, experiment, latex=True), heading, f"tab:{slug(experiment)}")
+    figures = _figures(summary, experiment, figures_dir)
+    body = [f"<h2>{html.escape(heading)}</h2>", html.table(table.reset_index()), html.table(details)]
+    body += [f"<p>Missing:</p>{html.bullets(missing)}"] if missing else []
+    body += [html.image(path, caption) for path, caption in figures if path.name.startswith("bars_")]
+    if len(per_class):
+        body += ["<h3>Per-class accuracy (%), mean over seeds</h3>", html.table(per_class)]
+    body += [html.image(path, caption) for path, caption in figures if not path.name.startswith("bars_")]
+    return markdown, latex, body
+
+
 def render_suite_report(report_dir: Path, *, resamples: int = RESAMPLES) -> Path:
     """Re-render a suite's report from manifest.csv, suite.json and the predictions they name; never trains."""
     report_dir = Path(report_dir)
@@ -109,39 +137,22 @@ def render_suite_report(report_dir: Path, *, resamples: int = RESAMPLES) -> Path
     summary.per_seed.to_csv(report_dir / "results_by_seed.csv", index=False)
     summary.per_class.to_csv(report_dir / "per_class.csv", index=False)
     summary.mcnemar.to_csv(report_dir / "mcnemar.csv", index=False)
+    figures_dir = report_dir / "figures"
+    for stale in figures_dir.glob("*.png"):  # figures of methods or test sets no longer in the manifest
+        stale.unlink()
     title = info.get("description") or info.get("name") or str(manifest["suite"].iloc[0])
     notes = _notes(manifest, info, resamples)
     markdown, latex, body = [f"# {title}", ""], [], []
     for experiment in dict.fromkeys(manifest["experiment"]):
-        head = manifest[manifest["experiment"] == experiment].iloc[0]
-        heading = " ".join(x for x in (head["table"] + ":" if head["table"] else "", head["experiment_title"]) if x)
-        heading = heading or experiment
-        oadn = reference_method(list(dict.fromkeys(manifest.loc[manifest["experiment"] == experiment, "method"])))
-        table = main_table(summary.results, experiment)
-        details = details_table(summary.results, experiment, oadn)
-        per_class = per_class_table(summary.per_class, experiment) if len(summary.per_class) else pd.DataFrame()
-        missing = _missing_lines(summary, experiment)
-        markdown += [f"## {heading}", "", flat_columns(table).to_markdown(index=False), "", details.to_markdown(index=False), ""]
-        markdown += (["Missing:", ""] + [f"- {line}" for line in missing] + [""]) if missing else []
-        if len(per_class):
-            markdown += ["Per-class accuracy (%), mean over seeds:", "", per_class.to_markdown(index=False), ""]
-        latex.append(to_latex(main_table(summary.results, experiment, latex=True), heading, f"tab:{slug(experiment)}"))
-        figures = _figures(summary, experiment, report_dir / "figures")
-        body += [f"<h2>{html.escape(heading)}</h2>", html.table(table.reset_index()), html.table(details)]
-        body += [f"<p>Missing:</p>{html.bullets(missing)}"] if missing else []
-        body += [html.image(path, caption) for path, caption in figures if "bars_" in path.name]
-        if len(per_class):
-            body += ["<h3>Per-class accuracy (%), mean over seeds</h3>", html.table(per_class)]
-        body += [html.image(path, caption) for path, caption in figures if "bars_" not in path.name]
+        section_markdown, section_latex, section_body = _experiment_section(summary, manifest, experiment, figures_dir)
+        markdown += section_markdown
+        latex.append(section_latex)
+        body += section_body
     markdown += ["Notes:", ""] + [f"- {note}" for note in notes]
     (report_dir / "results.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
-    (report_dir / "results.tex").write_text(
-        "% needs \\usepackage{booktabs}\n" + "\n".join(latex), encoding="utf-8"
-    )
-    links = " · ".join(
-        f'<a href="{name}">{name}</a>'
-        for name in ("results.md", "results.tex", "results.csv", "results_by_seed.csv", "per_class.csv", "mcnemar.csv")
-    )
+    (report_dir / "results.tex").write_text("% needs \\usepackage{booktabs}\n" + "\n".join(latex), encoding="utf-8")
+    files = ("results.md", "results.tex", "results.csv", "results_by_seed.csv", "per_class.csv", "mcnemar.csv")
+    links = " · ".join(f'<a href="{name}">{name}</a>' for name in files)
     index = html.write_page(
         report_dir / "index.html", title, [f"<p>{links}</p>"] + body + ["<h2>Notes</h2>", html.bullets(notes)]
     )

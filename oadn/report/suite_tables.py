@@ -117,6 +117,8 @@ def details_table(results: pd.DataFrame, experiment: str, reference: str | None)
 
 def per_class_table(per_class: pd.DataFrame, experiment: str) -> pd.DataFrame:
     """Per-class accuracy (%) per test set and method, mean over seeds; blank for a class not scored."""
+    if per_class.empty:
+        return pd.DataFrame()
     rows = per_class[per_class["experiment"] == experiment]
     fixed = ["suite", "experiment", "experiment_title", "table", "column", "published_key", "method", "seeds"]
     classes = [c for c in rows.columns if c not in fixed and rows[c].notna().any()]
