@@ -26,10 +26,10 @@ RESULT_COLUMNS = [
 
 @dataclass
 class SuiteSummary:
-    results: pd.DataFrame  # one row per (experiment, column, source, method, pretraining)
-    per_seed: pd.DataFrame  # one row per scored (experiment, column, method, seed)
-    per_class: pd.DataFrame  # mean per-class accuracy over seeds, one row per (experiment, column, method)
-    mcnemar: pd.DataFrame  # every seed pair of (method, OADN)
+    results: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (experiment, column, source, method, init)
+    per_seed: pd.DataFrame = field(default_factory=pd.DataFrame)  # per scored (experiment, column, method, seed)
+    per_class: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean per-class accuracy over seeds
+    mcnemar: pd.DataFrame = field(default_factory=pd.DataFrame)  # every seed pair of (method, OADN)
     confusions: dict[tuple[str, str, str], tuple[np.ndarray, list[str], list[str]]] = field(default_factory=dict)
     missing: list[dict] = field(default_factory=list)  # experiment, column, method, seed, status, reason
 
@@ -77,60 +77,86 @@ def _paired(first: ScoredRow, second: ScoredRow) -> tuple[np.ndarray, np.ndarray
     return a, b
 
 
+def _score_cell(cell: pd.DataFrame, report_dir: Path, base: dict) -> tuple[dict, dict, list[dict]]:
+    """Scored rows per method and seed, each method's initialisation, and the rows that are missing and why."""
+    scored: dict[str, dict[int, ScoredRow]] = {}
+    inits: dict[str, str] = {}
+    missing = []
+    for row in cell.itertuples(index=False):
+        inits.setdefault(row.method, row.init)
+        scored.setdefault(row.method, {})
+        reason = row.reason or row.status
+        if row.status == "finished":
+            try:
+                scored[row.method][row.seed] = score_row(pd.Series(row._asdict()), report_dir)
+                continue
+            except FileNotFoundError as error:  # a partial report shows the cell as missing, with why
+                reason = str(error)
+        missing.append({**base, "method": row.method, "seed": row.seed, "status": row.status, "reason": reason})
+    return scored, inits, missing
+
+
+def _spread(values: np.ndarray) -> float:
+    """Sample standard deviation over seeds; undefined (NaN) for one seed."""
+    return float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+
+
+def _pooled(by_seed: dict[int, ScoredRow], resamples: int) -> dict:
+    """Mean, sample std and bootstrap interval over seeds, in percent."""
+    ids, labels, correct = _aligned(by_seed)
+    ci = bootstrap_intervals(labels, correct, resamples=resamples, seed=0)
+    accuracy = np.array([100 * r.accuracy for r in by_seed.values()])
+    mean_class = np.array([100 * r.mean_class_accuracy for r in by_seed.values()])
+    return {
+        "seeds": len(by_seed), "seed_list": " ".join(map(str, by_seed)), "images": len(ids),
+        "accuracy_pct": accuracy.mean(), "accuracy_std_pct": _spread(accuracy),
+        "accuracy_ci_low_pct": 100 * ci["accuracy"].low, "accuracy_ci_high_pct": 100 * ci["accuracy"].high,
+        "mean_class_accuracy_pct": mean_class.mean(), "mean_class_accuracy_std_pct": _spread(mean_class),
+        "mean_class_ci_low_pct": 100 * ci["mean_class_accuracy"].low,
+        "mean_class_ci_high_pct": 100 * ci["mean_class_accuracy"].high,
+    }  # fmt: skip
+
+
+def _summed_confusion(rows: list[ScoredRow]) -> tuple[np.ndarray, list[str], list[str]]:
+    classes = rows[0].scored_classes
+    predicted = list(dict.fromkeys(c for r in rows for c in r.predicted_classes))
+    matrix = np.zeros((len(classes), len(predicted)), dtype=np.int64)
+    for r in rows:
+        matrix[:, [predicted.index(c) for c in r.predicted_classes]] += r.confusion
+    return matrix, classes, predicted
+
+
 def summarise_suite(
     manifest: pd.DataFrame, report_dir: Path, published: pd.DataFrame, *, resamples: int = 2000
 ) -> SuiteSummary:
     """Score every finished row, pool seeds per method, attach intervals, McNemar and published rows."""
-    results, per_seed, per_class, pairs, missing = [], [], [], [], []
-    confusions = {}
+    summary = SuiteSummary()
+    results, per_seed, per_class, pairs = [], [], [], []
     for (experiment, column), cell in manifest.groupby(["experiment", "column"], sort=False):
         head = cell.iloc[0]
         base = {
             "suite": head["suite"], "experiment": experiment, "experiment_title": head["experiment_title"],
             "table": head["table"], "column": column, "published_key": head["published_key"],
         }  # fmt: skip
-        scored: dict[str, dict[int, ScoredRow]] = {}
-        inits: dict[str, str] = {}
-        for row in cell.itertuples(index=False):
-            inits.setdefault(row.method, row.init)
-            scored.setdefault(row.method, {})
-            reason = row.reason or row.status
-            if row.status == "finished":
-                try:
-                    scored[row.method][row.seed] = score_row(pd.Series(row._asdict()), report_dir)
-                    continue
-                except FileNotFoundError as error:  # a partial report shows the cell as missing, with why
-                    reason = str(error)
-            missing.append({**base, "method": row.method, "seed": row.seed, "status": row.status, "reason": reason})
+        scored, inits, missing = _score_cell(cell, report_dir, base)
+        summary.missing += missing
+        results += [
+            {**base, "source": PUBLISHED, "method": pub.method, "pretraining": pub.pretraining,
+             "accuracy_pct": pub.accuracy, "published_table": pub.table}
+            for pub in published[published["published_key"] == head["published_key"]].itertuples(index=False)
+        ] if head["published_key"] else []  # fmt: skip
         oadn = reference_method(list(scored))
-        if published is not None and head["published_key"]:
-            for pub in published[published["published_key"] == head["published_key"]].itertuples(index=False):
-                results.append(
-                    {**base, "source": PUBLISHED, "method": pub.method, "pretraining": pub.pretraining,
-                     "accuracy_pct": pub.accuracy, "published_table": pub.table}  # fmt: skip
-                )
         for method, by_seed in scored.items():
             entry = {**base, "source": OURS, "method": method, "pretraining": pretraining_label(inits[method])}
             if not by_seed:
                 results.append({**entry, "seeds": 0})
                 continue
-            for seed, row in by_seed.items():
-                per_seed.append({**base, "method": method, "seed": seed, "images": len(row.correct),
-                                 "accuracy_pct": 100 * row.accuracy,
-                                 "mean_class_accuracy_pct": 100 * row.mean_class_accuracy})  # fmt: skip
-            ids, labels, correct = _aligned(by_seed)
-            ci = bootstrap_intervals(labels, correct, resamples=resamples, seed=0)
-            accuracy = np.array([100 * r.accuracy for r in by_seed.values()])
-            mean_class = np.array([100 * r.mean_class_accuracy for r in by_seed.values()])
-            entry.update(
-                seeds=len(by_seed), seed_list=" ".join(map(str, by_seed)), images=len(ids),
-                accuracy_pct=accuracy.mean(), accuracy_std_pct=accuracy.std(ddof=1) if len(accuracy) > 1 else np.nan,
-                accuracy_ci_low_pct=100 * ci["accuracy"].low, accuracy_ci_high_pct=100 * ci["accuracy"].high,
-                mean_class_accuracy_pct=mean_class.mean(),
-                mean_class_accuracy_std_pct=mean_class.std(ddof=1) if len(mean_class) > 1 else np.nan,
-                mean_class_ci_low_pct=100 * ci["mean_class_accuracy"].low,
-                mean_class_ci_high_pct=100 * ci["mean_class_accuracy"].high,
-            )  # fmt: skip
+            entry.update(_pooled(by_seed, resamples))
+            per_seed += [
+                {**base, "method": method, "seed": seed, "images": len(row.correct), "accuracy_pct": 100 * row.accuracy,
+                 "mean_class_accuracy_pct": 100 * row.mean_class_accuracy}
+                for seed, row in by_seed.items()
+            ]  # fmt: skip
             reference = _published_reference(published, head["published_key"], inits[method])
             if reference is not None:
                 entry["delta_vs_published_oadn_pp"] = entry["accuracy_pct"] - reference["accuracy"]
@@ -148,19 +174,9 @@ def summarise_suite(
                                  mcnemar_only_method=test.only_first, mcnemar_only_oadn=test.only_second)  # fmt: skip
             results.append(entry)
             rows = list(by_seed.values())
-            classes = rows[0].scored_classes
-            recalls = pd.DataFrame([r.per_class_accuracy() for r in rows])[classes]
+            recalls = pd.DataFrame([r.per_class_accuracy() for r in rows])[rows[0].scored_classes]
             per_class.append({**base, "method": method, "seeds": len(rows), **(100 * recalls.mean()).to_dict()})
-            predicted = list(dict.fromkeys(c for r in rows for c in r.predicted_classes))
-            matrix = np.zeros((len(classes), len(predicted)), dtype=np.int64)
-            for r in rows:
-                matrix[:, [predicted.index(c) for c in r.predicted_classes]] += r.confusion
-            confusions[(experiment, column, method)] = (matrix, classes, predicted)
-    return SuiteSummary(
-        results=pd.DataFrame(results, columns=RESULT_COLUMNS),
-        per_seed=pd.DataFrame(per_seed),
-        per_class=pd.DataFrame(per_class),
-        mcnemar=pd.DataFrame(pairs),
-        confusions=confusions,
-        missing=missing,
-    )
+            summary.confusions[(experiment, column, method)] = _summed_confusion(rows)
+    summary.results = pd.DataFrame(results, columns=RESULT_COLUMNS)
+    summary.per_seed, summary.per_class, summary.mcnemar = map(pd.DataFrame, (per_seed, per_class, pairs))
+    return summary
