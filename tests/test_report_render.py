@@ -165,6 +165,7 @@ def test_report_command_by_name_and_folder(sweep_dir, tmp_path):
     result = runner.invoke(app, ["report", "ablate-T", "--reports-root", str(sweep_dir.parent)])
     assert result.exit_code == 0, result.output
     assert (sweep_dir / "index.html").is_file() and (sweep_dir.parent / "index.html").is_file()
+    assert "71.00 ± 1.41 (n=2)" in result.output  # the sweep's table is printed
     result = runner.invoke(app, ["report", str(tmp_path / "nowhere")])
     assert result.exit_code == 1 and "no report folder" in " ".join(result.output.split())
     result = runner.invoke(app, ["report", str(tmp_path)])

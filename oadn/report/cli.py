@@ -24,6 +24,7 @@ def report_command(
         "--reports-root, or a folder of reports (renders each)."
     ),
     reports_root: Path = typer.Option(Path("reports"), help="Where named reports live."),
+    show: bool = typer.Option(True, "--print/--no-print", help="Print each report's Markdown tables."),
 ) -> None:
     """Render a suite's or a sweep's report (tables, figures, index.html) from its results on disk."""
     from oadn.report import render_ablation_report, render_suite_report
@@ -45,4 +46,6 @@ def report_command(
         except (FileNotFoundError, ValueError) as error:
             console.print(f"[bold red]error:[/] {error}")
             raise typer.Exit(code=1)
+        if show:
+            typer.echo((report / ("results.md" if _kind(report) == "suite" else "ablation.md")).read_text())
         console.print(f"{_kind(report)} report written to {index}")
