@@ -43,6 +43,16 @@ def table(frame: pd.DataFrame, *, index: bool = False) -> str:
     return '<div class="scroll">' + frame.to_html(index=index, border=0, na_rep="-", escape=True) + "</div>"
 
 
+def paper_table(table: pd.DataFrame, source_column: str = "Source") -> str:
+    """A paper-style table (rows indexed by method, pre-training, source) with the published rows in italics."""
+    flat = table.reset_index()
+    published = (flat[source_column] == "published").to_numpy().ravel()
+    styler = flat.style.hide(axis="index").apply(
+        lambda column: ["font-style: italic; color: #555" if p else "" for p in published], axis=0
+    )
+    return '<div class="scroll">' + styler.to_html() + "</div>"
+
+
 def bullets(items: list[str]) -> str:
     return '<ul class="notes">' + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>" if items else ""
 

@@ -117,7 +117,7 @@ def _experiment_section(
         markdown += ["Per-class accuracy (%), mean over seeds:", "", per_class.to_markdown(index=False), ""]
     latex = to_latex(main_table(summary.results, experiment, latex=True), heading, f"tab:{slug(experiment)}")
     figures = _figures(summary, experiment, figures_dir)
-    body = [f"<h2>{html.escape(heading)}</h2>", html.table(table.reset_index()), html.table(details)]
+    body = [f"<h2>{html.escape(heading)}</h2>", html.paper_table(table), html.table(details)]
     body += [f"<p>Missing:</p>{html.bullets(missing)}"] if missing else []
     body += [html.image(path, caption) for path, caption in figures if path.name.startswith("bars_")]
     if len(per_class):
