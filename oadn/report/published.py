@@ -1,4 +1,8 @@
-"""The paper's published accuracies (Tables 1-5 of the OADN paper), kept in one data file: published.csv."""
+"""The paper's published accuracies (Tables 1-5 of the OADN paper), kept in one data file: published.csv.
+
+pretraining: vggface2 (the face-recognition pre-trained rows), imagenet (the paper's own OADN setting), own (a
+cited method's own setting, which the paper lists beside its ImageNet rows).
+"""
 
 from __future__ import annotations
 

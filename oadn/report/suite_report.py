@@ -35,7 +35,9 @@ def _notes(manifest: pd.DataFrame, info: dict, resamples: int) -> list[str]:
     if (manifest["published_key"] != "").any():
         notes += [
             "Published rows are the paper's printed overall accuracy (Ding, Zhou, Chellappa 2020), with the "
-            "pre-training the paper states; the paper prints no mean-class accuracy.",
+            "pre-training the paper states (vggface2: face-recognition pre-trained; imagenet: the paper's own OADN "
+            "setting; own: the cited method's own setting, listed beside the ImageNet rows); the paper prints no "
+            "mean-class accuracy.",
             "Δ acc pp: our mean overall accuracy minus the published OADN of the same pre-training (else "
             "ImageNet) on that test set, in percentage points.",
         ]
