@@ -17,6 +17,7 @@ from oadn import __version__
 from oadn.config import ConfigError, build_config, parse_override
 from oadn.data.cli import app as datasets_app
 from oadn.preprocess.cli import prepare_command, show_landmarks_command
+from oadn.report.cli import report_command
 
 app = typer.Typer(
     help="Occlusion-robust facial expression recognition: OADN and baselines, benchmarks and ablations.",
@@ -27,6 +28,7 @@ console = Console()
 app.add_typer(datasets_app, name="datasets")
 app.command("prepare")(prepare_command)
 app.command("show-landmarks")(show_landmarks_command)
+app.command("report")(report_command)
 
 SET_HELP = "Override a configuration value, e.g. --set train.lr=0.01 (repeatable)."
 CACHE_HELP = "Cache root of prepared data sets, as given to prepare (default $OADN_CACHE or ~/.cache/oadn-bench)."

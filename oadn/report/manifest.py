@@ -1,0 +1,133 @@
+"""Reading a suite's manifest.csv and scoring each finished row from its per-image predictions.
+
+Scores are recomputed from predictions (not read from metrics.json) because the report needs per-image
+correctness: bootstrap intervals resample images and McNemar pairs two methods image by image.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+COLUMNS = [
+    "suite", "experiment", "experiment_title", "table", "column", "published_key", "dataset", "split", "options",
+    "method", "seed", "init", "status", "reason", "run_dir", "predictions", "classes", "scored_classes",
+    "restricted",
+]  # fmt: skip
+STATUSES = ("finished", "unfinished", "skipped")
+_BOOLEANS = {"true": True, "1": True, "false": False, "0": False, "": False}
+
+
+@dataclass
+class ScoredRow:
+    """One run scored on one test set: correctness per image over the scored classes."""
+
+    image_ids: np.ndarray
+    labels: np.ndarray  # index into scored_classes
+    correct: np.ndarray  # bool per image
+    scored_classes: list[str]
+    predicted_classes: list[str]  # confusion-matrix columns: scored classes, then any other class predicted
+    confusion: np.ndarray  # (scored, predicted) counts
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.correct.mean())
+
+    def per_class_accuracy(self) -> dict[str, float]:
+        """Recall per scored class; NaN for a class without test images."""
+        return {
+            name: float(self.correct[self.labels == i].mean()) if np.any(self.labels == i) else float("nan")
+            for i, name in enumerate(self.scored_classes)
+        }
+
+    @property
+    def mean_class_accuracy(self) -> float:
+        return float(np.nanmean(list(self.per_class_accuracy().values())))
+
+
+def _json_list(text: str, where: str, column: str) -> list:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where}: column {column!r} is not JSON ({error}): {text!r}") from error
+    if not isinstance(value, list):
+        raise ValueError(f"{where}: column {column!r} should be a JSON list, got {text!r}")
+    return value
+
+
+def load_manifest(report_dir: Path) -> pd.DataFrame:
+    """manifest.csv as a frame with typed seed/restricted and parsed class lists; errors name file and line."""
+    path = Path(report_dir) / "manifest.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no manifest (is {report_dir} a suite report directory?)")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
+    seeds, restricted, classes, scored = [], [], [], []
+    for line, row in enumerate(frame.itertuples(index=False), start=2):
+        where = f"{path}, line {line}"
+        if row.status not in STATUSES:
+            raise ValueError(f"{where}: status {row.status!r}; expected one of {', '.join(STATUSES)}")
+        if not row.seed.lstrip("-").isdigit():
+            raise ValueError(f"{where}: seed {row.seed!r} is not an integer")
+        if row.restricted.strip().lower() not in _BOOLEANS:
+            raise ValueError(f"{where}: restricted {row.restricted!r}; expected true or false")
+        seeds.append(int(row.seed))
+        restricted.append(_BOOLEANS[row.restricted.strip().lower()])
+        finished = row.status == "finished"
+        classes.append(_json_list(row.classes, where, "classes") if finished or row.classes else [])
+        scored.append(_json_list(row.scored_classes, where, "scored_classes") if finished or row.scored_classes else [])
+        if finished and not set(scored[-1]) <= set(classes[-1]):
+            raise ValueError(f"{where}: scored_classes {scored[-1]} are not all in classes {classes[-1]}")
+    return frame.assign(seed=seeds, restricted=restricted, classes=classes, scored_classes=scored)
+
+
+def resolve_path(text: str, report_dir: Path) -> Path:
+    """A manifest path: absolute, or relative to the working directory, or else to the report directory."""
+    path = Path(text)
+    if path.is_absolute() or path.exists():
+        return path
+    return Path(report_dir) / path
+
+
+def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
+    """Score a finished manifest row's predictions on its scored classes (by canonical name)."""
+    path = resolve_path(row["predictions"], report_dir)
+    if not row["predictions"] or not path.is_file():
+        raise FileNotFoundError(f"predictions not found: {row['predictions'] or '(empty path)'}")
+    needed = ["image_id", "label", "pred_prediction"]
+    missing = [c for c in needed if c not in pq.read_schema(path).names]
+    if missing:
+        raise ValueError(f"{path}: predictions lack column(s) {', '.join(missing)}; expected {', '.join(needed)}")
+    frame = pd.read_parquet(path, columns=needed)
+    classes, scored = list(row["classes"]), list(row["scored_classes"])
+    names = np.asarray(classes, dtype=object)
+    for column in ("label", "pred_prediction"):
+        values = frame[column].to_numpy()
+        if len(values) and (values.min() < 0 or values.max() >= len(classes)):
+            raise ValueError(f"{path}: {column} outside 0..{len(classes) - 1} (classes {classes})")
+    label_names = names[frame["label"].to_numpy()]
+    keep = np.isin(label_names, scored)
+    if not keep.any():
+        raise ValueError(f"{path}: no image of the scored classes {scored}")
+    label_names, pred_names = label_names[keep], names[frame["pred_prediction"].to_numpy()[keep]]
+    others = [c for c in classes if c not in scored and c in set(pred_names)]
+    predicted = scored + others
+    labels = np.array([scored.index(n) for n in label_names])
+    columns = np.array([predicted.index(n) for n in pred_names])
+    confusion = np.zeros((len(scored), len(predicted)), dtype=np.int64)
+    np.add.at(confusion, (labels, columns), 1)
+    return ScoredRow(
+        image_ids=frame["image_id"].to_numpy()[keep].astype(str),
+        labels=labels,
+        correct=label_names == pred_names,
+        scored_classes=scored,
+        predicted_classes=predicted,
+        confusion=confusion,
+    )

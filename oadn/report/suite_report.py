@@ -1,0 +1,162 @@
+"""render_suite_report: a suite's manifest and predictions -> results.md/.tex/.csv, figures, index.html."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from oadn.report import html
+from oadn.report.manifest import load_manifest
+from oadn.report.plots import plot_confusion_matrix, plot_method_bars
+from oadn.report.published import load_published
+from oadn.report.stats import EXACT_BELOW
+from oadn.report.summary import OURS, PUBLISHED, SuiteSummary, reference_method, summarise_suite
+from oadn.report.suite_tables import details_table, flat_columns, main_table, per_class_table, to_latex
+
+RESAMPLES = 2000
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower() or "x"
+
+
+def _notes(manifest: pd.DataFrame, info: dict, resamples: int) -> list[str]:
+    notes = list(info.get("notes", []))
+    notes += [
+        "acc = overall accuracy (share of test images classified right); mean-class acc = mean of the per-class "
+        "recalls. Both in %.",
+        "Our rows: mean ± sample std over the seeds that finished (Seeds column).",
+        f"95% CI: percentile bootstrap over test images ({resamples} resamples, seeded); with several seeds every "
+        "resample keeps the same images for each seed and takes the mean over seeds.",
+    ]
+    if (manifest["published_key"] != "").any():
+        notes += [
+            "Published rows are the paper's printed overall accuracy (Ding, Zhou, Chellappa 2020), with the "
+            "pre-training the paper states (vggface2: face-recognition pre-trained; imagenet: the paper's own OADN "
+            "setting; own: the cited method's own setting, listed beside the ImageNet rows); the paper prints no "
+            "mean-class accuracy.",
+            "Δ acc pp: our mean overall accuracy minus the published OADN of the same pre-training (else "
+            "ImageNet) on that test set, in percentage points.",
+        ]
+    if reference_method(list(dict.fromkeys(manifest["method"]))):
+        notes.append(
+            f"McNemar vs our OADN: paired on the same test images, on the first seed both methods share (every "
+            f"seed pair is in mcnemar.csv); exact binomial test when discordant pairs < {EXACT_BELOW}, else "
+            "chi-square with continuity correction (χ² cc); b/c = images only this method / only OADN got right."
+        )
+    for row in manifest[manifest["status"] == "finished"].drop_duplicates(["experiment", "column"]).itertuples():
+        if list(row.scored_classes) != list(row.classes):
+            how = (
+                "predictions restricted to those classes"
+                if row.restricted
+                else "arg-max over all trained classes (a prediction of another class counts as wrong)"
+            )
+            notes.append(
+                f"{row.column} ({row.experiment}): scored on the {len(row.scored_classes)} classes shared with "
+                f"training ({', '.join(row.scored_classes)}); {how}."
+            )
+    if "wall_seconds" in info:
+        notes.append(f"Suite wall time: {info['wall_seconds']:.0f} s; runs: {info.get('summary', {})}.")
+    return notes
+
+
+def _missing_lines(summary: SuiteSummary, experiment: str) -> list[str]:
+    return [
+        f"{m['method']} on {m['column']}, seed {m['seed']}: {m['status']}"
+        + (f" ({m['reason']})" if m["reason"] and m["reason"] != m["status"] else "")
+        for m in summary.missing
+        if m["experiment"] == experiment
+    ]
+
+
+def _figures(summary: SuiteSummary, experiment: str, figures: Path) -> list[tuple[Path, str]]:
+    """Bar chart per test set, then confusion matrices (summed over seeds) per test set and method."""
+    results = summary.results
+    out = []
+    rows = results[(results["experiment"] == experiment)]
+    for column in dict.fromkeys(rows["column"]):
+        ours = rows[(rows["column"] == column) & (rows["source"] == OURS) & (rows["seeds"] > 0)]
+        if ours.empty:
+            continue
+        published = rows[(rows["column"] == column) & (rows["source"] == PUBLISHED) & (rows["method"] == "OADN")]
+        references = pd.DataFrame(
+            {"label": "OADN (" + published["pretraining"] + ")", "accuracy_pct": published["accuracy_pct"]}
+        )
+        title = f"{column}: n={int(ours['images'].iloc[0])} images"
+        path = plot_method_bars(ours, references, title, figures / f"bars_{slug(experiment)}_{slug(column)}.png")
+        out.append((path, f"{experiment} / {column}: accuracy with 95% bootstrap CI"))
+    for (exp, column, method), (matrix, classes, predicted) in summary.confusions.items():
+        if exp != experiment:
+            continue
+        seeds = int(rows.loc[(rows["column"] == column) & (rows["method"] == method), "seeds"].max())
+        accuracy = 100 * matrix[:, : len(classes)].trace() / matrix.sum()
+        title = f"{method} on {column}\nacc {accuracy:.1f}% ({seeds} seed{'s' if seeds > 1 else ''} summed)"
+        name = f"confusion_{slug(experiment)}_{slug(column)}_{slug(method)}.png"
+        path = plot_confusion_matrix(matrix, classes, title, figures / name, predicted_classes=predicted)
+        out.append((path, f"{method} on {column}: row-normalised confusion matrix"))
+    return out
+
+
+def _experiment_section(
+    summary: SuiteSummary, manifest: pd.DataFrame, experiment: str, figures_dir: Path
+) -> tuple[list[str], str, list[str]]:
+    """Markdown lines, LaTeX table and HTML parts of one experiment (one paper table)."""
+    rows = manifest[manifest["experiment"] == experiment]
+    head = rows.iloc[0]
+    title = head["experiment_title"] or experiment
+    heading = f"{head['table']}: {title}" if head["table"] else title
+    table = main_table(summary.results, experiment)
+    details = details_table(summary.results, experiment, reference_method(list(dict.fromkeys(rows["method"]))))
+    per_class = per_class_table(summary.per_class, experiment)
+    missing = _missing_lines(summary, experiment)
+    markdown = [f"## {heading}", "", flat_columns(table).to_markdown(index=False), ""]
+    markdown += [details.to_markdown(index=False), ""]
+    markdown += (["Missing:", ""] + [f"- {line}" for line in missing] + [""]) if missing else []
+    if len(per_class):
+        markdown += ["Per-class accuracy (%), mean over seeds:", "", per_class.to_markdown(index=False), ""]
+    latex = to_latex(main_table(summary.results, experiment, latex=True), heading, f"tab:{slug(experiment)}")
+    figures = _figures(summary, experiment, figures_dir)
+    body = [f"<h2>{html.escape(heading)}</h2>", html.paper_table(table), html.table(details)]
+    body += [f"<p>Missing:</p>{html.bullets(missing)}"] if missing else []
+    body += [html.image(path, caption) for path, caption in figures if path.name.startswith("bars_")]
+    if len(per_class):
+        body += ["<h3>Per-class accuracy (%), mean over seeds</h3>", html.table(per_class)]
+    body += [html.image(path, caption) for path, caption in figures if not path.name.startswith("bars_")]
+    return markdown, latex, body
+
+
+def render_suite_report(report_dir: Path, *, resamples: int = RESAMPLES) -> Path:
+    """Re-render a suite's report from manifest.csv, suite.json and the predictions they name; never trains."""
+    report_dir = Path(report_dir)
+    manifest = load_manifest(report_dir)
+    info_path = report_dir / "suite.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    summary = summarise_suite(manifest, report_dir, load_published(), resamples=resamples)
+    summary.results.to_csv(report_dir / "results.csv", index=False)
+    summary.per_seed.to_csv(report_dir / "results_by_seed.csv", index=False)
+    summary.per_class.to_csv(report_dir / "per_class.csv", index=False)
+    summary.mcnemar.to_csv(report_dir / "mcnemar.csv", index=False)
+    figures_dir = report_dir / "figures"
+    for stale in figures_dir.glob("*.png"):  # figures of methods or test sets no longer in the manifest
+        stale.unlink()
+    title = info.get("description") or info.get("name") or str(manifest["suite"].iloc[0])
+    notes = _notes(manifest, info, resamples)
+    markdown, latex, body = [f"# {title}", ""], [], []
+    for experiment in dict.fromkeys(manifest["experiment"]):
+        section_markdown, section_latex, section_body = _experiment_section(summary, manifest, experiment, figures_dir)
+        markdown += section_markdown
+        latex.append(section_latex)
+        body += section_body
+    markdown += ["Notes:", ""] + [f"- {note}" for note in notes]
+    (report_dir / "results.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
+    (report_dir / "results.tex").write_text("% needs \\usepackage{booktabs}\n" + "\n".join(latex), encoding="utf-8")
+    files = ("results.md", "results.tex", "results.csv", "results_by_seed.csv", "per_class.csv", "mcnemar.csv")
+    links = " · ".join(f'<a href="{name}">{name}</a>' for name in files)
+    index = html.write_page(
+        report_dir / "index.html", title, [f"<p>{links}</p>"] + body + ["<h2>Notes</h2>", html.bullets(notes)]
+    )
+    html.refresh_reports_index(report_dir.parent)
+    return index

@@ -1,0 +1,182 @@
+"""A suite's numbers: one row per (experiment, test set, method) with seeds pooled, published rows beside ours.
+
+Everything here stays numeric (percent); tables and figures format it at the very end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from oadn.report.manifest import ScoredRow, score_row
+from oadn.report.stats import bootstrap_intervals, mcnemar
+
+OURS, PUBLISHED = "ours", "published"
+RESULT_COLUMNS = [
+    "suite", "experiment", "experiment_title", "table", "column", "published_key", "source", "method", "pretraining",
+    "published_table", "seeds", "seed_list", "images", "accuracy_pct", "accuracy_std_pct", "accuracy_ci_low_pct",
+    "accuracy_ci_high_pct", "mean_class_accuracy_pct", "mean_class_accuracy_std_pct", "mean_class_ci_low_pct",
+    "mean_class_ci_high_pct", "delta_vs_published_oadn_pp", "delta_reference", "mcnemar_seed", "mcnemar_p",
+    "mcnemar_test", "mcnemar_only_method", "mcnemar_only_oadn",
+]  # fmt: skip
+
+
+@dataclass
+class SuiteSummary:
+    results: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (experiment, column, source, method, init)
+    per_seed: pd.DataFrame = field(default_factory=pd.DataFrame)  # per scored (experiment, column, method, seed)
+    per_class: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean per-class accuracy over seeds
+    mcnemar: pd.DataFrame = field(default_factory=pd.DataFrame)  # every seed pair of (method, OADN)
+    confusions: dict[tuple[str, str, str], tuple[np.ndarray, list[str], list[str]]] = field(default_factory=dict)
+    missing: list[dict] = field(default_factory=list)  # experiment, column, method, seed, status, reason
+
+
+def reference_method(methods: list[str]) -> str | None:
+    """Our OADN row the others are paired against: the method named OADN, else the first named OADN-something."""
+    exact = [m for m in methods if m.lower() == "oadn"]
+    prefixed = [m for m in methods if m.lower().startswith("oadn")]
+    return (exact or prefixed or [None])[0]
+
+
+def pretraining_label(init: str) -> str:
+    """scratch / a timm tag as is; a weights file by its file name."""
+    return Path(init).name if ("/" in init or init.endswith((".pt", ".pth", ".safetensors"))) else init
+
+
+def _published_reference(published: pd.DataFrame, key: str, init: str) -> pd.Series | None:
+    """The published OADN row to compare with: same pre-training if printed, else ImageNet, else any."""
+    rows = published[(published["published_key"] == key) & (published["method"] == "OADN")]
+    for choice in (rows[rows["pretraining"] == init], rows[rows["pretraining"] == "imagenet"], rows):
+        if len(choice):
+            return choice.iloc[0]
+    return None
+
+
+def _aligned(scored: dict[int, ScoredRow]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image ids, labels and (seeds, images) correctness on the images every seed scored."""
+    first = next(iter(scored.values()))
+    common = set(first.image_ids)
+    for row in scored.values():
+        common &= set(row.image_ids)
+    keep = np.isin(first.image_ids, list(common))
+    ids = first.image_ids[keep]
+    correct = []
+    for row in scored.values():
+        position = pd.Series(np.arange(len(row.image_ids)), index=row.image_ids)
+        correct.append(row.correct[position.loc[ids].to_numpy()])
+    return ids, first.labels[keep], np.stack(correct)
+
+
+def _paired(first: ScoredRow, second: ScoredRow) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.intersect1d(first.image_ids, second.image_ids)
+    a = pd.Series(first.correct, index=first.image_ids).loc[ids].to_numpy()
+    b = pd.Series(second.correct, index=second.image_ids).loc[ids].to_numpy()
+    return a, b
+
+
+def _score_cell(cell: pd.DataFrame, report_dir: Path, base: dict) -> tuple[dict, dict, list[dict]]:
+    """Scored rows per method and seed, each method's initialisation, and the rows that are missing and why."""
+    scored: dict[str, dict[int, ScoredRow]] = {}
+    inits: dict[str, str] = {}
+    missing = []
+    for row in cell.itertuples(index=False):
+        inits.setdefault(row.method, row.init)
+        scored.setdefault(row.method, {})
+        reason = row.reason or row.status
+        if row.status == "finished":
+            try:
+                scored[row.method][row.seed] = score_row(pd.Series(row._asdict()), report_dir)
+                continue
+            except FileNotFoundError as error:  # a partial report shows the cell as missing, with why
+                reason = str(error)
+        missing.append({**base, "method": row.method, "seed": row.seed, "status": row.status, "reason": reason})
+    return scored, inits, missing
+
+
+def _spread(values: np.ndarray) -> float:
+    """Sample standard deviation over seeds; undefined (NaN) for one seed."""
+    return float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+
+
+def _pooled(by_seed: dict[int, ScoredRow], resamples: int) -> dict:
+    """Mean, sample std and bootstrap interval over seeds, in percent."""
+    ids, labels, correct = _aligned(by_seed)
+    ci = bootstrap_intervals(labels, correct, resamples=resamples, seed=0)
+    accuracy = np.array([100 * r.accuracy for r in by_seed.values()])
+    mean_class = np.array([100 * r.mean_class_accuracy for r in by_seed.values()])
+    return {
+        "seeds": len(by_seed), "seed_list": " ".join(map(str, by_seed)), "images": len(ids),
+        "accuracy_pct": accuracy.mean(), "accuracy_std_pct": _spread(accuracy),
+        "accuracy_ci_low_pct": 100 * ci["accuracy"].low, "accuracy_ci_high_pct": 100 * ci["accuracy"].high,
+        "mean_class_accuracy_pct": mean_class.mean(), "mean_class_accuracy_std_pct": _spread(mean_class),
+        "mean_class_ci_low_pct": 100 * ci["mean_class_accuracy"].low,
+        "mean_class_ci_high_pct": 100 * ci["mean_class_accuracy"].high,
+    }  # fmt: skip
+
+
+def _summed_confusion(rows: list[ScoredRow]) -> tuple[np.ndarray, list[str], list[str]]:
+    classes = rows[0].scored_classes
+    predicted = list(dict.fromkeys(c for r in rows for c in r.predicted_classes))
+    matrix = np.zeros((len(classes), len(predicted)), dtype=np.int64)
+    for r in rows:
+        matrix[:, [predicted.index(c) for c in r.predicted_classes]] += r.confusion
+    return matrix, classes, predicted
+
+
+def summarise_suite(
+    manifest: pd.DataFrame, report_dir: Path, published: pd.DataFrame, *, resamples: int = 2000
+) -> SuiteSummary:
+    """Score every finished row, pool seeds per method, attach intervals, McNemar and published rows."""
+    summary = SuiteSummary()
+    results, per_seed, per_class, pairs = [], [], [], []
+    for (experiment, column), cell in manifest.groupby(["experiment", "column"], sort=False):
+        head = cell.iloc[0]
+        base = {
+            "suite": head["suite"], "experiment": experiment, "experiment_title": head["experiment_title"],
+            "table": head["table"], "column": column, "published_key": head["published_key"],
+        }  # fmt: skip
+        scored, inits, missing = _score_cell(cell, report_dir, base)
+        summary.missing += missing
+        results += [
+            {**base, "source": PUBLISHED, "method": pub.method, "pretraining": pub.pretraining,
+             "accuracy_pct": pub.accuracy, "published_table": pub.table}
+            for pub in published[published["published_key"] == head["published_key"]].itertuples(index=False)
+        ] if head["published_key"] else []  # fmt: skip
+        oadn = reference_method(list(scored))
+        for method, by_seed in scored.items():
+            entry = {**base, "source": OURS, "method": method, "pretraining": pretraining_label(inits[method])}
+            if not by_seed:
+                results.append({**entry, "seeds": 0})
+                continue
+            entry.update(_pooled(by_seed, resamples))
+            per_seed += [
+                {**base, "method": method, "seed": seed, "images": len(row.correct), "accuracy_pct": 100 * row.accuracy,
+                 "mean_class_accuracy_pct": 100 * row.mean_class_accuracy}
+                for seed, row in by_seed.items()
+            ]  # fmt: skip
+            reference = _published_reference(published, head["published_key"], inits[method])
+            if reference is not None:
+                entry["delta_vs_published_oadn_pp"] = entry["accuracy_pct"] - reference["accuracy"]
+                entry["delta_reference"] = f"OADN ({reference['pretraining']}) {reference['accuracy']:.2f}"
+            if oadn and method != oadn and scored.get(oadn):
+                tests = {s: mcnemar(*_paired(r, scored[oadn][s])) for s, r in by_seed.items() if s in scored[oadn]}
+                pairs += [
+                    {**base, "method": method, "versus": oadn, "seed": seed, "only_method": test.only_first,
+                     "only_oadn": test.only_second, "p_value": test.p_value, "test": test.test}
+                    for seed, test in tests.items()
+                ]  # fmt: skip
+                if tests:  # the table shows the first seed both share
+                    seed, test = next(iter(tests.items()))
+                    entry.update(mcnemar_seed=seed, mcnemar_p=test.p_value, mcnemar_test=test.test,
+                                 mcnemar_only_method=test.only_first, mcnemar_only_oadn=test.only_second)  # fmt: skip
+            results.append(entry)
+            rows = list(by_seed.values())
+            recalls = pd.DataFrame([r.per_class_accuracy() for r in rows])[rows[0].scored_classes]
+            per_class.append({**base, "method": method, "seeds": len(rows), **(100 * recalls.mean()).to_dict()})
+            summary.confusions[(experiment, column, method)] = _summed_confusion(rows)
+    summary.results = pd.DataFrame(results, columns=RESULT_COLUMNS)
+    summary.per_seed, summary.per_class, summary.mcnemar = map(pd.DataFrame, (per_seed, per_class, pairs))
+    return summary

@@ -1,0 +1,172 @@
+"""Suite and sweep reports rendered from fixtures written here in the on-disk formats of INTERFACES.md."""
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from oadn.cli import app
+from oadn.report import render_ablation_report, render_suite_report
+
+CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
+N = 100
+
+
+def _predictions(path, correct_count, labels=None, wrong=None):
+    """Images 0..correct_count-1 right, the rest predicted as the next class (or as ``wrong`` gives)."""
+    labels = np.arange(N) % 7 if labels is None else np.asarray(labels)
+    pred = labels.copy()
+    pred[correct_count:] = (labels[correct_count:] + 1) % 7 if wrong is None else wrong
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"image_id": [f"img{i:03d}" for i in range(len(labels))], "label": labels,
+                  "pred_prediction": pred}).to_parquet(path)  # fmt: skip
+    return str(path)
+
+
+def _row(tmp, column, key, method, seed, status="finished", correct=None, reason="", init="imagenet", **extra):
+    predictions = ""
+    if status == "finished":
+        predictions = _predictions(tmp / "runs" / column / method / f"seed{seed}.parquet", correct)
+    return {
+        "suite": "mini", "experiment": "ferplus-ran", "experiment_title": "FERPlus, RAN protocol",
+        "table": "Table 5", "column": column, "published_key": key, "dataset": "occlusion-ferplus",
+        "split": "test", "options": "{}", "method": method, "seed": seed, "init": init, "status": status,
+        "reason": reason, "run_dir": str(tmp / "runs" / method), "predictions": predictions,
+        "classes": json.dumps(CLASSES), "scored_classes": json.dumps(CLASSES), "restricted": "false", **extra,
+    }  # fmt: skip
+
+
+@pytest.fixture()
+def suite_dir(tmp_path):
+    rows = []
+    for column, key in (("Occlusion-FERPlus", "occlusion-ferplus"), ("Pose>30-FERPlus", "pose30-ferplus")):
+        rows += [_row(tmp_path, column, key, "OADN", 0, correct=80), _row(tmp_path, column, key, "OADN", 1, correct=84)]
+        rows += [_row(tmp_path, column, key, "Baseline", 0, correct=70),
+                 _row(tmp_path, column, key, "Baseline", 1, correct=72)]  # fmt: skip
+    rows.append(_row(tmp_path, "Occlusion-FERPlus", "occlusion-ferplus", "ResNet-18", 0, correct=60, init="scratch"))
+    for seed in (0, 1):
+        rows.append(_row(tmp_path, "Pose>30-FERPlus", "pose30-ferplus", "ResNet-18", seed, status="skipped",
+                         reason="data missing: pose_30_ferplus_list.txt", init="scratch"))  # fmt: skip
+    rows.append(_row(tmp_path, "Occlusion-FERPlus", "occlusion-ferplus", "ResNet-18", 1, status="unfinished",
+                     reason="no final metrics", init="scratch"))  # fmt: skip
+    # cross-data-set column: 60 images of 6 classes scored (neutral left out), arg-max over all 7 classes
+    labels = np.r_[np.arange(60) % 6, np.full(10, 6)]
+    wrong = np.r_[np.full(10, 6), (labels[50:60] + 1) % 6, labels[60:]]
+    lab = _predictions(tmp_path / "runs" / "lab.parquet", 40, labels=labels, wrong=wrong)
+    rows.append({**_row(tmp_path, "Lab faces", "", "OADN", 0, correct=1), "experiment": "lab", "table": "",
+                 "experiment_title": "Own lab data", "predictions": lab,
+                 "scored_classes": json.dumps(CLASSES[:6])})  # fmt: skip
+    report = tmp_path / "reports" / "mini"
+    report.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(report / "manifest.csv", index=False)
+    (report / "suite.json").write_text(json.dumps({"name": "mini", "description": "Mini suite", "notes": [],
+                                                   "wall_seconds": 12.0, "summary": {"ran": 9}}))  # fmt: skip
+    return report
+
+
+def _pngs_are_images(folder):
+    paths = sorted(folder.rglob("*.png"))
+    for path in paths:
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            assert image.size[0] > 300 and image.size[1] > 200, path
+    return paths
+
+
+def test_suite_report_numbers_tables_and_figures(suite_dir):
+    index = render_suite_report(suite_dir, resamples=300)
+    results = pd.read_csv(suite_dir / "results.csv")
+    ours = results[(results.source == "ours") & (results.column == "Occlusion-FERPlus")].set_index("method")
+    assert ours.loc["OADN", "accuracy_pct"] == pytest.approx(82.0)
+    assert ours.loc["OADN", "accuracy_std_pct"] == pytest.approx(np.std([80, 84], ddof=1))
+    assert ours.loc["OADN", "delta_vs_published_oadn_pp"] == pytest.approx(82.0 - 84.57)
+    assert ours.loc["OADN", "images"] == N and ours.loc["OADN", "seeds"] == 2
+    assert ours.loc["OADN", "accuracy_ci_low_pct"] < 82.0 < ours.loc["OADN", "accuracy_ci_high_pct"]
+    labels = np.arange(N) % 7
+    expected_mca = np.mean([np.mean(np.arange(N)[labels == c] < 80) for c in range(7)])
+    seed0 = pd.read_csv(suite_dir / "results_by_seed.csv").query("method == 'OADN' and seed == 0").iloc[0]
+    assert seed0.mean_class_accuracy_pct == pytest.approx(100 * expected_mca)
+    # Baseline seed 0 gets images 0-69 right, OADN 0-79: 0 vs 10 discordant pairs -> exact p = 2 / 2^10
+    assert ours.loc["Baseline", "mcnemar_p"] == pytest.approx(2 / 1024)
+    assert ours.loc["Baseline", "mcnemar_test"] == "exact binomial" and ours.loc["Baseline", "mcnemar_seed"] == 0
+    assert ours.loc["ResNet-18", "seeds"] == 1 and ours.loc["ResNet-18", "pretraining"] == "scratch"
+    published = results[(results.source == "published") & (results.column == "Occlusion-FERPlus")]
+    assert dict(zip(published.method, published.accuracy_pct)) == {"RAN": 83.63, "OADN": 84.57}
+    lab = results[(results.column == "Lab faces") & (results.source == "ours")].iloc[0]
+    assert lab.accuracy_pct == pytest.approx(100 * 40 / 60) and lab.images == 60
+
+    markdown = (suite_dir / "results.md").read_text()
+    assert re.search(r"\| OADN +\| vggface2 +\| published +\| 84.57 ", markdown)
+    assert "82.00 ± 2.83" in markdown and "-2.57" in markdown
+    assert re.search(r"\| ResNet-18 \| scratch .*\| - +\| - +\|", markdown)  # Pose>30 cells missing
+    assert "ResNet-18 on Pose>30-FERPlus, seed 0: skipped (data missing: pose_30_ferplus_list.txt)" in markdown
+    assert "seed 1: unfinished (no final metrics)" in markdown
+    assert "scored on the 6 classes shared with training" in markdown and "arg-max over all" in markdown
+
+    latex = (suite_dir / "results.tex").read_text()
+    assert all(rule in latex for rule in ("\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}"))
+    assert latex.count("{") == latex.count("}") and "$\\pm$" in latex and "Pose\\textgreater{}30-FERPlus" in latex
+    assert "acc \\%" in latex and " % " not in latex.replace("\\%", "")
+    for table in latex.split("\\begin{tabular}")[1:]:
+        body = table.split("\\midrule")[1].split("\\bottomrule")[0]
+        widths = {line.count("&") for line in body.strip().splitlines()}
+        assert len(widths) == 1, widths
+
+    pngs = _pngs_are_images(suite_dir / "figures")
+    names = {p.name for p in pngs}
+    assert "bars_ferplus-ran_occlusion-ferplus.png" in names
+    # a bar chart per test set (3), a confusion matrix per (test set, method with results) (5 + 1)
+    assert "confusion_lab_lab-faces_oadn.png" in names and len(names) == 3 + 5 + 1
+    page = index.read_text()
+    assert page.count("data:image/png;base64,") == len(pngs) and "Δ acc" in page
+    assert 'href="mini/index.html"' in (suite_dir.parent / "index.html").read_text()
+
+
+@pytest.fixture()
+def sweep_dir(tmp_path):
+    rows = []
+    for value, accuracies in ((0.0, [0.60, 0.64]), (0.6, [0.70, 0.72]), (0.9, [0.50, 0.54])):
+        for seed, accuracy in enumerate(accuracies):
+            rows.append(
+                ["T", value, "retrained", seed, "test_occluded", 140, accuracy, accuracy - 0.01, "finished", "r"]
+            )
+        rows.append(["T", value, "at-test", 0, "test_occluded", 140, accuracies[0] - 0.02, accuracies[0] - 0.03,
+                     "finished", "r"])  # fmt: skip
+    rows.append(["T", 0.3, "retrained", 0, "test_occluded", 0, "", "", "unfinished", "r"])
+    report = tmp_path / "reports" / "ablate-T"
+    report.mkdir(parents=True)
+    columns = ["param", "value", "kind", "seed", "column", "count", "accuracy", "mean_class_accuracy", "status",
+               "run_dir"]  # fmt: skip
+    pd.DataFrame(rows, columns=columns).to_csv(report / "ablation.csv", index=False)
+    (report / "ablation.json").write_text(json.dumps({"param": "T", "dataset": "synthetic", "paper_value": 0.6,
+                                                      "values": [0.0, 0.3, 0.6, 0.9], "kind": "retrained",
+                                                      "description": "T sweep", "wall_seconds": 5}))  # fmt: skip
+    return report
+
+
+def test_ablation_report(sweep_dir):
+    index = render_ablation_report(sweep_dir)
+    markdown = (sweep_dir / "ablation.md").read_text()
+    assert "71.00 ± 1.41 (n=2)" in markdown  # T=0.6 retrained overall: mean of 70 and 72
+    assert "68.00 (n=1)" in markdown  # at-test at T=0.6
+    assert "T=0.3 (retrained) seed 0 on test_occluded: unfinished" in markdown
+    assert "retrained: one model trained per value; at-test" in markdown
+    (png,) = _pngs_are_images(sweep_dir)
+    assert index.read_text().count("data:image/png;base64,") == 1
+
+
+def test_report_command_by_name_and_folder(sweep_dir, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["report", "ablate-T", "--reports-root", str(sweep_dir.parent)])
+    assert result.exit_code == 0, result.output
+    assert (sweep_dir / "index.html").is_file() and (sweep_dir.parent / "index.html").is_file()
+    assert "71.00 ± 1.41 (n=2)" in result.output  # the sweep's table is printed
+    result = runner.invoke(app, ["report", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1 and "no report folder" in " ".join(result.output.split())
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 1 and "holds no manifest.csv or ablation.csv" in " ".join(result.output.split())
