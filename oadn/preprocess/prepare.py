@@ -18,8 +18,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 
+from oadn.data.images import decode_rgb
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.preprocess.alignment import (
     CANONICAL_TEMPLATE,
@@ -64,9 +64,9 @@ def select_device(device: str | None = None) -> str:
 
 
 def read_rgb(path: str) -> np.ndarray:
-    """H x W x 3 uint8 RGB of an image file (grayscale and palette images are converted)."""
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+    """H x W x 3 uint8 RGB of an image file (grayscale, 16-bit and palette images are converted; any failure
+    is an :class:`~oadn.data.images.ImageDecodeError`, a ValueError)."""
+    return decode_rgb(path)
 
 
 def prepare(
