@@ -14,12 +14,30 @@ import torch
 
 from oadn.data.faces import BadImageError, FaceSource
 from oadn.data.geometry import interest_points
+from oadn.preprocess.landmarks.base import is_fallback
 
 
-def pick_indices(source: FaceSource, count: int, seed: int = 0) -> list[int]:
-    """``count`` distinct indices drawn reproducibly from ``source``."""
+#: which faces ``pick_indices`` draws from
+PICKS = ("all", "fallback", "failed")
+
+
+def pick_indices(source: FaceSource, count: int, seed: int = 0, only: str = "all") -> list[int]:
+    """``count`` distinct indices drawn reproducibly from ``source``; ``only`` narrows them to detector
+    fallbacks or failed faces of a prepared source (one that has ``statuses`` and ``notes``)."""
+    candidates = np.arange(len(source))
+    if only != "all":
+        if not hasattr(source, "statuses"):
+            raise ValueError(f"--only {only} needs a prepared data set (this source records no detector results)")
+        statuses, notes = np.asarray(source.statuses), source.notes
+        if only == "fallback":
+            keep = np.array([s == "ok" and is_fallback(n) for s, n in zip(statuses, notes)], dtype=bool)
+        else:
+            keep = np.isin(statuses, ["no_face", "no_landmarks"])
+        candidates = candidates[keep]
+        if not len(candidates):
+            raise ValueError(f"no {only} face in this split")
     rng = np.random.default_rng(seed)
-    return sorted(rng.choice(len(source), size=min(count, len(source)), replace=False).tolist())
+    return sorted(rng.choice(candidates, size=min(count, len(candidates)), replace=False).tolist())
 
 
 def render_landmark_grid(source: FaceSource, indices: Sequence[int], out: Path, threshold: float = 0.6) -> Path:
