@@ -50,7 +50,9 @@ class Audit:
     """The cache's good rows for this index, and what the audit did or found."""
 
     table: pd.DataFrame
+    #: damaged chunks (removed, when repairing), each with why
     removed_chunks: list[str] = field(default_factory=list)
+    #: rows without recorded file stats (recorded now, when repairing)
     migrated: int = 0
     changed: set[str] = field(default_factory=set)
 
@@ -77,7 +79,7 @@ def audit_cache(cache: PreparedCache, index: pd.DataFrame, *, repair: bool) -> A
         table, count = _record_missing_stats(table, paths_by_id)
         if count and repair:
             cache.write_chunk(path, table)
-            migrated += count
+        migrated += count
         tables.append(table)
     rows = (pa.concat_tables(tables) if tables else SCHEMA.empty_table()).to_pandas()
     rows = rows.drop_duplicates("image_id", keep="last")
@@ -89,12 +91,12 @@ def audit_cache(cache: PreparedCache, index: pd.DataFrame, *, repair: bool) -> A
 def _record_missing_stats(table: pa.Table, paths_by_id: dict[str, str]) -> tuple[pa.Table, int]:
     """The chunk with current file stats filled in where it has none (caches from before they were recorded)."""
     frame = table.to_pandas()
+    for column in ("file_size", "file_mtime_ns"):  # nullable ints: an all-null column must not become float64
+        frame[column] = frame[column].astype("Int64")
     missing = frame["file_size"].isna() & frame["image_id"].isin(paths_by_id)
     if not missing.any():
         return table, 0
     sizes, mtimes = file_stats([paths_by_id[i] for i in frame.loc[missing, "image_id"]])
     frame.loc[missing, "file_size"] = pd.array(sizes, dtype="Int64")
     frame.loc[missing, "file_mtime_ns"] = pd.array(mtimes, dtype="Int64")
-    frame["file_size"] = frame["file_size"].astype("Int64")
-    frame["file_mtime_ns"] = frame["file_mtime_ns"].astype("Int64")
     return pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False), int(missing.sum())

@@ -129,7 +129,7 @@ def prepare(
     )
     audit = audit_cache(cache, index, repair=False)
     todo = index[~index["image_id"].isin(set(audit.table["image_id"]) - audit.changed)]
-    if len(todo) or audit.removed_chunks or audit.table["file_size"].isna().any():
+    if len(todo) or audit.removed_chunks or audit.migrated:
         require_writable(cache.directory)  # before any work, not after the first chunk
         audit = audit_cache(cache, index, repair=True)
     worker = _ChunkWorker(backend, align, device)
