@@ -178,7 +178,8 @@ def cross_check(root: Path, labels: dict[tuple[str, str], tuple[int, list[int]]]
         if len({tuple(v) for _, v in entries}) > 1 and usage in usage_of:
             lines = ", ".join(str(line) for line, _ in entries)
             problems.append(Problem(str(master), f"{usage} name {name} on lines {lines} with different votes: "
-                                    "which row the PNG holds is ambiguous", entries[0][0], "warning"))
+                                    "which row the PNG holds is ambiguous", entries[0][0], "warning",
+                                    "two fer2013new.csv rows share a name with different votes"))
     for (folder, name), (line, votes) in labels.items():
         entries = by_key.get((FOLDERS[folder], name))
         label_file = str(root / folder / "label.csv")
@@ -242,7 +243,8 @@ class FERPlus(FileDatasetAdapter):
                 reason = "" if winner >= 0 else f"no {self.label_mode} label (votes {row_votes})"
                 if (folder, name) in KNOWN_MISLABELLED:
                     reason = "known upstream quirk: " + KNOWN_MISLABELLED[(folder, name)]
-                    problems.append(Problem(str(directory / "label.csv"), f"{name} left out: {KNOWN_MISLABELLED[(folder, name)]}", line, "warning"))
+                    problems.append(Problem(str(directory / "label.csv"), f"{name} left out: {KNOWN_MISLABELLED[(folder, name)]}", line, "warning",
+                                            "known upstream quirk: image left out"))
                 columns["image_id"].append(name)
                 columns["path"].append(str((directory / name).absolute()))
                 columns["split"].append(split)
