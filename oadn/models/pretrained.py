@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from timm.models import get_pretrained_cfg, list_pretrained
 
+from oadn.downloads import download, offline
+
 #: tags meaning "no pretrained weights"
 SCRATCH = ("", "scratch", "none")
 #: the tag meaning "timm's default pretrained weights for this architecture"
@@ -41,16 +43,6 @@ def is_local_file(value: str | Path) -> bool:
         or text.lower().endswith(_WEIGHT_SUFFIXES)
         or Path(text).is_file()
     )
-
-
-def offline() -> bool:
-    """True when Hugging Face downloads are switched off (``HF_HUB_OFFLINE``), read now, not at import."""
-    from huggingface_hub import constants
-
-    value = os.environ.get("HF_HUB_OFFLINE")
-    if value is not None:
-        return value.strip().upper() in ("1", "ON", "YES", "TRUE")
-    return bool(constants.HF_HUB_OFFLINE)
 
 
 def hf_cache_dir() -> Path:
@@ -122,6 +114,4 @@ def _from_url(name: str, url: str) -> Path:
     if offline():
         raise PretrainedWeightsError(f"pretrained weights {name}: {path.name} is not in the torch hub cache {folder} "
                                      f"and downloads are off (HF_HUB_OFFLINE=1); put {url} there")
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.hub.download_url_to_file(url, str(path), progress=True)
-    return path
+    return download(url, path)
