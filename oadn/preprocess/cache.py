@@ -150,12 +150,16 @@ class PreparedCache:
         except (KeyError, pa.ArrowException) as error:
             raise DamagedChunkError(path, f"not a cache chunk of this format: {error}") from None
 
-    def read(self) -> pd.DataFrame:
-        """The latest row of every image written so far (empty frame with the schema's columns when none)."""
+    def read(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The latest row of every image written so far (empty frame with the schema's columns when none);
+        ``columns`` (image_id is always included) keeps the others in arrow, unconverted."""
+        names = None if columns is None else ["image_id", *(c for c in columns if c != "image_id")]
         paths = self.chunk_paths()
         if not paths:
-            return SCHEMA.empty_table().to_pandas()
-        table = pa.concat_tables([self.read_chunk(p) for p in paths]).to_pandas()
+            empty = SCHEMA.empty_table()
+            return (empty if names is None else empty.select(names)).to_pandas()
+        tables = [self.read_chunk(p) for p in paths]
+        table = pa.concat_tables(tables if names is None else [t.select(names) for t in tables]).to_pandas()
         return table.drop_duplicates("image_id", keep="last").reset_index(drop=True)
 
     def append(self, rows: list[dict[str, Any]]) -> Path:

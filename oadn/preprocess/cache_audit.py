@@ -25,6 +25,10 @@ from oadn.preprocess.cache import (
 )
 
 
+#: what the audit needs of each row (the landmark lists are left in arrow: converting them is the slow part)
+_AUDIT_COLUMNS = ["image_id", "file_size", "file_mtime_ns"]
+
+
 def require_root(root: Path) -> Path:
     """``root`` if it is a directory, else a named FileNotFoundError / NotADirectoryError."""
     root = Path(root)
@@ -80,8 +84,8 @@ def audit_cache(cache: PreparedCache, index: pd.DataFrame, *, repair: bool) -> A
         if count and repair:
             cache.write_chunk(path, table)
         migrated += count
-        tables.append(table)
-    rows = (pa.concat_tables(tables) if tables else SCHEMA.empty_table()).to_pandas()
+        tables.append(table.select(_AUDIT_COLUMNS))
+    rows = (pa.concat_tables(tables) if tables else SCHEMA.empty_table().select(_AUDIT_COLUMNS)).to_pandas()
     rows = rows.drop_duplicates("image_id", keep="last")
     rows = rows[rows["image_id"].isin(paths_by_id)].reset_index(drop=True)
     changed, _ = changed_mask(rows, [paths_by_id[i] for i in rows["image_id"]])
@@ -90,6 +94,8 @@ def audit_cache(cache: PreparedCache, index: pd.DataFrame, *, repair: bool) -> A
 
 def _record_missing_stats(table: pa.Table, paths_by_id: dict[str, str]) -> tuple[pa.Table, int]:
     """The chunk with current file stats filled in where it has none (caches from before they were recorded)."""
+    if table.column("file_size").null_count == 0:
+        return table, 0
     frame = table.to_pandas()
     for column in ("file_size", "file_mtime_ns"):  # nullable ints: an all-null column must not become float64
         frame[column] = frame[column].astype("Int64")

@@ -148,7 +148,7 @@ def prepare(
         processed += len(rows)
         if progress is not None:
             progress(len(index) - len(todo) + processed, len(index))
-    table = cache.read()
+    table = cache.read(columns=["status", "reason", "note"])
     table = table[table["image_id"].isin(set(index["image_id"]))]
     failed = table[table["status"] != "ok"]
     return PrepareSummary(
