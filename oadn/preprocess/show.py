@@ -65,12 +65,15 @@ def render_landmark_grid(source: FaceSource, indices: Sequence[int], out: Path, 
         points = interest_points(torch.from_numpy(record.landmarks), size).numpy()
         kept = points[:, 2] >= threshold
         ax.imshow(record.image)
+        if not record.landmarks[:, 2].any():  # a failed face: no landmarks to draw (not 68 points at 0, 0)
+            ax.set_title(f"{record.image_id}\nno landmarks (failed face)", fontsize=8)
+            continue
         ax.scatter(points[kept, 0], points[kept, 1], s=14, c="lime", edgecolors="black", linewidths=0.5)
         ax.scatter(points[~kept, 0], points[~kept, 1], s=22, c="red", marker="x", linewidths=1.2)
         ax.set_title(f"{record.image_id}\n{int(kept.sum())}/24 kept (T={threshold:g})", fontsize=8)
     fig.tight_layout(pad=1.2)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
+    fig.savefig(out, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return out
