@@ -68,6 +68,8 @@ def test_missing_root_and_root_that_is_a_file_are_named(tmp_path: Path, backend)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "is a file, not a folder" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "c").exists()
+    with pytest.raises(FileNotFoundError, match="data set root does not exist"):  # not "run prepare"
+        open_prepared_split(ADAPTER, tmp_path / "nowhere", "test", image_size=32, cache_dir=tmp_path / "c")
 
 
 def test_damaged_and_deleted_chunks_are_named_and_repaired(root: Path, tmp_path: Path, backend):

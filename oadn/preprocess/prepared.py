@@ -23,6 +23,7 @@ from oadn.data.faces import BadImageError, FaceRecord
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.preprocess.alignment import rescale_points, rescale_transform, warp_image
 from oadn.preprocess.cache import DamagedChunkError, PreparedCache, cache_root, changed_mask, transform_matrix
+from oadn.preprocess.cache_audit import require_root
 from oadn.preprocess.landmarks.base import canonical_spec
 from oadn.preprocess.prepare import read_rgb
 
@@ -137,6 +138,7 @@ def open_prepared_split(
         raise TypeError(f"unknown option(s) for a prepared split: {', '.join(sorted(unknown))}")
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    require_root(root)  # a wrong root is named as such, not answered with "run prepare"
     cache = find_cache(adapter.cache_name, root, landmarks=landmarks, align=align, cache_dir=cache_dir)
     meta = cache.read_meta()
     command = prepare_command(adapter.cache_name, root, landmarks=meta["landmarks"], align=meta["align"],
