@@ -86,7 +86,8 @@ def write_problems(report: CheckReport, path: Path) -> Path:
     return path
 
 
-def _parse_pairs(pairs: list[str]) -> dict[str, str]:
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """``--option KEY=VALUE`` pairs as a dict of protocol options."""
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -118,7 +119,7 @@ def check_command(
     """Counts per split and class, and every problem with file and line; exit code 1 when not usable."""
     given: dict[str, Any] = {"label_mode": label_mode, "protocol": protocol, "num_classes": num_classes,
                              "images": images, "list_path": list_path, "parent": parent, "ran_lists": ran_lists}
-    options = {k: v for k, v in given.items() if v is not None} | _parse_pairs(option)
+    options = {k: v for k, v in given.items() if v is not None} | parse_options(option)
     try:
         adapter = get_dataset(name, **options)
     except (KeyError, ValueError, TypeError) as error:

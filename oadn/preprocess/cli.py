@@ -10,20 +10,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
+from oadn.data.cli import parse_options
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.registry import get_dataset
 
 console = Console()
-
-
-def _parse_options(pairs: list[str]) -> dict[str, str]:
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}")
-        options[key] = value
-    return options
 
 
 def prepare_command(
@@ -49,7 +40,11 @@ def prepare_command(
     from oadn.preprocess.landmarks.base import LandmarkBackendError
     from oadn.preprocess.prepare import prepare
 
-    adapter = get_dataset(name, **_parse_options(option))
+    try:
+        adapter = get_dataset(name, **parse_options(option))
+    except (KeyError, ValueError, TypeError) as err:  # unknown name or protocol option: a usage error
+        console.print(f"[red]error:[/red] {escape(str(err.args[0]) if isinstance(err, KeyError) else str(err))}")
+        raise typer.Exit(2) from err
     if not isinstance(adapter, OnDiskDatasetAdapter):
         raise typer.BadParameter(f"{name!r} is not an on-disk data set; nothing to prepare", param_hint="NAME")
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
@@ -115,7 +110,7 @@ def show_landmarks_command(
     if only not in PICKS:
         raise typer.BadParameter(f"expected one of {', '.join(PICKS)}, got {only!r}", param_hint="--only")
     try:
-        adapter = get_dataset(name, **_parse_options(option))
+        adapter = get_dataset(name, **parse_options(option))
         options = {}
         if isinstance(adapter, OnDiskDatasetAdapter):
             options = {k: v for k, v in {"landmarks": landmarks, "cache_dir": cache_dir}.items() if v is not None}
