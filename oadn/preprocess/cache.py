@@ -157,9 +157,9 @@ class PreparedCache:
         paths = self.chunk_paths()
         if not paths:
             empty = SCHEMA.empty_table()
-            return (empty if names is None else empty.select(names)).to_pandas()
+            return to_frame(empty if names is None else empty.select(names))
         tables = [self.read_chunk(p) for p in paths]
-        table = pa.concat_tables(tables if names is None else [t.select(names) for t in tables]).to_pandas()
+        table = to_frame(pa.concat_tables(tables if names is None else [t.select(names) for t in tables]))
         return table.drop_duplicates("image_id", keep="last").reset_index(drop=True)
 
     def append(self, rows: list[dict[str, Any]]) -> Path:
@@ -176,6 +176,12 @@ class PreparedCache:
         tmp = self.directory / f".{path.name}.tmp"
         pq.write_table(table, tmp)
         os.replace(tmp, path)
+
+
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """A pandas frame of cache rows whose int64 columns stay exact when some are null (nullable Int64: a float64
+    column would round nanosecond mtimes and make every image look changed)."""
+    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -22,6 +22,7 @@ from oadn.preprocess.cache import (
     PreparedCache,
     changed_mask,
     file_stats,
+    to_frame,
 )
 
 
@@ -85,7 +86,7 @@ def audit_cache(cache: PreparedCache, index: pd.DataFrame, *, repair: bool) -> A
             cache.write_chunk(path, table)
         migrated += count
         tables.append(table.select(_AUDIT_COLUMNS))
-    rows = (pa.concat_tables(tables) if tables else SCHEMA.empty_table().select(_AUDIT_COLUMNS)).to_pandas()
+    rows = to_frame(pa.concat_tables(tables) if tables else SCHEMA.empty_table().select(_AUDIT_COLUMNS))
     rows = rows.drop_duplicates("image_id", keep="last")
     rows = rows[rows["image_id"].isin(paths_by_id)].reset_index(drop=True)
     changed, _ = changed_mask(rows, [paths_by_id[i] for i in rows["image_id"]])
