@@ -143,9 +143,9 @@ def check_command(
         try:
             console.print(f"full list of {len(report.problems)} problem(s): {write_problems(report, target)}",
                           markup=False, highlight=False, soft_wrap=True)
-        except OSError as error:
-            console.print(f"[red]error:[/] cannot write the problem list to {escape(str(target))}: {escape(str(error))}")
-            raise typer.Exit(1) from None
+        except OSError as error:  # the verdict is about the data, not about where the list could go
+            console.print(f"[yellow]warning:[/] cannot write the problem list to {escape(str(target))}: "
+                          f"{escape(str(error))}; pass --problems-file")
     errors = sum(p.severity == "error" for p in report.problems)
     warnings = len(report.problems) - errors
     verdict = "[green]OK[/]" if report.ok else "[red]NOT USABLE[/]"
