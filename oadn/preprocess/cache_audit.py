@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from oadn.preprocess.cache import (
     SCHEMA,
@@ -94,16 +95,15 @@ def audit_cache(cache: PreparedCache, index: pd.DataFrame, *, repair: bool) -> A
 
 
 def _record_missing_stats(table: pa.Table, paths_by_id: dict[str, str]) -> tuple[pa.Table, int]:
-    """The chunk with current file stats filled in where it has none (caches from before they were recorded)."""
+    """The chunk with current file stats filled in where it has none (caches from before they were recorded).
+    Stays in arrow: converting the landmark lists to pandas and back would cost seconds per chunk."""
     if table.column("file_size").null_count == 0:
         return table, 0
-    frame = table.to_pandas()
-    for column in ("file_size", "file_mtime_ns"):  # nullable ints: an all-null column must not become float64
-        frame[column] = frame[column].astype("Int64")
-    missing = frame["file_size"].isna() & frame["image_id"].isin(paths_by_id)
-    if not missing.any():
-        return table, 0
-    sizes, mtimes = file_stats([paths_by_id[i] for i in frame.loc[missing, "image_id"]])
-    frame.loc[missing, "file_size"] = pd.array(sizes, dtype="Int64")
-    frame.loc[missing, "file_mtime_ns"] = pd.array(mtimes, dtype="Int64")
-    return pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False), int(missing.sum())
+    ids = table.column("image_id").to_pylist()
+    missing = [size is None and i in paths_by_id for i, size in zip(ids, table.column("file_size").to_pylist())]
+    sizes, mtimes = file_stats([paths_by_id[i] if m else "" for i, m in zip(ids, missing)])
+    mask = pa.array(missing)
+    for name, values in (("file_size", sizes), ("file_mtime_ns", mtimes)):
+        filled = pc.if_else(mask, pa.array(values, pa.int64()), table.column(name))
+        table = table.set_column(table.schema.get_field_index(name), name, filled)
+    return table, sum(missing)
