@@ -155,15 +155,33 @@ def test_ran_subsets(name, lines, ferplus, shared_data):
     assert len(df) == lines and set(df["split"]) == {"test"} and set(df["subset"]) == {name}
 
 
-def test_cli_check_majority_and_subset(ferplus):
+def test_cli_check_majority_and_subset(ferplus, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(app, ["check", "ferplus", "--root", str(ferplus), "--no-verify-images"])
+    listing = tmp_path / "problems.txt"
+    result = runner.invoke(app, ["check", "ferplus", "--root", str(ferplus), "--no-verify-images",
+                                 "--problems-file", str(listing)])
     assert result.exit_code == 0, result.output
     assert "25045" in result.output and "3136" in result.output and "OK" in result.output
     assert "FER2013Test/label.csv:898" in result.output  # the known quirk, located
-    result = runner.invoke(app, ["check", "occlusion-ferplus", "--root", str(ferplus), "--no-verify-images"])
+    # 1,601 vote differences: one summary line with a count and three examples, the full list in a file
+    assert "1601 x label.csv votes differ from fer2013new.csv" in result.output
+    assert result.output.count("differ from fer2013new.csv line") == 3
+    assert "full list of 1603 problem(s):" in result.output
+    assert len(listing.read_text().splitlines()) == 1603
+    result = runner.invoke(app, ["check", "occlusion-ferplus", "--root", str(ferplus), "--no-verify-images",
+                                 "--problems-file", str(listing)])
     assert result.exit_code == 0, result.output
     assert "605" in result.output
+
+
+def test_a_vote_count_too_large_is_named_with_file_and_line(tmp_path):
+    for folder in FOLDERS:
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "label.csv").write_text('fer0000001.png,"(0, 0, 48, 48)",4,0,0,1,3,2,0,0,0,0\n')
+    with open(tmp_path / "FER2013Train" / "label.csv", "a") as handle:
+        handle.write('fer0000002.png,"(0, 0, 48, 48)",99999999999999999999,0,0,0,0,0,0,0,0,0\n')
+    with pytest.raises(ValueError, match=r"FER2013Train/label.csv:2: vote count 99999999999999999999 out of range"):
+        get_dataset("ferplus").index(tmp_path)
 
 
 def test_preparation_covers_every_image_whatever_the_label_mode(ferplus: Path, indexes):

@@ -122,3 +122,45 @@ def test_file_backend_reads_csv_and_pickle(tmp_path):
     with pytest.raises(LandmarkBackendError, match="missing columns"):
         pd.DataFrame({"name": ["a"]}).to_csv(tmp_path / "bad.csv", index=False)
         make_backend(f"file:{tmp_path / 'bad.csv'}")
+
+
+def test_fan_weights_download_into_the_torch_hub_cache_when_online(tmp_path, monkeypatch):
+    import oadn.preprocess.landmarks.fan as fan_module
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    target = tmp_path / "hub" / "checkpoints" / CHECKPOINT_NAMES[0]
+    calls = []
+
+    def failing(url, path):
+        calls.append((url, path))
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(fan_module, "download", failing)
+    with pytest.raises(LandmarkBackendError) as err:
+        make_backend("fan")
+    assert calls == [("https://www.adrianbulat.com/downloads/python-fan/2DFAN4-cd938726ad.zip", target)]
+    assert "download of https://www.adrianbulat.com" in str(err.value) and "network unreachable" in str(err.value)
+    assert str(target.parent) in str(err.value)
+
+    def fake_download(url, path):  # what a successful download leaves: the file at the cache path
+        _write_random_fan(tmp_path, "torchscript")
+        return path
+
+    monkeypatch.setattr(fan_module, "download", fake_download)
+    assert "2DFAN4-cd938726ad.zip" in make_backend("fan").description
+    monkeypatch.setattr(fan_module, "download", failing)  # now cached: no second download
+    calls.clear()
+    make_backend("fan")
+    assert calls == []
+
+
+def test_fan_offline_never_downloads_and_names_file_and_folder(tmp_path, monkeypatch):
+    import oadn.preprocess.landmarks.fan as fan_module
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(fan_module, "download", lambda url, path: pytest.fail("downloaded while offline"))
+    with pytest.raises(LandmarkBackendError, match="downloads are off") as err:
+        make_backend("fan")
+    assert str(tmp_path / "hub" / "checkpoints") in str(err.value) and CHECKPOINT_NAMES[0] in str(err.value)

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from oadn.data.index import CheckReport
+from oadn.data.index import CheckReport, Problem
 from oadn.data.registry import get_dataset, list_datasets
 
 app = typer.Typer(help="Data sets: what is registered, and whether your copy can serve its protocol.", no_args_is_help=True)
@@ -55,12 +55,46 @@ def _counts_table(report: CheckReport) -> Table:
     return table
 
 
-def _print_problems(report: CheckReport, limit: int | None) -> None:
-    shown = report.problems if limit is None else report.problems[:limit]
-    console.print(f"problems ({len(shown)} of {len(report.problems)} shown):")
+def _print_errors(report: CheckReport, limit: int | None) -> None:
+    errors = [p for p in report.problems if p.severity == "error"]
+    shown = errors if limit is None else errors[:limit]
+    if errors:
+        console.print(f"errors ({len(shown)} of {len(errors)} shown):")
     for p in shown:
-        console.print(f"[red]{p}[/]" if p.severity == "error" else str(p), markup=p.severity == "error",
-                      highlight=False, soft_wrap=True)
+        console.print(f"[red]{escape(str(p))}[/]", highlight=False, soft_wrap=True)
+
+
+def _print_warning_summary(report: CheckReport, examples: int = 3) -> None:
+    """One line per kind of warning with its count, and a few examples of each."""
+    groups: dict[str, list[Problem]] = {}
+    for p in report.problems:
+        if p.severity != "error":
+            groups.setdefault(p.group, []).append(p)
+    if groups:
+        console.print("warnings by kind:")
+    for kind, members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        console.print(f"  {len(members)} x {kind}", markup=False, highlight=False, soft_wrap=True)
+        for p in members[:examples]:
+            console.print(f"      e.g. {p}", markup=False, highlight=False, soft_wrap=True)
+
+
+def write_problems(report: CheckReport, path: Path) -> Path:
+    """Every problem of ``report``, one per line, to ``path`` (errors first)."""
+    ordered = sorted(report.problems, key=lambda p: p.severity != "error")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{p}\n" for p in ordered), encoding="utf-8")
+    return path
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """``--option KEY=VALUE`` pairs as a dict of protocol options."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
+        options[key.strip()] = value
+    return options
 
 
 @app.command("check")
@@ -76,12 +110,16 @@ def check_command(
     list_path: Optional[Path] = typer.Option(None, "--list", help="subsets: your own list file"),
     parent: Optional[str] = typer.Option(None, help="`subset`: the parent data set"),
     ran_lists: Optional[Path] = typer.Option(None, help="subsets: directory holding the RAN lists"),
-    show_all: bool = typer.Option(False, "--show-all", help="print every problem (default: the first 50)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="any protocol option KEY=VALUE (repeatable), "
+                                      "e.g. -o layout=splits for `folder`"),
+    show_all: bool = typer.Option(False, "--show-all", help="print every error (default: the first 50)"),
+    problems_file: Optional[Path] = typer.Option(None, "--problems-file", help="where to write the full list of "
+                                                 "problems (default: $OADN_CACHE/checks/NAME-problems.txt)"),
 ) -> None:
     """Counts per split and class, and every problem with file and line; exit code 1 when not usable."""
     given: dict[str, Any] = {"label_mode": label_mode, "protocol": protocol, "num_classes": num_classes,
                              "images": images, "list_path": list_path, "parent": parent, "ran_lists": ran_lists}
-    options = {k: v for k, v in given.items() if v is not None}
+    options = {k: v for k, v in given.items() if v is not None} | parse_options(option)
     try:
         adapter = get_dataset(name, **options)
     except (KeyError, ValueError, TypeError) as error:
@@ -96,8 +134,18 @@ def check_command(
         report = adapter.check(root, verify_images=verify_images,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     console.print(_counts_table(report))
+    _print_errors(report, None if show_all else 50)
+    _print_warning_summary(report)
     if report.problems:
-        _print_problems(report, None if show_all else 50)
+        from oadn.preprocess.cache import cache_root
+
+        target = problems_file or cache_root() / "checks" / f"{name}-problems.txt"
+        try:
+            console.print(f"full list of {len(report.problems)} problem(s): {write_problems(report, target)}",
+                          markup=False, highlight=False, soft_wrap=True)
+        except OSError as error:  # the verdict is about the data, not about where the list could go
+            console.print(f"[yellow]warning:[/] cannot write the problem list to {escape(str(target))}: "
+                          f"{escape(str(error))}; pass --problems-file")
     errors = sum(p.severity == "error" for p in report.problems)
     warnings = len(report.problems) - errors
     verdict = "[green]OK[/]" if report.ok else "[red]NOT USABLE[/]"

@@ -17,6 +17,7 @@ Optional columns:
 
 from __future__ import annotations
 
+import re
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,17 @@ class Problem:
     line: int | None = None
     #: "error" when the copy cannot serve its protocol, "warning" otherwise
     severity: str = "error"
+    #: short name of the kind of problem, for summaries (default: the message without its particulars)
+    kind: str = ""
+
+    @property
+    def group(self) -> str:
+        """The kind, or the message with numbers, bracketed lists and quoted names blanked out."""
+        if self.kind:
+            return self.kind
+        text = re.sub(r"\[[^\]]*\]", "[...]", self.message)
+        text = re.sub(r"'[^']*'", "'...'", text)
+        return re.sub(r"\d+", "N", text)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file

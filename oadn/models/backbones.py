@@ -3,7 +3,8 @@
 The paper's backbone is ResNet-50 with its last stage's stride set to 1 (no dilation), so a 224 input gives
 F of 2048 x 14 x 14. ``resnet18`` gets the same surgery; ``resnet-tiny`` is a narrow 4-block ResNet with the same
 surgery, sized for CPU tests and the demo; ``timm:<name>`` takes any timm model's ``forward_features`` as is.
-Weights are never downloaded: ``pretrained`` is a local state-dict file.
+``pretrained`` is a local state-dict file or a timm pretrained tag (``imagenet`` = timm's default weights for the
+architecture; see :mod:`oadn.models.pretrained` for the caches and the offline rule).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import timm
 import torch
 from timm.models.resnet import BasicBlock, ResNet
 from torch import nn
+
+from oadn.models.pretrained import SCRATCH, PretrainedWeightsError, fetch_timm_weights, is_local_file, timm_name
 
 
 @dataclass
@@ -58,12 +61,24 @@ def _resnet_last_stride_one(factory: Callable[[], ResNet]) -> Backbone:
     return Backbone(_ForwardFeatures(model), channels=model.num_features, stride=stride)
 
 
-_BUILDERS: dict[str, Callable[[], Backbone]] = {
-    "resnet50": lambda: _resnet_last_stride_one(lambda: timm.create_model("resnet50", pretrained=False)),
-    "resnet18": lambda: _resnet_last_stride_one(lambda: timm.create_model("resnet18", pretrained=False)),
-    "resnet-tiny": lambda: _resnet_last_stride_one(_tiny_resnet),
-    "cnn-tiny": lambda: _tiny_cnn(),
+def _create_timm(architecture: str, tag: str | None, **kwargs) -> nn.Module:
+    """A timm model with random weights, or with the pretrained weights of ``tag`` from the standard caches."""
+    if tag is None:
+        return timm.create_model(architecture, pretrained=False, **kwargs)
+    name = timm_name(architecture, tag)
+    weights = fetch_timm_weights(name)
+    return timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(weights)}, **kwargs)
+
+
+#: name -> builder taking a timm pretrained tag (None: random weights)
+_BUILDERS: dict[str, Callable[[str | None], Backbone]] = {
+    "resnet50": lambda tag: _resnet_last_stride_one(lambda: _create_timm("resnet50", tag)),
+    "resnet18": lambda tag: _resnet_last_stride_one(lambda: _create_timm("resnet18", tag)),
+    "resnet-tiny": lambda tag: _resnet_last_stride_one(_tiny_resnet),
+    "cnn-tiny": lambda tag: _tiny_cnn(),
 }
+#: backbones of our own design, with no timm pretrained weights
+_OWN = ("resnet-tiny", "cnn-tiny")
 
 
 class _PlainFeatures(nn.Sequential):
@@ -94,8 +109,8 @@ def list_backbones() -> list[str]:
     return sorted(_BUILDERS) + ["timm:<any timm model name>"]
 
 
-def _timm_backbone(name: str) -> Backbone:
-    model = timm.create_model(name, pretrained=False, num_classes=0, global_pool="")
+def _timm_backbone(name: str, tag: str | None = None) -> Backbone:
+    model = _create_timm(name, tag, num_classes=0, global_pool="")
     stride = int(model.feature_info[-1]["reduction"]) if getattr(model, "feature_info", None) else 32
     return Backbone(_ForwardFeatures(model), channels=model.num_features, stride=stride)
 
@@ -105,7 +120,12 @@ def load_pretrained(backbone: Backbone, path: str | Path) -> None:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     target = backbone.module.model
@@ -125,13 +145,16 @@ def load_pretrained(backbone: Backbone, path: str | Path) -> None:
 
 
 def create_backbone(name: str, pretrained: str | Path | None = None) -> Backbone:
-    """Build backbone ``name`` with random weights, or with the local ``pretrained`` state dict."""
-    if name.startswith("timm:"):
-        backbone = _timm_backbone(name.removeprefix("timm:"))
-    elif name in _BUILDERS:
-        backbone = _BUILDERS[name]()
-    else:
+    """Build backbone ``name`` with random weights (``pretrained`` None or "scratch"), a timm pretrained tag's
+    weights (e.g. "imagenet"), or a local state dict file."""
+    if not name.startswith("timm:") and name not in _BUILDERS:
         raise KeyError(f"unknown backbone {name!r}; available: {', '.join(list_backbones())}")
-    if pretrained:
-        load_pretrained(backbone, pretrained)
+    file = pretrained if pretrained is not None and is_local_file(pretrained) else None
+    tag = None if file is not None or pretrained is None or str(pretrained).lower() in SCRATCH else str(pretrained)
+    if tag is not None and name in _OWN:
+        raise PretrainedWeightsError(f"backbone {name!r} is this project's own design: timm has no pretrained "
+                                     f"weights for it (tag {tag!r}); pass a local weights file or use a timm backbone")
+    backbone = _timm_backbone(name.removeprefix("timm:"), tag) if name.startswith("timm:") else _BUILDERS[name](tag)
+    if file is not None:
+        load_pretrained(backbone, file)
     return backbone

@@ -7,22 +7,14 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
+from oadn.data.cli import parse_options
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.registry import get_dataset
 
 console = Console()
-
-
-def _parse_options(pairs: list[str]) -> dict[str, str]:
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}")
-        options[key] = value
-    return options
 
 
 def prepare_command(
@@ -48,7 +40,11 @@ def prepare_command(
     from oadn.preprocess.landmarks.base import LandmarkBackendError
     from oadn.preprocess.prepare import prepare
 
-    adapter = get_dataset(name, **_parse_options(option))
+    try:
+        adapter = get_dataset(name, **parse_options(option))
+    except (KeyError, ValueError, TypeError) as err:  # unknown name or protocol option: a usage error
+        console.print(f"[red]error:[/red] {escape(str(err.args[0]) if isinstance(err, KeyError) else str(err))}")
+        raise typer.Exit(2) from err
     if not isinstance(adapter, OnDiskDatasetAdapter):
         raise typer.BadParameter(f"{name!r} is not an on-disk data set; nothing to prepare", param_hint="NAME")
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
@@ -60,8 +56,18 @@ def prepare_command(
                 device=device, chunk_size=chunk_size, progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     except LandmarkBackendError as err:
-        console.print(f"[red]error:[/red] {err}")
+        console.print(f"[red]error:[/red] {escape(str(err))}")
         raise typer.Exit(2) from err
+    except (OSError, ValueError, RuntimeError) as err:  # named by the code that raised them: root, cache, labels
+        console.print(f"[red]error:[/red] {escape(str(err))}", soft_wrap=True)
+        raise typer.Exit(1) from err
+    for removed in summary.repaired_chunks:
+        console.print(f"repaired: {escape(removed)}; its images were prepared again", soft_wrap=True)
+    if summary.recorded_stats:
+        console.print(f"note: this cache was written before file changes were tracked: recorded the current size "
+                      f"and mtime of {summary.recorded_stats} image(s); changes made before now cannot be noticed")
+    if summary.changed:
+        console.print(f"{summary.changed} image(s) changed at the root since they were prepared: prepared again")
     console.print(f"cache: {summary.cache_dir}")
     console.print(f"landmarks: {summary.landmarker}")
     console.print(
@@ -69,8 +75,13 @@ def prepare_command(
         f"in {summary.seconds:.1f} s"
     )
     console.print("status: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())))
+    if summary.fallbacks:
+        ok = summary.status_counts.get("ok", 0)
+        console.print(f"  of the ok ones, {summary.fallbacks} ({100 * summary.fallbacks / max(ok, 1):.1f}%) are "
+                      "detector fallbacks: no face was detected and the landmarks were fitted to a fixed box "
+                      f"(see them: oadn-bench show-landmarks {name} --root {root} --only fallback)")
     for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1]):
-        console.print(f"  {count} x {reason}")
+        console.print(f"  {count} x {escape(reason)} (e.g. {escape(summary.examples.get(reason, ''))})", soft_wrap=True)
     if summary.failed:
         console.print(
             f"{summary.failed} failed image(s): policy keep-invisible (default) keeps them with all 68 points "
@@ -88,16 +99,25 @@ def show_landmarks_command(
     image_size: int = typer.Option(224, "--image-size", help="Size of the aligned faces."),
     landmarks: Optional[str] = typer.Option(None, "--landmarks", help="Which prepared cache, when there are several."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root of prepared data sets."),
+    only: str = typer.Option("all", "--only", help="Which faces of a prepared set: all | fallback (no face "
+                             "detected, landmarks fitted to a fixed box) | failed (no face or no landmarks)."),
     seed: int = typer.Option(0, "--seed", help="Seed for choosing the images."),
     option: list[str] = typer.Option([], "--option", "-o", help="Data set protocol option KEY=VALUE (repeatable)."),
 ) -> None:
     """Draw the 24 interest points on a few aligned faces (kept: dots, below T: crosses) to a PNG grid."""
-    from oadn.preprocess.show import pick_indices, render_landmark_grid
+    from oadn.preprocess.show import PICKS, pick_indices, render_landmark_grid
 
-    adapter = get_dataset(name, **_parse_options(option))
-    options = {}
-    if isinstance(adapter, OnDiskDatasetAdapter):
-        options = {k: v for k, v in {"landmarks": landmarks, "cache_dir": cache_dir}.items() if v is not None}
-    source = adapter.open_split(split or adapter.splits[0], root=root, image_size=image_size, **options)
-    path = render_landmark_grid(source, pick_indices(source, count, seed), out, threshold)
+    if only not in PICKS:
+        raise typer.BadParameter(f"expected one of {', '.join(PICKS)}, got {only!r}", param_hint="--only")
+    try:
+        adapter = get_dataset(name, **parse_options(option))
+        options = {}
+        if isinstance(adapter, OnDiskDatasetAdapter):
+            options = {k: v for k, v in {"landmarks": landmarks, "cache_dir": cache_dir}.items() if v is not None}
+        source = adapter.open_split(split or adapter.splits[0], root=root, image_size=image_size, **options)
+        path = render_landmark_grid(source, pick_indices(source, count, seed, only), out, threshold)
+    except (OSError, ValueError, KeyError, RuntimeError) as err:  # each names its file or option
+        console.print(f"[red]error:[/red] {escape(str(err.args[0]) if isinstance(err, KeyError) else str(err))}",
+                      soft_wrap=True)
+        raise typer.Exit(1) from err
     console.print(f"wrote {path}")

@@ -18,8 +18,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 
+from oadn.data.images import decode_rgb
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.preprocess.alignment import (
     CANONICAL_TEMPLATE,
@@ -32,8 +32,15 @@ from oadn.preprocess.alignment import (
     template_points,
     warp_image,
 )
-from oadn.preprocess.cache import PreparedCache
-from oadn.preprocess.landmarks.base import ImageLandmarkBackend, SourceLandmarkBackend, canonical_spec, make_backend
+from oadn.preprocess.cache import PreparedCache, file_stats
+from oadn.preprocess.cache_audit import audit_cache, require_root, require_writable
+from oadn.preprocess.landmarks.base import (
+    ImageLandmarkBackend,
+    SourceLandmarkBackend,
+    canonical_spec,
+    is_fallback,
+    make_backend,
+)
 
 ALIGN_MODES = ("auto", "detect", "aligned")
 NO_POINTS = np.zeros((68, 3), dtype=np.float32)
@@ -52,6 +59,16 @@ class PrepareSummary:
     landmarker: str
     status_counts: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
+    #: one image id per failure reason
+    examples: dict[str, str] = field(default_factory=dict)
+    #: ok images whose landmarks were fitted to a fixed box because the detector found no face
+    fallbacks: int = 0
+    #: images prepared again because their file changed at the root
+    changed: int = 0
+    #: damaged chunks removed (and their images prepared again), each with why
+    repaired_chunks: list[str] = field(default_factory=list)
+    #: rows of an older cache whose file size and mtime were recorded now
+    recorded_stats: int = 0
 
     @property
     def failed(self) -> int:
@@ -64,9 +81,9 @@ def select_device(device: str | None = None) -> str:
 
 
 def read_rgb(path: str) -> np.ndarray:
-    """H x W x 3 uint8 RGB of an image file (grayscale and palette images are converted)."""
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+    """H x W x 3 uint8 RGB of an image file (grayscale, 16-bit and palette images are converted; any failure
+    is an :class:`~oadn.data.images.ImageDecodeError`, a ValueError)."""
+    return decode_rgb(path)
 
 
 def prepare(
@@ -90,13 +107,15 @@ def prepare(
     """
     if align not in ALIGN_MODES:
         raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
-    root = Path(root)
+    root = require_root(root)
     spec = canonical_spec(landmarks)
     device = select_device(device)
     backend = make_backend(spec, device=device, fan_weights=fan_weights)  # fails here, before any image
     start = time.perf_counter()
     index = adapter.preparation_index(root).drop_duplicates("image_id")
     cache = PreparedCache.locate(adapter.cache_name, root, spec, align, cache_dir)
+    if not cache.exists():
+        require_writable(cache.directory)
     cache.write_meta(
         {
             "dataset": adapter.cache_name,
@@ -108,8 +127,11 @@ def prepare(
             "oadn_bench": version("oadn-bench"),
         }
     )
-    done = cache.done_ids()
-    todo = index[~index["image_id"].isin(done)]
+    audit = audit_cache(cache, index, repair=False)
+    todo = index[~index["image_id"].isin(set(audit.table["image_id"]) - audit.changed)]
+    if len(todo) or audit.removed_chunks or audit.migrated:
+        require_writable(cache.directory)  # before any work, not after the first chunk
+        audit = audit_cache(cache, index, repair=True)
     worker = _ChunkWorker(backend, align, device)
     processed = 0
     if progress is not None:
@@ -117,12 +139,16 @@ def prepare(
     for number, begin in enumerate(range(0, len(todo), chunk_size)):
         if max_chunks is not None and number >= max_chunks:
             break
-        rows = worker.run(todo.iloc[begin : begin + chunk_size])
+        chunk = todo.iloc[begin : begin + chunk_size]
+        sizes, mtimes = file_stats(chunk["path"].astype(str).tolist())  # before reading: a later change is seen
+        rows = worker.run(chunk)
+        for row, size, mtime in zip(rows, sizes, mtimes):
+            row["file_size"], row["file_mtime_ns"] = size, mtime
         cache.append(rows)
         processed += len(rows)
         if progress is not None:
             progress(len(index) - len(todo) + processed, len(index))
-    table = cache.read()
+    table = cache.read(columns=["status", "reason", "note"])
     table = table[table["image_id"].isin(set(index["image_id"]))]
     failed = table[table["status"] != "ok"]
     return PrepareSummary(
@@ -135,6 +161,11 @@ def prepare(
         landmarker=backend.description,
         status_counts=dict(Counter(table["status"])),
         reasons=dict(Counter(failed["reason"])),
+        examples=dict(zip(failed["reason"], failed["image_id"])),
+        fallbacks=int(((table["status"] == "ok") & table["note"].map(is_fallback)).sum()),
+        changed=len(audit.changed),
+        repaired_chunks=audit.removed_chunks,
+        recorded_stats=audit.migrated,
     )
 
 
@@ -243,6 +274,8 @@ def _row(
     landmarker: str = "",
 ) -> dict[str, Any]:
     points = NO_POINTS if points is None else np.asarray(points, dtype=np.float32)
+    if status == "ok" and not np.isfinite(points).all():  # a NaN point would become a NaN score downstream
+        status, reason, points = "no_landmarks", f"non-finite landmarks (NaN/inf) from {landmarker}", NO_POINTS
     return {
         "image_id": str(image_id),
         "status": status,

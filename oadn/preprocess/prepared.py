@@ -12,6 +12,7 @@ Images that failed preparation follow ``policy``:
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,7 +22,8 @@ import pandas as pd
 from oadn.data.faces import BadImageError, FaceRecord
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.preprocess.alignment import rescale_points, rescale_transform, warp_image
-from oadn.preprocess.cache import PreparedCache, cache_root, transform_matrix
+from oadn.preprocess.cache import DamagedChunkError, PreparedCache, cache_root, changed_mask, transform_matrix
+from oadn.preprocess.cache_audit import require_root
 from oadn.preprocess.landmarks.base import canonical_spec
 from oadn.preprocess.prepare import read_rgb
 
@@ -45,13 +47,23 @@ def find_cache(
         if align is not None and meta.get("align") != align:
             continue
         found.append(cache)
-    command = f"oadn-bench prepare {dataset} --root {root}" + (f" --landmarks {landmarks}" if landmarks else "")
+    command = prepare_command(dataset, root, landmarks=landmarks, cache_dir=cache_dir)
     if not found:
         raise FileNotFoundError(f"no prepared cache for {dataset!r} at {root} under {base}; run: {command}")
     if len(found) > 1:
         specs = ", ".join(f"{c.read_meta()['landmarks']} (align {c.read_meta()['align']})" for c in found)
         raise ValueError(f"several prepared caches for {dataset!r} at {root}: {specs}; pass landmarks= (and align=)")
     return found[0]
+
+
+def prepare_command(dataset: str, root: Path, *, landmarks: str | None = None, align: str | None = None,
+                    cache_dir: Path | None = None) -> str:
+    """The exact ``prepare`` command that makes (or repairs) this cache."""
+    parts = [f"oadn-bench prepare {dataset} --root {root}"]
+    parts += [f"--landmarks {landmarks}"] if landmarks else []
+    parts += [f"--align {align}"] if align else []
+    parts += [f"--cache-dir {cache_dir}"] if cache_dir is not None else []
+    return " ".join(parts)
 
 
 class PreparedSource:
@@ -68,6 +80,9 @@ class PreparedSource:
         self._paths = table["path"].astype(str).tolist()
         self._unreadable = (table["status"] == "unreadable").to_numpy()
         self._reasons = table["reason"].fillna("").astype(str).tolist()
+        #: preparation status and note per item, for picking detector fallbacks or failures to show
+        self.statuses = table["status"].astype(str).tolist()
+        self.notes = table["note"].fillna("").astype(str).tolist() if "note" in table else [""] * len(table)
         self._labels = table["label"].to_numpy(np.int64)
         self._matrices = [
             rescale_transform(transform_matrix(row), reference_size, image_size)
@@ -123,20 +138,59 @@ def open_prepared_split(
         raise TypeError(f"unknown option(s) for a prepared split: {', '.join(sorted(unknown))}")
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    require_root(root)  # a wrong root is named as such, not answered with "run prepare"
     cache = find_cache(adapter.cache_name, root, landmarks=landmarks, align=align, cache_dir=cache_dir)
+    meta = cache.read_meta()
+    command = prepare_command(adapter.cache_name, root, landmarks=meta["landmarks"], align=meta["align"],
+                              cache_dir=cache_dir)
     index = adapter.index(Path(root))
     if split not in set(index["split"]):
         raise KeyError(f"data set {adapter.name!r} has no split {split!r}; it has {', '.join(adapter.splits)}")
     rows = index[index["split"] == split].drop(columns=["landmarks68"], errors="ignore")
-    table = rows.merge(cache.read().drop(columns=["detector", "landmarker", "note"]), on="image_id", how="left")
+    try:
+        prepared = cache.read()
+    except DamagedChunkError as error:
+        raise RuntimeError(f"{error}; run: {command}  (it re-prepares that chunk's images)") from None
+    table = rows.merge(prepared.drop(columns=["detector", "landmarker"]), on="image_id", how="left")
     missing = table["status"].isna()
     if missing.any():
-        meta = cache.read_meta()
         raise RuntimeError(
             f"{cache.directory}: {int(missing.sum())} image(s) of split {split!r} are not prepared yet "
-            f"(e.g. {table.loc[missing, 'image_id'].iloc[0]}); run: oadn-bench prepare {adapter.cache_name} "
-            f"--root {root} --landmarks {meta['landmarks']} --align {meta['align']}"
+            f"(e.g. {table.loc[missing, 'image_id'].iloc[0]}); run: {command}"
         )
+    _refuse_changed_files(table, cache, command)
+    table = _fail_non_finite(table, cache)
     if policy == "drop":
         table = table[table["status"] == "ok"]
-    return PreparedSource(adapter.classes, table, cache.read_meta()["reference_size"], image_size)
+    return PreparedSource(adapter.classes, table, meta["reference_size"], image_size)
+
+
+def _refuse_changed_files(table: pd.DataFrame, cache: PreparedCache, command: str) -> None:
+    """RuntimeError when images changed at the root since they were prepared (their crops would be stale)."""
+    changed, unrecorded = changed_mask(table, table["path"].astype(str).tolist())
+    if changed.any():
+        raise RuntimeError(
+            f"{cache.directory}: {int(changed.sum())} image(s) changed at the root since they were prepared "
+            f"(e.g. {table.loc[changed, 'path'].iloc[0]}); run: {command}  (it re-prepares just those)"
+        )
+    if unrecorded.any():
+        warnings.warn(f"{cache.directory}: written before file changes were tracked ({int(unrecorded.sum())} "
+                      f"image(s)); run `{command}` once to record them", stacklevel=3)
+
+
+def _fail_non_finite(table: pd.DataFrame, cache: PreparedCache) -> pd.DataFrame:
+    """Faces with NaN/inf landmarks become failed faces (no landmarks), counted in a warning, never NaN scores."""
+    values = np.stack([np.array(table[c].tolist(), dtype=np.float64).reshape(len(table), -1) for c in ("x", "y", "score")], axis=1)
+    bad = ~np.isfinite(values).all(axis=(1, 2)) & (table["status"] == "ok").to_numpy()
+    if not bad.any():
+        return table
+    table = table.copy()
+    zeros = [[0.0] * 68] * int(bad.sum())
+    for column in ("x", "y", "score"):
+        table.loc[bad, column] = pd.Series(zeros, index=table.index[bad], dtype=object)
+    table.loc[bad, "status"] = "no_landmarks"
+    table.loc[bad, "reason"] = "non-finite landmarks (NaN/inf) in the cache"
+    examples = ", ".join(table.loc[bad, "image_id"].astype(str).head(3))
+    warnings.warn(f"{cache.directory}: {int(bad.sum())} face(s) with NaN/inf landmarks (e.g. {examples}) treated as "
+                  "failed faces (no landmarks) under the cache policy", stacklevel=3)
+    return table

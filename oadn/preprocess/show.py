@@ -14,12 +14,30 @@ import torch
 
 from oadn.data.faces import BadImageError, FaceSource
 from oadn.data.geometry import interest_points
+from oadn.preprocess.landmarks.base import is_fallback
 
 
-def pick_indices(source: FaceSource, count: int, seed: int = 0) -> list[int]:
-    """``count`` distinct indices drawn reproducibly from ``source``."""
+#: which faces ``pick_indices`` draws from
+PICKS = ("all", "fallback", "failed")
+
+
+def pick_indices(source: FaceSource, count: int, seed: int = 0, only: str = "all") -> list[int]:
+    """``count`` distinct indices drawn reproducibly from ``source``; ``only`` narrows them to detector
+    fallbacks or failed faces of a prepared source (one that has ``statuses`` and ``notes``)."""
+    candidates = np.arange(len(source))
+    if only != "all":
+        if not hasattr(source, "statuses"):
+            raise ValueError(f"--only {only} needs a prepared data set (this source records no detector results)")
+        statuses, notes = np.asarray(source.statuses), source.notes
+        if only == "fallback":
+            keep = np.array([s == "ok" and is_fallback(n) for s, n in zip(statuses, notes)], dtype=bool)
+        else:
+            keep = np.isin(statuses, ["no_face", "no_landmarks"])
+        candidates = candidates[keep]
+        if not len(candidates):
+            raise ValueError(f"no {only} face in this split")
     rng = np.random.default_rng(seed)
-    return sorted(rng.choice(len(source), size=min(count, len(source)), replace=False).tolist())
+    return sorted(rng.choice(candidates, size=min(count, len(candidates)), replace=False).tolist())
 
 
 def render_landmark_grid(source: FaceSource, indices: Sequence[int], out: Path, threshold: float = 0.6) -> Path:
@@ -47,12 +65,15 @@ def render_landmark_grid(source: FaceSource, indices: Sequence[int], out: Path, 
         points = interest_points(torch.from_numpy(record.landmarks), size).numpy()
         kept = points[:, 2] >= threshold
         ax.imshow(record.image)
+        if not record.landmarks[:, 2].any():  # a failed face: no landmarks to draw (not 68 points at 0, 0)
+            ax.set_title(f"{record.image_id}\nno landmarks (failed face)", fontsize=8)
+            continue
         ax.scatter(points[kept, 0], points[kept, 1], s=14, c="lime", edgecolors="black", linewidths=0.5)
         ax.scatter(points[~kept, 0], points[~kept, 1], s=22, c="red", marker="x", linewidths=1.2)
         ax.set_title(f"{record.image_id}\n{int(kept.sum())}/24 kept (T={threshold:g})", fontsize=8)
     fig.tight_layout(pad=1.2)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
+    fig.savefig(out, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return out

@@ -19,6 +19,7 @@ import pandas as pd
 from PIL import Image
 
 from oadn.data.faces import BadImageError
+from oadn.data.images import ImageDecodeError, decode_rgb
 from oadn.data.index import CheckReport, OnDiskDatasetAdapter, Problem
 
 #: column a scan adds: "" for a sample the protocol uses, else why the protocol leaves it out
@@ -49,15 +50,13 @@ def read_lines(path: Path) -> list[str]:
 
 
 def load_image(path: str | Path, image_id: str) -> Image.Image:
-    """Fully decode one image, raising :class:`BadImageError` when it is missing, truncated or not an image."""
+    """Fully decode one image as 8-bit RGB, raising :class:`BadImageError` when it is missing, truncated, too
+    large or in a pixel mode that cannot be converted (see :mod:`oadn.data.images`)."""
     try:
-        with Image.open(path) as image:
-            image.load()  # decodes every byte: a truncated file raises here, unlike Image.verify()
-            return image.copy()
-    except FileNotFoundError:
-        raise BadImageError(image_id, str(path), "file not found") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise BadImageError(image_id, str(path), str(error) or type(error).__name__) from None
+        return Image.fromarray(decode_rgb(path))
+    except ImageDecodeError as error:
+        reason = str(error).removeprefix(f"{path}: ")
+        raise BadImageError(image_id, str(path), reason) from None
 
 
 def _image_problem(path: str, image_id: str, decode: bool) -> str | None:

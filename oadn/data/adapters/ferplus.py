@@ -64,6 +64,8 @@ TARGET_MODES = {"majority": "hard", "plurality": "hard", "probability": "sample"
 #: (folder, name) of images whose label file row describes other pixels (see the module docstring)
 KNOWN_MISLABELLED = {("FER2013Test", "fer0033120.png"): "two fer2013 rows share this name; the PNG holds the "
                      "other row's pixels (a non-face icon), so its label.csv votes are not its own"}
+#: largest plausible vote count; larger ones are malformed (and would overflow the int64 arithmetic of the rules)
+MAX_VOTES = 10_000
 _BOX = re.compile(r"^\(\s*(-?\d+),\s*(-?\d+),\s*(-?\d+),\s*(-?\d+)\s*\)$")
 
 
@@ -138,6 +140,10 @@ def read_label_csv(path: Path, folder: str) -> tuple[list[tuple[int, str, list[f
             if min(votes) < 0:
                 problems.append(Problem(str(path), f"negative vote count in {votes}", line))
                 continue
+            if max(votes) > MAX_VOTES:
+                problems.append(Problem(str(path), f"vote count {max(votes)} out of range (expected 0..{MAX_VOTES}; "
+                                        "FERPlus images have about 10 annotators)", line))
+                continue
             if name in seen:
                 problems.append(Problem(str(path), f"{name} listed again (first on line {seen[name]}); kept once", line, "warning"))
                 continue
@@ -172,15 +178,18 @@ def cross_check(root: Path, labels: dict[tuple[str, str], tuple[int, list[int]]]
         if len({tuple(v) for _, v in entries}) > 1 and usage in usage_of:
             lines = ", ".join(str(line) for line, _ in entries)
             problems.append(Problem(str(master), f"{usage} name {name} on lines {lines} with different votes: "
-                                    "which row the PNG holds is ambiguous", entries[0][0], "warning"))
+                                    "which row the PNG holds is ambiguous", entries[0][0], "warning",
+                                    "two fer2013new.csv rows share a name with different votes"))
     for (folder, name), (line, votes) in labels.items():
         entries = by_key.get((FOLDERS[folder], name))
         label_file = str(root / folder / "label.csv")
         if entries is None:
-            problems.append(Problem(label_file, f"{name} has no {FOLDERS[folder]} row in fer2013new.csv", line, "warning"))
+            problems.append(Problem(label_file, f"{name} has no {FOLDERS[folder]} row in fer2013new.csv", line, "warning",
+                                    "image has no row in fer2013new.csv"))
         elif all(v != votes for _, v in entries):
             problems.append(Problem(label_file, f"{name} votes {votes} differ from fer2013new.csv line "
-                                    f"{entries[0][0]} {entries[0][1]} (label.csv is used)", line, "warning"))
+                                    f"{entries[0][0]} {entries[0][1]} (label.csv is used)", line, "warning",
+                                    "label.csv votes differ from fer2013new.csv (label.csv is used)"))
     return problems
 
 
@@ -234,7 +243,8 @@ class FERPlus(FileDatasetAdapter):
                 reason = "" if winner >= 0 else f"no {self.label_mode} label (votes {row_votes})"
                 if (folder, name) in KNOWN_MISLABELLED:
                     reason = "known upstream quirk: " + KNOWN_MISLABELLED[(folder, name)]
-                    problems.append(Problem(str(directory / "label.csv"), f"{name} left out: {KNOWN_MISLABELLED[(folder, name)]}", line, "warning"))
+                    problems.append(Problem(str(directory / "label.csv"), f"{name} left out: {KNOWN_MISLABELLED[(folder, name)]}", line, "warning",
+                                            "known upstream quirk: image left out"))
                 columns["image_id"].append(name)
                 columns["path"].append(str((directory / name).absolute()))
                 columns["split"].append(split)

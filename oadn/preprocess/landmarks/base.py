@@ -15,6 +15,15 @@ BACKEND_NAMES = ("fan", "dlib", "dataset", "file")
 ALIGNED_CROP_BOX = (0.067, 0.156, 0.866, 0.955)
 
 
+#: how a backend's note marks landmarks fitted to a fixed box because its detector found no face
+FALLBACK_MARK = "(detector found none)"
+
+
+def is_fallback(note: str | None) -> bool:
+    """Whether a cache row's note says the landmarks were fitted to a fixed box (no face detected)."""
+    return bool(note) and str(note).endswith(FALLBACK_MARK)
+
+
 class LandmarkBackendError(RuntimeError):
     """A backend cannot start (missing weights, missing optional package, unreadable landmark file)."""
 

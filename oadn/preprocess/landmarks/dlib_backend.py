@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from oadn.preprocess.landmarks.base import ALIGNED_CROP_BOX, ImageLandmarkBackend, LandmarkBackendError
+from oadn.preprocess.landmarks.base import ALIGNED_CROP_BOX, FALLBACK_MARK, ImageLandmarkBackend, LandmarkBackendError
 
 MIN_OVERLAP = 0.3
 INSTALL_HINT = "pip install 'oadn-bench[dlib]' (dlib-bin and face_recognition_models)"
@@ -64,7 +64,7 @@ class DlibBackend(ImageLandmarkBackend):
         if overlaps and max(overlaps) >= MIN_OVERLAP:
             rect, note = found[int(np.argmax(overlaps))], "dlib box: detector"
         else:
-            rect, note = expected, "dlib box: expected box (detector found none)"
+            rect, note = expected, f"dlib box: expected box {FALLBACK_MARK}"
         x0, y0, x1, y1 = (int(round(v)) for v in rect)
         shape = self._predictor(image, self._dlib.rectangle(x0, y0, x1, y1))
         points = np.array([[p.x, p.y, 1.0] for p in shape.parts()], dtype=np.float32)

@@ -1,7 +1,9 @@
 """face-alignment's 2D-FAN: 68 points whose score is the heatmap peak (clipped to [0, 1]).
 
-Weights are never downloaded here (runs are offline and reproducible): they come from ``--fan-weights PATH`` or
-from the torch hub cache, where the face-alignment package puts them. Two formats load:
+Weights come from ``--fan-weights PATH`` or from the torch hub cache (``$TORCH_HOME/hub/checkpoints``), where
+face-alignment puts them; when neither holds them, the TorchScript file face-alignment itself downloads for
+current torch versions is fetched there on first use, unless downloads are off (``HF_HUB_OFFLINE=1``; see
+:mod:`oadn.downloads`). The file's sha256 goes into the cache's landmarker description. Two formats load:
 - TorchScript archives (``2DFAN4-cd938726ad.zip``, face-alignment 1.0-1.4), run as they are;
 - state dicts (``2DFAN4-11f355bf06.pth.tar``, face-alignment 1.5+), loaded into :class:`~.fan_net.FAN`.
 The face is cropped as face-alignment does from a detector box: centre moved up by 0.12 of the box height,
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from oadn.downloads import download, offline
 from oadn.preprocess.landmarks.base import ALIGNED_CROP_BOX, ImageLandmarkBackend, LandmarkBackendError
 from oadn.preprocess.landmarks.fan_net import FAN
 
@@ -33,7 +36,8 @@ def default_weight_paths() -> list[Path]:
 
 
 def resolve_weights(weights: Path | None) -> Path:
-    """The weights file to use, or an error saying exactly where to put it."""
+    """The weights file to use: the given one, a cached one, or face-alignment's downloaded when online; else an
+    error saying exactly which file to put where."""
     if weights is not None:
         path = Path(weights).expanduser()
         if not path.is_file():
@@ -43,11 +47,17 @@ def resolve_weights(weights: Path | None) -> Path:
     for path in candidates:
         if path.is_file():
             return path
-    raise LandmarkBackendError(
-        "FAN weights not found (this tool never downloads them). Put face-alignment's 2D-FAN file at "
-        f"{candidates[0]} (from {DOWNLOAD_BASE}{CHECKPOINT_NAMES[0]}) or at {candidates[1]} "
-        f"(from {DOWNLOAD_BASE}{CHECKPOINT_NAMES[1]}), or pass --fan-weights PATH"
-    )
+    url = DOWNLOAD_BASE + CHECKPOINT_NAMES[0]
+    where = (f"Put face-alignment's 2D-FAN file {CHECKPOINT_NAMES[0]} (from {url}) in {candidates[0].parent}, or "
+             f"{CHECKPOINT_NAMES[1]} (from {DOWNLOAD_BASE}{CHECKPOINT_NAMES[1]}), or pass --fan-weights PATH")
+    if offline():
+        raise LandmarkBackendError(f"FAN weights not found at {candidates[0]} and downloads are off "
+                                   f"(HF_HUB_OFFLINE=1). {where}")
+    try:
+        return download(url, candidates[0])
+    except Exception as err:  # noqa: BLE001 - any network or disk failure: say which file to put where
+        raise LandmarkBackendError(f"FAN weights not found at {candidates[0]} and the download of {url} failed "
+                                   f"({type(err).__name__}: {err}). {where}") from err
 
 
 def load_fan(path: Path, device: str | torch.device) -> torch.nn.Module:

@@ -1,0 +1,57 @@
+"""Decoding any supported image file to 8-bit RGB, the one pixel format faces are made of.
+
+Pillow's own ``convert("RGB")`` clips 16-bit and 32-bit integer pixels at 255, so a 16-bit grayscale PNG or
+TIFF would come out all white: those modes are scaled here (full 16-bit range -> 0..255) instead. Float images
+have no agreed range and are rejected by name rather than guessed. An image over Pillow's decompression-bomb
+limit is an unreadable image like any other (an :class:`ImageDecodeError`), never a crash.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+#: modes Pillow converts to RGB without losing range
+_DIRECT_MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "La", "RGBa"}
+#: 16-bit single-channel modes (scaled by 255 / 65535)
+_SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
+
+
+class ImageDecodeError(ValueError):
+    """An image file that cannot be turned into 8-bit RGB (unreadable, truncated, too large, unsupported mode)."""
+
+
+def to_rgb(image: Image.Image, path: str | Path) -> np.ndarray:
+    """H x W x 3 uint8 RGB of a decoded Pillow image; 16-bit and 32-bit integer pixels are scaled, not clipped."""
+    mode = image.mode
+    if mode in _DIRECT_MODES:
+        return np.asarray(image.convert("RGB"))
+    if mode in _SIXTEEN_BIT_MODES or mode == "I":
+        values = np.asarray(image).astype(np.int64)
+        if mode == "I" and (values.min() < 0 or values.max() > 65535):
+            raise ImageDecodeError(f"{path}: 32-bit integer pixels outside 0..65535 (mode I); save it as 8- or 16-bit")
+        gray = np.round(values * (255.0 / 65535.0)).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=-1)
+    raise ImageDecodeError(f"{path}: unsupported pixel mode {mode!r} (expected 8-bit or 16-bit grayscale, palette, "
+                           "RGB(A) or CMYK); convert the file to PNG or JPEG")
+
+
+def decode_rgb(path: str | Path) -> np.ndarray:
+    """H x W x 3 uint8 RGB of an image file; any failure is an :class:`ImageDecodeError` naming the file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()  # decodes every byte: a truncated file raises here
+                return to_rgb(image, path)
+    except ImageDecodeError:
+        raise
+    except FileNotFoundError:
+        raise ImageDecodeError(f"{path}: file not found") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageDecodeError(f"{path}: larger than Pillow's decompression-bomb limit ({error})") from None
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ImageDecodeError(f"{path}: {type(error).__name__}: {error}") from None

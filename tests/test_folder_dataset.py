@@ -1,0 +1,118 @@
+"""The `folder` data set (a user's own class folders) and decoding of every supported pixel mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import oadn.preprocess.prepare as prepare_module
+from oadn.data.adapters.common import load_image
+from oadn.data.cli import app as datasets_app
+from oadn.data.faces import BadImageError
+from oadn.data.images import ImageDecodeError, decode_rgb
+from oadn.data.registry import get_dataset
+from oadn.preprocess.prepare import prepare
+from oadn.preprocess.prepared import open_prepared_split
+
+from helpers_data import ConstantLandmarker
+
+
+def _face(value: int = 120) -> np.ndarray:
+    image = np.full((40, 40, 3), value, np.uint8)
+    image[10:30, 10:30] = 255 - value
+    return image
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """happy/ (PNG + 16-bit grayscale PNG), Sad/ (TIFF, grayscale JPEG), neural/ (typo of neutral), a text file."""
+    root = tmp_path / "faces"
+    for name in ("happy", "Sad", "neural"):
+        (root / name).mkdir(parents=True)
+    Image.fromarray(_face()).save(root / "happy" / "a.png")
+    Image.fromarray((np.arange(1600).reshape(40, 40) * 40).astype(np.uint16)).save(root / "happy" / "deep.png")
+    Image.fromarray(_face(60)).save(root / "Sad" / "b.tif")
+    Image.fromarray(_face(90)[..., 0]).save(root / "Sad" / "c.jpg")
+    Image.fromarray(_face(200)).save(root / "neural" / "d.bmp")
+    (root / "Sad" / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_sixteen_bit_grayscale_is_scaled_not_white(tmp_path: Path):
+    values = np.array([[0, 257, 32896, 65535]], dtype=np.uint16)
+    Image.fromarray(values).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+    rgb = decode_rgb(tmp_path / "g16.png")
+    np.testing.assert_array_equal(rgb[0, :, 0], [0, 1, 128, 255])
+    assert (rgb[..., 0] == rgb[..., 2]).all()
+    Image.fromarray(np.full((4, 4), 0.5, np.float32)).save(tmp_path / "float.tif")
+    with pytest.raises(ImageDecodeError, match="float.tif: unsupported pixel mode 'F'"):
+        decode_rgb(tmp_path / "float.tif")
+    with pytest.raises(BadImageError, match="unsupported pixel mode"):
+        load_image(tmp_path / "float.tif", "float")
+
+
+def test_decompression_bomb_is_an_unreadable_image(tmp_path: Path, monkeypatch):
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(ImageDecodeError, match="decompression-bomb"):
+        decode_rgb(tmp_path / "big.png")
+
+
+def test_class_folders_map_by_name_and_synonym(folder: Path):
+    adapter = get_dataset("folder")
+    df = adapter.index(folder)
+    assert adapter.splits == ("test",) and set(df["split"]) == {"test"}
+    names = {row.image_id: adapter.classes[row.label] for row in df.itertuples()}
+    assert names == {"happy/a.png": "happiness", "happy/deep.png": "happiness", "Sad/b.tif": "sadness",
+                     "Sad/c.jpg": "sadness", "neural/d.bmp": "neutral"}
+    subset = get_dataset("folder", classes="happy,sad,neutral")
+    assert subset.classes == ("happiness", "sadness", "neutral")
+    assert sorted(subset.index(folder)["label"]) == [0, 0, 1, 1, 2]
+
+
+def test_unknown_folder_and_wrong_layout_are_named_errors(folder: Path):
+    (folder / "joyous").mkdir()
+    with pytest.raises(ValueError, match=r"joyous.*not an expression class"):
+        get_dataset("folder").index(folder)
+    with pytest.raises(ValueError, match=r"neutral.*not among this protocol's classes"):
+        get_dataset("folder", classes="happy,sad").index(folder)
+    split_root = folder.parent / "split"
+    (split_root / "train" / "angry").mkdir(parents=True)
+    (split_root / "test" / "angry").mkdir(parents=True)
+    Image.fromarray(_face()).save(split_root / "train" / "angry" / "x.png")
+    Image.fromarray(_face()).save(split_root / "test" / "angry" / "y.png")
+    with pytest.raises(ValueError, match="layout=splits"):
+        get_dataset("folder").index(split_root)
+    df = get_dataset("folder", layout="splits").index(split_root)
+    assert sorted(zip(df["split"], df["image_id"])) == [("test", "test/angry/y.png"), ("train", "train/angry/x.png")]
+
+
+def test_check_counts_and_no_usable_image_is_an_error(folder: Path, tmp_path: Path):
+    runner = CliRunner()
+    listing = tmp_path / "problems.txt"
+    ok = runner.invoke(datasets_app, ["check", "folder", "--root", str(folder), "--problems-file", str(listing)])
+    assert ok.exit_code == 0, ok.output
+    assert "OK: folder" in ok.output and "5 usable images" in ok.output
+    assert "1 x not an image file" in ok.output and "notes.txt" in listing.read_text()
+    empty = tmp_path / "empty"
+    (empty / "happy").mkdir(parents=True)
+    (empty / "happy" / "broken.png").write_bytes(b"not a png")
+    bad = runner.invoke(datasets_app, ["check", "folder", "--root", str(empty), "--problems-file", str(listing)])
+    assert bad.exit_code == 1, bad.output
+    assert "NOT USABLE" in bad.output and "no usable image" in bad.output and "broken.png" in bad.output
+
+
+def test_prepare_and_read_a_folder_as_a_test_set(folder: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(prepare_module, "make_backend", lambda spec, **kw: ConstantLandmarker())
+    adapter = get_dataset("folder", aligned="true")
+    summary = prepare(adapter, folder, landmarks="fake", cache_dir=tmp_path)
+    assert summary.status_counts == {"ok": 5}
+    source = open_prepared_split(adapter, folder, "test", image_size=32, cache_dir=tmp_path)
+    records = {source[i].image_id: source[i] for i in range(len(source))}
+    deep = records["happy/deep.png"].image
+    assert deep.shape == (32, 32, 3) and 0 < deep.mean() < 250  # the 16-bit face is not all white
