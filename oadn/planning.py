@@ -175,7 +175,8 @@ def _column_plan(column: Column, experiment: Experiment, run_data: DataCheck, op
         adapter = get_dataset(column.dataset, **resolved)
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"column {column.name!r} of experiment {experiment.id!r}: {error}") from error
-    key = column.root or (experiment.root if adapter.cache_name == run_data.adapter.cache_name else None)
+    same_family = getattr(adapter, "cache_name", adapter.name) == getattr(run_data.adapter, "cache_name", None)
+    key = column.root or (experiment.root if same_family else None)
     check = check_data(adapter, key, locations)
     if check.ok and run_data.landmarks and check.landmarks != run_data.landmarks and check.prepare:
         check.landmarks = check.prepare = run_data.landmarks  # score with the landmarks the run was trained on
@@ -188,7 +189,11 @@ def plan_suite(suite: Suite, runs_root: Path, locations: DataLocations, override
     plans = []
     for experiment in suite.experiments:
         probe = method_config(suite, experiment, next(iter(experiment.methods)), suite.seeds[0], overrides)
-        adapter = get_dataset(probe.data.name, **probe.data.options)
+        try:
+            adapter = get_dataset(probe.data.name, **probe.data.options)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{suite.path or suite.name}: experiment {experiment.id!r}: data set {probe.data.name!r} "
+                             f"with options {probe.data.options}: {error}") from error
         data = check_data(adapter, experiment.root, locations)
         columns = [_column_plan(c, experiment, data, probe.data.options, locations) for c in experiment.columns]
         column_sizes = [

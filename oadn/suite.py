@@ -24,7 +24,7 @@ A column without ``dataset`` is one of the run's own test splits; one with ``dat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import import_module, resources
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -39,7 +39,7 @@ def builtin_dir(package: str, source_folder: str) -> Path:
     """The folder of built-in YAML files: the installed package ``package`` (wheel or editable install), else
     the project's ``source_folder`` next to ``oadn/`` (running from a checkout)."""
     try:
-        return Path(str(resources.files(import_module(package))))
+        return Path(next(iter(import_module(package).__path__)))  # a namespace package: YAML files only
     except ModuleNotFoundError:
         return Path(__file__).resolve().parents[1] / source_folder
 
