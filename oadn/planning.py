@@ -122,6 +122,15 @@ def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLoc
     return check
 
 
+def missing_weights(config: RunConfig) -> str:
+    """Why the row cannot start ("" when it can): its initialisation is a weights file that is not there."""
+    pretrained = config.model.pretrained
+    if pretrained and ("/" in pretrained or Path(pretrained).suffix in (".pt", ".pth", ".bin", ".safetensors")):
+        if not Path(pretrained).expanduser().is_file():
+            return f"initial weights {pretrained} not found (a state dict of the backbone; see the suite's notes)"
+    return ""
+
+
 @dataclass
 class PlannedRun:
     experiment: Experiment
@@ -210,6 +219,10 @@ def plan_suite(suite: Suite, runs_root: Path, locations: DataLocations, override
                 if data.root is not None:
                     location["data"]["root"] = str(data.root)
                 config = method_config(suite, experiment, method, seed, overrides, location=location)
+                missing = missing_weights(config)
+                if missing:
+                    runs.append(PlannedRun(experiment, method, seed, config, None, "skip", missing))
+                    continue
                 found = find_run(runs_root, config)
                 run_dir = found or Path(runs_root) / slug(experiment.id) / slug(method) / f"seed{seed}-{config_hash(config)}"
                 per_epoch, total = image_counts(config, data.sizes, column_sizes)
@@ -241,6 +254,8 @@ def format_plan(plans: list[ExperimentPlan]) -> str:
         for column in plan.columns:
             if column.data is not None and not column.data.ok and plan.data.ok:
                 lines.append(f"  column {column.column.name!r} skipped: {column.data.reason}")
+            elif column.data is not None and column.data.prepare and plan.data.ok:
+                lines.append(f"  column {column.column.name!r}: prepare landmark cache first ({column.data.prepare})")
     lines.append(f"plan: {totals['new']} new, {totals['reuse']} reuse, {totals['resume']} resume, {totals['skip']} skip; "
                  f"about {images} images to process")
     return "\n".join(lines)

@@ -73,6 +73,7 @@ def run_command(
     runs_root: Path = typer.Option(Path("runs"), help="Where run directories go."),
     report_dir: Optional[Path] = typer.Option(None, help="Where the report goes (default reports/<suite>)."),
     overrides: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Number of seeds (0..N-1; default: the suite's)."),
     executor: str = EXECUTOR,
     executor_option: list[str] = EXECUTOR_OPTIONS,
     progress: bool = typer.Option(True, help="Show progress bars."),
@@ -90,6 +91,8 @@ def run_command(
         _fail("pass --suite NAME (see --list)")
     try:
         spec = load_suite(suite)
+        if seeds is not None:
+            spec.seeds = list(range(seeds))
         run_suite(spec, runs_root, report_dir or Path("reports") / spec.name,
                   locations(data_root, root, cache_dir, landmarks), overrides=overrides, executor=executor,
                   executor_options=executor_options(executor_option), dry_run=dry_run, progress=progress, log=_log)
