@@ -15,6 +15,7 @@ from setuptools import find_packages
 from typer.testing import CliRunner
 
 from helpers import TINY_OVERRIDES
+from test_end_to_end_rafdb import rafdb_copy  # noqa: F401  (fixture: a tiny RAF-DB copy on disk)
 from oadn.cli import app
 from oadn.config import build_config, config_to_dict
 from oadn.data.registry import DatasetAdapter, register_dataset
@@ -205,3 +206,22 @@ def test_tiny_ablation_end_to_end_retrained_and_at_test(tmp_path):
     refused = runner.invoke(app, ["ablate", "--param", "K", "--dataset", "synthetic", "--at-test", "--values", "1,4",
                                   "--runs-root", str(tmp_path / "runs")])
     assert refused.exit_code == 1 and "T and sigma" in refused.output
+
+
+def test_missing_landmark_cache_is_prepared_on_the_way_or_skipped_with_the_command(rafdb_copy, tmp_path):
+    root, landmarks, _ = rafdb_copy
+    suite = load_suite(str(write_suite(tmp_path / "s.yaml", data_name="rafdb")))
+    broken = DataLocations(roots={"rafdb": root}, cache_dir=tmp_path / "cache", landmarks=f"file:{tmp_path}/none.csv")
+    run = plan_suite(suite, tmp_path / "runs", broken)[0].runs[0]
+    assert run.status == "skip" and f"run: oadn-bench prepare rafdb --root {root} --landmarks file:" in run.reason
+
+    args = ["run", "--suite", str(tmp_path / "s.yaml"), "--root", f"rafdb={root}", "--landmarks", f"file:{landmarks}",
+            "--cache-dir", str(tmp_path / "cache"), "--runs-root", str(tmp_path / "runs"),
+            "--report-dir", str(tmp_path / "rep"), "--no-progress"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "preparing the file:" in result.output and "1 ran" in result.output
+    assert list(pd.read_csv(tmp_path / "rep" / "manifest.csv")["status"]) == ["finished"]
+    # the prepared cache is found the second time; the finished run is reused
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0 and "preparing" not in result.output and "1 reused" in result.output
