@@ -19,6 +19,7 @@ import pandas as pd
 
 from oadn.engine.checkpoint_eval import evaluate_run, resolve_evaluation
 from oadn.engine.executors import RunJob, get_executor
+from oadn.identity import slug
 from oadn.planning import DataCheck, DataLocations, ExperimentPlan, PlannedRun, format_plan, plan_suite
 from oadn.report.plots import plot_confusion_matrix
 from oadn.report.tables import render_markdown, summary_table
@@ -86,7 +87,7 @@ def train_missing(plans: list[ExperimentPlan], executor: str, executor_options: 
                 planned.append(run)
     if not jobs:
         return
-    options = {"progress": progress, "log": log, **executor_options}
+    options = {"progress": progress, **executor_options}
     for run, outcome in zip(planned, get_executor(executor, **options).run(jobs)):
         if outcome.status == "finished":
             (summary.resumed if run.status == "resume" else summary.ran).append(_label(run))
@@ -186,7 +187,7 @@ def write_basic_report(suite: Suite, figures: list[dict[str, Any]], report_dir: 
                 matrix = np.sum(cells["confusion_matrix"].tolist(), axis=0)
                 title = f"{method} on {column}: acc {100 * cells['accuracy'].mean():.1f}%"
                 plot_confusion_matrix(matrix, cells["classes"].iloc[0], title,
-                                      report_dir / f"confusion_{prefix}{method}_{column}.png".replace(" ", "_"))
+                                      report_dir / f"{slug(f'confusion_{prefix}{method}_{column}')}.png")
     body = render_markdown(parts[0][1], suite.description or suite.name, [])
     for experiment, table in parts[1:]:
         body += "\n" + render_markdown(table, experiment, []).replace("# ", "## ", 1)
