@@ -244,6 +244,8 @@ def run_suite(
                     "skipped": [{"run": label, "reason": why} for label, why in summary.skipped]},
     }, indent=2) + "\n")
     path = render(report_dir, suite, figures, log)
+    if path.suffix == ".md" and path.is_file():
+        log(path.read_text())
     for line in summary.lines():
         log(line)
     log(f"report written to {path}")
