@@ -17,6 +17,7 @@ from oadn import __version__
 from oadn.config import ConfigError, build_config, parse_override
 from oadn.data.cli import app as datasets_app
 from oadn.preprocess.cli import prepare_command, show_landmarks_command
+from oadn.suites_cli import ablate_command, run_command
 from oadn.report.cli import report_command
 
 app = typer.Typer(
@@ -28,6 +29,8 @@ console = Console()
 app.add_typer(datasets_app, name="datasets")
 app.command("prepare")(prepare_command)
 app.command("show-landmarks")(show_landmarks_command)
+app.command("run")(run_command)
+app.command("ablate")(ablate_command)
 app.command("report")(report_command)
 
 SET_HELP = "Override a configuration value, e.g. --set train.lr=0.01 (repeatable)."
@@ -167,28 +170,6 @@ def evaluate(
     except (OSError, KeyError, ValueError, RuntimeError) as error:
         _fail(str(error))
     console.print(_metrics_table(f"{run} on {data or 'its own data'}", results))
-
-
-@app.command()
-def run(
-    suite: str = typer.Option(..., "--suite", help="Built-in suite name (e.g. demo) or a suite YAML file."),
-    runs_root: Path = typer.Option(Path("runs"), help="Where run directories go."),
-    report_dir: Optional[Path] = typer.Option(None, help="Where the report goes (default reports/<suite>)."),
-    overrides: list[str] = typer.Option([], "--set", "-s", help=SET_HELP + " Applied to every run."),
-    progress: bool = typer.Option(True, help="Show progress bars."),
-) -> None:
-    """Run a benchmark suite: train every method and seed (finished runs are reused), then write the report."""
-    from oadn.engine.train import TrainingDiverged
-    from oadn.suite import load_suite, run_suite
-
-    try:
-        spec = load_suite(suite)
-        target = report_dir or Path("reports") / spec.name
-        table = run_suite(spec, runs_root, target, overrides=overrides, progress=progress, log=console.print)
-    except (TrainingDiverged, FileNotFoundError, KeyError, ValueError) as error:
-        _fail(str(error))
-    typer.echo(table.to_markdown())
-    console.print(f"report written to {target}/results.md")
 
 
 @app.command()

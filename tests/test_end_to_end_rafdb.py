@@ -72,9 +72,10 @@ def test_prepare_train_and_evaluate_on_a_list_subset(rafdb_copy, tmp_path):
     result = runner.invoke(app, ["evaluate", str(run_dir), "--data", "occlusion-rafdb", "--root", str(root),
                                  "--option", f"list_path={occlusion_list}", "--no-progress"])
     assert result.exit_code == 0, result.output
-    subset = json.loads((run_dir / "evaluations" / "occlusion-rafdb" / "metrics.json").read_text())
+    (out_dir,) = (run_dir / "evaluations").glob("occlusion-rafdb@*")  # own options (list_path): own folder
+    subset = json.loads((out_dir / "metrics.json").read_text())
     assert subset["test"]["prediction"]["count"] == 3
-    subset_predictions = pd.read_parquet(run_dir / "evaluations" / "occlusion-rafdb" / "test.parquet")
+    subset_predictions = pd.read_parquet(out_dir / "test.parquet")
     full = predictions.set_index("image_id").loc[subset_predictions["image_id"]]
     # the same weights on the same prepared images give the same predictions, whichever data set view is used
     np.testing.assert_array_equal(full["pred_prediction"].to_numpy(), subset_predictions["pred_prediction"].to_numpy())

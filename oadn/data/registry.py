@@ -75,3 +75,11 @@ def get_dataset(name: str, **options: Any) -> DatasetAdapter:
     if name not in _REGISTRY:
         raise KeyError(f"unknown data set {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name](**options)
+
+
+def dataset_class(name: str) -> type[DatasetAdapter]:
+    """The adapter class registered as ``name`` (to inspect its protocol options without building it)."""
+    _load_builtin_adapters()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown data set {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]

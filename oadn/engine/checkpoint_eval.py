@@ -1,20 +1,104 @@
-"""Evaluate a finished run's selected weights on any split of any registered data set."""
+"""Evaluate a finished run's selected weights on any split of any registered data set.
+
+Protocol options: a data set the run was not trained on inherits those of the run's options its adapter
+accepts (so Occlusion-FERPlus is read under the run's FERPlus label mode), unless ``options`` overrides them.
+Each (data set, options, model overrides) gets its own folder ``<run>/evaluations/<key>/`` with one parquet per
+split, ``metrics.json`` (per split; evaluating one split never removes another's figures) and
+``evaluation.json`` (what was evaluated and how classes were scored).
+
+Cross-data-set scoring: a test set whose classes are a strict subset of the training classes (FERPlus' 8 ->
+FED-RO's 7, a lab set without neutral) is scored on the shared classes, matched by canonical name, with each
+prediction RESTRICTED to those classes (arg-max over the shared outputs only). Restricting asks "which of the
+test set's expressions is it", the question the test set can answer; an unrestricted arg-max would count every
+"contempt" answer on a 7-class set as an error the labels cannot confirm. ``evaluation.json`` records it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
+import json
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from oadn.data.registry import get_dataset
+from oadn.config import RunConfig
+from oadn.data.registry import DatasetAdapter, dataset_class, get_dataset
 from oadn.engine.evaluate import metrics_by_branch, predict
 from oadn.engine.resume import selected_weights
 from oadn.engine.train import open_data_split, resolve_device
 from oadn.models import create_model
 from oadn.runs import load_config, save_json, save_parquet
+
+
+def inherited_options(dataset: str, run_options: dict[str, Any]) -> dict[str, Any]:
+    """The run's protocol options that ``dataset``'s adapter accepts (all of them when it takes ``**kwargs``)."""
+    parameters = inspect.signature(dataset_class(dataset).__init__).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return dict(run_options)
+    names = {p.name for p in parameters}
+    return {k: v for k, v in run_options.items() if k in names}
+
+
+@dataclasses.dataclass
+class EvaluationSpec:
+    """What one ``evaluate`` call scores, resolved against the run."""
+
+    dataset: str
+    options: dict[str, Any]
+    model_overrides: dict[str, Any]
+    adapter: DatasetAdapter
+    run_classes: tuple[str, ...]
+    out_dir: Path
+
+    @property
+    def restrict_to(self) -> list[int] | None:
+        if tuple(self.adapter.classes) == self.run_classes:
+            return None
+        return [self.run_classes.index(c) for c in self.adapter.classes]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "options": self.options,
+            "model_overrides": self.model_overrides,
+            "run_classes": list(self.run_classes),
+            "classes": list(self.adapter.classes),
+            "scored_classes": list(self.adapter.classes),
+            "restricted": self.restrict_to is not None,
+        }
+
+
+def resolve_evaluation(
+    run_dir: Path,
+    config: RunConfig,
+    dataset: str | None,
+    options: dict[str, Any] | None,
+    model_overrides: dict[str, Any] | None,
+) -> EvaluationSpec:
+    """Adapter, options and output folder of an evaluation; fails when the classes cannot be matched."""
+    own = config.data.name
+    dataset = dataset or own
+    inherited = dict(config.data.options) if dataset == own else inherited_options(dataset, config.data.options)
+    resolved = {**inherited, **(options or {})}
+    adapter = get_dataset(dataset, **resolved)
+    run_classes = tuple(get_dataset(own, **config.data.options).classes)
+    extra = set(adapter.classes) - set(run_classes)
+    if extra:
+        raise ValueError(f"{dataset} has classes {list(adapter.classes)}, {sorted(extra)} of which the run "
+                         f"(trained on {list(run_classes)}) cannot predict")
+    overrides = dict(model_overrides or {})
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(config.model)})
+    if unknown:
+        raise ValueError(f"unknown model key(s) {', '.join(unknown)} in the evaluation's model overrides")
+    key = dataset
+    if resolved != inherited or overrides:
+        text = json.dumps({"options": resolved, "model": overrides}, sort_keys=True, default=str)
+        key = f"{dataset}@{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return EvaluationSpec(dataset, resolved, overrides, adapter, run_classes, Path(run_dir) / "evaluations" / key)
 
 
 def evaluate_run(
@@ -24,14 +108,16 @@ def evaluate_run(
     root: Path | None = None,
     splits: list[str] | None = None,
     options: dict[str, Any] | None = None,
+    split_options: dict[str, Any] | None = None,
+    model_overrides: dict[str, Any] | None = None,
     progress: bool = True,
     cache_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Metrics per split and branch; predictions and metrics go to ``<run>/evaluations/<data set>/``.
+    """Metrics per split and branch (see the module docstring for options, outputs and class subsets).
 
-    Without ``dataset`` the run's own data set and test splits are used. A different data set must share the
-    run's class space (same canonical classes, same order), or the figures would be meaningless. An unfinished
-    run is evaluated with a warning; ``weights.json`` next to the metrics records the epoch the weights come from.
+    Without ``dataset`` the run's own data set and test splits are used; ``model_overrides`` change test-time
+    settings of the model (e.g. OADN's threshold T or sigma) without retraining. An unfinished run is
+    evaluated with a warning; ``weights.json`` next to the metrics records the epoch the weights come from.
     """
     run_dir = Path(run_dir)
     config = load_config(run_dir)
@@ -47,24 +133,20 @@ def evaluate_run(
             f"{run_dir} is unfinished ({provenance['epochs_done']} of {provenance['epochs']} epochs); evaluating the "
             f"weights of epoch {provenance['epoch']}, the best on validation so far"
         )
-    run_adapter = get_dataset(config.data.name, **config.data.options)
-    if dataset is None:
-        adapter, dataset, root = run_adapter, config.data.name, None
-        splits = splits or config.data.test_splits
-    else:
-        adapter = get_dataset(dataset, **(options or {}))
-    if tuple(adapter.classes) != tuple(run_adapter.classes):
-        raise ValueError(
-            f"{dataset} has classes {list(adapter.classes)} but the run was trained on {list(run_adapter.classes)}"
-        )
-    splits = splits or [s for s in adapter.splits if s.startswith("test")]
+    spec = resolve_evaluation(run_dir, config, dataset, options, model_overrides)
+    if spec.dataset == config.data.name and not splits:
+        splits = config.data.test_splits
+    splits = splits or [s for s in spec.adapter.splits if s.startswith("test")]
+    data = dataclasses.replace(config.data, split_options={**config.data.split_options, **(split_options or {})})
     device = resolve_device(config.train.device)
-    model = create_model(config.model, len(adapter.classes), config.data.image_size).to(device)
+    model_config = dataclasses.replace(config.model, **spec.model_overrides)
+    model = create_model(model_config, len(spec.run_classes), config.data.image_size).to(device)
     model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
-    out_dir = run_dir / "evaluations" / dataset
+    metrics_path = spec.out_dir / "metrics.json"
+    saved = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     results: dict[str, Any] = {}
     for split in splits:
-        source = open_data_split(adapter, config.data, split, root)
+        source = open_data_split(spec.adapter, data, split, root)
         frame, bad = predict(
             model,
             source,
@@ -73,12 +155,14 @@ def evaluate_run(
             amp=config.train.amp,
             num_workers=config.data.num_workers,
             on_bad_image=config.data.on_bad_image,
-            description=f"{dataset} {split}",
+            description=f"{spec.dataset} {split}",
             progress=progress,
+            restrict_to=spec.restrict_to,
         )
-        save_parquet(frame, out_dir / f"{split}.parquet")
-        results[split] = metrics_by_branch(frame, adapter.classes)
+        save_parquet(frame, spec.out_dir / f"{split}.parquet")
+        results[split] = metrics_by_branch(frame, spec.adapter.classes)
         results[split]["bad_images"] = [list(b) for b in bad]
-    save_json(results, out_dir / "metrics.json")
-    save_json(provenance, out_dir / "weights.json")
+    save_json({**saved, **results}, metrics_path)
+    save_json({**spec.describe(), "root": str(root) if root else config.data.root}, spec.out_dir / "evaluation.json")
+    save_json(provenance, spec.out_dir / "weights.json")
     return results

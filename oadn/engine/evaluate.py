@@ -35,9 +35,14 @@ def predict(
     on_bad_image: str = "skip",
     description: str = "evaluate",
     progress: bool = True,
+    restrict_to: Sequence[int] | None = None,
 ) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
     """Per-image table (image_id, label, pred_<branch> for every branch, scores of the prediction) and the
-    images that could not be read."""
+    images that could not be read.
+
+    ``restrict_to`` (model output indices, in the source's class order) scores a test set whose classes are a
+    subset of the training classes: each branch's arg-max runs over those outputs only, and predictions and
+    scores are indices into the source's classes."""
     model.eval()
     loader = make_loader(
         source, batch_size=batch_size, train=False, seed=0, num_workers=num_workers, on_bad_image=on_bad_image
@@ -67,6 +72,8 @@ def predict(
     )
     for name, chunks in branch_scores.items():
         scores = np.concatenate(chunks)
+        if restrict_to is not None:
+            scores = scores[:, list(restrict_to)]
         frame[f"pred_{name}"] = scores.argmax(axis=1).astype(np.int64)
         if name == "prediction":
             frame["scores"] = list(scores.astype(np.float32))

@@ -1,0 +1,83 @@
+"""FED-RO: real occluded faces for testing (Li et al., ACNN), one folder per class.
+
+The publisher lists 400 images over 7 classes; many source URLs are dead, so a downloaded copy usually holds
+about 381: ``check`` reports what was found against the published 400. Folder names are matched to canonical
+classes case-insensitively, with the published spelling ``neural`` (and common synonyms such as ``angry`` or
+``happy``) accepted. Protocol: a test set only; train on RAF-DB + AffectNet jointly (``rafdb+affectnet``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, frame, require_dir
+from oadn.data.index import Problem
+from oadn.data.registry import register_dataset
+from oadn.labels import BASIC_CLASSES
+
+PUBLISHED_IMAGES = 400
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+FOLDER_NAMES = {
+    "surprise": "surprise", "surprised": "surprise",
+    "fear": "fear", "fearful": "fear",
+    "disgust": "disgust", "disgusted": "disgust",
+    "happiness": "happiness", "happy": "happiness",
+    "sadness": "sadness", "sad": "sadness",
+    "anger": "anger", "angry": "anger",
+    "neutral": "neutral", "neural": "neutral",
+}
+
+
+@register_dataset("fedro")
+class FEDRO(FileDatasetAdapter):
+    """FED-RO, 7 classes, test split only."""
+
+    description = "FED-RO occluded faces, 7 classes, test only (400 published); train on rafdb+affectnet"
+
+    def __init__(self) -> None:
+        self._classes = BASIC_CLASSES
+        self._splits = ("test",)
+
+    @property
+    def protocol(self) -> str:
+        return "7 classes, test = every image in the class folders (400 published); train on rafdb+affectnet"
+
+    def scan(self, root: Path) -> tuple[pd.DataFrame, list[Problem]]:
+        require_dir(Path(root), "FED-RO root with one folder per class")
+        columns: dict[str, list] = {k: [] for k in ("image_id", "path", "split", "label", EXCLUDED)}
+        problems: list[Problem] = []
+        found: dict[str, Path] = {}
+        for entry in sorted(root.iterdir()):
+            if not entry.is_dir():
+                continue
+            cls = FOLDER_NAMES.get(entry.name.lower())
+            if cls is None:
+                problems.append(Problem(str(entry), f"unknown class folder (expected one of {', '.join(sorted(FOLDER_NAMES))})"))
+            elif cls in found:
+                problems.append(Problem(str(entry), f"second folder for {cls} (first: {found[cls].name})"))
+            else:
+                found[cls] = entry
+        for cls in BASIC_CLASSES:
+            if cls not in found:
+                problems.append(Problem(str(root), f"missing class folder for {cls} (expected e.g. {root / cls})"))
+                continue
+            for file in sorted(found[cls].iterdir()):
+                if file.suffix.lower() not in IMAGE_SUFFIXES:
+                    problems.append(Problem(str(file), "not an image file name; ignored", None, "warning"))
+                    continue
+                columns["image_id"].append(f"{found[cls].name}/{file.name}")
+                columns["path"].append(str(file.absolute()))
+                columns["split"].append("test")
+                columns["label"].append(BASIC_CLASSES.index(cls))
+                columns[EXCLUDED].append("")
+        df = frame(columns)
+        df["aligned"] = False
+        return df, problems
+
+    def check_counts(self, usable: pd.DataFrame, root: Path) -> list[Problem]:
+        if len(usable) == PUBLISHED_IMAGES:
+            return []
+        return [Problem(str(root), f"found {len(usable)} usable images of the {PUBLISHED_IMAGES} published "
+                        "(about 381 are downloadable); results are over the images found", None, "warning")]

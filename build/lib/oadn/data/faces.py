@@ -1,0 +1,90 @@
+"""The one record type every data source hands to the loader, whatever produced it.
+
+A source is anything indexable that yields :class:`FaceRecord` objects: the synthetic generator, or a real data
+set read through its prepared (aligned + landmarked) cache. Keeping this contract small is what lets training,
+evaluation and reports ignore where faces came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+
+@dataclass
+class FaceRecord:
+    """One aligned face as the model sees it.
+
+    image: H x W x 3 uint8 RGB at the model's input size.
+    landmarks: 68 x 3 float32, iBUG order; x, y in pixels of ``image`` (0 = left/top edge of the first pixel's
+        centre), score in [0, 1] (a detector's confidence; 0 for a point known to be missing).
+    label: class index into the source's ``classes`` (for soft-label sources, the arg-max class).
+    soft_target: optional probability vector over ``classes`` (FERPlus probability / cross-entropy modes).
+    """
+
+    image: np.ndarray
+    landmarks: np.ndarray
+    label: int
+    image_id: str
+    soft_target: np.ndarray | None = None
+
+
+@runtime_checkable
+class FaceSource(Protocol):
+    """An indexable collection of faces with labels known without decoding any image."""
+
+    classes: tuple[str, ...]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> FaceRecord: ...
+
+    @property
+    def labels(self) -> np.ndarray:
+        """int64 label per item, in index order."""
+        ...
+
+    @property
+    def image_ids(self) -> Sequence[str]:
+        """Stable identifier per item, in index order (used in per-image prediction files)."""
+        ...
+
+
+class SubsetSource:
+    """A view of ``source`` restricted to ``indices`` (used to carve a validation split off training data)."""
+
+    def __init__(self, source: FaceSource, indices: Sequence[int]):
+        self.source = source
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.classes = source.classes
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> FaceRecord:
+        return self.source[int(self.indices[index])]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.asarray(self.source.labels)[self.indices]
+
+    @property
+    def image_ids(self) -> Sequence[str]:
+        ids = self.source.image_ids
+        return [ids[i] for i in self.indices]
+
+
+class BadImageError(RuntimeError):
+    """An image file that cannot be decoded (missing, truncated, not an image).
+
+    Raised by sources while reading one item; the loader skips the item and records it in the run directory
+    (``data.on_bad_image = "skip"``) or stops the run (``"fail"``).
+    """
+
+    def __init__(self, image_id: str, path: str, reason: str):
+        super().__init__(f"{path}: cannot read image {image_id!r}: {reason}")
+        self.image_id = image_id
+        self.path = path
+        self.reason = reason

@@ -1,0 +1,85 @@
+"""One registry mapping a data set name to its adapter, so every command takes a name.
+
+An adapter is a class deriving from :class:`DatasetAdapter`, registered with ``@register_dataset("name")``.
+Constructor keyword arguments are the data set's protocol options (label mode, number of classes, ...).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Callable, ClassVar, TypeVar
+
+from oadn.data.faces import FaceSource
+
+
+class DatasetAdapter(ABC):
+    """A data set under one protocol: its class space, its splits, and how to open a split as faces."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: whether the data set needs a user-supplied copy on disk (``--root``); the synthetic one does not
+    needs_root: ClassVar[bool] = True
+
+    @property
+    @abstractmethod
+    def classes(self) -> tuple[str, ...]:
+        """Canonical class names of this protocol (``oadn.labels.class_space(7 or 8)``)."""
+
+    @property
+    @abstractmethod
+    def splits(self) -> tuple[str, ...]:
+        """Names of the splits this protocol defines, e.g. ("train", "test")."""
+
+    @property
+    def protocol(self) -> str:
+        """One line saying how the protocol is defined (shown by ``datasets list``)."""
+        return self.description
+
+    @abstractmethod
+    def open_split(self, split: str, *, root: Path | None, image_size: int, **options: Any) -> FaceSource:
+        """Open ``split`` as a :class:`FaceSource` of aligned faces at ``image_size``."""
+
+
+A = TypeVar("A", bound=type[DatasetAdapter])
+_REGISTRY: dict[str, type[DatasetAdapter]] = {}
+
+
+def register_dataset(name: str) -> Callable[[A], A]:
+    """Class decorator adding an adapter to the registry under ``name``."""
+
+    def decorate(cls: A) -> A:
+        if name in _REGISTRY:
+            raise ValueError(f"data set {name!r} is registered twice ({_REGISTRY[name].__name__}, {cls.__name__})")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def _load_builtin_adapters() -> None:
+    # Importing the modules runs their @register_dataset decorators.
+    import oadn.data.adapters  # noqa: F401
+
+
+def list_datasets() -> list[str]:
+    """Registered data set names, sorted."""
+    _load_builtin_adapters()
+    return sorted(_REGISTRY)
+
+
+def get_dataset(name: str, **options: Any) -> DatasetAdapter:
+    """Instantiate the adapter registered as ``name`` with protocol ``options``."""
+    _load_builtin_adapters()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown data set {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name](**options)
+
+
+def dataset_class(name: str) -> type[DatasetAdapter]:
+    """The adapter class registered as ``name`` (to inspect its protocol options without building it)."""
+    _load_builtin_adapters()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown data set {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]

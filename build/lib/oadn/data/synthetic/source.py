@@ -1,0 +1,163 @@
+"""The synthetic data set as a :class:`~oadn.data.faces.FaceSource`, and its registry adapter.
+
+Item ``i`` of a split is a pure function of ``(seed, split, i)``: it is drawn from its own generator
+``default_rng([seed, split_code, i])``, so items can be produced alone, in any order, in any DataLoader worker.
+Labels come from a counter-based hash instead, balanced in blocks of seven, so they are known without drawing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from oadn.data.faces import FaceRecord
+from oadn.data.registry import DatasetAdapter, register_dataset
+from oadn.data.synthetic.occluders import OCCLUDER_KINDS, Canvas, confidence, draw_occluders, occluded_points
+from oadn.data.synthetic.render import draw_face, finish
+from oadn.data.synthetic.shape import expression_weights, sample_geometry
+from oadn.labels import BASIC_CLASSES
+
+#: split name -> the code that separates its random streams (splits never share an item)
+SPLIT_CODES: dict[str, int] = {"train": 0, "test_clean": 1, "test_occluded": 2}
+_NUM_CLASSES = len(BASIC_CLASSES)
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser on a uint64 array (wrapping arithmetic): a cheap, well-mixed hash."""
+    z = (x + np.uint64(0x9E3779B97F4A7C15)) & _M64
+    z = ((z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _M64
+    z = ((z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _M64
+    return z ^ (z >> np.uint64(31))
+
+
+def balanced_labels(seed: int, split_code: int, size: int) -> np.ndarray:
+    """Labels for items 0..size-1: each block of seven consecutive items is a random permutation of the classes."""
+    blocks = -(-size // _NUM_CLASSES)
+    base = _splitmix64(np.array([seed * 16 + split_code], dtype=np.uint64))
+    keys = _splitmix64(base ^ np.arange(blocks * _NUM_CLASSES, dtype=np.uint64))
+    return np.argsort(keys.reshape(blocks, _NUM_CLASSES), axis=1).ravel()[:size].astype(np.int64)
+
+
+class SyntheticFaces:
+    """A split of procedurally drawn faces of the seven basic expressions, with scored iBUG-68 landmarks.
+
+    occlusion: probability that a face gets occluders (0 for a clean split, 1 for an occluded one).
+    targeted: place hands and boxes over an eye, the eyes or the mouth rather than anywhere on the face.
+    occluder_kinds: the occluder kinds to draw from (see ``OCCLUDER_KINDS``).
+    frontal: no pose variation (no roll or yaw, fixed scale, centred), for tests and figures.
+    """
+
+    classes: tuple[str, ...] = BASIC_CLASSES
+
+    def __init__(
+        self,
+        split: str,
+        size: int,
+        image_size: int,
+        seed: int = 0,
+        occlusion: float = 0.0,
+        targeted: bool = False,
+        occluder_kinds: Sequence[str] = OCCLUDER_KINDS,
+        frontal: bool = False,
+    ):
+        if split not in SPLIT_CODES:
+            raise ValueError(f"unknown synthetic split {split!r}; expected one of {', '.join(SPLIT_CODES)}")
+        unknown = set(occluder_kinds) - set(OCCLUDER_KINDS)
+        if unknown or not occluder_kinds:
+            raise ValueError(f"occluder kinds must be a non-empty subset of {OCCLUDER_KINDS}, got {occluder_kinds}")
+        if image_size < 16 or size < 0 or seed < 0 or not 0.0 <= occlusion <= 1.0:
+            raise ValueError("need image_size >= 16, size >= 0, seed >= 0 and occlusion in [0, 1]")
+        self.split, self.size, self.image_size, self.seed = split, size, image_size, seed
+        self.occlusion, self.targeted, self.frontal = occlusion, targeted, frontal
+        self.occluder_kinds = tuple(occluder_kinds)
+        self._code = SPLIT_CODES[split]
+        self._labels = balanced_labels(seed, self._code, size)
+        self._labels.flags.writeable = False
+        self._ids = _ImageIds(split, seed, size)
+        self._au_rows = expression_weights(self.classes)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> FaceRecord:
+        if not -self.size <= index < self.size:
+            raise IndexError(f"index {index} out of range for {self.size} synthetic faces")
+        index = int(index) % self.size
+        label = int(self._labels[index])
+        rng = np.random.default_rng([self.seed, self._code, index])
+        n = self.image_size
+        geom = sample_geometry(rng, self._au_rows[label], n, frontal=self.frontal)
+        img, draw, points, unit = draw_face(rng, geom, n)
+        hidden = np.zeros(len(geom.landmarks), dtype=bool)
+        if rng.random() < self.occlusion:
+            canvas = Canvas(img, draw, points, unit, geom.roll)
+            draw_occluders(canvas, rng, self.occluder_kinds, self.targeted)
+            hidden = occluded_points(canvas.mask, points[: len(hidden)], unit)
+        image = finish(rng, img, n)
+        xy = geom.landmarks
+        inside = np.all((xy >= 0) & (xy <= n - 1), axis=1)
+        landmarks = np.column_stack([xy, confidence(rng, hidden, inside)]).astype(np.float32)
+        return FaceRecord(image=image, landmarks=landmarks, label=label, image_id=self._ids[index])
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    @property
+    def image_ids(self) -> Sequence[str]:
+        return self._ids
+
+
+class _ImageIds(Sequence[str]):
+    """Image ids computed on access, so a million-item split does not hold a million strings."""
+
+    def __init__(self, split: str, seed: int, size: int):
+        self.split, self.seed, self.size = split, seed, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.size))]
+        if not -self.size <= index < self.size:
+            raise IndexError(index)
+        return f"synthetic-s{self.seed}-{self.split}-{int(index) % self.size:07d}"
+
+
+@register_dataset("synthetic")
+class SyntheticDataset(DatasetAdapter):
+    """The built-in procedural data set: no download, any resolution, clean and occluded test splits."""
+
+    description = (
+        "procedural faces of the 7 basic expressions with scored iBUG-68 landmarks; train (occluders with "
+        "probability train_occlusion), test_clean (none), test_occluded (always over the eyes or mouth)"
+    )
+    needs_root = False
+
+    def __init__(self, train_size: int = 7000, test_size: int = 1400, seed: int = 0, train_occlusion: float = 0.5):
+        self.train_size, self.test_size = train_size, test_size
+        self.seed, self.train_occlusion = seed, train_occlusion
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return BASIC_CLASSES
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return tuple(SPLIT_CODES)
+
+    def open_split(self, split: str, *, root: Path | None = None, image_size: int = 112, **options: Any) -> SyntheticFaces:
+        """Open ``split``; ``options`` go to :class:`SyntheticFaces` (e.g. ``occluder_kinds``, ``frontal``)."""
+        if split not in SPLIT_CODES:
+            raise ValueError(f"unknown split {split!r} of 'synthetic'; expected one of {', '.join(SPLIT_CODES)}")
+        if split == "train":
+            size, occlusion, targeted = self.train_size, self.train_occlusion, False
+        else:
+            size, targeted = self.test_size, True
+            occlusion = 1.0 if split == "test_occluded" else 0.0
+        settings = {"occlusion": occlusion, "targeted": targeted, **options}
+        return SyntheticFaces(split, size, image_size, seed=self.seed, **settings)

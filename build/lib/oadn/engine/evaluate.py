@@ -1,0 +1,89 @@
+"""Evaluation: per-image predictions of every branch, and metrics per branch, for one split."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from oadn.data.faces import FaceSource
+from oadn.engine.loader import make_loader, to_device
+from oadn.engine.metrics import classification_metrics
+from oadn.models.base import FERModel
+from oadn.progress import progress_bar
+
+
+def autocast_for(device: torch.device, amp: bool):
+    """bf16 autocast on CUDA when asked; full precision elsewhere."""
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@torch.no_grad()
+def predict(
+    model: FERModel,
+    source: FaceSource,
+    *,
+    device: torch.device,
+    batch_size: int,
+    amp: bool = True,
+    num_workers: int = 0,
+    on_bad_image: str = "skip",
+    description: str = "evaluate",
+    progress: bool = True,
+    restrict_to: Sequence[int] | None = None,
+) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
+    """Per-image table (image_id, label, pred_<branch> for every branch, scores of the prediction) and the
+    images that could not be read.
+
+    ``restrict_to`` (model output indices, in the source's class order) scores a test set whose classes are a
+    subset of the training classes: each branch's arg-max runs over those outputs only, and predictions and
+    scores are indices into the source's classes."""
+    model.eval()
+    loader = make_loader(
+        source, batch_size=batch_size, train=False, seed=0, num_workers=num_workers, on_bad_image=on_bad_image
+    )
+    channels_last = device.type == "cuda" and amp
+    indices: list[np.ndarray] = []
+    branch_scores: dict[str, list[np.ndarray]] = {}
+    bad: list[tuple[str, str, str]] = []
+    with progress_bar(progress) as bar:
+        task = bar.add_task(description, total=len(loader), info="")
+        for batch in loader:
+            bad.extend(batch["bad"])
+            if batch["size"]:
+                images, landmarks = to_device(batch, device, channels_last)
+                with autocast_for(device, amp):
+                    outputs = model(images, landmarks)
+                for name, scores in model.branch_scores(outputs).items():
+                    branch_scores.setdefault(name, []).append(scores.float().cpu().numpy())
+                indices.append(batch["index"].numpy())
+            bar.advance(task)
+    if not indices:
+        raise RuntimeError(f"{description}: no readable image in the split ({len(bad)} unreadable)")
+    order = np.concatenate(indices)
+    ids = source.image_ids
+    frame = pd.DataFrame(
+        {"image_id": [ids[i] for i in order], "label": np.asarray(source.labels)[order].astype(np.int64)}
+    )
+    for name, chunks in branch_scores.items():
+        scores = np.concatenate(chunks)
+        if restrict_to is not None:
+            scores = scores[:, list(restrict_to)]
+        frame[f"pred_{name}"] = scores.argmax(axis=1).astype(np.int64)
+        if name == "prediction":
+            frame["scores"] = list(scores.astype(np.float32))
+    return frame, bad
+
+
+def metrics_by_branch(frame: pd.DataFrame, classes: Sequence[str]) -> dict[str, Any]:
+    """Metrics for every ``pred_<branch>`` column of a prediction table."""
+    branches = [column.removeprefix("pred_") for column in frame.columns if column.startswith("pred_")]
+    return {
+        branch: classification_metrics(frame["label"].to_numpy(), frame[f"pred_{branch}"].to_numpy(), classes)
+        for branch in branches
+    }

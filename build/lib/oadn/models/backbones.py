@@ -1,0 +1,137 @@
+"""Backbones that map an image batch to a feature map F (B x C x h x w), by name.
+
+The paper's backbone is ResNet-50 with its last stage's stride set to 1 (no dilation), so a 224 input gives
+F of 2048 x 14 x 14. ``resnet18`` gets the same surgery; ``resnet-tiny`` is a narrow 4-block ResNet with the same
+surgery, sized for CPU tests and the demo; ``timm:<name>`` takes any timm model's ``forward_features`` as is.
+Weights are never downloaded: ``pretrained`` is a local state-dict file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import timm
+import torch
+from timm.models.resnet import BasicBlock, ResNet
+from torch import nn
+
+
+@dataclass
+class Backbone:
+    """A feature extractor and the facts heads need about its output."""
+
+    module: nn.Module
+    channels: int
+    stride: int
+
+
+def _last_stage_stride_one(model: ResNet) -> None:
+    """Make layer4 keep layer3's resolution by setting its strided convs to stride 1 (no dilation)."""
+    first_block = model.layer4[0]
+    for name, module in first_block.named_modules():
+        if isinstance(module, nn.Conv2d) and module.stride == (2, 2):
+            module.stride = (1, 1)
+        elif isinstance(module, nn.AvgPool2d) and module.stride in (2, (2, 2)):
+            parent_name, _, child = name.rpartition(".")
+            parent = first_block.get_submodule(parent_name) if parent_name else first_block
+            setattr(parent, child, nn.Identity())
+
+
+class _ForwardFeatures(nn.Module):
+    """Wrap a timm model so that calling it returns the unpooled feature map."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_features(x)
+
+
+def _resnet_last_stride_one(factory: Callable[[], ResNet]) -> Backbone:
+    model = factory()
+    model.reset_classifier(0)  # F is all the heads need; an unused 1000-way fc would only be trained by decay
+    _last_stage_stride_one(model)
+    stride = 16 if isinstance(model.maxpool, nn.MaxPool2d) else 8
+    return Backbone(_ForwardFeatures(model), channels=model.num_features, stride=stride)
+
+
+_BUILDERS: dict[str, Callable[[], Backbone]] = {
+    "resnet50": lambda: _resnet_last_stride_one(lambda: timm.create_model("resnet50", pretrained=False)),
+    "resnet18": lambda: _resnet_last_stride_one(lambda: timm.create_model("resnet18", pretrained=False)),
+    "resnet-tiny": lambda: _resnet_last_stride_one(_tiny_resnet),
+    "cnn-tiny": lambda: _tiny_cnn(),
+}
+
+
+class _PlainFeatures(nn.Sequential):
+    """A Sequential whose output is the feature map (the interface ``_ForwardFeatures`` gives timm models)."""
+
+
+def _tiny_cnn() -> Backbone:
+    """Four conv-BN-ReLU blocks (16-128 channels), max-pooled after the first three: a 64 px face gives an
+    8 x 8 map (stride 8). Learns the synthetic demo far faster on a CPU than a ResNet of the same cost."""
+
+    def block(cin: int, cout: int, pool: bool) -> list[nn.Module]:
+        layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+        return layers + ([nn.MaxPool2d(2)] if pool else [])
+
+    layers = block(3, 16, True) + block(16, 32, True) + block(32, 64, True) + block(64, 128, False)
+    return Backbone(_PlainFeatures(*layers), channels=128, stride=8)
+
+
+def _tiny_resnet() -> ResNet:
+    """One BasicBlock per stage (16-128 channels) behind a light 3-conv stem without max-pool, so small CPU-sized
+    inputs keep the detail expressions live in: a 64 px face gives an 8 x 8 map (stride 8)."""
+    model = ResNet(BasicBlock, layers=(1, 1, 1, 1), channels=(16, 32, 64, 128), stem_width=8, stem_type="deep")
+    model.maxpool = nn.Identity()
+    return model
+
+
+def list_backbones() -> list[str]:
+    return sorted(_BUILDERS) + ["timm:<any timm model name>"]
+
+
+def _timm_backbone(name: str) -> Backbone:
+    model = timm.create_model(name, pretrained=False, num_classes=0, global_pool="")
+    stride = int(model.feature_info[-1]["reduction"]) if getattr(model, "feature_info", None) else 32
+    return Backbone(_ForwardFeatures(model), channels=model.num_features, stride=stride)
+
+
+def load_pretrained(backbone: Backbone, path: str | Path) -> None:
+    """Load a local state dict into the backbone; classifier keys (fc.*, head.*) are ignored, others must match."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained weights not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    target = backbone.module.model
+    state = {k.removeprefix("module.").removeprefix("model."): v for k, v in state.items()}
+    state = {k: v for k, v in state.items() if not k.startswith(("fc.", "head.", "classifier."))}
+    expected = target.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong_shape = [k for k in state if k in expected and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong_shape:
+        raise ValueError(
+            f"{path}: weights do not fit the backbone: {len(missing)} missing key(s) (e.g. {missing[:3]}), "
+            f"{len(unexpected)} unexpected key(s) (e.g. {unexpected[:3]}), "
+            f"{len(wrong_shape)} of another shape (e.g. {wrong_shape[:3]})"
+        )
+    target.load_state_dict(state)
+
+
+def create_backbone(name: str, pretrained: str | Path | None = None) -> Backbone:
+    """Build backbone ``name`` with random weights, or with the local ``pretrained`` state dict."""
+    if name.startswith("timm:"):
+        backbone = _timm_backbone(name.removeprefix("timm:"))
+    elif name in _BUILDERS:
+        backbone = _BUILDERS[name]()
+    else:
+        raise KeyError(f"unknown backbone {name!r}; available: {', '.join(list_backbones())}")
+    if pretrained:
+        load_pretrained(backbone, pretrained)
+    return backbone

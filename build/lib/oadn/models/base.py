@@ -1,0 +1,35 @@
+"""The interface the training loop and evaluation rely on, shared by OADN and the baselines."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def classification_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """Cross-entropy against class indices (B,) or probability targets (B x C, soft labels)."""
+    return F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
+
+
+class FERModel(nn.Module):
+    """A method: forward gives raw outputs per branch; ``loss`` and ``branch_scores`` interpret them.
+
+    ``branch_scores`` returns class probabilities per branch plus the key ``"prediction"``, the score a method
+    is judged by; metrics are reported for every key.
+    """
+
+    #: whether forward needs the 68 x 3 landmarks (the loader always provides them)
+    uses_landmarks: bool = False
+
+    def forward(self, images: torch.Tensor, landmarks: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def loss(
+        self, outputs: dict[str, torch.Tensor], targets: torch.Tensor, label_smoothing: float = 0.0
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The training loss and its detached components (kept on the device: no sync per step)."""
+        raise NotImplementedError
+
+    def branch_scores(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError

@@ -1,0 +1,35 @@
+"""The baseline every table compares OADN with: the same backbone, global average pooling and one classifier."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from oadn.config import ModelConfig
+from oadn.models.backbones import create_backbone
+from oadn.models.base import FERModel, classification_loss
+from oadn.models.registry import register_model
+
+
+class GapClassifier(FERModel):
+    def __init__(self, config: ModelConfig, num_classes: int):
+        super().__init__()
+        backbone = create_backbone(config.backbone, config.pretrained)
+        self.backbone = backbone.module
+        self.classifier = nn.Linear(backbone.channels, num_classes)
+
+    def forward(self, images: torch.Tensor, landmarks: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.backbone(images)
+        return {"logits": self.classifier(features.mean(dim=(2, 3)))}
+
+    def loss(self, outputs, targets, label_smoothing=0.0):
+        loss = classification_loss(outputs["logits"], targets, label_smoothing)
+        return loss, {"loss": loss.detach()}
+
+    def branch_scores(self, outputs):
+        return {"prediction": outputs["logits"].float().softmax(dim=-1)}
+
+
+@register_model("baseline")
+def baseline(config: ModelConfig, num_classes: int, image_size: int) -> FERModel:
+    return GapClassifier(config, num_classes)

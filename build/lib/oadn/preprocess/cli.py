@@ -1,0 +1,103 @@
+"""The ``prepare`` and ``show-landmarks`` commands (registered on the main ``oadn-bench`` app)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+from oadn.data.index import OnDiskDatasetAdapter
+from oadn.data.registry import get_dataset
+
+console = Console()
+
+
+def _parse_options(pairs: list[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}")
+        options[key] = value
+    return options
+
+
+def prepare_command(
+    name: str = typer.Argument(..., help="Registered data set name, e.g. ferplus, rafdb, affectnet."),
+    root: Path = typer.Option(..., "--root", help="Your copy of the data set (read only; nothing is written there)."),
+    landmarks: str = typer.Option("fan", "--landmarks", help="Landmark backend: fan | dlib | dataset | file:PATH."),
+    align: str = typer.Option(
+        "auto", "--align", help="auto: skip detection for images the data set marks aligned; detect: always run "
+        "MTCNN; aligned: treat every image as an aligned crop (resize only)."
+    ),
+    fan_weights: Optional[Path] = typer.Option(None, "--fan-weights", help="2D-FAN weights file (default: torch hub cache)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root (default $OADN_CACHE or ~/.cache/oadn-bench)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: the GPU when there is one)."),
+    chunk_size: int = typer.Option(256, "--chunk-size", help="Images per batch and per cache chunk."),
+    option: list[str] = typer.Option([], "--option", "-o", help="Data set protocol option KEY=VALUE (repeatable)."),
+) -> None:
+    """Align every image of a data set and compute 68 landmarks with scores, once, into a parquet cache.
+
+    Idempotent (a second call does nothing) and resumable (a killed call continues where it stopped). Images
+    without a face or landmarks are recorded with a reason; training and evaluation then keep them with all
+    points invisible (policy keep-invisible, the default) or leave them out (policy drop).
+    """
+    from oadn.preprocess.landmarks.base import LandmarkBackendError
+    from oadn.preprocess.prepare import prepare
+
+    adapter = get_dataset(name, **_parse_options(option))
+    if not isinstance(adapter, OnDiskDatasetAdapter):
+        raise typer.BadParameter(f"{name!r} is not an on-disk data set; nothing to prepare", param_hint="NAME")
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task(f"prepare {name}", total=None)
+            summary = prepare(
+                adapter, root, landmarks=landmarks, align=align, cache_dir=cache_dir, fan_weights=fan_weights,
+                device=device, chunk_size=chunk_size, progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except LandmarkBackendError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from err
+    console.print(f"cache: {summary.cache_dir}")
+    console.print(f"landmarks: {summary.landmarker}")
+    console.print(
+        f"{summary.total} images: {summary.already_done} already prepared, {summary.processed} processed now "
+        f"in {summary.seconds:.1f} s"
+    )
+    console.print("status: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())))
+    for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1]):
+        console.print(f"  {count} x {reason}")
+    if summary.failed:
+        console.print(
+            f"{summary.failed} failed image(s): policy keep-invisible (default) keeps them with all 68 points "
+            "invisible (unreadable ones are skipped by the loader); policy drop leaves them out."
+        )
+
+
+def show_landmarks_command(
+    name: str = typer.Argument(..., help="Registered data set name (synthetic or a prepared one)."),
+    root: Optional[Path] = typer.Option(None, "--root", help="Your copy of the data set (not needed for synthetic)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split to draw from (default: the data set's first)."),
+    count: int = typer.Option(8, "--count", "-n", help="Number of images."),
+    threshold: float = typer.Option(0.6, "--threshold", "-T", help="Points scoring below T are drawn as dropped."),
+    out: Path = typer.Option(Path("landmarks.png"), "--out", help="PNG file to write."),
+    image_size: int = typer.Option(224, "--image-size", help="Size of the aligned faces."),
+    landmarks: Optional[str] = typer.Option(None, "--landmarks", help="Which prepared cache, when there are several."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root of prepared data sets."),
+    seed: int = typer.Option(0, "--seed", help="Seed for choosing the images."),
+    option: list[str] = typer.Option([], "--option", "-o", help="Data set protocol option KEY=VALUE (repeatable)."),
+) -> None:
+    """Draw the 24 interest points on a few aligned faces (kept: dots, below T: crosses) to a PNG grid."""
+    from oadn.preprocess.show import pick_indices, render_landmark_grid
+
+    adapter = get_dataset(name, **_parse_options(option))
+    options = {}
+    if isinstance(adapter, OnDiskDatasetAdapter):
+        options = {k: v for k, v in {"landmarks": landmarks, "cache_dir": cache_dir}.items() if v is not None}
+    source = adapter.open_split(split or adapter.splits[0], root=root, image_size=image_size, **options)
+    path = render_landmark_grid(source, pick_indices(source, count, seed), out, threshold)
+    console.print(f"wrote {path}")

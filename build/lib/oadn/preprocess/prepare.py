@@ -1,0 +1,258 @@
+"""``oadn-bench prepare``: align every image of a data set and add 68 landmarks with scores, once.
+
+Images are read and processed in chunks; each finished chunk is one atomic parquet file of the cache, so the
+command is idempotent (a second call finds nothing to do) and resumable (a killed call continues with the
+images no chunk holds). Failures are rows too (status + reason), never exceptions, so one bad file cannot stop
+a 300k-image run; what happens to them later is the loader's ``policy`` (see :mod:`.prepared`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from oadn.data.index import OnDiskDatasetAdapter
+from oadn.preprocess.alignment import (
+    CANONICAL_TEMPLATE,
+    REFERENCE_SIZE,
+    MtcnnDetector,
+    apply_transform,
+    five_points_from_68,
+    resize_transform,
+    similarity_transform,
+    template_points,
+    warp_image,
+)
+from oadn.preprocess.cache import PreparedCache
+from oadn.preprocess.landmarks.base import ImageLandmarkBackend, SourceLandmarkBackend, canonical_spec, make_backend
+
+ALIGN_MODES = ("auto", "detect", "aligned")
+NO_POINTS = np.zeros((68, 3), dtype=np.float32)
+
+
+@dataclass
+class PrepareSummary:
+    """What one ``prepare`` call did and what the whole cache now holds."""
+
+    dataset: str
+    cache_dir: Path
+    total: int
+    processed: int
+    already_done: int
+    seconds: float
+    landmarker: str
+    status_counts: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int:
+        return sum(n for s, n in self.status_counts.items() if s != "ok")
+
+
+def select_device(device: str | None = None) -> str:
+    """``device`` if given, else the GPU when there is one, else the CPU."""
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def read_rgb(path: str) -> np.ndarray:
+    """H x W x 3 uint8 RGB of an image file (grayscale and palette images are converted)."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def prepare(
+    adapter: OnDiskDatasetAdapter,
+    root: Path,
+    *,
+    landmarks: str = "fan",
+    align: str = "auto",
+    cache_dir: Path | None = None,
+    fan_weights: Path | None = None,
+    device: str | None = None,
+    chunk_size: int = 256,
+    max_chunks: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PrepareSummary:
+    """Prepare every image of ``adapter.preparation_index(root)`` not yet in the cache; return what was done.
+
+    align: ``auto`` skips detection for images the index marks ``aligned``, ``detect`` always aligns,
+    ``aligned`` treats every image as an aligned crop (only resized). ``max_chunks`` stops after that many
+    chunks (the rest is done by the next call). ``progress(done, total)`` is called after each chunk.
+    """
+    if align not in ALIGN_MODES:
+        raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
+    root = Path(root)
+    spec = canonical_spec(landmarks)
+    device = select_device(device)
+    backend = make_backend(spec, device=device, fan_weights=fan_weights)  # fails here, before any image
+    start = time.perf_counter()
+    index = adapter.preparation_index(root).drop_duplicates("image_id")
+    cache = PreparedCache.locate(adapter.cache_name, root, spec, align, cache_dir)
+    cache.write_meta(
+        {
+            "dataset": adapter.cache_name,
+            "root": str(root.resolve()),
+            "landmarks": spec,
+            "align": align,
+            "reference_size": REFERENCE_SIZE,
+            "template": CANONICAL_TEMPLATE.round(6).tolist(),
+            "oadn_bench": version("oadn-bench"),
+        }
+    )
+    done = cache.done_ids()
+    todo = index[~index["image_id"].isin(done)]
+    worker = _ChunkWorker(backend, align, device)
+    processed = 0
+    if progress is not None:
+        progress(len(index) - len(todo), len(index))
+    for number, begin in enumerate(range(0, len(todo), chunk_size)):
+        if max_chunks is not None and number >= max_chunks:
+            break
+        rows = worker.run(todo.iloc[begin : begin + chunk_size])
+        cache.append(rows)
+        processed += len(rows)
+        if progress is not None:
+            progress(len(index) - len(todo) + processed, len(index))
+    table = cache.read()
+    table = table[table["image_id"].isin(set(index["image_id"]))]
+    failed = table[table["status"] != "ok"]
+    return PrepareSummary(
+        dataset=adapter.cache_name,
+        cache_dir=cache.directory,
+        total=len(index),
+        processed=processed,
+        already_done=len(index) - len(todo),
+        seconds=time.perf_counter() - start,
+        landmarker=backend.description,
+        status_counts=dict(Counter(table["status"])),
+        reasons=dict(Counter(failed["reason"])),
+    )
+
+
+class _ChunkWorker:
+    """Turns index rows into cache rows: read, align, landmark."""
+
+    def __init__(self, backend: ImageLandmarkBackend | SourceLandmarkBackend, align: str, device: str):
+        self.backend = backend
+        self.align = align
+        self.device = device
+        self._detector: MtcnnDetector | None = None
+
+    def detector(self) -> MtcnnDetector:
+        if self._detector is None:
+            self._detector = MtcnnDetector(device=self.device)
+        return self._detector
+
+    def is_aligned(self, row: pd.Series) -> bool:
+        if self.align == "auto":
+            return bool(row.get("aligned", False))
+        return self.align == "aligned"
+
+    def run(self, rows: pd.DataFrame) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        images: list[np.ndarray | None] = []
+        for row in rows.itertuples():
+            try:
+                images.append(read_rgb(row.path))
+            except (OSError, ValueError) as err:
+                images.append(None)
+                out.append(_row(row.image_id, "unreadable", f"{type(err).__name__}: {err}"))
+                continue
+            out.append({})
+        if isinstance(self.backend, SourceLandmarkBackend):
+            self._from_source(rows, images, out)
+        else:
+            self._from_images(rows, images, out)
+        return out
+
+    def _from_source(self, rows: pd.DataFrame, images: list, out: list[dict[str, Any]]) -> None:
+        given = self.backend.lookup(rows)
+        for i, (row, image, points) in enumerate(zip(_series(rows), images, given)):
+            if image is None:
+                continue
+            resize = resize_transform(image.shape[1], image.shape[0], REFERENCE_SIZE)
+            if points is None:
+                out[i] = _row(row.image_id, "no_landmarks", f"{self.backend.name}: no landmarks for this image",
+                              transform=resize, detector="none", landmarker=self.backend.description)
+                continue
+            if self.is_aligned(row):
+                matrix, detector = resize, "none (aligned crop)"
+            else:
+                matrix = similarity_transform(five_points_from_68(points), template_points(REFERENCE_SIZE))
+                detector = f"five points of the {self.backend.name} landmarks"
+            out[i] = _row(row.image_id, "ok", "", points=apply_transform(matrix, points), transform=matrix,
+                          detector=detector, landmarker=self.backend.description)
+
+    def _from_images(self, rows: pd.DataFrame, images: list, out: list[dict[str, Any]]) -> None:
+        series = list(_series(rows))
+        to_detect = [i for i, img in enumerate(images) if img is not None and not self.is_aligned(series[i])]
+        faces = dict(zip(to_detect, self.detector().detect([images[i] for i in to_detect]))) if to_detect else {}
+        pending: list[tuple[int, np.ndarray, np.ndarray | None, str]] = []
+        for i, (row, image) in enumerate(zip(series, images)):
+            if image is None:
+                continue
+            resize = resize_transform(image.shape[1], image.shape[0], REFERENCE_SIZE)
+            if i not in faces:
+                pending.append((i, resize, None, "none (aligned crop)"))
+            elif faces[i] is None:
+                out[i] = _row(row.image_id, "no_face", f"{self.detector().description}: no face found",
+                              transform=resize, detector=self.detector().description)
+            else:
+                box, five = faces[i]
+                matrix = similarity_transform(five, template_points(REFERENCE_SIZE))
+                corners = apply_transform(matrix, np.array([[box[0], box[1]], [box[2], box[1]], [box[0], box[3]], [box[2], box[3]]]))
+                aligned_box = np.concatenate([corners.min(0), corners.max(0)]).astype(np.float64)
+                pending.append((i, matrix, aligned_box, self.detector().description))
+        if not pending:
+            return
+        batch = np.stack([warp_image(images[i], m, REFERENCE_SIZE) for i, m, _, _ in pending])
+        predictions = self.backend.predict(batch, [box for _, _, box, _ in pending])
+        for (i, matrix, box, detector), (points, note) in zip(pending, predictions):
+            image_id = series[i].image_id
+            if points is None:
+                out[i] = _row(image_id, "no_landmarks", note or f"{self.backend.name}: no landmarks", transform=matrix,
+                              box=box, detector=detector, landmarker=self.backend.description)
+            else:
+                out[i] = _row(image_id, "ok", "", note=note, points=points, transform=matrix, box=box,
+                              detector=detector, landmarker=self.backend.description)
+
+
+def _series(rows: pd.DataFrame):
+    return (row for _, row in rows.iterrows())
+
+
+def _row(
+    image_id: str,
+    status: str,
+    reason: str,
+    *,
+    note: str = "",
+    points: np.ndarray | None = None,
+    transform: np.ndarray | None = None,
+    box: np.ndarray | None = None,
+    detector: str = "",
+    landmarker: str = "",
+) -> dict[str, Any]:
+    points = NO_POINTS if points is None else np.asarray(points, dtype=np.float32)
+    return {
+        "image_id": str(image_id),
+        "status": status,
+        "reason": reason,
+        "note": note,
+        "x": points[:, 0].tolist(),
+        "y": points[:, 1].tolist(),
+        "score": np.clip(points[:, 2], 0, 1).tolist(),
+        "transform": (np.zeros(6) if transform is None else np.asarray(transform).reshape(6)).tolist(),
+        "box": [] if box is None else np.asarray(box).tolist(),
+        "detector": detector,
+        "landmarker": landmarker,
+    }

@@ -1,0 +1,142 @@
+"""Reading a prepared cache back as a :class:`~oadn.data.faces.FaceSource` (what training and evaluation see).
+
+Images are read from the user's copy and rendered through the cached alignment transform at the requested
+size; landmarks come from the cache, moved to that size. Labels come from the adapter index.
+
+Images that failed preparation follow ``policy``:
+- ``keep-invisible`` (default; never changes the number of evaluated images): a face that was not found or
+  not landmarked is kept, the whole image resized, all 68 scores 0, so OADN relies on its region branch;
+  an unreadable file stays in the split and raises :class:`~oadn.data.faces.BadImageError` when read;
+- ``drop``: every failed image is left out of the split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from oadn.data.faces import BadImageError, FaceRecord
+from oadn.data.index import OnDiskDatasetAdapter
+from oadn.preprocess.alignment import rescale_points, rescale_transform, warp_image
+from oadn.preprocess.cache import PreparedCache, cache_root, transform_matrix
+from oadn.preprocess.landmarks.base import canonical_spec
+from oadn.preprocess.prepare import read_rgb
+
+POLICIES = ("keep-invisible", "drop")
+
+
+def find_cache(
+    dataset: str, root: Path, *, landmarks: str | None = None, align: str | None = None, cache_dir: Path | None = None
+) -> PreparedCache:
+    """The cache prepared for ``dataset`` at ``root``; ``landmarks``/``align`` choose when there are several."""
+    base = cache_root(cache_dir) / "prepared" / dataset
+    wanted_root = str(Path(root).resolve())
+    found = []
+    for meta_path in sorted(base.glob("*/meta.json")):
+        cache = PreparedCache(meta_path.parent)
+        meta = cache.read_meta()
+        if meta.get("root") != wanted_root:
+            continue
+        if landmarks is not None and meta.get("landmarks") != canonical_spec(landmarks):
+            continue
+        if align is not None and meta.get("align") != align:
+            continue
+        found.append(cache)
+    command = f"oadn-bench prepare {dataset} --root {root}" + (f" --landmarks {landmarks}" if landmarks else "")
+    if not found:
+        raise FileNotFoundError(f"no prepared cache for {dataset!r} at {root} under {base}; run: {command}")
+    if len(found) > 1:
+        specs = ", ".join(f"{c.read_meta()['landmarks']} (align {c.read_meta()['align']})" for c in found)
+        raise ValueError(f"several prepared caches for {dataset!r} at {root}: {specs}; pass landmarks= (and align=)")
+    return found[0]
+
+
+class PreparedSource:
+    """One split of a prepared data set, as aligned faces at ``image_size``.
+
+    Everything but the pixels is turned into arrays once, here, so that reading an item (the loader's hot path)
+    costs one image decode and one warp, not a pandas row lookup and per-row conversions.
+    """
+
+    def __init__(self, classes: Sequence[str], table: pd.DataFrame, reference_size: int, image_size: int):
+        self.classes = tuple(classes)
+        self.image_size = image_size
+        self._ids = table["image_id"].astype(str).tolist()
+        self._paths = table["path"].astype(str).tolist()
+        self._unreadable = (table["status"] == "unreadable").to_numpy()
+        self._reasons = table["reason"].fillna("").astype(str).tolist()
+        self._labels = table["label"].to_numpy(np.int64)
+        self._matrices = [
+            rescale_transform(transform_matrix(row), reference_size, image_size)
+            for row in table[["transform"]].to_dict("records")
+        ]
+        points = np.stack([np.array(table[c].tolist(), dtype=np.float32) for c in ("x", "y", "score")], axis=-1)
+        self._landmarks = rescale_points(points.reshape(-1, 68, 3), reference_size, image_size)
+        soft = table["soft_target"].tolist() if "soft_target" in table else [None] * len(table)
+        self._soft = [None if t is None or np.isscalar(t) else np.asarray(t, dtype=np.float32) for t in soft]
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    @property
+    def image_ids(self) -> Sequence[str]:
+        return self._ids
+
+    def __getitem__(self, index: int) -> FaceRecord:
+        image_id, path = self._ids[index], self._paths[index]
+        if self._unreadable[index]:
+            raise BadImageError(image_id, path, self._reasons[index])
+        try:
+            image = read_rgb(path)
+        except (OSError, ValueError) as err:
+            raise BadImageError(image_id, path, f"{type(err).__name__}: {err}") from err
+        return FaceRecord(
+            image=warp_image(image, self._matrices[index], self.image_size),
+            landmarks=self._landmarks[index].copy(),
+            label=int(self._labels[index]),
+            image_id=image_id,
+            soft_target=self._soft[index],
+        )
+
+
+def open_prepared_split(
+    adapter: OnDiskDatasetAdapter,
+    root: Path,
+    split: str,
+    *,
+    image_size: int,
+    cache_dir: Path | None = None,
+    landmarks: str | None = None,
+    align: str | None = None,
+    policy: str = "keep-invisible",
+    **unknown: Any,
+) -> PreparedSource:
+    """``split`` of ``adapter`` at ``root`` read through its prepared cache (see the module docstring)."""
+    if unknown:
+        raise TypeError(f"unknown option(s) for a prepared split: {', '.join(sorted(unknown))}")
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    cache = find_cache(adapter.cache_name, root, landmarks=landmarks, align=align, cache_dir=cache_dir)
+    index = adapter.index(Path(root))
+    if split not in set(index["split"]):
+        raise KeyError(f"data set {adapter.name!r} has no split {split!r}; it has {', '.join(adapter.splits)}")
+    rows = index[index["split"] == split].drop(columns=["landmarks68"], errors="ignore")
+    table = rows.merge(cache.read().drop(columns=["detector", "landmarker", "note"]), on="image_id", how="left")
+    missing = table["status"].isna()
+    if missing.any():
+        meta = cache.read_meta()
+        raise RuntimeError(
+            f"{cache.directory}: {int(missing.sum())} image(s) of split {split!r} are not prepared yet "
+            f"(e.g. {table.loc[missing, 'image_id'].iloc[0]}); run: oadn-bench prepare {adapter.cache_name} "
+            f"--root {root} --landmarks {meta['landmarks']} --align {meta['align']}"
+        )
+    if policy == "drop":
+        table = table[table["status"] == "ok"]
+    return PreparedSource(adapter.classes, table, cache.read_meta()["reference_size"], image_size)

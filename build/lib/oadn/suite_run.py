@@ -1,0 +1,249 @@
+"""Running a planned suite: prepare missing landmark caches, train what is missing through an executor, score
+every column, and write the manifest (``manifest.csv`` + ``suite.json``) that reports are rendered from.
+
+Only finished runs (final metrics written) are ever scored or reported; a resumed run is reported once it
+finishes. Rendering is :func:`oadn.report.render_suite_report` when that is available, else a Markdown table,
+``results.csv`` and confusion matrices (see :func:`write_basic_report`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from oadn.engine.checkpoint_eval import evaluate_run, resolve_evaluation
+from oadn.engine.executors import RunJob, get_executor
+from oadn.planning import DataCheck, DataLocations, ExperimentPlan, PlannedRun, format_plan, plan_suite
+from oadn.report.plots import plot_confusion_matrix
+from oadn.report.tables import render_markdown, summary_table
+from oadn.runs import load_config, load_metrics
+from oadn.suite import Suite
+
+Log = Callable[[str], None]
+MANIFEST_COLUMNS = [
+    "suite", "experiment", "experiment_title", "table", "column", "published_key", "dataset", "split", "options",
+    "method", "seed", "init", "status", "reason", "run_dir", "predictions", "classes", "scored_classes", "restricted",
+]
+
+
+@dataclass
+class Summary:
+    """What a suite call did, for the closing lines and ``suite.json``."""
+
+    ran: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {"ran": len(self.ran), "reused": len(self.reused), "resumed": len(self.resumed),
+                "skipped": len(self.skipped)}
+
+    def lines(self) -> list[str]:
+        out = [f"summary: {len(self.ran)} ran, {len(self.reused)} reused, {len(self.resumed)} resumed, "
+               f"{len(self.skipped)} skipped"]
+        out += [f"  skipped {label}: {why}" for label, why in self.skipped]
+        return out
+
+
+def prepare_cache(check: DataCheck, locations: DataLocations, progress: bool, log: Log) -> None:
+    """Make the landmark cache ``check`` is missing, with a progress bar."""
+    from oadn.preprocess.prepare import prepare
+    from oadn.progress import progress_bar
+
+    log(f"preparing the {check.prepare} landmark cache of {check.adapter.cache_name} at {check.root}")
+    with progress_bar(progress) as bar:
+        task = bar.add_task(f"prepare {check.adapter.cache_name}", total=None, info="")
+        prepare(check.adapter, check.root, landmarks=check.prepare, cache_dir=locations.cache_dir,
+                progress=lambda done, total: bar.update(task, completed=done, total=total))
+    check.prepare = None
+
+
+def _label(run: PlannedRun) -> str:
+    return f"{run.experiment.id} / {run.method} / seed {run.seed}"
+
+
+def train_missing(plans: list[ExperimentPlan], executor: str, executor_options: dict[str, Any], summary: Summary,
+                  progress: bool, log: Log) -> None:
+    """Hand every new or unfinished run to the executor; reused and skipped ones are only counted."""
+    jobs, planned = [], []
+    for plan in plans:
+        for run in plan.runs:
+            if run.status == "skip":
+                summary.skipped.append((_label(run), run.reason))
+            elif run.status == "reuse":
+                log(f"{_label(run)}: finished run found in {run.run_dir}, reusing it")
+                summary.reused.append(_label(run))
+            else:
+                resume = run.status == "resume"
+                jobs.append(RunJob(None if resume else run.config, run.run_dir, resume, _label(run)))
+                planned.append(run)
+    if not jobs:
+        return
+    options = {"progress": progress, "log": log, **executor_options}
+    for run, outcome in zip(planned, get_executor(executor, **options).run(jobs)):
+        if outcome.status == "finished":
+            (summary.resumed if run.status == "resume" else summary.ran).append(_label(run))
+        else:
+            summary.skipped.append((_label(run), f"unfinished: {outcome.error}"))
+
+
+def _row(suite: Suite, run: PlannedRun, column, dataset: str, options: dict[str, Any]) -> dict[str, Any]:
+    exp = run.experiment
+    return {
+        "suite": suite.name, "experiment": exp.id, "experiment_title": exp.title, "table": column.table,
+        "column": column.name, "published_key": column.published_key, "dataset": dataset, "split": column.split,
+        "options": json.dumps(options, sort_keys=True), "method": run.method, "seed": run.seed,
+        "init": run.init, "status": "skipped", "reason": "", "run_dir": str(run.run_dir or ""), "predictions": "",
+        "classes": "[]", "scored_classes": "[]", "restricted": False,
+    }
+
+
+def score_columns(suite: Suite, plans: list[ExperimentPlan], locations: DataLocations, progress: bool,
+                  log: Log) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Manifest rows (one per experiment x column x method x seed) and the figures of the scored ones."""
+    rows, figures = [], []
+    for plan in plans:
+        for run in plan.runs:
+            finished = run.run_dir is not None and (Path(run.run_dir) / "metrics.json").is_file()
+            config = load_config(run.run_dir) if finished else run.config
+            for column in plan.columns:
+                options = config.data.options if config is not None and column.data is None else (
+                    column.column.options or {})
+                row = _row(suite, run, column.column, column.dataset, dict(options))
+                rows.append(row)
+                if not finished:
+                    row["status"] = "skipped" if run.status == "skip" else "unfinished"
+                    row["reason"] = run.reason or "the run has no final metrics"
+                    continue
+                if column.data is not None and not column.data.ok:
+                    row["reason"] = column.data.reason
+                    continue
+                metrics, info = _column_metrics(run, config, column, locations, progress, log)
+                row.update(status="finished", predictions=info["predictions"], options=json.dumps(info["options"], sort_keys=True),
+                           classes=json.dumps(info["classes"]), scored_classes=json.dumps(info["scored_classes"]),
+                           restricted=info["restricted"])
+                for branch, values in metrics.items():
+                    if isinstance(values, dict) and "accuracy" in values:
+                        figures.append({"experiment": run.experiment.id, "column": column.column.name, "method": run.method,
+                                        "seed": run.seed, "branch": branch, "count": values["count"],
+                                        "accuracy": values["accuracy"], "mean_class_accuracy": values["mean_class_accuracy"],
+                                        "confusion_matrix": values["confusion_matrix"], "classes": values["classes"],
+                                        "run_dir": str(run.run_dir)})
+    return rows, figures
+
+
+def _column_metrics(run, config, column, locations, progress, log) -> tuple[dict[str, Any], dict[str, Any]]:
+    split = column.column.split
+    run_dir = Path(run.run_dir)
+    if column.data is None:
+        classes = load_metrics(run_dir)["splits"][split]["prediction"]["classes"]
+        info = {"predictions": str(run_dir / "predictions" / f"{split}.parquet"), "options": config.data.options,
+                "classes": classes, "scored_classes": classes, "restricted": False}
+        return load_metrics(run_dir)["splits"][split], info
+    spec = resolve_evaluation(run_dir, config, column.dataset, column.column.options, None)
+    metrics_path = spec.out_dir / "metrics.json"
+    saved = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    if split not in saved or not (spec.out_dir / f"{split}.parquet").is_file():
+        log(f"{_label(run)}: scoring {column.column.name} ({column.dataset} {split})")
+        saved = evaluate_run(run_dir, dataset=column.dataset, root=column.data.root, splits=[split],
+                             options=column.column.options, split_options=column.data.split_options(locations),
+                             progress=progress)
+    described = spec.describe()
+    info = {"predictions": str(spec.out_dir / f"{split}.parquet"), "options": spec.options,
+            "classes": described["classes"], "scored_classes": described["scored_classes"],
+            "restricted": described["restricted"]}
+    return saved[split], info
+
+
+def write_basic_report(suite: Suite, figures: list[dict[str, Any]], report_dir: Path) -> None:
+    """results.csv (every figure), results.md (a table per experiment), confusion_<...>.png (summed over seeds)."""
+    results = pd.DataFrame(figures)
+    results.rename(columns={"column": "split"}).drop(columns=["confusion_matrix", "classes"]).to_csv(
+        report_dir / "results.csv", index=False)
+    notes = [
+        "acc = overall accuracy (share of images); mean-class acc = mean of per-class recalls.",
+        f"Seeds: {', '.join(map(str, suite.seeds))}; with several seeds a cell is mean ± sample std.",
+        "Checkpoints were selected on a validation split carved from training data; test splits were used once.",
+        "A test set with fewer classes than training is scored on the shared classes, predictions restricted to them.",
+        "Per-branch figures (OADN's lab/frb) are in results.csv.",
+    ] + list(suite.notes)
+    parts = []
+    for experiment in dict.fromkeys(results["experiment"]):
+        chosen = results[results["experiment"] == experiment].rename(columns={"column": "split"})
+        columns = list(dict.fromkeys(chosen["split"]))
+        parts.append((experiment, summary_table(chosen, columns)))
+        prefix = "" if experiment == suite.name else f"{experiment}_"
+        for method in dict.fromkeys(chosen["method"]):
+            for column in columns:
+                cells = chosen[(chosen["method"] == method) & (chosen["split"] == column) & (chosen["branch"] == "prediction")]
+                matrix = np.sum(cells["confusion_matrix"].tolist(), axis=0)
+                title = f"{method} on {column}: acc {100 * cells['accuracy'].mean():.1f}%"
+                plot_confusion_matrix(matrix, cells["classes"].iloc[0], title,
+                                      report_dir / f"confusion_{prefix}{method}_{column}.png".replace(" ", "_"))
+    body = render_markdown(parts[0][1], suite.description or suite.name, [])
+    for experiment, table in parts[1:]:
+        body += "\n" + render_markdown(table, experiment, []).replace("# ", "## ", 1)
+    body += "\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+    (report_dir / "results.md").write_text(body)
+
+
+def render(report_dir: Path, suite: Suite, figures: list[dict[str, Any]], log: Log) -> Path:
+    """The report: ``oadn.report.render_suite_report`` when present, else :func:`write_basic_report`."""
+    try:
+        from oadn.report import render_suite_report
+    except ImportError:
+        render_suite_report = None
+    if render_suite_report is not None:
+        return render_suite_report(report_dir)
+    if figures:
+        write_basic_report(suite, figures, report_dir)
+    return report_dir / "results.md"
+
+
+def run_suite(
+    suite: Suite,
+    runs_root: Path,
+    report_dir: Path,
+    locations: DataLocations,
+    *,
+    overrides: Iterable[str] = (),
+    executor: str = "local",
+    executor_options: dict[str, Any] | None = None,
+    dry_run: bool = False,
+    progress: bool = True,
+    log: Log = print,
+) -> Summary:
+    """Plan, prepare, train, score and report one suite (``dry_run``: print the plan and stop)."""
+    started = time.perf_counter()
+    plans = plan_suite(suite, runs_root, locations, overrides)
+    if dry_run:
+        log(format_plan(plans))
+        return Summary()
+    for plan in plans:
+        for check in [plan.data] + [c.data for c in plan.columns if c.data is not None]:
+            if check.ok and check.prepare and any(r.status != "skip" for r in plan.runs):
+                prepare_cache(check, locations, progress, log)
+    summary = Summary()
+    train_missing(plans, executor, executor_options or {}, summary, progress, log)
+    rows, figures = score_columns(suite, plans, locations, progress, log)
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=MANIFEST_COLUMNS).to_csv(report_dir / "manifest.csv", index=False)
+    (report_dir / "suite.json").write_text(json.dumps({
+        "name": suite.name, "description": suite.description, "notes": suite.notes,
+        "wall_seconds": round(time.perf_counter() - started, 1), "summary": summary.counts(),
+        "details": {"ran": summary.ran, "reused": summary.reused, "resumed": summary.resumed,
+                    "skipped": [{"run": label, "reason": why} for label, why in summary.skipped]},
+    }, indent=2) + "\n")
+    path = render(report_dir, suite, figures, log)
+    for line in summary.lines():
+        log(line)
+    log(f"report written to {path}")
+    return summary
