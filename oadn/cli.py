@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.bench import bench_command
 from oadn.config import build_config, parse_override
 from oadn.data.cli import app as datasets_app
 from oadn.preprocess.cli import prepare_command, show_landmarks_command
@@ -24,6 +25,7 @@ app.add_typer(datasets_app, name="datasets")
 app.command("prepare")(prepare_command)
 app.command("show-landmarks")(show_landmarks_command)
 app.command("pack")(pack_command)
+app.command("bench")(bench_command)
 
 SET_HELP = "Override a configuration value, e.g. --set train.lr=0.01 (repeatable)."
 

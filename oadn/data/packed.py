@@ -8,7 +8,7 @@ warped image by image, so a worker spends microseconds per face.
 
 Faces are stored at the pack's size; another ``image_size`` is a bilinear resize of them (for data sets of
 aligned crops packed at their own size, FERPlus at 48 px, this is the same resize the prepared source does, so
-the faces are identical). Landmarks are stored in the pack's frame as float32 and moved to ``image_size``.
+the faces are identical). Landmarks are the cache's own, moved to ``image_size`` as the prepared source moves them.
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ class PackedSource:
         self._labels = table["label"].to_numpy(np.int64)
         self._unreadable = (table["status"] == "unreadable").to_numpy()
         self._reasons = table["reason"].fillna("").astype(str).tolist()
-        self._landmarks = rescale_points(np.asarray(pack.landmarks[self._rows]), pack.size, image_size)
+        frame = int(pack.meta["landmark_frame"])
+        self._landmarks = rescale_points(np.asarray(pack.landmarks[self._rows]), frame, image_size)
         soft = table["soft_target"].tolist() if "soft_target" in table else [None] * len(table)
         self._soft = [None if t is None or np.isscalar(t) else np.asarray(t, dtype=np.float32) for t in soft]
 
