@@ -85,35 +85,30 @@ class StepBench:
         self.optimizer.step()
 
 
-def measure_steps(config, num_classes: int, device, modes: list[str], steps: int, warmup: int, repeats: int) -> list[dict]:
-    """Median img/s, peak memory and warm-up (compile) time per (mode, method), methods alternating order."""
+def measure_steps(benches: dict[str, StepBench], mode: str, device, batch: int, steps: int, warmup: int,
+                  repeats: int) -> list[dict]:
+    """Median img/s, peak memory and warm-up (compile) time per method, methods alternating order."""
     import torch
 
     rows = []
-    batch = config.train.batch_size
-    for mode in modes:
-        benches = {m: StepBench(m, config, num_classes, device, compiled=mode == "compiled") for m in METHODS}
-        warm = {m: _timed(device, benches[m].step, warmup) for m in METHODS}
-        for m in METHODS:  # the optimiser's momentum buffers exist from here on
-            benches[m].resident = _resident_bytes(benches[m].model, benches[m].optimizer)
-        rates: dict[str, list[float]] = {m: [] for m in METHODS}
-        peaks: dict[str, float] = {m: 0.0 for m in METHODS}
-        for r in range(repeats):
-            for m in METHODS if r % 2 == 0 else METHODS[::-1]:
-                if device.type == "cuda":
-                    torch.cuda.reset_peak_memory_stats(device)
-                    others = torch.cuda.memory_allocated(device) - benches[m].resident
-                rates[m].append(batch * steps / _timed(device, benches[m].step, steps))
-                if device.type == "cuda":
-                    peaks[m] = max(peaks[m], (torch.cuda.max_memory_allocated(device) - others) / 2**30)
-        for m in METHODS:
-            rows.append({
-                "mode": mode, "method": m, "img_per_s": statistics.median(rates[m]), "runs": rates[m],
-                "peak_gib": peaks[m] if device.type == "cuda" else None, "warmup_s": warm[m],
-            })
-        del benches
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+    warm = {m: _timed(device, benches[m].step, warmup) for m in METHODS}
+    for m in METHODS:  # the optimiser's momentum buffers exist from here on
+        benches[m].resident = _resident_bytes(benches[m].model, benches[m].optimizer)
+    rates: dict[str, list[float]] = {m: [] for m in METHODS}
+    peaks: dict[str, float] = {m: 0.0 for m in METHODS}
+    for r in range(repeats):
+        for m in METHODS if r % 2 == 0 else METHODS[::-1]:
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+                others = torch.cuda.memory_allocated(device) - benches[m].resident
+            rates[m].append(batch * steps / _timed(device, benches[m].step, steps))
+            if device.type == "cuda":
+                peaks[m] = max(peaks[m], (torch.cuda.max_memory_allocated(device) - others) / 2**30)
+    for m in METHODS:
+        rows.append({
+            "mode": mode, "method": m, "img_per_s": statistics.median(rates[m]), "runs": rates[m],
+            "peak_gib": peaks[m] if device.type == "cuda" else None, "warmup_s": warm[m],
+        })
     return rows
 
 
@@ -126,8 +121,8 @@ def _batches(loader, start_epoch: int = 0):
         epoch += 1
 
 
-def measure_input_and_loop(config, train_source, num_classes: int, device, mode: str, steps: int, warmup: int) -> dict:
-    """Input pipeline alone, then loader + OADN step, for ``steps`` batches each, after ``warmup`` batches."""
+def measure_input_and_loop(config, train_source, bench: StepBench, device, mode: str, steps: int, warmup: int) -> dict:
+    """Input pipeline alone, then loader + ``bench``'s step, for ``steps`` batches each, after ``warmup``."""
     from oadn.engine.loader import make_loader, resolve_workers, to_device, training_targets
     from oadn.models.backbones import input_normalisation
 
@@ -135,7 +130,6 @@ def measure_input_and_loop(config, train_source, num_classes: int, device, mode:
         train_source, batch_size=config.train.batch_size, train=True, seed=config.train.seed,
         num_workers=config.data.num_workers, target_mode="hard",
     )
-    bench = StepBench("oadn", config, num_classes, device, compiled=mode == "compiled")
     normalisation = input_normalisation(bench.model.backbone)
     channels_last = device.type == "cuda" and config.train.amp
     batches = _batches(loader)
@@ -198,8 +192,21 @@ def run_bench(
     adapter, train_source, _ = open_splits(config)
     num_classes = len(adapter.classes)
     modes = ["eager", "compiled"] if compile_modes else ["eager"]
-    step_rows = measure_steps(config, num_classes, device, modes, steps, warmup, repeats)
-    loops = [measure_input_and_loop(config, train_source, num_classes, device, mode, loop_steps, warmup) for mode in modes]
+    step_rows, loops = [], []
+    errors = {}
+    for mode in modes:  # the loop reuses the measured (and, in compiled mode, already compiled) OADN step
+        benches = {m: StepBench(m, config, num_classes, device, compiled=mode == "compiled") for m in METHODS}
+        try:
+            step_rows += measure_steps(benches, mode, device, config.train.batch_size, steps, warmup, repeats)
+            loops.append(measure_input_and_loop(config, train_source, benches["oadn"], device, mode, loop_steps, warmup))
+        except Exception as error:  # a compiler failure must not cost the eager figures; it is reported
+            if mode == "eager":
+                raise
+            errors[mode] = f"{type(error).__name__}: {error}"
+            modes = [m for m in modes if m != mode]
+        del benches
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     rate = {(r["mode"], r["method"]): r for r in step_rows}
     ratios = {}
     for mode in modes:
@@ -222,6 +229,7 @@ def run_bench(
         "loop": loops,
         "attention_faces_per_s": measure_attention(config, device, steps),
         "ratios": ratios,
+        "errors": errors,
     }
 
 
@@ -246,6 +254,8 @@ def results_table(results: dict[str, Any]):
         table.add_row("loop (loader + OADN step)", loop["mode"], f"{loop['loop_img_per_s']:,.1f}", "-",
                       f"{results['ratios'][loop['mode']]['loop_over_step']:.3f} of step")
     table.add_row("attention maps alone", "eager", f"{results['attention_faces_per_s']:,.1f}", "-", "")
+    for mode, error in results["errors"].items():
+        table.add_row(f"[red]{mode} failed[/]", mode, "-", "-", error[:80])
     return table
 
 
