@@ -84,6 +84,15 @@ def mean_over_ranks(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {n: v / world_size for n, v in zip(names, stacked)}
 
 
+def total_over_ranks(count: int) -> int:
+    """``count`` summed over ranks (e.g. images seen in an epoch)."""
+    if rank_and_size()[1] == 1:
+        return count
+    total = torch.tensor([count], dtype=torch.int64)
+    dist.all_reduce(total)
+    return int(total.item())
+
+
 def gather_predictions(
     indices: list[np.ndarray], branch_scores: dict[str, list[np.ndarray]], bad: list[Any]
 ) -> tuple[list[np.ndarray], dict[str, list[np.ndarray]], list[Any]]:

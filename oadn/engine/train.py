@@ -169,7 +169,7 @@ def _train_one_epoch(
             if step_hook is not None:
                 step_hook(epoch, steps)
     means = check_finite()
-    means["images"] = int(round(distributed.mean_over_ranks({"n": torch.tensor(seen)})["n"].item() * distributed.rank_and_size()[1]))
+    means["images"] = distributed.total_over_ranks(seen)
     return means
 
 
