@@ -60,10 +60,15 @@ def local_batch_size(global_batch: int) -> int:
 
 
 def wrap(model: nn.Module, device: torch.device) -> nn.Module:
-    """The module the training step calls: ``model`` itself, or a DDP wrapper of it (whose weights it shares)."""
+    """The module the training step calls: ``model`` itself, or a DDP wrapper of it (whose weights it shares).
+
+    ``static_graph``: the same parameters take part in every step, but not necessarily all of them (a timm
+    backbone's head norm is unused by ``forward_features``); DDP learns which on the first step.
+    """
     if rank_and_size()[1] == 1:
         return model
-    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    device_ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, static_graph=True)
 
 
 def sync_batch_norm(model: nn.Module, device: torch.device) -> nn.Module:
