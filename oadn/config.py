@@ -33,7 +33,8 @@ class DataConfig:
     test_splits: list[str] = field(default_factory=lambda: ["test"])
     hflip: bool = True
     balanced_sampler: bool = False
-    #: loader worker processes: a count, or "auto" (this process's share of the cores less one, at most 12)
+    #: loader worker processes: a count, or "auto" (with a GPU: this process's share of the cores less one, at
+    #: most 12; without: 0)
     num_workers: int | str = "auto"
     #: what to do with an image that cannot be read during training/evaluation: "skip" (recorded) or "fail"
     on_bad_image: str = "skip"

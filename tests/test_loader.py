@@ -93,3 +93,18 @@ def test_balanced_sampler_draws_every_class_equally_often_and_reproducibly():
     assert list(sampler) == list(sampler)
     sampler.set_epoch(1)
     assert labels[[index for index, _ in sampler]].tolist() != drawn.tolist()
+
+
+def test_persistent_workers_yield_the_batches_of_the_main_process_in_every_epoch():
+    from oadn.data.synthetic import SyntheticDataset
+
+    source = SyntheticDataset(train_size=40, seed=2).open_split("train", image_size=24)
+    here = make_loader(source, batch_size=8, train=True, seed=5, num_workers=0)
+    workers = make_loader(source, batch_size=8, train=True, seed=5, num_workers=2)
+    assert workers.loader.persistent_workers
+    for epoch in (0, 1, 0):  # the epoch reaches the (persistent) workers through the sampler, never a set attribute
+        here.set_epoch(epoch)
+        workers.set_epoch(epoch)
+        for a, b in zip(here, workers, strict=True):
+            assert torch.equal(a["index"], b["index"]) and torch.equal(a["image"], b["image"])
+            assert torch.equal(a["landmarks"], b["landmarks"])

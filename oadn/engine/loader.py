@@ -181,12 +181,15 @@ class Loader:
         return len(self.loader)
 
 
-def resolve_workers(value: int | str, local_world_size: int = 1) -> int:
-    """``data.num_workers``: a count, or "auto" = this process's share of the usable cores less one (for the
-    training process itself), at most 12."""
+def resolve_workers(value: int | str) -> int:
+    """``data.num_workers``: a count, or "auto": with a GPU, this process's share of the usable cores less one
+    (for the training process itself), at most 12; without one, 0, because the training step's threads already
+    use every core (on a 2-core machine one worker lowered loop/step from 0.68-0.75 to 0.52-0.56)."""
     if value == "auto":
+        if not torch.cuda.is_available():
+            return 0
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        return max(0, min(12, cores // max(local_world_size, 1) - 1))
+        return max(0, min(12, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1")) - 1))
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"data.num_workers must be a count >= 0 or 'auto', got {value!r}")
     return value
