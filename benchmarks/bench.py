@@ -11,7 +11,9 @@
 - attention: rendering the 24 interest points' attention maps alone.
 
 The run configuration (``-c``/``--set``, as ``train`` takes them) chooses data, backbone, input size, batch and
-workers. Peak memory is per method: the other model's resident weights and optimiser state are subtracted.
+workers. Peak memory is per method: its own weights, gradients, optimiser state and activations at the peak
+(what was allocated before its steps, other than its weights and optimiser state, is subtracted: the other
+model and the fixed input batches).
 """
 
 from __future__ import annotations
