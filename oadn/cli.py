@@ -13,12 +13,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from benchmarks.bench import bench_command
 from oadn import __version__
 from oadn.config import ConfigError, build_config, parse_override
 from oadn.data.cli import app as datasets_app
 from oadn.preprocess.cli import prepare_command, show_landmarks_command
 from oadn.suites_cli import ablate_command, run_command
 from oadn.report.cli import report_command
+from oadn.preprocess.pack import pack_command
 
 app = typer.Typer(
     help="Occlusion-robust facial expression recognition: OADN and baselines, benchmarks and ablations.",
@@ -32,6 +34,8 @@ app.command("show-landmarks")(show_landmarks_command)
 app.command("run")(run_command)
 app.command("ablate")(ablate_command)
 app.command("report")(report_command)
+app.command("pack")(pack_command)
+app.command("bench")(bench_command)
 
 SET_HELP = "Override a configuration value, e.g. --set train.lr=0.01 (repeatable)."
 CACHE_HELP = "Cache root of prepared data sets, as given to prepare (default $OADN_CACHE or ~/.cache/oadn-bench)."

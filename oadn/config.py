@@ -40,7 +40,9 @@ class DataConfig:
     test_splits: list[str] = field(default_factory=lambda: ["test"])
     hflip: bool = True
     balanced_sampler: bool = False
-    num_workers: int = 0
+    #: loader worker processes: a count, or "auto" (with a GPU: this process's share of the cores less one, at
+    #: most 12; without: 0)
+    num_workers: int | str = "auto"
     #: what to do with an image that cannot be read during training/evaluation: "skip" (recorded) or "fail"
     on_bad_image: str = "skip"
 
@@ -79,6 +81,8 @@ class TrainConfig:
     #: metric on the validation split that picks the checkpoint evaluated on test
     select_metric: str = "mean_class_accuracy"
     eval_batch_size: int = 256
+    #: torch.compile the training step: true, false, or "auto" (on CUDA only; it pays there, see README)
+    compile: bool | str = "auto"
 
 
 @dataclass

@@ -54,17 +54,15 @@ def test_flip_moves_the_marked_pixel_and_its_landmark_together():
 
 def test_flips_are_a_function_of_seed_epoch_and_index():
     a, b = FaceDataset(MarkerSource(), hflip=True, seed=1), FaceDataset(MarkerSource(), hflip=True, seed=1)
-    assert all(torch.equal(a[i]["landmarks"], b[i]["landmarks"]) for i in range(16))
-    b.epoch = 1
-    assert not all(torch.equal(a[i]["landmarks"], b[i]["landmarks"]) for i in range(16))
+    assert all(torch.equal(a[i]["landmarks"], b[(i, 0)]["landmarks"]) for i in range(16))
+    assert not all(torch.equal(a[i]["landmarks"], b[(i, 1)]["landmarks"]) for i in range(16))
 
 
 def test_sample_mode_draws_labels_from_the_distribution_each_epoch():
     dataset = FaceDataset(MarkerSource(2000), hflip=False, seed=0, target_mode="sample")
     labels = np.array([dataset[i]["train_label"] for i in range(2000)])
     np.testing.assert_allclose(np.bincount(labels, minlength=3) / 2000, [0.7, 0.2, 0.1], atol=0.04)
-    dataset.epoch = 1
-    assert (np.array([dataset[i]["train_label"] for i in range(2000)]) != labels).any()
+    assert (np.array([dataset[(i, 1)]["train_label"] for i in range(2000)]) != labels).any()
     batch = collate_faces([dataset[i] for i in range(4)])
     assert "train_label" in batch and "soft_target" not in batch
 
@@ -90,8 +88,23 @@ def test_balanced_sampler_draws_every_class_equally_often_and_reproducibly():
 
     labels = np.array([0] * 900 + [1] * 90 + [2] * 10)
     sampler = EpochSampler(len(labels), seed=0, weights=class_balanced_weights(labels))
-    drawn = labels[list(sampler)]
+    drawn = labels[[index for index, _ in sampler]]
     np.testing.assert_allclose(np.bincount(drawn) / len(drawn), [1 / 3] * 3, atol=0.05)
     assert list(sampler) == list(sampler)
     sampler.set_epoch(1)
-    assert labels[list(sampler)].tolist() != drawn.tolist()
+    assert labels[[index for index, _ in sampler]].tolist() != drawn.tolist()
+
+
+def test_persistent_workers_yield_the_batches_of_the_main_process_in_every_epoch():
+    from oadn.data.synthetic import SyntheticDataset
+
+    source = SyntheticDataset(train_size=40, seed=2).open_split("train", image_size=24)
+    here = make_loader(source, batch_size=8, train=True, seed=5, num_workers=0)
+    workers = make_loader(source, batch_size=8, train=True, seed=5, num_workers=2)
+    assert workers.loader.persistent_workers
+    for epoch in (0, 1, 0):  # the epoch reaches the (persistent) workers through the sampler, never a set attribute
+        here.set_epoch(epoch)
+        workers.set_epoch(epoch)
+        for a, b in zip(here, workers, strict=True):
+            assert torch.equal(a["index"], b["index"]) and torch.equal(a["image"], b["image"])
+            assert torch.equal(a["landmarks"], b["landmarks"])

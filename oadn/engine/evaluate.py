@@ -10,8 +10,10 @@ import pandas as pd
 import torch
 
 from oadn.data.faces import FaceSource
-from oadn.engine.loader import make_loader, to_device
+from oadn.engine import distributed
+from oadn.engine.loader import Loader, make_loader, to_device
 from oadn.engine.metrics import classification_metrics
+from oadn.models.backbones import input_normalisation
 from oadn.models.base import FERModel
 from oadn.progress import progress_bar
 
@@ -21,6 +23,14 @@ def autocast_for(device: torch.device, amp: bool):
     if amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return nullcontext()
+
+
+def fast_layout(model: FERModel, device: torch.device, amp: bool) -> bool:
+    """Convert ``model`` to channels_last where inputs will be channels_last (CUDA with amp); says whether."""
+    channels_last = device.type == "cuda" and amp
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    return channels_last
 
 
 @torch.no_grad()
@@ -36,18 +46,26 @@ def predict(
     description: str = "evaluate",
     progress: bool = True,
     restrict_to: Sequence[int] | None = None,
+    loader: Loader | None = None,
 ) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
     """Per-image table (image_id, label, pred_<branch> for every branch, scores of the prediction) and the
     images that could not be read.
 
     ``restrict_to`` (model output indices, in the source's class order) scores a test set whose classes are a
     subset of the training classes: each branch's arg-max runs over those outputs only, and predictions and
-    scores are indices into the source's classes."""
+    scores are indices into the source's classes. ``loader`` reuses an evaluation loader of ``source`` (and its
+    persistent workers). Under distributed training each rank predicts its shard and every rank returns the
+    whole, gathered table.
+    """
     model.eval()
-    loader = make_loader(
-        source, batch_size=batch_size, train=False, seed=0, num_workers=num_workers, on_bad_image=on_bad_image
-    )
-    channels_last = device.type == "cuda" and amp
+    rank, world_size = distributed.rank_and_size()
+    if loader is None:
+        loader = make_loader(
+            source, batch_size=batch_size, train=False, seed=0, num_workers=num_workers, on_bad_image=on_bad_image,
+            rank=rank, world_size=world_size,
+        )
+    channels_last = fast_layout(model, device, amp)
+    normalisation = input_normalisation(getattr(model, "backbone", model))
     indices: list[np.ndarray] = []
     branch_scores: dict[str, list[np.ndarray]] = {}
     bad: list[tuple[str, str, str]] = []
@@ -56,22 +74,26 @@ def predict(
         for batch in loader:
             bad.extend(batch["bad"])
             if batch["size"]:
-                images, landmarks = to_device(batch, device, channels_last)
+                images, landmarks = to_device(batch, device, channels_last, normalisation)
                 with autocast_for(device, amp):
                     outputs = model(images, landmarks)
                 for name, scores in model.branch_scores(outputs).items():
                     branch_scores.setdefault(name, []).append(scores.float().cpu().numpy())
                 indices.append(batch["index"].numpy())
             bar.advance(task)
+    if world_size > 1:
+        indices, branch_scores, bad = distributed.gather_predictions(indices, branch_scores, bad)
     if not indices:
         raise RuntimeError(f"{description}: no readable image in the split ({len(bad)} unreadable)")
     order = np.concatenate(indices)
+    ranked = np.argsort(order, kind="stable")  # in index order, however the ranks shared the split
+    order = order[ranked]
     ids = source.image_ids
     frame = pd.DataFrame(
         {"image_id": [ids[i] for i in order], "label": np.asarray(source.labels)[order].astype(np.int64)}
     )
     for name, chunks in branch_scores.items():
-        scores = np.concatenate(chunks)
+        scores = np.concatenate(chunks)[ranked]
         if restrict_to is not None:
             scores = scores[:, list(restrict_to)]
         frame[f"pred_{name}"] = scores.argmax(axis=1).astype(np.int64)

@@ -6,6 +6,7 @@ one); test splits are evaluated once, at the end, with the selected weights.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 import math
 import time
 import warnings
@@ -20,11 +21,13 @@ from sklearn.model_selection import train_test_split
 from oadn.config import ConfigError, DataConfig, RunConfig, config_to_dict
 from oadn.data.faces import FaceSource, SubsetSource
 from oadn.data.registry import DatasetAdapter, get_dataset
-from oadn.engine.evaluate import autocast_for, metrics_by_branch, predict
-from oadn.engine.loader import make_loader, to_device
+from oadn.engine import distributed
+from oadn.engine.evaluate import autocast_for, fast_layout, metrics_by_branch, predict
+from oadn.engine.loader import make_loader, to_device, training_targets
 from oadn.engine.preflight import check_run, discard_unstarted, warn_if_landmarks_unusable
 from oadn.engine.resume import plan_resume, record_changes, restore_best, retune_optimizer
 from oadn.models import create_model
+from oadn.models.backbones import input_normalisation
 from oadn.models.base import FERModel
 from oadn.progress import epoch_line, progress_bar
 from oadn.run_lock import RunLock
@@ -44,6 +47,15 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"train.device={name!r} but no CUDA device is available")
     return device
+
+
+def use_compile(setting: bool | str, device: torch.device) -> bool:
+    """``train.compile``: true, false, or "auto" = on CUDA only (on a CPU, compilation time is not won back)."""
+    if setting == "auto":
+        return device.type == "cuda"
+    if not isinstance(setting, bool):
+        raise ValueError(f"train.compile must be true, false or 'auto', got {setting!r}")
+    return setting
 
 
 def carve_validation(source: FaceSource, fraction: float, seed: int) -> tuple[FaceSource, FaceSource | None]:
@@ -117,17 +129,20 @@ def _train_one_epoch(
     bad_log: BadImageLog,
     progress: bool,
     step_hook: StepHook | None,
+    forward: torch.nn.Module,
 ) -> dict[str, float]:
+    """One epoch; ``forward`` is what the step calls (``model``, or its DDP / compiled wrapper)."""
     model.train()
     loader.set_epoch(epoch)
     channels_last = device.type == "cuda" and config.train.amp
+    normalisation = input_normalisation(model.backbone)
     sums: dict[str, torch.Tensor] = {}
     steps = 0
     seen = 0
     nan_faces = 0
 
     def check_finite() -> dict[str, float]:
-        means = {name: (total / max(steps, 1)).item() for name, total in sums.items()}
+        means = {name: (total / max(steps, 1)).item() for name, total in distributed.mean_over_ranks(sums).items()}
         if any(not math.isfinite(v) for v in means.values()):
             raise TrainingDiverged(
                 f"loss became {means.get('loss')} in epoch {epoch + 1} (by step {steps}); stopped"
@@ -144,11 +159,11 @@ def _train_one_epoch(
                 bar.advance(task)
                 continue
             nan_faces += int((~torch.isfinite(batch["landmarks"])).flatten(1).any(1).sum())
-            images, landmarks = to_device(batch, device, channels_last)
-            targets = batch.get("soft_target", batch.get("train_label", batch["label"]))
+            images, landmarks = to_device(batch, device, channels_last, normalisation)
+            targets = training_targets(batch, device)
             with autocast_for(device, config.train.amp):
-                outputs = model(images, landmarks)
-            loss, parts = model.loss(outputs, targets.to(device), config.train.label_smoothing)
+                outputs = forward(images, landmarks)
+            loss, parts = model.loss(outputs, targets, config.train.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -162,7 +177,7 @@ def _train_one_epoch(
             if step_hook is not None:
                 step_hook(epoch, steps)
     means = check_finite()
-    means["images"] = seen
+    means["images"] = distributed.total_over_ranks(seen)
     return means
 
 
@@ -184,6 +199,8 @@ def train_run(
     nothing behind.
     """
     run_dir = Path(run_dir)
+    distributed.setup()
+    main = distributed.is_main()
     if not resume:
         if config is None:
             raise ValueError("a configuration is needed unless resuming")
@@ -191,18 +208,20 @@ def train_run(
             raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick a new name")
         check_run(config, run_dir)
     created = not run_dir.exists()
-    with RunLock(run_dir) as lock:
-        if lock.stale:
+    # One process owns a run directory; under torchrun that is rank 0 (the other ranks write nothing).
+    with (RunLock(run_dir) if main else nullcontext()) as lock:
+        if main and lock.stale:
             warnings.warn(f"{run_dir}: {lock.stale}")
-        remove_temporaries(run_dir)
+        if main:
+            remove_temporaries(run_dir)
         try:
-            return _train_locked(config, run_dir, resume, progress, step_hook, changes)
+            return _train_locked(config, run_dir, resume, progress, step_hook, changes, main)
         except TrainingDiverged as error:
             raise TrainingDiverged(f"{error}. {diverged_advice(run_dir)}") from error
         except FileExistsError:  # another process made this run meanwhile: its files are not ours to remove
             raise
         except Exception:
-            if not resume:
+            if main and not resume:
                 discard_unstarted(run_dir, created)
             raise
 
@@ -217,7 +236,7 @@ def diverged_advice(run_dir: Path) -> str:
     )
 
 
-def _train_locked(config, run_dir, resume, progress, step_hook, changes) -> dict[str, Any]:
+def _train_locked(config, run_dir, resume, progress, step_hook, changes, main) -> dict[str, Any]:
     plan = None
     if resume:
         if (run_dir / "metrics.json").is_file():
@@ -227,20 +246,25 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes) -> dict
         plan = plan_resume(run_dir, changes)
         config = plan.config
         check_run(config, run_dir)
-        record_changes(run_dir, plan)
+        if main:
+            record_changes(run_dir, plan)
     else:
         if (run_dir / "config.yaml").exists():
             raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick a new name")
-        save_config(config, run_dir)
+        distributed.barrier()  # every rank has looked before rank 0 writes
+        if main:
+            save_config(config, run_dir)
     assert config is not None
 
     torch.manual_seed(config.train.seed)
-    device = resolve_device(config.train.device)
+    device = distributed.local_device(resolve_device(config.train.device))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     adapter, train_source, val_source = open_splits(config)
     classes = adapter.classes
-    model = create_model(config.model, len(classes), config.data.image_size).to(device)
-    if device.type == "cuda" and config.train.amp:
-        model = model.to(memory_format=torch.channels_last)
+    model = create_model(config.model, len(classes), config.data.image_size)
+    model = distributed.sync_batch_norm(model, device).to(device)
+    fast_layout(model, device, config.train.amp)
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=config.train.lr,
@@ -260,18 +284,23 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes) -> dict
         state = checkpoint["state"]
         if plan.changed:
             retune_optimizer(optimizer, scheduler, config.train, state["epoch"])
-        restore_best(run_dir, checkpoint)
-    if getattr(model, "uses_landmarks", False):
+        if main:
+            restore_best(run_dir, checkpoint)
+    if main and getattr(model, "uses_landmarks", False):
         warn_if_landmarks_unusable(train_source, config.model.threshold)
+    forward = distributed.wrap(model, device)
+    if use_compile(config.train.compile, device):
+        forward = torch.compile(forward)
 
     class_weights = None
     if config.data.balanced_sampler:
         from oadn.data.sampling import class_balanced_weights
 
         class_weights = class_balanced_weights(np.asarray(train_source.labels))
+    rank, world_size = distributed.rank_and_size()
     loader = make_loader(
         train_source,
-        batch_size=config.train.batch_size,
+        batch_size=distributed.local_batch_size(config.train.batch_size),
         train=True,
         seed=config.train.seed,
         hflip=config.data.hflip,
@@ -279,27 +308,36 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes) -> dict
         on_bad_image=config.data.on_bad_image,
         class_weights=class_weights,
         target_mode=getattr(adapter, "target_mode", "hard"),
+        rank=rank,
+        world_size=world_size,
     )
     bad_log = BadImageLog(run_dir / "bad_images.csv")
-    bad_log.flush()
+    if main:
+        bad_log.flush()  # written from the start, header only while every image reads
     eval_kwargs = dict(
         device=device,
         batch_size=config.train.eval_batch_size,
         amp=config.train.amp,
         num_workers=config.data.num_workers,
         on_bad_image=config.data.on_bad_image,
-        progress=progress,
+        progress=progress and main,
+    )
+    val_loader = None if val_source is None else make_loader(
+        val_source, batch_size=config.train.eval_batch_size, train=False, seed=0, num_workers=config.data.num_workers,
+        on_bad_image=config.data.on_bad_image, rank=rank, world_size=world_size,
     )
 
     for epoch in range(state["epoch"], config.train.epochs):
         started = time.perf_counter()
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
         row.update(
-            _train_one_epoch(model, loader, optimizer, config, device, epoch, bad_log, progress, step_hook)
+            _train_one_epoch(
+                model, loader, optimizer, config, device, epoch, bad_log, progress and main, step_hook, forward
+            )
         )
         scheduler.step()
         if val_source is not None:
-            frame, bad = predict(model, val_source, description="validate", **eval_kwargs)
+            frame, bad = predict(model, val_source, description="validate", loader=val_loader, **eval_kwargs)
             bad_log.add("val", bad)
             val_metrics = metrics_by_branch(frame, classes)
             row.update({f"val_{k}": val_metrics["prediction"][k] for k in ("accuracy", "mean_class_accuracy")})
@@ -310,6 +348,8 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes) -> dict
         row["seconds"] = round(time.perf_counter() - started, 2)
         state["epoch"] = epoch + 1
         state["history"].append(row)
+        if not main:
+            continue
         save_torch(
             {
                 "model": model.state_dict(),
@@ -329,7 +369,9 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes) -> dict
 
     if val_source is None:
         state["best_epoch"] = state["epoch"]
-        save_torch(model.state_dict(), run_dir / "best.pt")
+        if main:
+            save_torch(model.state_dict(), run_dir / "best.pt")
+    distributed.barrier()  # rank 0 has written best.pt
     model.load_state_dict(torch.load(run_dir / "best.pt", map_location=device, weights_only=True))
     return _final_evaluation(model, config, adapter, run_dir, state, bad_log, eval_kwargs)
 
@@ -342,9 +384,9 @@ def _final_evaluation(model, config, adapter, run_dir, state, bad_log, eval_kwar
         source = open_data_split(adapter, config.data, split)
         frame, bad = predict(model, source, description=f"test {split}", **eval_kwargs)
         bad_log.add(split, bad)
-        save_parquet(frame, run_dir / "predictions" / f"{split}.parquet")
+        if distributed.is_main():
+            save_parquet(frame, run_dir / "predictions" / f"{split}.parquet")
         splits[split] = metrics_by_branch(frame, classes)
-    bad_log.flush()
     metrics = {
         "selected_epoch": state["best_epoch"],
         "select_metric": config.train.select_metric,
@@ -352,6 +394,8 @@ def _final_evaluation(model, config, adapter, run_dir, state, bad_log, eval_kwar
         "bad_images": len(bad_log.rows),
         "splits": splits,
     }
-    save_json(metrics, run_dir / "metrics.json")
+    if distributed.is_main():
+        bad_log.flush()
+        save_json(metrics, run_dir / "metrics.json")
     return metrics
 

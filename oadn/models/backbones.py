@@ -158,3 +158,12 @@ def create_backbone(name: str, pretrained: str | Path | None = None) -> Backbone
     if file is not None:
         load_pretrained(backbone, file)
     return backbone
+
+
+def input_normalisation(module: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) the backbone's inputs are normalised with: timm's data config of the wrapped model, so a
+    ``timm:`` backbone gets its own constants; backbones without one get timm's default (ImageNet's)."""
+    from timm.data import resolve_data_config
+
+    config = resolve_data_config({}, model=getattr(module, "model", module))
+    return tuple(float(v) for v in config["mean"]), tuple(float(v) for v in config["std"])

@@ -1,0 +1,284 @@
+"""``oadn-bench bench``: where a training step's time goes, measured side by side in one process.
+
+- step: a full training step (forward, backward, SGD update) on device-resident inputs, in images/s and peak
+  memory, for the bare backbone's GAP classifier and for OADN on the same backbone, batch and precision (bf16
+  autocast + channels_last on CUDA), eager and ``torch.compile``d. Methods alternate order over repeats and
+  the median is reported, so the OADN/backbone ratio does not drift with clocks or allocator state.
+- input: the input pipeline alone (source -> decoded, aligned, flipped, batched, on the device) with the
+  configured loader workers.
+- loop: the training loop (loader + OADN step) for a number of steps; loop/step < 1 means the loader stalls
+  the device.
+- attention: rendering the 24 interest points' attention maps alone.
+
+The run configuration (``-c``/``--set``, as ``train`` takes them) chooses data, backbone, input size, batch and
+workers. Peak memory is per method: its own weights, gradients, optimiser state and activations at the peak
+(what was allocated before its steps, other than its weights and optimiser state, is subtracted: the other
+model and the fixed input batches).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+
+METHODS = ("baseline", "oadn")
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(device, run: Callable[[], None], count: int) -> float:
+    """Seconds for ``count`` calls of ``run``, the device drained before and after."""
+    _sync(device)
+    started = time.perf_counter()
+    for _ in range(count):
+        run()
+    _sync(device)
+    return time.perf_counter() - started
+
+
+def _resident_bytes(model, optimizer) -> int:
+    tensors = list(model.parameters()) + list(model.buffers())
+    tensors += [t for state in optimizer.state.values() for t in state.values() if hasattr(t, "nbytes")]
+    return sum(t.nbytes for t in tensors if t.device.type == "cuda")
+
+
+class StepBench:
+    """One method's model, optimiser and training step on fixed device inputs (eager or compiled)."""
+
+    def __init__(self, method: str, config, num_classes: int, device, compiled: bool):
+        import torch
+
+        from oadn.engine.evaluate import autocast_for, fast_layout
+        from oadn.models import create_model
+
+        self.device, self.amp, self.label_smoothing = device, config.train.amp, config.train.label_smoothing
+        model_config = type(config.model)(**{**vars(config.model), "name": method})
+        self.model = create_model(model_config, num_classes, config.data.image_size).to(device)
+        channels_last = fast_layout(self.model, device, config.train.amp)
+        self.forward = torch.compile(self.model) if compiled else self.model
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        self._autocast = autocast_for
+        b, s = config.train.batch_size, config.data.image_size
+        generator = torch.Generator().manual_seed(0)
+        self.images = torch.randn(b, 3, s, s, generator=generator).to(device)
+        if channels_last:
+            self.images = self.images.contiguous(memory_format=torch.channels_last)
+        points = torch.rand(b, 68, 3, generator=generator) * torch.tensor([0.6 * s, 0.6 * s, 1.0]) + torch.tensor([0.2 * s, 0.2 * s, 0.0])
+        self.landmarks = points.to(device)
+        self.targets = torch.randint(0, num_classes, (b,), generator=generator).to(device)
+
+    def step(self, images=None, landmarks=None, targets=None) -> None:
+        self.model.train()
+        with self._autocast(self.device, self.amp):
+            outputs = self.forward(self.images if images is None else images, self.landmarks if landmarks is None else landmarks)
+        loss, _ = self.model.loss(outputs, self.targets if targets is None else targets, self.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+
+def measure_steps(benches: dict[str, StepBench], mode: str, device, batch: int, steps: int, warmup: int,
+                  repeats: int) -> list[dict]:
+    """Median img/s, peak memory and warm-up (compile) time per method, methods alternating order."""
+    import torch
+
+    rows = []
+    warm = {m: _timed(device, benches[m].step, warmup) for m in METHODS}
+    for m in METHODS:  # the optimiser's momentum buffers exist from here on
+        benches[m].resident = _resident_bytes(benches[m].model, benches[m].optimizer)
+    rates: dict[str, list[float]] = {m: [] for m in METHODS}
+    peaks: dict[str, float] = {m: 0.0 for m in METHODS}
+    for r in range(repeats):
+        for m in METHODS if r % 2 == 0 else METHODS[::-1]:
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+                others = torch.cuda.memory_allocated(device) - benches[m].resident
+            rates[m].append(batch * steps / _timed(device, benches[m].step, steps))
+            if device.type == "cuda":
+                peaks[m] = max(peaks[m], (torch.cuda.max_memory_allocated(device) - others) / 2**30)
+    for m in METHODS:
+        rows.append({
+            "mode": mode, "method": m, "img_per_s": statistics.median(rates[m]), "runs": rates[m],
+            "peak_gib": peaks[m] if device.type == "cuda" else None, "warmup_s": warm[m],
+        })
+    return rows
+
+
+def _batches(loader, start_epoch: int = 0):
+    """Training batches without end, epoch after epoch (the sampler told each new epoch)."""
+    epoch = start_epoch
+    while True:
+        loader.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def measure_input_and_loop(config, train_source, bench: StepBench, device, mode: str, steps: int, warmup: int) -> dict:
+    """Input pipeline alone, then loader + ``bench``'s step, for ``steps`` batches each, after ``warmup``."""
+    from oadn.engine.loader import make_loader, resolve_workers, to_device, training_targets
+    from oadn.models.backbones import input_normalisation
+
+    loader = make_loader(
+        train_source, batch_size=config.train.batch_size, train=True, seed=config.train.seed,
+        num_workers=config.data.num_workers, target_mode="hard",
+    )
+    normalisation = input_normalisation(bench.model.backbone)
+    channels_last = device.type == "cuda" and config.train.amp
+    batches = _batches(loader)
+
+    def fetch():
+        batch = next(batches)
+        images, landmarks = to_device(batch, device, channels_last, normalisation)
+        return images, landmarks, training_targets(batch, device), batch["size"]
+
+    def run(count: int, train: bool) -> float:
+        seen = 0
+        _sync(device)
+        started = time.perf_counter()
+        for _ in range(count):
+            images, landmarks, targets, size = fetch()
+            seen += size
+            if train:
+                bench.step(images, landmarks, targets)
+        _sync(device)
+        return seen / (time.perf_counter() - started)
+
+    run(warmup, train=True)  # workers started, model compiled
+    input_rate = run(steps, train=False)
+    loop_rate = run(steps, train=True)
+    return {"workers": resolve_workers(config.data.num_workers), "input_img_per_s": input_rate,
+            "loop_img_per_s": loop_rate, "mode": mode}
+
+
+def measure_attention(config, device, steps: int) -> float:
+    """Faces per second for interest points + attention maps at the backbone's feature resolution."""
+    import torch
+
+    from oadn.data.geometry import attention_maps, interest_points
+    from oadn.models.backbones import create_backbone
+
+    backbone = create_backbone(config.model.backbone)
+    side = -(-config.data.image_size // backbone.stride)
+    b, s = config.train.batch_size, config.data.image_size
+    landmarks = (torch.rand(b, 68, 3) * torch.tensor([s, s, 1.0])).to(device)
+
+    def render() -> None:
+        points = interest_points(landmarks, s)
+        attention_maps(points, (side, side), s, config.model.sigma, config.model.threshold)
+
+    render()
+    return b * steps / _timed(device, render, steps)
+
+
+def run_bench(
+    config, *, steps: int, warmup: int, repeats: int, loop_steps: int, compile_modes: bool
+) -> dict[str, Any]:
+    """Every measurement, as a JSON-ready dict."""
+    import torch
+
+    from oadn.engine.train import open_splits, resolve_device
+
+    device = resolve_device(config.train.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    adapter, train_source, _ = open_splits(config)
+    num_classes = len(adapter.classes)
+    modes = ["eager", "compiled"] if compile_modes else ["eager"]
+    step_rows, loops = [], []
+    errors = {}
+    for mode in modes:  # the loop reuses the measured (and, in compiled mode, already compiled) OADN step
+        benches = {m: StepBench(m, config, num_classes, device, compiled=mode == "compiled") for m in METHODS}
+        try:
+            step_rows += measure_steps(benches, mode, device, config.train.batch_size, steps, warmup, repeats)
+            loops.append(measure_input_and_loop(config, train_source, benches["oadn"], device, mode, loop_steps, warmup))
+        except Exception as error:  # a compiler failure must not cost the eager figures; it is reported
+            if mode == "eager":
+                raise
+            errors[mode] = f"{type(error).__name__}: {error}"
+            modes = [m for m in modes if m != mode]
+        del benches
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    rate = {(r["mode"], r["method"]): r for r in step_rows}
+    ratios = {}
+    for mode in modes:
+        base, oadn = rate[(mode, "baseline")], rate[(mode, "oadn")]
+        loop = next(item for item in loops if item["mode"] == mode)
+        ratios[mode] = {
+            "oadn_over_backbone_rate": oadn["img_per_s"] / base["img_per_s"],
+            "oadn_over_backbone_memory": oadn["peak_gib"] / base["peak_gib"] if base["peak_gib"] else None,
+            "loop_over_step": loop["loop_img_per_s"] / oadn["img_per_s"],
+        }
+    return {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "torch": torch.__version__,
+        "settings": {
+            "data": config.data.name, "backbone": config.model.backbone, "image_size": config.data.image_size,
+            "batch_size": config.train.batch_size, "amp": config.train.amp and device.type == "cuda",
+            "steps": steps, "warmup": warmup, "repeats": repeats, "loop_steps": loop_steps,
+        },
+        "step": step_rows,
+        "loop": loops,
+        "attention_faces_per_s": measure_attention(config, device, steps),
+        "ratios": ratios,
+        "errors": errors,
+    }
+
+
+def results_table(results: dict[str, Any]):
+    """The rich table ``bench`` prints."""
+    from rich.table import Table
+
+    settings = results["settings"]
+    table = Table(title=f"{results['device']}, torch {results['torch']}: {settings['backbone']} {settings['image_size']} px, "
+                        f"batch {settings['batch_size']}, {'bf16 + channels_last' if settings['amp'] else 'fp32'}")
+    for column in ("measurement", "mode", "img/s", "peak GiB", "ratio"):
+        table.add_column(column, justify="left" if column in ("measurement", "mode") else "right")
+    for row in results["step"]:
+        peak = f"{row['peak_gib']:.2f}" if row["peak_gib"] is not None else "-"
+        table.add_row(f"{row['method']} step", row["mode"], f"{row['img_per_s']:,.1f}", peak, "")
+    for mode, ratio in results["ratios"].items():
+        memory = ratio["oadn_over_backbone_memory"]
+        table.add_row("OADN / backbone", mode, f"{ratio['oadn_over_backbone_rate']:.3f}",
+                      f"{memory:.3f}" if memory else "-", "")
+    for loop in results["loop"]:
+        table.add_row(f"input pipeline ({loop['workers']} workers)", loop["mode"], f"{loop['input_img_per_s']:,.1f}", "-", "")
+        table.add_row("loop (loader + OADN step)", loop["mode"], f"{loop['loop_img_per_s']:,.1f}", "-",
+                      f"{results['ratios'][loop['mode']]['loop_over_step']:.3f} of step")
+    table.add_row("attention maps alone", "eager", f"{results['attention_faces_per_s']:,.1f}", "-", "")
+    for mode, error in results["errors"].items():
+        table.add_row(f"[red]{mode} failed[/]", mode, "-", "-", error[:80])
+    return table
+
+
+def bench_command(
+    config: list[Path] = typer.Option([], "--config", "-c", help="YAML config file(s), applied in order."),
+    overrides: list[str] = typer.Option([], "--set", "-s", help="Configuration override, e.g. --set model.backbone=resnet50."),
+    steps: int = typer.Option(20, help="Timed steps per measurement."),
+    warmup: int = typer.Option(5, help="Untimed steps first (compilation happens here)."),
+    repeats: int = typer.Option(4, help="Alternating repeats of the step measurement (median reported)."),
+    loop_steps: int = typer.Option(200, help="Batches timed for the input pipeline and for the whole loop."),
+    compile_modes: bool = typer.Option(True, "--compile/--no-compile", help="Also measure torch.compile'd steps."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every figure to this JSON file."),
+) -> None:
+    """Training-step, input-pipeline, loop and attention-map throughput, OADN against its backbone."""
+    from rich.console import Console
+
+    from oadn.config import build_config
+
+    results = run_bench(build_config(config, overrides), steps=steps, warmup=warmup, repeats=repeats,
+                        loop_steps=loop_steps, compile_modes=compile_modes)
+    Console().print(results_table(results))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,33 @@
+"""`oadn-bench bench` runs end to end on a CPU with tiny settings and reports every figure it promises.
+
+torch.compile is left out here (--no-compile): compiling two models on a shared 2-core CPU takes minutes; the
+compiled path is the same code with ``torch.compile`` wrapped around the model.
+"""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from oadn.cli import app
+
+TINY = ["--set", "data.options={train_size: 70, test_size: 14}", "--set", "data.image_size=32",
+        "--set", "model.backbone=cnn-tiny", "--set", "train.batch_size=8", "--set", "data.num_workers=1",
+        "--steps", "2", "--warmup", "1", "--repeats", "2", "--loop-steps", "3", "--no-compile"]
+
+
+def test_bench_prints_the_table_and_writes_json(tmp_path):
+    result = CliRunner().invoke(app, ["bench", *TINY, "--json", str(tmp_path / "bench.json")])
+    assert result.exit_code == 0, result.output
+    assert "OADN / backbone" in result.output and "loop (loader + OADN step)" in result.output
+    figures = json.loads((tmp_path / "bench.json").read_text())
+    assert {(row["mode"], row["method"]) for row in figures["step"]} == {("eager", "baseline"), ("eager", "oadn")}
+    assert all(len(row["runs"]) == 2 and row["img_per_s"] > 0 for row in figures["step"])
+    (loop,) = figures["loop"]
+    assert loop["workers"] == 1 and loop["input_img_per_s"] > 0 and loop["loop_img_per_s"] > 0
+    ratios = figures["ratios"]["eager"]
+    step = {row["method"]: row["img_per_s"] for row in figures["step"]}
+    assert abs(ratios["oadn_over_backbone_rate"] - step["oadn"] / step["baseline"]) < 1e-9
+    assert abs(ratios["loop_over_step"] - loop["loop_img_per_s"] / step["oadn"]) < 1e-9
+    assert figures["attention_faces_per_s"] > 0

@@ -1,0 +1,93 @@
+"""A packed data set reads back as the prepared copy it was made from: same faces, labels, subsets; trainable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from oadn.cli import app
+from oadn.config import build_config
+from oadn.data.registry import get_dataset
+from oadn.engine.train import train_run
+from oadn.preprocess.pack import pack_dataset
+from oadn.preprocess.prepare import prepare
+from oadn.preprocess.prepared import open_prepared_split
+
+FOLDERS = {"FER2013Train": 0, "FER2013Valid": 30_000, "FER2013Test": 32_300}
+PER_FOLDER = 14
+
+
+@pytest.fixture(scope="module")
+def ferplus_copy(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny FERPlus copy in generate_training_data.py's layout (48 px gray PNGs, label.csv), prepared with
+    landmarks from a file; returns (root, cache dir)."""
+    base = tmp_path_factory.mktemp("ferplus-pack")
+    root, cache = base / "ferplus", base / "cache"
+    rng = np.random.default_rng(0)
+    landmark_rows = []
+    for folder, first in FOLDERS.items():
+        (root / folder).mkdir(parents=True)
+        lines = []
+        for k in range(PER_FOLDER):
+            name = f"fer{first + k:07d}.png"
+            gradient = np.add.outer(np.arange(48), np.arange(48)) * (k + 1) % 256
+            Image.fromarray((gradient + rng.integers(0, 20, (48, 48))).clip(0, 255).astype(np.uint8)).save(root / folder / name)
+            votes = [0] * 10
+            votes[k % 8] = 8  # a clear majority for class column k % 8
+            lines.append(f'{name},"(0, 0, 48, 48)",' + ",".join(map(str, votes)))
+            points = rng.uniform(4, 44, (68, 2))
+            landmark_rows.append([name, *points[:, 0], *points[:, 1], *rng.uniform(0.2, 1.0, 68)])
+        (root / folder / "label.csv").write_text("\n".join(lines) + "\n")
+    columns = ["name"] + [f"{a}{i}" for a in "xys" for i in range(68)]
+    pd.DataFrame(landmark_rows, columns=columns).to_csv(base / "lm.csv", index=False)
+    prepare(get_dataset("ferplus"), root, landmarks=f"file:{base / 'lm.csv'}", cache_dir=cache)
+    return root, cache
+
+
+def test_a_pack_reads_back_as_its_prepared_copy(ferplus_copy, tmp_path):
+    root, cache = ferplus_copy
+    pack = tmp_path / "ferplus.pack"
+    meta = pack_dataset(get_dataset("ferplus"), root, pack, size=48, cache_dir=cache)
+    assert meta["channels"] == 1 and meta["count"] == 3 * PER_FOLDER
+    assert meta["files"] == [f"{folder}/label.csv" for folder in sorted(FOLDERS)]
+    adapter = get_dataset("ferplus", label_mode="majority")
+    for split, size in (("train", 48), ("test", 112)):
+        original = open_prepared_split(adapter, root, split, image_size=size, cache_dir=cache)
+        packed = adapter.open_split(split, root=pack, image_size=size, cache_dir=tmp_path / "unpacked")
+        assert list(packed.image_ids) == list(original.image_ids) and len(packed) > 0
+        np.testing.assert_array_equal(packed.labels, original.labels)
+        for i in range(len(packed)):
+            a, b = original[i], packed[i]
+            np.testing.assert_array_equal(a.image, b.image)  # 48 px crops resized as the prepared source does
+            np.testing.assert_array_equal(a.landmarks, b.landmarks)
+    occlusion = get_dataset("subset", parent="ferplus", list_path=_list(tmp_path, ["fer0032301.png", "fer0032305.png"]))
+    subset = occlusion.open_split("test", root=pack, image_size=48, cache_dir=tmp_path / "unpacked")
+    assert list(subset.image_ids) == ["fer0032301.png", "fer0032305.png"]
+
+
+def _list(tmp_path: Path, names: list[str]) -> Path:
+    path = tmp_path / "list.txt"
+    path.write_text("\n".join(names) + "\n")
+    return path
+
+
+def test_cli_pack_then_train_from_the_file(ferplus_copy, tmp_path):
+    root, cache = ferplus_copy
+    pack = tmp_path / "f.pack"
+    result = CliRunner().invoke(app, ["pack", "ferplus", "--root", str(root), "--out", str(pack), "--size", "32",
+                                      "--cache-dir", str(cache)])
+    assert result.exit_code == 0, result.output
+    config = build_config(overrides=[
+        "data.name=ferplus", f"data.root={pack}", "data.val_split=val", "data.test_splits=[test]", "data.image_size=32",
+        f"data.split_options={{cache_dir: {tmp_path / 'unpacked'}}}", "model.backbone=cnn-tiny", "train.epochs=1",
+        "train.batch_size=4", "train.eval_batch_size=8",
+    ])
+    metrics = train_run(config, tmp_path / "run", progress=False)
+    assert metrics["splits"]["test"]["prediction"]["count"] == PER_FOLDER
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"] == 1
