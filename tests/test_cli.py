@@ -76,12 +76,17 @@ def test_run_suite_writes_table_and_confusion_matrices(tmp_path):
     table = (tmp_path / "report" / "results.md").read_text()
     assert "| OADN" in table and "| Baseline" in table and "±" in table
     assert "test_occluded (n=28) mean-class acc %" in table
-    for method in ("OADN", "Baseline"):
-        for split in ("test_clean", "test_occluded"):
-            assert (tmp_path / "report" / f"confusion_{method}_{split}.png").stat().st_size > 1000
+    figures = tmp_path / "report" / "figures"
+    for method in ("oadn", "baseline"):
+        for split in ("test-clean", "test-occluded"):
+            assert (figures / f"confusion_mini_{split}_{method}.png").stat().st_size > 1000
+    assert "data:image/png;base64," in (tmp_path / "report" / "index.html").read_text()
     results = pd.read_csv(tmp_path / "report" / "results.csv")
-    assert set(results["branch"]) == {"prediction", "lab", "frb"}
-    assert len(results[(results.split == "test_clean") & (results.branch == "prediction")]) == 4
+    clean = results[results.column == "test_clean"].set_index("method")
+    assert set(clean.index) == {"OADN", "Baseline"} and (clean["seeds"] == 2).all()
+    by_seed = pd.read_csv(tmp_path / "report" / "results_by_seed.csv")
+    assert len(by_seed[by_seed.column == "test_clean"]) == 4
+    assert abs(clean.loc["OADN", "accuracy_pct"] - by_seed[(by_seed.column == "test_clean") & (by_seed.method == "OADN")]["accuracy_pct"].mean()) < 1e-9
 
     rerun = runner.invoke(app, args)
     assert rerun.exit_code == 0 and rerun.output.count("reusing") == 4

@@ -58,12 +58,19 @@ def register_executor(name: str) -> Callable[[E], E]:
     return decorate
 
 
+def _load_builtin_executors() -> None:
+    # Executors kept in their own modules register on import (the slurm one needs submitit only when built).
+    import oadn.engine.slurm  # noqa: F401
+
+
 def list_executors() -> list[str]:
+    _load_builtin_executors()
     return sorted(_EXECUTORS)
 
 
 def get_executor(name: str, **options: Any) -> Executor:
     """The executor registered as ``name``, built with ``options`` (e.g. ``progress=False``)."""
+    _load_builtin_executors()
     if name not in _EXECUTORS:
         raise KeyError(f"unknown executor {name!r}; registered: {', '.join(list_executors())}")
     return _EXECUTORS[name](**options)
