@@ -22,6 +22,7 @@ from oadn.data.registry import DatasetAdapter, get_dataset
 from oadn.engine.evaluate import autocast_for, metrics_by_branch, predict
 from oadn.engine.loader import make_loader, to_device
 from oadn.models import create_model
+from oadn.models.advice import warn_large_backbone_from_scratch
 from oadn.models.base import FERModel
 from oadn.progress import progress_bar
 from oadn.runs import load_config, load_metrics, save_config, save_json, save_parquet, save_torch
@@ -187,6 +188,7 @@ def train_run(
     assert config is not None
 
     torch.manual_seed(config.train.seed)
+    warn_large_backbone_from_scratch(config.model)
     device = resolve_device(config.train.device)
     adapter, train_source, val_source = open_splits(config)
     classes = adapter.classes
