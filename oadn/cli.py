@@ -12,6 +12,7 @@ from rich.table import Table
 from oadn.config import build_config, parse_override
 from oadn.data.cli import app as datasets_app
 from oadn.preprocess.cli import prepare_command, show_landmarks_command
+from oadn.visibility.cli import fit_visibility_command
 
 app = typer.Typer(
     help="Occlusion-robust facial expression recognition: OADN and baselines, benchmarks and ablations.",
@@ -22,6 +23,7 @@ console = Console()
 app.add_typer(datasets_app, name="datasets")
 app.command("prepare")(prepare_command)
 app.command("show-landmarks")(show_landmarks_command)
+app.command("fit-visibility")(fit_visibility_command)
 
 SET_HELP = "Override a configuration value, e.g. --set train.lr=0.01 (repeatable)."
 

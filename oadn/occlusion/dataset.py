@@ -2,7 +2,7 @@
 
 Options: ``base`` (the data set wrapped; its own options pass through), ``kind`` (one kind or a list: each face
 draws one), ``area`` (share of the face covered), ``probability`` (share of faces occluded; 1 for a test set,
-e.g. 0.5 for training augmentation), ``seed``, and ``scores``, how the landmark scores of an occluded face are set:
+e.g. 0.5 for training augmentation), ``occluder_seed``, and ``scores``, how the landmark scores of an occluded face are set:
 
 - ``backend``: unchanged (dlib gives 1.0 everywhere, so nothing is dropped);
 - ``oracle``: points under the pasted mask get 0, the others keep theirs;
@@ -84,11 +84,11 @@ class OccludedSource:
 class OccludedDataset(DatasetAdapter):
     """Another data set's faces with pasted occluders (see the module docstring)."""
 
-    description = ("a data set with pasted occluders; options base, kind, area, probability, seed, "
+    description = ("a data set with pasted occluders; options base, kind, area, probability, occluder_seed, "
                    "scores=backend|oracle|detector|learned, visibility=FILE, plus the base's options")
 
     def __init__(self, base: str = "ferplus", kind: str | Sequence[str] = "random", area: float | str = 0.25,
-                 probability: float | str = 1.0, seed: int | str = 0, scores: str = "oracle",
+                 probability: float | str = 1.0, occluder_seed: int | str = 0, scores: str = "oracle",
                  visibility: str | None = None, **base_options: Any):
         if base == "occluded":
             raise ValueError("occluded: base must be another data set")
@@ -98,7 +98,7 @@ class OccludedDataset(DatasetAdapter):
             raise ValueError("occluded: scores=learned needs visibility=FILE (from oadn-bench fit-visibility)")
         self.base = get_dataset(base, **base_options)
         self.kinds = _kinds(kind)
-        self.area, self.probability, self.seed = float(area), float(probability), int(seed)
+        self.area, self.probability, self.seed = float(area), float(probability), int(occluder_seed)
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"occluded: probability must be in [0, 1], got {self.probability}")
         self.scores, self.visibility = scores, visibility

@@ -335,12 +335,15 @@ def occlude(
         alpha = np.asarray(layer.alpha.resize((size, size), Image.BOX), dtype=np.float32) / 255.0
         return layer, alpha
 
-    lo, hi = 0.0, 3.0
-    for _ in range(12):  # bisection on the scale: coverage grows with it
+    def coverage(s: float) -> float:
+        return float(((render(s)[1] >= 0.5) & hull).sum() / hull_area)
+
+    lo, hi = 0.0, 2.0
+    while coverage(hi) < area and hi < 16:  # a thin kind (hair, sunglasses) needs a larger scale
+        lo, hi = hi, 2 * hi
+    for _ in range(9):  # bisection on the scale: coverage grows with it
         mid = (lo + hi) / 2
-        _, alpha = render(mid)
-        covered = ((alpha >= 0.5) & hull).sum() / hull_area
-        lo, hi = (mid, hi) if covered < area else (lo, mid)
+        lo, hi = (mid, hi) if coverage(mid) < area else (lo, mid)
     layer, alpha = render(hi)
     colours = np.asarray(layer.rgb.resize((size, size), Image.BOX), dtype=np.float32)
     if np.ptp(image.astype(np.int16), axis=-1).max() == 0:  # a grey face (FER2013) gets a grey occluder
