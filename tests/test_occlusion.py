@@ -95,3 +95,25 @@ def test_fit_visibility_saves_a_model_the_occluded_data_set_can_use(tmp_path):
 
         torch.save({"x": 1}, tmp_path / "junk.pt")
         VisibilityScorer.load(tmp_path / "junk.pt")
+
+
+def test_prepare_visibility_wraps_an_image_backend_and_keys_its_own_cache(tmp_path):
+    from oadn.preprocess.landmarks.base import ImageLandmarkBackend, LandmarkBackendError
+    from oadn.visibility.backend import with_visibility
+    from oadn.visibility.model import VisibilityNet, save_model
+
+    class AllOnes(ImageLandmarkBackend):
+        name, description, provides_scores = "fake", "fake backend", False
+
+        def predict(self, images, boxes):
+            points = np.concatenate([np.random.default_rng(0).uniform(60, 160, (68, 2)), np.ones((68, 1))], axis=1)
+            return [(points.astype(np.float32), "") for _ in images]
+
+    save_model(VisibilityNet(8, 4), {"image_size": 32, "width": 8, "embed": 4}, tmp_path / "v.pt")
+    backend, spec = with_visibility(AllOnes(), "dlib", tmp_path / "v.pt")
+    assert spec == f"dlib+visibility:{(tmp_path / 'v.pt').resolve()}" and "visibility model" in backend.description
+    (points, _), = backend.predict(np.zeros((1, 224, 224, 3), np.uint8), [None])
+    assert points.shape == (68, 3) and np.all((points[:, 2] > 0) & (points[:, 2] < 1))
+    assert with_visibility(AllOnes(), "dlib", None)[1] == "dlib"
+    with pytest.raises(LandmarkBackendError, match="image landmark backend"):
+        with_visibility(object(), "dataset", tmp_path / "v.pt")
