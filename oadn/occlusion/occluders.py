@@ -93,7 +93,13 @@ def _colour(rng: np.random.Generator, lo: float, hi: float, tint: float = 0.0) -
 
 
 def _pattern(rng: np.random.Generator, size: int) -> Image.Image:
-    """A random texture: blotchy smoothed noise in two colours, with stripes half of the time."""
+    """A random texture: blotchy smoothed noise in two colours, with stripes half of the time (made at 64 px at
+    most and enlarged: a face is at most 64 px, so finer detail would be lost anyway)."""
+    small = min(size, 64)
+    return _pattern_at(rng, small).resize((size, size), Image.BILINEAR)
+
+
+def _pattern_at(rng: np.random.Generator, size: int) -> Image.Image:
     cells = int(rng.integers(3, 9))
     noise = rng.random((cells, cells))
     a, b = np.array(_colour(rng, 0, 255, 60)), np.array(_colour(rng, 0, 255, 60))
@@ -310,13 +316,14 @@ def image_rng(seed: int, image_id: str) -> np.random.Generator:
 
 
 def occlude(
-    image: np.ndarray, landmarks: np.ndarray, kind: str, area: float, rng: np.random.Generator
+    image: np.ndarray, landmarks: np.ndarray, kind: str, area: float | None, rng: np.random.Generator
 ) -> Occlusion:
     """Paste one occluder of ``kind`` covering about ``area`` of the face (share of the landmark hull).
 
-    ``image``: H x W x 3 uint8 aligned face; ``landmarks``: 68 x (2|3) in its pixels.
+    ``image``: H x W x 3 uint8 aligned face; ``landmarks``: 68 x (2|3) in its pixels. ``area=None`` skips the
+    search and draws the occluder at a random scale (one drawing instead of about ten: for augmentation).
     """
-    if not 0.0 < area < 1.0:
+    if area is not None and not 0.0 < area < 1.0:
         raise ValueError(f"occluder area must be a share of the face in (0, 1), got {area}")
     if kind == "random":
         kind = KINDS[int(rng.integers(0, len(KINDS) - 1))]
@@ -326,8 +333,6 @@ def occlude(
     unit = float(np.linalg.norm(points[36:42].mean(axis=0) - points[42:48].mean(axis=0))) or big / 4
     frame = Frame(points, unit, big)
     paint = _painter(kind, rng, frame)
-    hull = face_hull(np.asarray(landmarks, dtype=np.float64), size)
-    hull_area = max(int(hull.sum()), 1)
 
     def render(s: float) -> tuple[Layer, np.ndarray]:
         layer = Layer(big)
@@ -335,21 +340,29 @@ def occlude(
         alpha = np.asarray(layer.alpha.resize((size, size), Image.BOX), dtype=np.float32) / 255.0
         return layer, alpha
 
+    layer, alpha = render(float(rng.uniform(0.5, 1.5)) if area is None else _scale_for(area, render, landmarks, size))
+    colours = np.asarray(layer.rgb.resize((size, size), Image.BOX), dtype=np.float32)
+    if np.ptp(image.astype(np.int16), axis=-1).max() == 0:  # a grey face (FER2013) gets a grey occluder
+        colours = np.repeat(colours @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32), 3, axis=-1)
+    out = image.astype(np.float32) * (1 - alpha[..., None]) + colours * alpha[..., None]
+    return Occlusion(np.clip(out + 0.5, 0, 255).astype(np.uint8), alpha >= 0.5, kind)
+
+
+def _scale_for(area: float, render, landmarks: np.ndarray, size: int) -> float:
+    """The occluder scale that covers ``area`` of the face hull (bisection: coverage grows with the scale)."""
+    hull = face_hull(np.asarray(landmarks, dtype=np.float64), size)
+    hull_area = max(int(hull.sum()), 1)
+
     def coverage(s: float) -> float:
         return float(((render(s)[1] >= 0.5) & hull).sum() / hull_area)
 
     lo, hi = 0.0, 2.0
     while coverage(hi) < area and hi < 16:  # a thin kind (hair, sunglasses) needs a larger scale
         lo, hi = hi, 2 * hi
-    for _ in range(9):  # bisection on the scale: coverage grows with it
+    for _ in range(8):
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if coverage(mid) < area else (lo, mid)
-    layer, alpha = render(hi)
-    colours = np.asarray(layer.rgb.resize((size, size), Image.BOX), dtype=np.float32)
-    if np.ptp(image.astype(np.int16), axis=-1).max() == 0:  # a grey face (FER2013) gets a grey occluder
-        colours = np.repeat(colours @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32), 3, axis=-1)
-    out = image.astype(np.float32) * (1 - alpha[..., None]) + colours * alpha[..., None]
-    return Occlusion(np.clip(out + 0.5, 0, 255).astype(np.uint8), alpha >= 0.5, kind)
+    return hi
 
 
 def points_under(mask: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
