@@ -117,3 +117,11 @@ def test_prepare_visibility_wraps_an_image_backend_and_keys_its_own_cache(tmp_pa
     assert with_visibility(AllOnes(), "dlib", None)[1] == "dlib"
     with pytest.raises(LandmarkBackendError, match="image landmark backend"):
         with_visibility(object(), "dataset", tmp_path / "v.pt")
+
+
+def test_train_limit_keeps_a_fixed_draw_of_training_faces_only():
+    options = dict(base="synthetic", kind="none", train_size=40, test_size=14, seed=1)
+    limited = get_dataset("occluded", train_limit=10, **options)
+    train = limited.open_split("train", root=None, image_size=32)
+    assert len(train) == 10 and list(train.image_ids) == list(limited.open_split("train", root=None, image_size=32).image_ids)
+    assert len(limited.open_split("test_clean", root=None, image_size=32)) == 14

@@ -3,7 +3,8 @@
 Options: ``base`` (the data set wrapped; its own options pass through), ``kind`` (one kind or a list: each face
 draws one), ``area`` (share of the face covered, or ``any``: a random size, drawn ten times faster, for
 augmentation), ``probability`` (share of faces occluded; 1 for a test set, e.g. 0.5 for training augmentation),
-``occluder_seed``, and ``scores``, how the landmark scores of an occluded face are set:
+``occluder_seed``, ``train_limit`` (keep that many training faces, a fixed random draw: for CPU-sized runs), and
+``scores``, how the landmark scores of an occluded face are set:
 
 - ``backend``: unchanged (dlib gives 1.0 everywhere, so nothing is dropped);
 - ``oracle``: points under the pasted mask get 0, the others keep theirs;
@@ -21,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from oadn.data.faces import FaceRecord, FaceSource
+from oadn.data.faces import FaceRecord, FaceSource, SubsetSource
 from oadn.data.registry import DatasetAdapter, get_dataset, register_dataset
 from oadn.occlusion.occluders import KINDS, image_rng, occlude, points_under
 
@@ -86,11 +87,11 @@ class OccludedDataset(DatasetAdapter):
     """Another data set's faces with pasted occluders (see the module docstring)."""
 
     description = ("a data set with pasted occluders; options base, kind, area, probability, occluder_seed, "
-                   "scores=backend|oracle|detector|learned, visibility=FILE, plus the base's options")
+                   "train_limit, scores=backend|oracle|detector|learned, visibility=FILE, plus the base's options")
 
     def __init__(self, base: str = "ferplus", kind: str | Sequence[str] = "random", area: float | str | None = 0.25,
                  probability: float | str = 1.0, occluder_seed: int | str = 0, scores: str = "oracle",
-                 visibility: str | None = None, **base_options: Any):
+                 visibility: str | None = None, train_limit: int | str | None = None, **base_options: Any):
         if base == "occluded":
             raise ValueError("occluded: base must be another data set")
         if scores not in SCORE_MODES:
@@ -104,6 +105,7 @@ class OccludedDataset(DatasetAdapter):
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"occluded: probability must be in [0, 1], got {self.probability}")
         self.scores, self.visibility = scores, visibility
+        self.train_limit = None if train_limit is None else int(train_limit)
         self.needs_root = self.base.needs_root
         self.target_mode = getattr(self.base, "target_mode", "hard")
 
@@ -134,5 +136,8 @@ class OccludedDataset(DatasetAdapter):
 
     def open_split(self, split: str, *, root: Path | None, image_size: int, **options: Any) -> OccludedSource:
         source = self.base.open_split(split, root=root, image_size=image_size, **options)
+        if split == "train" and self.train_limit is not None and self.train_limit < len(source):
+            keep = np.sort(np.random.default_rng(0).permutation(len(source))[: self.train_limit])
+            source = SubsetSource(source, keep)
         return OccludedSource(source, kinds=self.kinds, area=self.area, probability=self.probability,
                               seed=self.seed, scores=self.scores, rescorer=self._rescorer())
