@@ -125,3 +125,17 @@ def test_train_limit_keeps_a_fixed_draw_of_training_faces_only():
     train = limited.open_split("train", root=None, image_size=32)
     assert len(train) == 10 and list(train.image_ids) == list(limited.open_split("train", root=None, image_size=32).image_ids)
     assert len(limited.open_split("test_clean", root=None, image_size=32)) == 14
+
+
+def test_detector_mode_reruns_dlib_on_the_occluded_face(face):
+    pytest.importorskip("dlib")
+    from importlib.util import find_spec
+
+    if find_spec("face_recognition_models") is None:
+        pytest.skip("dlib's 68-point model (face_recognition_models) is not installed")
+    from oadn.occlusion.detector import DetectorRescorer
+
+    occluded = occlude(face.image, face.landmarks, "mouth", 0.3, image_rng(0, face.image_id)).image
+    points = DetectorRescorer()(occluded, face.landmarks)
+    assert points.shape == (68, 3) and np.all(points[:, 2] == 1.0)
+    assert np.all((points[:, :2] > -32) & (points[:, :2] < 96))  # in (or near) the 64 px frame
