@@ -1,7 +1,8 @@
 """Occluders pasted onto aligned real faces, deterministic per (seed, image), with the mask they cover.
 
-Kinds look like FED-RO's natural occluders: dark sunglasses, pale medical masks, skin-toned hands, scarves,
-hair-like strands, plain rectangles and textured patches (``OBJECT_KINDS``), plus region-targeted variants
+Kinds look like FED-RO's natural occluders: dark sunglasses, pale medical masks, skin-toned hands (``hand``:
+a flat tone; ``skin-hand``: the face's own skin texture), scarves, hair-like strands, plain rectangles and
+textured patches (``OBJECT_KINDS``), plus region-targeted variants
 that put a hand, rectangle or textured patch on the eyes or mouth, or cover a side of the face from its edge
 (``REGION_KINDS``). ``random`` picks one of all of them. Each occluder is drawn at 4x the face's resolution
 from random parameters fixed before drawing, then scaled by a bisection until it covers the requested share of
@@ -19,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from oadn.data.synthetic.render import random_skin
 
-OBJECT_KINDS: tuple[str, ...] = ("sunglasses", "mask", "hand", "scarf", "hair", "rect", "texture")
+OBJECT_KINDS: tuple[str, ...] = ("sunglasses", "mask", "hand", "scarf", "hair", "rect", "texture", "skin-hand")
 REGION_KINDS: tuple[str, ...] = ("eyes", "mouth", "upper", "lower", "left", "right")
 KINDS: tuple[str, ...] = OBJECT_KINDS + REGION_KINDS + ("random",)
 SUPERSAMPLE = 4
@@ -55,10 +56,14 @@ class Layer:
 
     def texture(self, xy: np.ndarray, pattern: Image.Image) -> None:
         """Fill the polygon ``xy`` with ``pattern`` (an RGB image of the layer's size)."""
+        self.textured(lambda d: d.polygon([tuple(p) for p in xy], fill=255), pattern)
+
+    def textured(self, draw: Callable[[ImageDraw.ImageDraw], None], pattern: Image.Image) -> None:
+        """Whatever ``draw`` paints in 255 on a blank mask, filled with ``pattern``."""
         shape = Image.new("L", self.rgb.size, 0)
-        ImageDraw.Draw(shape).polygon([tuple(p) for p in xy], fill=255)
+        draw(ImageDraw.Draw(shape))
         self.rgb.paste(pattern, (0, 0), shape)
-        self._alpha.polygon([tuple(p) for p in xy], fill=255)
+        self.alpha.paste(255, (0, 0), shape)
 
 
 @dataclass
@@ -68,6 +73,7 @@ class Frame:
     points: np.ndarray  # 68 x 2
     unit: float  # distance between the eye centres
     size: int
+    image: Image.Image  # the face itself, enlarged to the drawing resolution
 
     def centre(self, idx: np.ndarray) -> np.ndarray:
         return self.points[idx].mean(axis=0)
@@ -151,9 +157,25 @@ def _medical_mask(rng: np.random.Generator, frame: Frame) -> Painter:
     return paint
 
 
-def _hand(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = None) -> Painter:
-    """A skin-toned palm with four fingers and a thumb, pointing any way."""
+def _own_skin(rng: np.random.Generator, frame: Frame) -> Image.Image:
+    """The face's own skin as a texture: the cheek under the hand's centre, blurred and re-lit, so a hand has the
+    face's tone and grain (as in real photographs) rather than a flat colour."""
+    from PIL import ImageEnhance, ImageFilter
+
+    cheek = frame.centre(np.array([2, 3, 4, 31, 48])) if rng.random() < 0.5 else frame.centre(np.array([12, 13, 14, 35, 54]))
+    shift = (frame.size / 2 - cheek).round().astype(int)
+    arr = np.roll(np.asarray(frame.image), (int(shift[1]), int(shift[0])), axis=(0, 1))
+    centre = Image.fromarray(arr).crop((frame.size // 2 - frame.size // 8, frame.size // 2 - frame.size // 8,
+                                        frame.size // 2 + frame.size // 8, frame.size // 2 + frame.size // 8))
+    tile = centre.resize((frame.size, frame.size), Image.BICUBIC).filter(ImageFilter.GaussianBlur(rng.uniform(1, 4)))
+    return ImageEnhance.Brightness(tile).enhance(rng.uniform(0.8, 1.2))
+
+
+def _hand(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = None, own_skin: bool = False) -> Painter:
+    """A palm with four fingers and a thumb, pointing any way: skin-toned, or (``own_skin``) textured with the
+    face's own skin."""
     col = tuple(np.minimum(random_skin(rng), 255).astype(int).tolist())
+    pattern = _own_skin(rng, frame) if own_skin else None
     shade = tuple(int(v * 0.8) for v in col)
     where = centre if centre is not None else frame.points[int(rng.integers(0, 68))]
     phi, thumb, length = rng.uniform(0, 2 * np.pi), rng.choice([-1.0, 1.0]), rng.uniform(0.9, 1.2)
@@ -162,13 +184,22 @@ def _hand(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = No
 
     def paint(layer: Layer, f: Frame, s: float) -> None:
         r = 0.35 * f.unit * s
-        layer.polygon(_ellipse(where, r, 1.15 * r, 2.5, phi), col)
+        palm = _ellipse(where, r, 1.15 * r, 2.5, phi)
         angles = np.append(phi + np.pi / 2 + spread, phi + np.pi / 2 + 1.4 * thumb)
         dirs = np.stack([np.cos(angles), np.sin(angles)], axis=1)
         base = where + dirs * r * 0.7
         tips = base + dirs * (r * length * np.append(finger, 0.7))[:, None]
-        for k in range(5):
-            layer.line(np.stack([base[k], tips[k]]), col, 0.3 * r)
+        if pattern is not None:
+            def shape(d: ImageDraw.ImageDraw) -> None:
+                d.polygon([tuple(p) for p in palm], fill=255)
+                for k in range(5):
+                    d.line([tuple(base[k]), tuple(tips[k])], fill=255, width=max(1, int(round(0.3 * r))), joint="curve")
+
+            layer.textured(shape, pattern)
+        else:
+            layer.polygon(palm, col)
+            for k in range(5):
+                layer.line(np.stack([base[k], tips[k]]), col, 0.3 * r)
         for k in range(3):  # creases between fingers
             layer.line(np.stack([(base[k] + base[k + 1]) / 2, (tips[k] + tips[k + 1]) / 2 * 0.3 + where * 0.7]), shade, 0.04 * r)
 
@@ -281,6 +312,8 @@ def _painter(kind: str, rng: np.random.Generator, frame: Frame) -> Painter:
         return _medical_mask(rng, frame)
     if kind == "hand":
         return _hand(rng, frame)
+    if kind == "skin-hand":
+        return _hand(rng, frame, own_skin=True)
     if kind == "scarf":
         return _scarf(rng, frame)
     if kind == "hair":
@@ -331,7 +364,7 @@ def occlude(
     big = size * SUPERSAMPLE
     points = np.asarray(landmarks, dtype=np.float64)[:, :2] * SUPERSAMPLE + (SUPERSAMPLE - 1) / 2
     unit = float(np.linalg.norm(points[36:42].mean(axis=0) - points[42:48].mean(axis=0))) or big / 4
-    frame = Frame(points, unit, big)
+    frame = Frame(points, unit, big, Image.fromarray(image).resize((big, big), Image.BICUBIC))
     paint = _painter(kind, rng, frame)
 
     def render(s: float) -> tuple[Layer, np.ndarray]:

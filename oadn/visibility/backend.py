@@ -23,7 +23,7 @@ class VisibilityBackend(ImageLandmarkBackend):
         self.inner = inner
         self.scorer = VisibilityScorer.load(path)
         self.name = inner.name
-        self.description = f"{inner.description}; scores from the visibility model {path}"
+        self.description = f"{inner.description}, replaced by the visibility model {path}"
 
     def predict(self, images: np.ndarray, boxes: list[np.ndarray | None]) -> list[tuple[np.ndarray | None, str]]:
         out = []

@@ -24,6 +24,7 @@ def fit_visibility_command(
     kinds: str = typer.Option("sunglasses,mask,rect,texture,upper,lower,left,right", "--kinds", help="Occluder kinds for training."),
     holdout: str = typer.Option("hand,scarf,hair", "--holdout", help="Occluder kinds kept out of training, for judging."),
     seed: int = typer.Option(0, "--seed"),
+    degrade: float = typer.Option(0.0, "--degrade", help="Share of faces shrunk and enlarged back (blur as a real photo's)."),
     eval_split: Optional[str] = typer.Option(None, "--eval-split", help="Held-out faces for judging (default: the last split)."),
     option: list[str] = typer.Option([], "--option", "-o", help="Data set protocol option KEY=VALUE (repeatable)."),
     progress: bool = typer.Option(True, help="Show progress bars."),
@@ -40,7 +41,7 @@ def fit_visibility_command(
     if isinstance(adapter, OnDiskDatasetAdapter):
         split_options = {k: v for k, v in {"cache_dir": cache_dir, "landmarks": landmarks}.items() if v is not None}
     settings = FitSettings(dataset=name, image_size=image_size, samples=samples, eval_samples=eval_samples, epochs=epochs,
-                           train_kinds=kinds.split(","), holdout_kinds=holdout.split(","), seed=seed,
+                           train_kinds=kinds.split(","), holdout_kinds=holdout.split(","), seed=seed, degrade=degrade,
                            train_split=adapter.splits[0], eval_split=eval_split or adapter.splits[-1])
     train = adapter.open_split(settings.train_split, root=root, image_size=image_size, **split_options)
     held = adapter.open_split(settings.eval_split, root=root, image_size=image_size, **split_options)

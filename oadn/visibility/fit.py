@@ -38,6 +38,8 @@ class FitSettings:
     batch_size: int = 64
     lr: float = 3e-3
     probability: float = 0.8
+    #: share of examples shrunk and enlarged back (see :func:`degrade`)
+    degrade: float = 0.0
     area_min: float = 0.1
     area_max: float = 0.5
     train_kinds: list[str] = field(default_factory=lambda: ["sunglasses", "mask", "rect", "texture", "upper", "lower", "left", "right"])
@@ -45,6 +47,16 @@ class FitSettings:
     seed: int = 0
     width: int = 32
     embed: int = 16
+
+
+def degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The face shrunk to 40-90% and enlarged back: pasted edges stop being sharper than the photo's own, so the
+    network cannot tell occluders by their crispness alone."""
+    from PIL import Image
+
+    size = face.shape[0]
+    small = max(8, int(size * rng.uniform(0.4, 0.9)))
+    return np.asarray(Image.fromarray(face).resize((small, small), Image.BILINEAR).resize((size, size), Image.BILINEAR))
 
 
 def make_examples(source: FaceSource, count: int, kinds: list[str], settings: FitSettings, seed: int,
@@ -72,6 +84,8 @@ def make_examples(source: FaceSource, count: int, kinds: list[str], settings: Fi
                 occlusion = occlude(image, landmarks, kind, float(rng.uniform(settings.area_min, settings.area_max)), rng)
                 image, covered = occlusion.image, points_under(occlusion.mask, landmarks)
             face, xy = resize_face(image, landmarks, size)
+            if rng.random() < settings.degrade:
+                face = degrade(face, rng)
             images.append(face)
             points.append(xy)
             visible.append(~covered)
