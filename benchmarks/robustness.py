@@ -127,14 +127,27 @@ def main() -> None:
     parser.add_argument("--areas", default="0.15,0.3")
     parser.add_argument("--occluder-seed", type=int, default=1234)
     parser.add_argument("--limit", type=int, default=1500, help="test faces per pasted column (a fixed draw)")
+    parser.add_argument("--auc-only", action="store_true", help="only the visibility model's image-level AUC")
+    parser.add_argument("--image-size", type=int, default=48, help="face size for --auc-only")
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.perf_counter()
+    scorer = VisibilityScorer.load(args.visibility)
+    if args.auc_only:
+        spec = columns_spec([], [])
+        columns = {name: build_column(ds, None, None, args, args.image_size, args.out / "columns" / f"{name.replace(' ', '_')}.npz")
+                   for name, ds, *_ in spec}
+        for column in columns.values():
+            scored(column, "learned", scorer)
+        auc = visibility_auc(columns, args.image_size, args)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"visibility_auc_{args.visibility.stem}.json").write_text(json.dumps(auc, indent=2) + "\n")
+        print(json.dumps(auc, indent=2))
+        return
     runs = sorted(p.parent for p in args.runs.glob("*/seed*/best.pt") if (p.parent / "metrics.json").is_file())
     if not runs:
         raise SystemExit(f"no finished run under {args.runs}")
     image_size = load_config(runs[0]).data.image_size
-    scorer = VisibilityScorer.load(args.visibility)
     spec = columns_spec(args.kinds.split(","), [float(a) for a in args.areas.split(",")])
     columns = {name: build_column(ds, kind, area, args, image_size, args.out / "columns" / f"{name.replace(' ', '_').replace('%', '')}.npz")
                for name, ds, kind, area in spec}
@@ -210,7 +223,11 @@ def visibility_auc(columns: dict, image_size: int, args, threshold: float = 0.6,
     dropped_natural = 1 - kept_share(scored(natural, "learned", None), image_size, threshold)
     dropped_other = 1 - kept_share(scored(test, "learned", None)[pick], image_size, threshold)
     truth = np.r_[np.ones(len(dropped_natural)), np.zeros(len(dropped_other))]
+    mean_natural = 1 - natural["learned"][natural["landmarks"][..., 2].max(axis=1) > 0].mean(axis=1)
+    mean_other = 1 - test["learned"][pick][test["landmarks"][pick][..., 2].max(axis=1) > 0].mean(axis=1)
+    truth_mean = np.r_[np.ones(len(mean_natural)), np.zeros(len(mean_other))]
     result = {"image_auc_occlusion_ferplus_vs_other": float(roc_auc_score(truth, np.r_[dropped_natural, dropped_other])),
+              "image_auc_by_mean_invisibility": float(roc_auc_score(truth_mean, np.r_[mean_natural, mean_other])),
               "threshold": threshold, "occluded_images": int(len(dropped_natural)), "other_images": int(len(pick))}
     for name, column in columns.items():
         if column["covered"].any():
