@@ -21,6 +21,7 @@ from oadn.preprocess.cli import prepare_command, show_landmarks_command
 from oadn.suites_cli import ablate_command, run_command
 from oadn.report.cli import report_command
 from oadn.preprocess.pack import pack_command
+from oadn.visibility.cli import fit_visibility_command
 
 app = typer.Typer(
     help="Occlusion-robust facial expression recognition: OADN and baselines, benchmarks and ablations.",
@@ -36,6 +37,7 @@ app.command("ablate")(ablate_command)
 app.command("report")(report_command)
 app.command("pack")(pack_command)
 app.command("bench")(bench_command)
+app.command("fit-visibility")(fit_visibility_command)
 
 SET_HELP = "Override a configuration value, e.g. --set train.lr=0.01 (repeatable)."
 CACHE_HELP = "Cache root of prepared data sets, as given to prepare (default $OADN_CACHE or ~/.cache/oadn-bench)."

@@ -64,14 +64,17 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation; defaults are the paper's (SGD, 60 epochs, lr 0.1 divided by 10 after 20 epochs)."""
+    """Optimisation; defaults are the paper's (SGD, 60 epochs, lr 0.1 "decreased by 10 after 20 epochs").
+
+    That phrase over 60 epochs is read as a drop every 20 epochs: milestones 20 and 40.
+    """
 
     epochs: int = 60
     batch_size: int = 128
     lr: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    lr_milestones: list[int] = field(default_factory=lambda: [20])
+    lr_milestones: list[int] = field(default_factory=lambda: [20, 40])
     lr_gamma: float = 0.1
     label_smoothing: float = 0.0
     seed: int = 0

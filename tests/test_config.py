@@ -11,7 +11,7 @@ def test_defaults_are_the_papers():
     config = RunConfig()
     assert (config.model.threshold, config.model.regions, config.model.backbone) == (0.6, 4, "resnet50")
     assert (config.train.lr, config.train.momentum, config.train.weight_decay) == (0.1, 0.9, 5e-4)
-    assert (config.train.batch_size, config.train.epochs, config.train.lr_milestones) == (128, 60, [20])
+    assert (config.train.batch_size, config.train.epochs, config.train.lr_milestones) == (128, 60, [20, 40])
 
 
 def test_files_then_overrides_in_order(tmp_path):

@@ -75,7 +75,7 @@ def test_attention_pooling_equals_the_materialised_product():
 
     maps = attention_maps(interest_points(landmarks, 64), (4, 4), 64, model.sigma, model.threshold)
     expected = (features[:, None] * maps[:, :, None]).mean(dim=(3, 4)).amax(dim=1)
-    torch.testing.assert_close(model.attention_features(features, landmarks), expected)
+    torch.testing.assert_close(model.attention_features(features, landmarks)[0], expected)
 
 
 def test_lab_ignores_features_where_every_kept_map_is_zero():
@@ -87,26 +87,26 @@ def test_lab_ignores_features_where_every_kept_map_is_zero():
     landmarks[..., 2] = 1.0
     features = torch.rand(1, 128, 4, 4)
     with torch.no_grad():
-        base = model.attention_head(model.attention_features(features, landmarks))
+        base = model.attention_head(model.attention_features(features, landmarks)[0])
         perturbed = features.clone()
         perturbed[..., 2:, 2:] += 50.0  # far from the kept points (weights there are below 1e-30)
-        same = model.attention_head(model.attention_features(perturbed, landmarks))
+        same = model.attention_head(model.attention_features(perturbed, landmarks)[0])
         torch.testing.assert_close(base, same)
         near = features.clone()
         near[..., 0, 0] += 50.0
-        moved = model.attention_head(model.attention_features(near, landmarks))
+        moved = model.attention_head(model.attention_features(near, landmarks)[0])
     assert not torch.allclose(base, moved)
     # with every point below T, nothing of F reaches the attention branch at all
     landmarks[..., 2] = 0.1
     with torch.no_grad():
-        a = model.attention_features(features, landmarks)
-        b = model.attention_features(features * 7 + 3, landmarks)
+        a = model.attention_features(features, landmarks)[0]
+        b = model.attention_features(features * 7 + 3, landmarks)[0]
     assert torch.count_nonzero(a) == 0 and torch.equal(a, b)
 
 
 def test_prediction_averages_the_branches_softmax_scores():
     model = tiny_oadn(lam=0.5)
-    outputs = {"lab": torch.randn(3, 7), "frb": torch.randn(3, 4, 7)}
+    outputs = {"lab": torch.randn(3, 7), "frb": torch.randn(3, 4, 7), "lab_valid": torch.ones(3, dtype=torch.bool)}
     scores = model.branch_scores(outputs)
     lab = outputs["lab"].softmax(-1)
     frb = outputs["frb"].softmax(-1).mean(1)
@@ -118,7 +118,7 @@ def test_prediction_averages_the_branches_softmax_scores():
 
 def test_loss_weights_the_branches_by_lambda_and_sums_the_regions():
     model = tiny_oadn(lam=0.25, regions=4)
-    outputs = {"lab": torch.randn(5, 7), "frb": torch.randn(5, 4, 7)}
+    outputs = {"lab": torch.randn(5, 7), "frb": torch.randn(5, 4, 7), "lab_valid": torch.ones(5, dtype=torch.bool)}
     targets = torch.randint(0, 7, (5,))
     loss, parts = model.loss(outputs, targets)
     ce = torch.nn.functional.cross_entropy
@@ -129,7 +129,7 @@ def test_loss_weights_the_branches_by_lambda_and_sums_the_regions():
 
 def test_soft_targets_are_accepted():
     model = tiny_oadn()
-    outputs = {"lab": torch.randn(2, 7), "frb": torch.randn(2, 4, 7)}
+    outputs = {"lab": torch.randn(2, 7), "frb": torch.randn(2, 4, 7), "lab_valid": torch.ones(2, dtype=torch.bool)}
     soft = torch.softmax(torch.randn(2, 7), -1)
     loss, _ = model.loss(outputs, soft)
     assert torch.isfinite(loss)

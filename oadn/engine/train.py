@@ -28,6 +28,7 @@ from oadn.engine.preflight import check_run, discard_unstarted, warn_if_landmark
 from oadn.engine.resume import plan_resume, record_changes, restore_best, retune_optimizer
 from oadn.models import create_model
 from oadn.models.backbones import input_normalisation
+from oadn.models.advice import warn_large_backbone_from_scratch
 from oadn.models.base import FERModel
 from oadn.progress import epoch_line, progress_bar
 from oadn.run_lock import RunLock
@@ -257,6 +258,8 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes, main) -
     assert config is not None
 
     torch.manual_seed(config.train.seed)
+    if main:
+        warn_large_backbone_from_scratch(config.model)
     device = distributed.local_device(resolve_device(config.train.device))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True

@@ -1,11 +1,16 @@
 """OADN (Ding, Zhou, Chellappa 2020): a landmark-guided attention branch and a facial region branch.
 
 LAB: one Gaussian map per kept interest point (score >= T) at feature resolution; each map weights F and is
-average-pooled, written as one contraction (no B x M x C x h x w product is materialised); max over points;
-FC to ``embed_dim``; classifier. FRB: F split into K non-overlapping blocks, each average-pooled and given its
+average-pooled, written as one contraction (no B x M x C x h x w product is materialised); max over the KEPT
+points only (a dropped point's zero vector would otherwise win the max wherever kept features are negative, as
+with signed timm features); FC to ``embed_dim``; classifier. FRB: F split into K non-overlapping blocks, each average-pooled and given its
 OWN FC and classifier; its loss is the sum of the K cross-entropies. Training loss is
 lambda * L_LAB + (1 - lambda) * L_FRB; the prediction averages the two branches' softmax scores (the FRB's
 score is the mean of its K regions' softmax scores).
+
+A face none of whose interest points survives T has no attention features at all: its LAB output would be the
+same distribution for every such face, i.e. noise. Such a face is predicted by the FRB alone and left out of
+L_LAB (the mean is over the faces that kept a point).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from oadn.config import ModelConfig
@@ -67,23 +73,31 @@ class OADN(FERModel):
             _embedding_classifier(backbone.channels, config.embed_dim, num_classes) for _ in range(config.regions)
         )
 
-    def attention_features(self, features: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
-        """B x C: max over interest points of the attention-weighted average of F."""
+    def attention_features(self, features: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """B x C max over the kept interest points of the attention-weighted average of F, and B bools: whether
+        the face kept any point (its features are zeros when not)."""
         points = interest_points(landmarks.float(), self.image_size)
         maps = attention_maps(points, tuple(features.shape[-2:]), self.image_size, self.sigma, self.threshold)
         h, w = features.shape[-2:]
         per_point = torch.einsum("bchw,bmhw->bmc", features, maps.to(features.dtype)) / (h * w)
-        return per_point.amax(dim=1)
+        kept = points[..., 2] >= self.threshold  # B x M
+        per_point = per_point.masked_fill(~kept[..., None], float("-inf"))
+        valid = kept.any(dim=1)
+        pooled = per_point.amax(dim=1)
+        return torch.where(valid[:, None], pooled, torch.zeros_like(pooled)), valid
 
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.backbone(images)
-        lab_logits = self.attention_head(self.attention_features(features, landmarks))
+        attended, valid = self.attention_features(features, landmarks)
+        lab_logits = self.attention_head(attended)
         regions = region_pool(features, self.regions)
         frb_logits = torch.stack([head(regions[:, k]) for k, head in enumerate(self.region_heads)], dim=1)
-        return {"lab": lab_logits, "frb": frb_logits}
+        return {"lab": lab_logits, "frb": frb_logits, "lab_valid": valid}
 
     def loss(self, outputs, targets, label_smoothing=0.0):
-        lab = classification_loss(outputs["lab"], targets, label_smoothing)
+        valid = outputs["lab_valid"].float()
+        per_face = F.cross_entropy(outputs["lab"].float(), targets, label_smoothing=label_smoothing, reduction="none")
+        lab = (per_face * valid).sum() / valid.sum().clamp(min=1.0)
         frb = sum(classification_loss(outputs["frb"][:, k], targets, label_smoothing) for k in range(self.regions))
         loss = self.lam * lab + (1.0 - self.lam) * frb
         return loss, {"loss": loss.detach(), "loss_lab": lab.detach(), "loss_frb": frb.detach()}
@@ -97,7 +111,7 @@ class OADN(FERModel):
         elif self.lam == 0.0:
             prediction = frb
         else:
-            prediction = (lab + frb) / 2
+            prediction = torch.where(outputs["lab_valid"][:, None], (lab + frb) / 2, frb)
         return {"prediction": prediction, "lab": lab, "frb": frb}
 
 

@@ -30,6 +30,7 @@ def prepare_command(
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: the GPU when there is one)."),
     chunk_size: int = typer.Option(256, "--chunk-size", help="Images per batch and per cache chunk."),
     option: list[str] = typer.Option([], "--option", "-o", help="Data set protocol option KEY=VALUE (repeatable)."),
+    visibility: Optional[Path] = typer.Option(None, "--visibility", help="Visibility model (fit-visibility) scoring the points."),
 ) -> None:
     """Align every image of a data set and compute 68 landmarks with scores, once, into a parquet cache.
 
@@ -53,7 +54,7 @@ def prepare_command(
             task = bar.add_task(f"prepare {name}", total=None)
             summary = prepare(
                 adapter, root, landmarks=landmarks, align=align, cache_dir=cache_dir, fan_weights=fan_weights,
-                device=device, chunk_size=chunk_size, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                device=device, chunk_size=chunk_size, visibility=visibility, progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     except LandmarkBackendError as err:
         console.print(f"[red]error:[/red] {escape(str(err))}")

@@ -41,6 +41,7 @@ from oadn.preprocess.landmarks.base import (
     is_fallback,
     make_backend,
 )
+from oadn.visibility.backend import with_visibility
 
 ALIGN_MODES = ("auto", "detect", "aligned")
 NO_POINTS = np.zeros((68, 3), dtype=np.float32)
@@ -98,12 +99,14 @@ def prepare(
     chunk_size: int = 256,
     max_chunks: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    visibility: Path | None = None,
 ) -> PrepareSummary:
     """Prepare every image of ``adapter.preparation_index(root)`` not yet in the cache; return what was done.
 
     align: ``auto`` skips detection for images the index marks ``aligned``, ``detect`` always aligns,
     ``aligned`` treats every image as an aligned crop (only resized). ``max_chunks`` stops after that many
     chunks (the rest is done by the next call). ``progress(done, total)`` is called after each chunk.
+    ``visibility``: a model file from ``fit-visibility`` whose predictions replace the backend's scores.
     """
     if align not in ALIGN_MODES:
         raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
@@ -111,6 +114,7 @@ def prepare(
     spec = canonical_spec(landmarks)
     device = select_device(device)
     backend = make_backend(spec, device=device, fan_weights=fan_weights)  # fails here, before any image
+    backend, spec = with_visibility(backend, spec, visibility)
     start = time.perf_counter()
     index = adapter.preparation_index(root).drop_duplicates("image_id")
     cache = PreparedCache.locate(adapter.cache_name, root, spec, align, cache_dir)

@@ -1,0 +1,141 @@
+"""Pasted occluders: deterministic, the requested share of the face, oracle scores from the mask; the
+``occluded`` wrapper data set; the visibility network's fit/save/load round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from oadn.data.registry import get_dataset
+from oadn.occlusion.occluders import KINDS, face_hull, image_rng, occlude, points_under
+
+
+@pytest.fixture(scope="module")
+def face():
+    source = get_dataset("synthetic", train_size=14, test_size=14, seed=1).open_split("test_clean", root=None, image_size=64)
+    return source[0]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_covers_the_requested_share_of_the_face(face, kind):
+    hull = face_hull(face.landmarks, 64)
+    for area in (0.15, 0.4):
+        occlusion = occlude(face.image, face.landmarks, kind, area, image_rng(3, face.image_id))
+        share = (occlusion.mask & hull).sum() / hull.sum()
+        assert abs(share - area) < 0.05, (kind, area, share)
+        changed = np.any(occlusion.image != face.image, axis=-1)
+        assert changed[occlusion.mask].mean() > 0.9  # the mask is where pixels were painted
+
+
+def test_occluders_are_deterministic_per_seed_and_image(face):
+    a = occlude(face.image, face.landmarks, "random", 0.3, image_rng(0, face.image_id))
+    b = occlude(face.image, face.landmarks, "random", 0.3, image_rng(0, face.image_id))
+    c = occlude(face.image, face.landmarks, "random", 0.3, image_rng(1, face.image_id))
+    assert np.array_equal(a.image, b.image) and a.kind == b.kind
+    assert not np.array_equal(a.image, c.image)
+
+
+def test_a_grey_face_gets_a_grey_occluder(face):
+    grey = np.repeat(face.image.mean(axis=-1, keepdims=True).astype(np.uint8), 3, axis=-1)
+    out = occlude(grey, face.landmarks, "texture", 0.3, image_rng(0, "x")).image
+    assert np.ptp(out.astype(int), axis=-1).max() <= 1
+
+
+def test_bad_input_is_refused(face):
+    with pytest.raises(ValueError, match="kind"):
+        occlude(face.image, face.landmarks, "umbrella", 0.3, image_rng(0, "x"))
+    with pytest.raises(ValueError, match="area"):
+        occlude(face.image, face.landmarks, "mouth", 1.5, image_rng(0, "x"))
+    with pytest.raises(ValueError, match="kind"):
+        get_dataset("occluded", base="synthetic", kind="mouth,umbrella")
+    with pytest.raises(ValueError, match="visibility"):
+        get_dataset("occluded", base="synthetic", scores="learned")
+
+
+def test_oracle_scores_are_zero_exactly_under_the_mask():
+    plain = get_dataset("synthetic", train_size=14, test_size=14, seed=1).open_split("test_clean", root=None, image_size=64)
+    adapter = get_dataset("occluded", base="synthetic", kind="mouth", area=0.3, scores="oracle", train_size=14,
+                          test_size=14, seed=1)
+    assert adapter.classes == get_dataset("synthetic").classes and adapter.splits[-1] == "test_occluded"
+    source = adapter.open_split("test_clean", root=None, image_size=64)
+    record = source[2]
+    _, mask = source.occlude_record(plain[2])
+    under = points_under(mask, record.landmarks)
+    assert under[48:68].sum() >= 10  # a mouth occluder hides most mouth points
+    assert np.all(record.landmarks[under, 2] == 0)
+    np.testing.assert_array_equal(record.landmarks[~under, 2], plain[2].landmarks[~under, 2])
+    backend = get_dataset("occluded", base="synthetic", kind="mouth", area=0.3, scores="backend", train_size=14,
+                          test_size=14, seed=1).open_split("test_clean", root=None, image_size=64)[2]
+    np.testing.assert_array_equal(backend.image, record.image)
+    np.testing.assert_array_equal(backend.landmarks, plain[2].landmarks)
+
+
+def test_fit_visibility_saves_a_model_the_occluded_data_set_can_use(tmp_path):
+    from oadn.visibility.fit import FitSettings, fit_visibility
+    from oadn.visibility.model import VisibilityScorer
+
+    data = get_dataset("synthetic", train_size=60, test_size=28, seed=2)
+    train = data.open_split("train", root=None, image_size=32)
+    test = data.open_split("test_clean", root=None, image_size=32)
+    settings = FitSettings(dataset="synthetic", image_size=32, samples=40, eval_samples=20, epochs=1, batch_size=16)
+    metrics = fit_visibility(train, test, settings, tmp_path / "vis.pt", progress=False, log=lambda *_: None)
+    assert 0.0 <= metrics["point_auc_heldout_kinds"] <= 1.0
+    scorer = VisibilityScorer.load(tmp_path / "vis.pt")
+    assert scorer.settings["holdout_kinds"] == ["hand", "scarf", "hair"] and "metrics" in scorer.settings
+    # a second call resumes from the work files and gives the same model
+    again = fit_visibility(train, test, settings, tmp_path / "vis.pt", progress=False, log=lambda *_: None)
+    assert again == metrics
+    source = get_dataset("occluded", base="synthetic", kind="eyes", scores="learned", visibility=str(tmp_path / "vis.pt"),
+                         train_size=60, test_size=28, seed=2).open_split("test_clean", root=None, image_size=64)
+    scores = source[0].landmarks[:, 2]
+    assert scores.shape == (68,) and np.all((scores >= 0) & (scores <= 1)) and np.ptp(scores) > 0
+    with pytest.raises(ValueError, match="format"):
+        (tmp_path / "junk.pt").write_bytes(b"")
+        import torch
+
+        torch.save({"x": 1}, tmp_path / "junk.pt")
+        VisibilityScorer.load(tmp_path / "junk.pt")
+
+
+def test_prepare_visibility_wraps_an_image_backend_and_keys_its_own_cache(tmp_path):
+    from oadn.preprocess.landmarks.base import ImageLandmarkBackend, LandmarkBackendError
+    from oadn.visibility.backend import with_visibility
+    from oadn.visibility.model import VisibilityNet, save_model
+
+    class AllOnes(ImageLandmarkBackend):
+        name, description, provides_scores = "fake", "fake backend", False
+
+        def predict(self, images, boxes):
+            points = np.concatenate([np.random.default_rng(0).uniform(60, 160, (68, 2)), np.ones((68, 1))], axis=1)
+            return [(points.astype(np.float32), "") for _ in images]
+
+    save_model(VisibilityNet(8, 4), {"image_size": 32, "width": 8, "embed": 4}, tmp_path / "v.pt")
+    backend, spec = with_visibility(AllOnes(), "dlib", tmp_path / "v.pt")
+    assert spec == f"dlib+visibility:{(tmp_path / 'v.pt').resolve()}" and "visibility model" in backend.description
+    (points, _), = backend.predict(np.zeros((1, 224, 224, 3), np.uint8), [None])
+    assert points.shape == (68, 3) and np.all((points[:, 2] > 0) & (points[:, 2] < 1))
+    assert with_visibility(AllOnes(), "dlib", None)[1] == "dlib"
+    with pytest.raises(LandmarkBackendError, match="image landmark backend"):
+        with_visibility(object(), "dataset", tmp_path / "v.pt")
+
+
+def test_train_limit_keeps_a_fixed_draw_of_training_faces_only():
+    options = dict(base="synthetic", kind="none", train_size=40, test_size=14, seed=1)
+    limited = get_dataset("occluded", train_limit=10, **options)
+    train = limited.open_split("train", root=None, image_size=32)
+    assert len(train) == 10 and list(train.image_ids) == list(limited.open_split("train", root=None, image_size=32).image_ids)
+    assert len(limited.open_split("test_clean", root=None, image_size=32)) == 14
+
+
+def test_detector_mode_reruns_dlib_on_the_occluded_face(face):
+    pytest.importorskip("dlib")
+    from importlib.util import find_spec
+
+    if find_spec("face_recognition_models") is None:
+        pytest.skip("dlib's 68-point model (face_recognition_models) is not installed")
+    from oadn.occlusion.detector import DetectorRescorer
+
+    occluded = occlude(face.image, face.landmarks, "mouth", 0.3, image_rng(0, face.image_id)).image
+    points = DetectorRescorer()(occluded, face.landmarks)
+    assert points.shape == (68, 3) and np.all(points[:, 2] == 1.0)
+    assert np.all((points[:, :2] > -32) & (points[:, :2] < 96))  # in (or near) the 64 px frame
