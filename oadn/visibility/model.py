@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from oadn.engine.loader import IMAGE_MEAN, IMAGE_STD
-
+#: the visibility net's own input normalisation (ImageNet statistics; fixed, since saved nets were trained with it)
+IMAGE_MEAN = (0.485, 0.456, 0.406)
+IMAGE_STD = (0.229, 0.224, 0.225)
 NUM_POINTS = 68
 
 

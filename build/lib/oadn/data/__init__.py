@@ -1,1 +1,0 @@
-"""Data sets: adapters over on-disk copies, the synthetic generator, landmark geometry and the loader."""

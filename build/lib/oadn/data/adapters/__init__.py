@@ -1,4 +1,0 @@
-"""Built-in data set adapters; importing this package registers them all."""
-
-from oadn.data import synthetic  # noqa: F401
-from oadn.data.adapters import affectnet, fedro, ferplus, joint, rafdb, subsets  # noqa: F401

@@ -1,1 +1,0 @@
-"""Training and evaluation as plain functions (torchvision-references style), plus metrics and the loader."""

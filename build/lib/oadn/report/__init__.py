@@ -1,1 +1,0 @@
-"""Paper-style tables and figures rendered from run directories."""
