@@ -10,7 +10,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,dlib]'
+	$(BIN)/python -m pip install --quiet --no-compile --disable-pip-version-check -e '.[dev,dlib,slurm]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import yaml
@@ -86,7 +87,16 @@ def test_run_suite_writes_table_and_confusion_matrices(tmp_path):
     assert set(clean.index) == {"OADN", "Baseline"} and (clean["seeds"] == 2).all()
     by_seed = pd.read_csv(tmp_path / "report" / "results_by_seed.csv")
     assert len(by_seed[by_seed.column == "test_clean"]) == 4
-    assert abs(clean.loc["OADN", "accuracy_pct"] - by_seed[(by_seed.column == "test_clean") & (by_seed.method == "OADN")]["accuracy_pct"].mean()) < 1e-9
+    oadn_clean = by_seed[(by_seed.column == "test_clean") & (by_seed.method == "OADN")]
+    assert abs(clean.loc["OADN", "accuracy_pct"] - oadn_clean["accuracy_pct"].mean()) < 1e-9
+    # OADN's branches are reported per seed beside the fused prediction, as the run's own metrics.json has them
+    manifest = pd.read_csv(tmp_path / "report" / "manifest.csv")
+    run_dir = manifest[(manifest.method == "OADN") & (manifest.column == "test_clean") & (manifest.seed == 0)].run_dir.iloc[0]
+    metrics = json.loads((Path(run_dir) / "metrics.json").read_text())["splits"]["test_clean"]
+    seed0 = oadn_clean[oadn_clean.seed == 0].iloc[0]
+    for branch in ("lab", "frb"):
+        assert abs(seed0[f"{branch}_accuracy_pct"] - 100 * metrics[branch]["accuracy"]) < 1e-9
+    assert by_seed[by_seed.method == "Baseline"]["lab_accuracy_pct"].isna().all()
 
     rerun = runner.invoke(app, args)
     assert rerun.exit_code == 0 and rerun.output.count("reusing") == 4

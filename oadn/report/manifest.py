@@ -7,7 +7,7 @@ correctness: bootstrap intervals resample images and McNemar pairs two methods i
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,8 @@ class ScoredRow:
     scored_classes: list[str]
     predicted_classes: list[str]  # confusion-matrix columns: scored classes, then any other class predicted
     confusion: np.ndarray  # (scored, predicted) counts
+    #: overall accuracy of each other branch the predictions carry (OADN's ``lab`` and ``frb``), same images
+    branch_accuracy: dict[str, float] = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:
@@ -105,7 +107,8 @@ def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
     missing = [c for c in needed if c not in pq.read_schema(path).names]
     if missing:
         raise ValueError(f"{path}: predictions lack column(s) {', '.join(missing)}; expected {', '.join(needed)}")
-    frame = pd.read_parquet(path, columns=needed)
+    branches = [c for c in pq.read_schema(path).names if c.startswith("pred_") and c != "pred_prediction"]
+    frame = pd.read_parquet(path, columns=needed + branches)
     classes, scored = list(row["classes"]), list(row["scored_classes"])
     names = np.asarray(classes, dtype=object)
     for column in ("label", "pred_prediction"):
@@ -130,4 +133,8 @@ def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
         scored_classes=scored,
         predicted_classes=predicted,
         confusion=confusion,
+        branch_accuracy={
+            column.removeprefix("pred_"): float(np.mean(names[frame[column].to_numpy()[keep]] == label_names))
+            for column in branches
+        },
     )

@@ -154,7 +154,8 @@ def summarise_suite(
             entry.update(_pooled(by_seed, resamples))
             per_seed += [
                 {**base, "method": method, "seed": seed, "images": len(row.correct), "accuracy_pct": 100 * row.accuracy,
-                 "mean_class_accuracy_pct": 100 * row.mean_class_accuracy}
+                 "mean_class_accuracy_pct": 100 * row.mean_class_accuracy,
+                 **{f"{branch}_accuracy_pct": 100 * value for branch, value in row.branch_accuracy.items()}}
                 for seed, row in by_seed.items()
             ]  # fmt: skip
             reference = _published_reference(published, head["published_key"], inits[method])
