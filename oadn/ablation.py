@@ -7,8 +7,8 @@ With ``at_test`` (T and sigma only: they act in the forward pass, not on the wei
 at the sweep's base value, is scored at every value without retraining.
 
 Outputs in the report folder: ``ablation.csv`` (param, value, kind, seed, column, count, accuracy,
-mean_class_accuracy, status, run_dir) and ``ablation.json``; then ``oadn.report.render_ablation_report`` when
-available, else ``ablation.md`` (a table of the CSV).
+mean_class_accuracy, status, run_dir) and ``ablation.json``, then the report (``oadn.report.render_ablation_report``:
+the Fig. 7-style plot, ``ablation.md``, ``index.html``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import yaml
 from oadn.config import build_config, load_yaml, merge
 from oadn.engine.checkpoint_eval import evaluate_run, resolve_evaluation
 from oadn.planning import DataLocations, format_plan, plan_suite
+from oadn.report import render_ablation_report
+from oadn.runs import load_config, load_metrics
 from oadn.suite import Experiment, Suite, _columns, builtin_dir
 from oadn.suite_run import Summary, prepare_cache, score_columns, train_missing
 
@@ -153,8 +155,8 @@ def run_ablation(
     if at_test:
         rows = _at_test_rows(sweep, plans[0], progress, log)
     else:
-        manifest, figures = score_columns(suite, plans, locations, progress, log)
-        rows = _retrained_rows(sweep, plans[0], manifest, figures)
+        manifest = score_columns(suite, plans, locations, progress, log)
+        rows = _retrained_rows(sweep, manifest)
     table = pd.DataFrame(rows, columns=CSV_COLUMNS)
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -164,19 +166,27 @@ def run_ablation(
         "values": sweep.values, "kind": "at-test" if at_test else "retrained", "description": sweep.description,
         "wall_seconds": round(time.perf_counter() - started, 1),
     }, indent=2, default=str) + "\n")
-    path = _render(report_dir, table)
+    path = render_ablation_report(report_dir)
+    log((report_dir / "ablation.md").read_text())
     for line in summary.lines():
         log(line)
     log(f"ablation written to {path}")
     return table
 
 
-def _retrained_rows(sweep, plan, manifest, figures) -> list[dict[str, Any]]:
+def _scored_figures(entry: dict[str, Any]) -> dict[str, Any]:
+    """The fused prediction's figures of a finished manifest row: its run's own split, or its evaluation folder's."""
+    predictions = Path(entry["predictions"])
+    if predictions.parent.name == "predictions":
+        return load_metrics(entry["run_dir"])["splits"][entry["split"]]["prediction"]
+    return json.loads((predictions.parent / "metrics.json").read_text())[entry["split"]]["prediction"]
+
+
+def _retrained_rows(sweep: Sweep, manifest: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_label = {_label(sweep, v): v for v in sweep.values}
-    scored = {(f["method"], f["seed"], f["column"]): f for f in figures if f["branch"] == "prediction"}
     rows = []
     for entry in manifest:
-        figure = scored.get((entry["method"], entry["seed"], entry["column"]), {})
+        figure = _scored_figures(entry) if entry["status"] == "finished" else {}
         rows.append({"param": sweep.param, "value": by_label[entry["method"]], "kind": "retrained", "seed": entry["seed"],
                      "column": entry["column"], "count": figure.get("count"), "accuracy": figure.get("accuracy"),
                      "mean_class_accuracy": figure.get("mean_class_accuracy"), "status": entry["status"],
@@ -205,8 +215,6 @@ def _at_test_rows(sweep, plan, progress, log) -> list[dict[str, Any]]:
 
 def _score_at(run_dir: Path, split: str, model_overrides: dict[str, Any], progress: bool, log: Log) -> dict[str, Any]:
     """The run's own ``split`` scored with test-time model settings (reused when already scored)."""
-    from oadn.runs import load_config
-
     spec = resolve_evaluation(run_dir, load_config(run_dir), None, None, model_overrides)
     path = spec.out_dir / "metrics.json"
     saved = json.loads(path.read_text()) if path.is_file() else {}
@@ -214,19 +222,6 @@ def _score_at(run_dir: Path, split: str, model_overrides: dict[str, Any], progre
         log(f"scoring {run_dir} on {split} at {model_overrides}")
         saved = evaluate_run(run_dir, splits=[split], model_overrides=model_overrides, progress=progress)
     return saved[split]
-
-
-def _render(report_dir: Path, table: pd.DataFrame) -> Path:
-    try:
-        from oadn.report import render_ablation_report
-    except ImportError:
-        render_ablation_report = None
-    if render_ablation_report is not None:
-        return render_ablation_report(report_dir)
-    done = table[table["status"] == "finished"]
-    summary = done.groupby(["kind", "column", "value"], sort=False)[["accuracy", "mean_class_accuracy"]].agg(["mean", "std", "count"])
-    (report_dir / "ablation.md").write_text(summary.to_markdown() + "\n")
-    return report_dir / "ablation.md"
 
 
 def parse_values(text: str | None) -> list[Any] | None:

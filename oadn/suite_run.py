@@ -2,8 +2,7 @@
 every column, and write the manifest (``manifest.csv`` + ``suite.json``) that reports are rendered from.
 
 Only finished runs (final metrics written) are ever scored or reported; a resumed run is reported once it
-finishes. Rendering is :func:`oadn.report.render_suite_report` when that is available, else a Markdown table,
-``results.csv`` and confusion matrices (see :func:`write_basic_report`).
+finishes. The report is rendered by :func:`oadn.report.render_suite_report` from the manifest alone.
 """
 
 from __future__ import annotations
@@ -14,15 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import numpy as np
 import pandas as pd
 
 from oadn.engine.checkpoint_eval import evaluate_run, resolve_evaluation
 from oadn.engine.executors import RunJob, get_executor
-from oadn.identity import slug
 from oadn.planning import DataCheck, DataLocations, ExperimentPlan, PlannedRun, format_plan, plan_suite
-from oadn.report.plots import plot_confusion_matrix
-from oadn.report.tables import render_markdown, summary_table
+from oadn.report import render_suite_report
 from oadn.runs import load_config, load_metrics
 from oadn.suite import Suite
 
@@ -107,9 +103,9 @@ def _row(suite: Suite, run: PlannedRun, column, dataset: str, options: dict[str,
 
 
 def score_columns(suite: Suite, plans: list[ExperimentPlan], locations: DataLocations, progress: bool,
-                  log: Log) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Manifest rows (one per experiment x column x method x seed) and the figures of the scored ones."""
-    rows, figures = [], []
+                  log: Log) -> list[dict[str, Any]]:
+    """Manifest rows, one per experiment x column x method x seed."""
+    rows = []
     for plan in plans:
         for run in plan.runs:
             finished = run.run_dir is not None and (Path(run.run_dir) / "metrics.json").is_file()
@@ -126,86 +122,35 @@ def score_columns(suite: Suite, plans: list[ExperimentPlan], locations: DataLoca
                 if column.data is not None and not column.data.ok:
                     row["reason"] = column.data.reason
                     continue
-                metrics, info = _column_metrics(run, config, column, locations, progress, log)
+                info = _column_metrics(run, config, column, locations, progress, log)
                 row.update(status="finished", predictions=info["predictions"], options=json.dumps(info["options"], sort_keys=True),
                            classes=json.dumps(info["classes"]), scored_classes=json.dumps(info["scored_classes"]),
                            restricted=info["restricted"])
-                for branch, values in metrics.items():
-                    if isinstance(values, dict) and "accuracy" in values:
-                        figures.append({"experiment": run.experiment.id, "column": column.column.name, "method": run.method,
-                                        "seed": run.seed, "branch": branch, "count": values["count"],
-                                        "accuracy": values["accuracy"], "mean_class_accuracy": values["mean_class_accuracy"],
-                                        "confusion_matrix": values["confusion_matrix"], "classes": values["classes"],
-                                        "run_dir": str(run.run_dir)})
-    return rows, figures
+    return rows
 
 
-def _column_metrics(run, config, column, locations, progress, log) -> tuple[dict[str, Any], dict[str, Any]]:
+def _column_metrics(run, config, column, locations, progress, log) -> dict[str, Any]:
+    """Where a finished run's predictions on one column are (scoring it first when needed), and how classes were scored."""
     split = column.column.split
     run_dir = Path(run.run_dir)
     if column.data is None:
         classes = load_metrics(run_dir)["splits"][split]["prediction"]["classes"]
         info = {"predictions": str(run_dir / "predictions" / f"{split}.parquet"), "options": config.data.options,
                 "classes": classes, "scored_classes": classes, "restricted": False}
-        return load_metrics(run_dir)["splits"][split], info
+        return info
     spec = resolve_evaluation(run_dir, config, column.dataset, column.column.options, None)
     metrics_path = spec.out_dir / "metrics.json"
     saved = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     if split not in saved or not (spec.out_dir / f"{split}.parquet").is_file():
         log(f"{_label(run)}: scoring {column.column.name} ({column.dataset} {split})")
-        saved = evaluate_run(run_dir, dataset=column.dataset, root=column.data.root, splits=[split],
-                             options=column.column.options, split_options=column.data.split_options(locations),
-                             progress=progress)
+        evaluate_run(run_dir, dataset=column.dataset, root=column.data.root, splits=[split],
+                     options=column.column.options, split_options=column.data.split_options(locations),
+                     progress=progress)
     described = spec.describe()
     info = {"predictions": str(spec.out_dir / f"{split}.parquet"), "options": spec.options,
             "classes": described["classes"], "scored_classes": described["scored_classes"],
             "restricted": described["restricted"]}
-    return saved[split], info
-
-
-def write_basic_report(suite: Suite, figures: list[dict[str, Any]], report_dir: Path) -> None:
-    """results.csv (every figure), results.md (a table per experiment), confusion_<...>.png (summed over seeds)."""
-    results = pd.DataFrame(figures)
-    results.rename(columns={"column": "split"}).drop(columns=["confusion_matrix", "classes"]).to_csv(
-        report_dir / "results.csv", index=False)
-    notes = [
-        "acc = overall accuracy (share of images); mean-class acc = mean of per-class recalls.",
-        f"Seeds: {', '.join(map(str, suite.seeds))}; with several seeds a cell is mean ± sample std.",
-        "Checkpoints were selected on a validation split carved from training data; test splits were used once.",
-        "A test set with fewer classes than training is scored on the shared classes, predictions restricted to them.",
-        "Per-branch figures (OADN's lab/frb) are in results.csv.",
-    ] + list(suite.notes)
-    parts = []
-    for experiment in dict.fromkeys(results["experiment"]):
-        chosen = results[results["experiment"] == experiment].rename(columns={"column": "split"})
-        columns = list(dict.fromkeys(chosen["split"]))
-        parts.append((experiment, summary_table(chosen, columns)))
-        prefix = "" if experiment == suite.name else f"{experiment}_"
-        for method in dict.fromkeys(chosen["method"]):
-            for column in columns:
-                cells = chosen[(chosen["method"] == method) & (chosen["split"] == column) & (chosen["branch"] == "prediction")]
-                matrix = np.sum(cells["confusion_matrix"].tolist(), axis=0)
-                title = f"{method} on {column}: acc {100 * cells['accuracy'].mean():.1f}%"
-                plot_confusion_matrix(matrix, cells["classes"].iloc[0], title,
-                                      report_dir / f"{slug(f'confusion_{prefix}{method}_{column}')}.png")
-    body = render_markdown(parts[0][1], suite.description or suite.name, [])
-    for experiment, table in parts[1:]:
-        body += "\n" + render_markdown(table, experiment, []).replace("# ", "## ", 1)
-    body += "\n" + "\n".join(f"- {note}" for note in notes) + "\n"
-    (report_dir / "results.md").write_text(body)
-
-
-def render(report_dir: Path, suite: Suite, figures: list[dict[str, Any]], log: Log) -> Path:
-    """The report: ``oadn.report.render_suite_report`` when present, else :func:`write_basic_report`."""
-    try:
-        from oadn.report import render_suite_report
-    except ImportError:
-        render_suite_report = None
-    if render_suite_report is not None:
-        return render_suite_report(report_dir)
-    if figures:
-        write_basic_report(suite, figures, report_dir)
-    return report_dir / "results.md"
+    return info
 
 
 def run_suite(
@@ -233,7 +178,7 @@ def run_suite(
                 prepare_cache(check, locations, progress, log)
     summary = Summary()
     train_missing(plans, executor, executor_options or {}, summary, progress, log)
-    rows, figures = score_columns(suite, plans, locations, progress, log)
+    rows = score_columns(suite, plans, locations, progress, log)
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows, columns=MANIFEST_COLUMNS).to_csv(report_dir / "manifest.csv", index=False)
@@ -243,9 +188,8 @@ def run_suite(
         "details": {"ran": summary.ran, "reused": summary.reused, "resumed": summary.resumed,
                     "skipped": [{"run": label, "reason": why} for label, why in summary.skipped]},
     }, indent=2) + "\n")
-    path = render(report_dir, suite, figures, log)
-    if path.suffix == ".md" and path.is_file():
-        log(path.read_text())
+    path = render_suite_report(report_dir)
+    log((report_dir / "results.md").read_text())
     for line in summary.lines():
         log(line)
     log(f"report written to {path}")
