@@ -123,7 +123,7 @@ def per_class_table(per_class: pd.DataFrame, experiment: str) -> pd.DataFrame:
     fixed = ["suite", "experiment", "experiment_title", "table", "column", "published_key", "method", "seeds"]
     classes = [c for c in rows.columns if c not in fixed and rows[c].notna().any()]
     table = rows[["column", "method", *classes]].rename(columns={"column": "Test set", "method": "Method"})
-    return table.round(2).fillna("")
+    return table.round(2).astype(object).fillna("")
 
 
 def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
