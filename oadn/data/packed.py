@@ -29,9 +29,9 @@ from PIL import Image
 
 from oadn.data.faces import BadImageError, FaceRecord
 from oadn.data.index import OnDiskDatasetAdapter
+from oadn.preprocess.prepared import check_split_options
 
 PACK_FORMAT = 1
-POLICIES = ("keep-invisible", "drop")
 
 
 def is_pack(path: Path) -> bool:
@@ -152,10 +152,7 @@ def open_packed_split(
     **unknown: Any,
 ) -> PackedSource:
     """``split`` of ``adapter`` read from a pack file (policies as for a prepared cache)."""
-    if unknown:
-        raise TypeError(f"unknown option(s) for a packed split: {', '.join(sorted(unknown))}")
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    check_split_options("packed", policy, unknown)
     pack = Pack(unpack(pack_file, cache_dir))
     source = pack.meta["source"]
     if pack.meta["dataset"] != adapter.cache_name:

@@ -121,6 +121,14 @@ class PreparedSource:
         )
 
 
+def check_split_options(kind: str, policy: str, unknown: dict[str, Any]) -> None:
+    """What every reader of prepared faces (a cache, a pack) accepts: a typo or an unknown policy is named."""
+    if unknown:
+        raise TypeError(f"unknown option(s) for a {kind} split: {', '.join(sorted(unknown))}")
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+
+
 def open_prepared_split(
     adapter: OnDiskDatasetAdapter,
     root: Path,
@@ -134,10 +142,7 @@ def open_prepared_split(
     **unknown: Any,
 ) -> PreparedSource:
     """``split`` of ``adapter`` at ``root`` read through its prepared cache (see the module docstring)."""
-    if unknown:
-        raise TypeError(f"unknown option(s) for a prepared split: {', '.join(sorted(unknown))}")
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    check_split_options("prepared", policy, unknown)
     require_root(root)  # a wrong root is named as such, not answered with "run prepare"
     cache = find_cache(adapter.cache_name, root, landmarks=landmarks, align=align, cache_dir=cache_dir)
     meta = cache.read_meta()
