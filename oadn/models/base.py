@@ -7,9 +7,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def classification_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float) -> torch.Tensor:
-    """Cross-entropy against class indices (B,) or probability targets (B x C, soft labels)."""
-    return F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
+def classification_loss(
+    logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy against class indices (B,) or probability targets (B x C, soft labels); with a boolean
+    ``mask`` (B,) the mean over the faces it keeps only (0 when it keeps none)."""
+    if mask is None:
+        return F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
+    per_face = F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing, reduction="none")
+    kept = mask.to(per_face.dtype)
+    return (per_face * kept).sum() / kept.sum().clamp(min=1.0)
 
 
 class FERModel(nn.Module):

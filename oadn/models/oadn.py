@@ -3,8 +3,8 @@
 LAB: one Gaussian map per kept interest point (score >= T) at feature resolution; each map weights F and is
 average-pooled, written as one contraction (no B x M x C x h x w product is materialised); max over the KEPT
 points only (a dropped point's zero vector would otherwise win the max wherever kept features are negative, as
-with signed timm features); FC to ``embed_dim``; classifier. FRB: F split into K non-overlapping blocks, each average-pooled and given its
-OWN FC and classifier; its loss is the sum of the K cross-entropies. Training loss is
+with signed timm features); FC to ``embed_dim``; classifier. FRB: F split into K non-overlapping blocks, each
+average-pooled and given its OWN FC and classifier; its loss is the sum of the K cross-entropies. Training loss is
 lambda * L_LAB + (1 - lambda) * L_FRB; the prediction averages the two branches' softmax scores (the FRB's
 score is the mean of its K regions' softmax scores).
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from oadn.config import ModelConfig
@@ -95,9 +94,7 @@ class OADN(FERModel):
         return {"lab": lab_logits, "frb": frb_logits, "lab_valid": valid}
 
     def loss(self, outputs, targets, label_smoothing=0.0):
-        valid = outputs["lab_valid"].float()
-        per_face = F.cross_entropy(outputs["lab"].float(), targets, label_smoothing=label_smoothing, reduction="none")
-        lab = (per_face * valid).sum() / valid.sum().clamp(min=1.0)
+        lab = classification_loss(outputs["lab"], targets, label_smoothing, mask=outputs["lab_valid"])
         frb = sum(classification_loss(outputs["frb"][:, k], targets, label_smoothing) for k in range(self.regions))
         loss = self.lam * lab + (1.0 - self.lam) * frb
         return loss, {"loss": loss.detach(), "loss_lab": lab.detach(), "loss_frb": frb.detach()}
