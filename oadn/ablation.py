@@ -27,16 +27,16 @@ from oadn.config import build_config, load_yaml, merge
 from oadn.engine.checkpoint_eval import evaluate_run, resolve_evaluation
 from oadn.planning import DataLocations, format_plan, plan_suite
 from oadn.report import render_ablation_report
+from oadn.report.ablation_report import COLUMNS as CSV_COLUMNS
 from oadn.runs import load_config, load_metrics
 from oadn.suite import Experiment, Suite, _columns, builtin_dir
-from oadn.suite_run import Summary, prepare_cache, score_columns, train_missing
+from oadn.suite_run import Summary, prepare_caches, score_columns, train_missing
 
 Log = Callable[[str], None]
 ALIASES = {"T": "model.threshold", "K": "model.regions", "lambda": "model.lam", "sigma": "model.sigma",
            "backbone": "model.backbone"}
 AT_TEST_KEYS = {"model.threshold", "model.sigma"}
 SWEEP_KEYS = {"name", "description", "param", "values", "paper_value", "seeds", "root", "base"}
-CSV_COLUMNS = ["param", "value", "kind", "seed", "column", "count", "accuracy", "mean_class_accuracy", "status", "run_dir"]
 
 
 def sweeps_dir() -> Path:
@@ -147,9 +147,7 @@ def run_ablation(
         if at_test:
             log(f"then scored at {sweep.param} = {', '.join(map(str, sweep.values))} without retraining")
         return None
-    for check in [plans[0].data]:
-        if check.ok and check.prepare:
-            prepare_cache(check, locations, progress, log)
+    prepare_caches(plans, locations, progress, log)
     summary = Summary()
     train_missing(plans, executor, executor_options or {}, summary, progress, log)
     if at_test:

@@ -169,7 +169,8 @@ def evaluate(
         own = load_config(run).data
         cache = _cache_dir(data or own.name, options if data else own.options, cache_dir)
         results = evaluate_run(
-            run, dataset=data, root=root, splits=split or None, options=options, progress=progress, cache_dir=cache
+            run, dataset=data, root=root, splits=split or None, options=options, progress=progress,
+            split_options={"cache_dir": str(cache)} if cache else None,
         )
     except ConfigError as error:
         _fail(str(error), code=2)

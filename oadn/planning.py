@@ -19,6 +19,7 @@ from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.registry import DatasetAdapter, get_dataset
 from oadn.engine.checkpoint_eval import inherited_options
 from oadn.identity import config_hash, find_run, run_status, slug
+from oadn.models.pretrained import is_local_file
 from oadn.suite import Column, Experiment, Suite, init_of, method_config
 
 #: landmark backends tried, best first, when neither --landmarks nor an existing cache decides
@@ -125,7 +126,7 @@ def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLoc
 def missing_weights(config: RunConfig) -> str:
     """Why the row cannot start ("" when it can): its initialisation is a weights file that is not there."""
     pretrained = config.model.pretrained
-    if pretrained and ("/" in pretrained or Path(pretrained).suffix in (".pt", ".pth", ".bin", ".safetensors")):
+    if pretrained and is_local_file(pretrained):
         if not Path(pretrained).expanduser().is_file():
             return f"initial weights {pretrained} not found (a state dict of the backbone; see the suite's notes)"
     return ""

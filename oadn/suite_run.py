@@ -19,14 +19,11 @@ from oadn.engine.checkpoint_eval import evaluate_run, resolve_evaluation
 from oadn.engine.executors import RunJob, get_executor
 from oadn.planning import DataCheck, DataLocations, ExperimentPlan, PlannedRun, format_plan, plan_suite
 from oadn.report import render_suite_report
+from oadn.report.manifest import COLUMNS as MANIFEST_COLUMNS
 from oadn.runs import load_config, load_metrics
 from oadn.suite import Suite
 
 Log = Callable[[str], None]
-MANIFEST_COLUMNS = [
-    "suite", "experiment", "experiment_title", "table", "column", "published_key", "dataset", "split", "options",
-    "method", "seed", "init", "status", "reason", "run_dir", "predictions", "classes", "scored_classes", "restricted",
-]
 
 
 @dataclass
@@ -47,6 +44,14 @@ class Summary:
                f"{len(self.skipped)} skipped"]
         out += [f"  skipped {label}: {why}" for label, why in self.skipped]
         return out
+
+
+def prepare_caches(plans: list[ExperimentPlan], locations: DataLocations, progress: bool, log: Log) -> None:
+    """Every landmark cache a plan with runs to do is missing (its training data's and its columns')."""
+    for plan in plans:
+        for check in [plan.data] + [c.data for c in plan.columns if c.data is not None]:
+            if check.ok and check.prepare and any(r.status != "skip" for r in plan.runs):
+                prepare_cache(check, locations, progress, log)
 
 
 def prepare_cache(check: DataCheck, locations: DataLocations, progress: bool, log: Log) -> None:
@@ -172,10 +177,7 @@ def run_suite(
     if dry_run:
         log(format_plan(plans))
         return Summary()
-    for plan in plans:
-        for check in [plan.data] + [c.data for c in plan.columns if c.data is not None]:
-            if check.ok and check.prepare and any(r.status != "skip" for r in plan.runs):
-                prepare_cache(check, locations, progress, log)
+    prepare_caches(plans, locations, progress, log)
     summary = Summary()
     train_missing(plans, executor, executor_options or {}, summary, progress, log)
     rows = score_columns(suite, plans, locations, progress, log)

@@ -131,12 +131,8 @@ def ablate_command(
         if seeds is not None:
             spec.seeds = list(range(seeds))
         target = report_dir or Path("reports") / f"ablate-{spec.name}{'-at-test' if at_test else ''}"
-        table = run_ablation(spec, runs_root, target, locations(data_root, root, cache_dir, landmarks), at_test=at_test,
+        run_ablation(spec, runs_root, target, locations(data_root, root, cache_dir, landmarks), at_test=at_test,
                              overrides=overrides, executor=executor, executor_options=executor_options(executor_option),
                              dry_run=dry_run, progress=progress, log=_log)
     except (TrainingDiverged, FileNotFoundError, KeyError, ValueError, RuntimeError) as error:
         _fail(str(error))
-    if table is not None:
-        done = table[table["status"] == "finished"]
-        pivot = done.pivot_table(index="value", columns="column", values=["accuracy", "mean_class_accuracy"], sort=False)
-        _log((100 * pivot).round(2).to_markdown())

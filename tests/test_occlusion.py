@@ -139,3 +139,19 @@ def test_detector_mode_reruns_dlib_on_the_occluded_face(face):
     points = DetectorRescorer()(occluded, face.landmarks)
     assert points.shape == (68, 3) and np.all(points[:, 2] == 1.0)
     assert np.all((points[:, :2] > -32) & (points[:, :2] < 96))  # in (or near) the 64 px frame
+
+
+def test_fit_visibility_command_runs_end_to_end_and_names_an_unknown_data_set(tmp_path):
+    from typer.testing import CliRunner
+
+    from oadn.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "vis.pt"
+    args = ["fit-visibility", "synthetic", "-o", "train_size=48", "-o", "test_size=28", "--samples", "48",
+            "--eval-samples", "28", "--epochs", "1", "--image-size", "32", "--out", str(out), "--no-progress"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and "per-point AUC" in result.output
+    unknown = runner.invoke(app, ["fit-visibility", "no-such-set", "--out", str(tmp_path / "x.pt"), "--no-progress"])
+    assert unknown.exit_code == 1 and "unknown data set" in unknown.output

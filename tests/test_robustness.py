@@ -317,3 +317,12 @@ def test_evaluating_an_unfinished_run_warns_and_records_the_epoch(tmp_path):
         evaluate_run(run, splits=["test_clean"], progress=False)
     weights = json.loads((run / "evaluations" / "synthetic" / "weights.json").read_text())
     assert weights == {"finished": False, "epoch": 1, "epochs_done": 1, "epochs": 2}
+
+
+def test_preflight_accepts_a_timm_tag_but_names_a_missing_weights_file(tmp_path):
+    """A pretrained tag is fetched (or named missing) when the backbone is built; only a file must exist up front."""
+    from oadn.engine.preflight import check_model
+
+    check_model(tiny_config("model.pretrained=imagenet"))
+    with pytest.raises(ConfigError, match="no such file"):
+        check_model(tiny_config(f"model.pretrained={tmp_path / 'missing.pth'}"))

@@ -55,3 +55,8 @@ def decode_rgb(path: str | Path) -> np.ndarray:
         raise ImageDecodeError(f"{path}: larger than Pillow's decompression-bomb limit ({error})") from None
     except (OSError, ValueError, SyntaxError) as error:
         raise ImageDecodeError(f"{path}: {type(error).__name__}: {error}") from None
+
+
+def image_extensions() -> set[str]:
+    """File extensions (lower case, with the dot) Pillow can open here."""
+    return {ext.lower() for ext in Image.registered_extensions()}

@@ -111,7 +111,6 @@ def evaluate_run(
     split_options: dict[str, Any] | None = None,
     model_overrides: dict[str, Any] | None = None,
     progress: bool = True,
-    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Metrics per split and branch (see the module docstring for options, outputs and class subsets).
 
@@ -121,9 +120,6 @@ def evaluate_run(
     """
     run_dir = Path(run_dir)
     config = load_config(run_dir)
-    if cache_dir is not None:
-        split_options = {**config.data.split_options, "cache_dir": str(cache_dir)}
-        config.data = dataclasses.replace(config.data, split_options=split_options)
     weights = run_dir / "best.pt"
     if not weights.is_file():
         raise FileNotFoundError(f"{weights}: the run has no selected weights yet (unfinished? use train --resume)")

@@ -166,8 +166,7 @@ class Loader:
     sampler: EpochSampler | ShardSampler
 
     def set_epoch(self, epoch: int) -> None:
-        if self.sampler is not None:
-            self.sampler.set_epoch(epoch)
+        self.sampler.set_epoch(epoch)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Batches; the first unreadable image raises BadImageError here when data.on_bad_image is "fail"

@@ -107,11 +107,13 @@ def check_model(config: RunConfig) -> None:
     """Model name, pretrained file, and an input size that leaves the backbone a feature map big enough."""
     from oadn.models import list_models
     from oadn.models.backbones import create_backbone
+    from oadn.models.pretrained import is_local_file
 
     model = config.model
     if model.name not in list_models():
         raise ConfigError(f"config.model.name = {model.name!r}: unknown method; registered: {', '.join(list_models())}")
-    if model.pretrained and not Path(model.pretrained).is_file():
+    # a timm tag (imagenet, ...) is fetched or named missing when the backbone is built; a file must exist now
+    if model.pretrained and is_local_file(model.pretrained) and not Path(model.pretrained).is_file():
         raise ConfigError(f"config.model.pretrained = {model.pretrained!r}: no such file")
     try:
         stride = create_backbone(model.backbone).stride

@@ -24,12 +24,12 @@ import numpy as np
 import pandas as pd
 import typer
 
+from oadn.data.images import image_extensions
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.packed import PACK_FORMAT
 from oadn.data.registry import get_dataset
 
 #: suffixes of image files, which are packed as pixels rather than copied
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 #: text files larger than this are not copied (label and list files are far smaller)
 MAX_LABEL_FILE = 64 * 2**20
 XZ_FILTERS = [{"id": lzma.FILTER_DELTA, "dist": 1}, {"id": lzma.FILTER_LZMA2, "preset": 9}]
@@ -37,10 +37,11 @@ XZ_FILTERS = [{"id": lzma.FILTER_DELTA, "dist": 1}, {"id": lzma.FILTER_LZMA2, "p
 
 def label_files(root: Path) -> list[Path]:
     """Every non-image file under ``root`` (label files, lists, licences), relative to it."""
+    images = image_extensions()
     return sorted(
         path.relative_to(root)
         for path in root.rglob("*")
-        if path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES and path.stat().st_size <= MAX_LABEL_FILE
+        if path.is_file() and path.suffix.lower() not in images and path.stat().st_size <= MAX_LABEL_FILE
     )
 
 

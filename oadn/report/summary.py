@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from oadn.models.pretrained import is_local_file
 from oadn.report.manifest import ScoredRow, score_row
 from oadn.report.stats import bootstrap_intervals, mcnemar
 
@@ -43,7 +44,7 @@ def reference_method(methods: list[str]) -> str | None:
 
 def pretraining_label(init: str) -> str:
     """scratch / a timm tag as is; a weights file by its file name."""
-    return Path(init).name if ("/" in init or init.endswith((".pt", ".pth", ".safetensors"))) else init
+    return Path(init).name if init and is_local_file(init) else init
 
 
 def _published_reference(published: pd.DataFrame, key: str, init: str) -> pd.Series | None:

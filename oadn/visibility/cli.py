@@ -33,19 +33,26 @@ def fit_visibility_command(
     faces with occluder kinds it never saw. Resumable: run the same command again after an interruption."""
     from oadn.data.registry import get_dataset
     from oadn.data.index import OnDiskDatasetAdapter
-    from oadn.preprocess.cli import _parse_options
+    from oadn.config import parse_override
     from oadn.visibility.fit import FitSettings, fit_visibility
 
-    adapter = get_dataset(name, **_parse_options(option))
-    split_options = {}
-    if isinstance(adapter, OnDiskDatasetAdapter):
-        split_options = {k: v for k, v in {"cache_dir": cache_dir, "landmarks": landmarks}.items() if v is not None}
-    settings = FitSettings(dataset=name, image_size=image_size, samples=samples, eval_samples=eval_samples, epochs=epochs,
-                           train_kinds=kinds.split(","), holdout_kinds=holdout.split(","), seed=seed, degrade=degrade,
-                           train_split=adapter.splits[0], eval_split=eval_split or adapter.splits[-1])
-    train = adapter.open_split(settings.train_split, root=root, image_size=image_size, **split_options)
-    held = adapter.open_split(settings.eval_split, root=root, image_size=image_size, **split_options)
-    metrics = fit_visibility(train, held, settings, out, progress=progress, log=console.print)
+    try:
+        options: dict = {}
+        for text in option:
+            options.update(parse_override(text))  # values as YAML, as evaluate --option reads them
+        adapter = get_dataset(name, **options)
+        split_options = {}
+        if isinstance(adapter, OnDiskDatasetAdapter):
+            split_options = {k: v for k, v in {"cache_dir": cache_dir, "landmarks": landmarks}.items() if v is not None}
+        settings = FitSettings(dataset=name, image_size=image_size, samples=samples, eval_samples=eval_samples, epochs=epochs,
+                               train_kinds=kinds.split(","), holdout_kinds=holdout.split(","), seed=seed, degrade=degrade,
+                               train_split=adapter.splits[0], eval_split=eval_split or adapter.splits[-1])
+        train = adapter.open_split(settings.train_split, root=root, image_size=image_size, **split_options)
+        held = adapter.open_split(settings.eval_split, root=root, image_size=image_size, **split_options)
+        metrics = fit_visibility(train, held, settings, out, progress=progress, log=console.print)
+    except (KeyError, ValueError, FileNotFoundError, NotADirectoryError, RuntimeError) as error:
+        console.print(f"[bold red]error:[/] {error}")
+        raise typer.Exit(code=1)
     console.print(f"wrote {out}")
     console.print(f"per-point AUC on held-out faces: {metrics['point_auc_heldout_kinds']:.3f} with held-out kinds "
                   f"({holdout}), {metrics['point_auc_training_kinds']:.3f} with training kinds")

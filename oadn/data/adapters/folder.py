@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import pandas as pd
-from PIL import Image
 
 from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, frame, require_dir
+from oadn.data.images import image_extensions
 from oadn.data.index import Problem
 from oadn.data.registry import register_dataset
 from oadn.labels import CANONICAL_CLASSES
@@ -48,11 +48,6 @@ _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 def canonical_class(name: str) -> str | None:
     """The canonical class a folder or option name stands for, or None when it is not an expression name."""
     return SYNONYMS.get(name.strip().lower().replace("-", "").replace("_", "").replace(" ", ""))
-
-
-def image_extensions() -> set[str]:
-    """File extensions (lower case, with the dot) Pillow can open here."""
-    return {ext.lower() for ext in Image.registered_extensions()}
 
 
 def _parse_classes(classes: str | Sequence[str] | int | None) -> tuple[str, ...]:
