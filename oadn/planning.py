@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from oadn.config import RunConfig
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.registry import DatasetAdapter, get_dataset
-from oadn.engine.checkpoint_eval import inherited_options
+from oadn.engine.checkpoint_eval import column_options
 from oadn.identity import config_hash, find_run, run_status, slug
 from oadn.models.pretrained import is_local_file
 from oadn.suite import Column, Experiment, Suite, init_of, method_config
@@ -181,8 +181,7 @@ def _column_plan(column: Column, experiment: Experiment, run_data: DataCheck, op
     if column.dataset is None:
         return ColumnPlan(column, experiment.config.get("data", {}).get("name", "synthetic"), None)
     try:
-        resolved = column.options if column.options is not None else inherited_options(column.dataset, options)
-        adapter = get_dataset(column.dataset, **resolved)
+        adapter = get_dataset(column.dataset, **column_options(column.dataset, options, column.options))
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"column {column.name!r} of experiment {experiment.id!r}: {error}") from error
     same_family = getattr(adapter, "cache_name", adapter.name) == getattr(run_data.adapter, "cache_name", None)

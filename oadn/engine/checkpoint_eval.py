@@ -43,6 +43,13 @@ def inherited_options(dataset: str, run_options: dict[str, Any]) -> dict[str, An
     return {k: v for k, v in run_options.items() if k in names}
 
 
+def column_options(dataset: str, run_options: dict[str, Any], options: dict[str, Any] | None) -> dict[str, Any]:
+    """The protocol options another data set is scored under: the run's that its adapter accepts, then ``options``.
+
+    The one rule for planning a suite column and for evaluating it, so both open the same adapter."""
+    return {**inherited_options(dataset, run_options), **(options or {})}
+
+
 @dataclasses.dataclass
 class EvaluationSpec:
     """What one ``evaluate`` call scores, resolved against the run."""
@@ -82,8 +89,8 @@ def resolve_evaluation(
     """Adapter, options and output folder of an evaluation; fails when the classes cannot be matched."""
     own = config.data.name
     dataset = dataset or own
-    inherited = dict(config.data.options) if dataset == own else inherited_options(dataset, config.data.options)
-    resolved = {**inherited, **(options or {})}
+    inherited = inherited_options(dataset, config.data.options)  # all of them for the run's own data set
+    resolved = column_options(dataset, config.data.options, options)
     adapter = get_dataset(dataset, **resolved)
     run_classes = tuple(get_dataset(own, **config.data.options).classes)
     extra = set(adapter.classes) - set(run_classes)
