@@ -7,7 +7,7 @@
 - input: the input pipeline alone (source -> decoded, aligned, flipped, batched, on the device) with the
   configured loader workers.
 - loop: the training loop (loader + OADN step) for a number of steps; loop/step < 1 means the loader stalls
-  the device.
+  the device (the time the training thread waited for data is reported beside it).
 - attention: rendering the 24 interest points' attention maps alone.
 
 The run configuration (``-c``/``--set``, as ``train`` takes them) chooses data, backbone, input size, batch and
@@ -65,7 +65,9 @@ class StepBench:
         model_config = type(config.model)(**{**vars(config.model), "name": method})
         self.model = create_model(model_config, num_classes, config.data.image_size).to(device)
         channels_last = fast_layout(self.model, device, config.train.amp)
+        # compiled as training compiles them: the model and, separately, its loss
         self.forward = torch.compile(self.model) if compiled else self.model
+        self.loss = torch.compile(self.model.loss) if compiled else self.model.loss
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         self._autocast = autocast_for
         b, s = config.train.batch_size, config.data.image_size
@@ -81,7 +83,7 @@ class StepBench:
         self.model.train()
         with self._autocast(self.device, self.amp):
             outputs = self.forward(self.images if images is None else images, self.landmarks if landmarks is None else landmarks)
-        loss, _ = self.model.loss(outputs, self.targets if targets is None else targets, self.label_smoothing)
+        loss, _ = self.loss(outputs, self.targets if targets is None else targets, self.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -115,11 +117,10 @@ def measure_steps(benches: dict[str, StepBench], mode: str, device, batch: int, 
 
 
 def _batches(loader, start_epoch: int = 0):
-    """Training batches without end, epoch after epoch (the sampler told each new epoch)."""
+    """Training batches without end, epoch after epoch, as training reads them."""
     epoch = start_epoch
     while True:
-        loader.set_epoch(epoch)
-        yield from loader
+        yield from loader.epoch(epoch)
         epoch += 1
 
 
@@ -136,28 +137,29 @@ def measure_input_and_loop(config, train_source, bench: StepBench, device, mode:
     channels_last = device.type == "cuda" and config.train.amp
     batches = _batches(loader)
 
-    def fetch():
-        batch = next(batches)
-        images, landmarks = to_device(batch, device, channels_last, normalisation)
-        return images, landmarks, training_targets(batch, device), batch["size"]
-
-    def run(count: int, train: bool) -> float:
-        seen = 0
+    def run(count: int, train: bool) -> tuple[float, float]:
+        """Images/s, and the mean milliseconds per batch the training thread waited for the loader."""
+        seen, waited = 0, 0.0
         _sync(device)
         started = time.perf_counter()
         for _ in range(count):
-            images, landmarks, targets, size = fetch()
-            seen += size
+            asked = time.perf_counter()
+            batch = next(batches)
+            waited += time.perf_counter() - asked
+            images, landmarks = to_device(batch, device, channels_last, normalisation)
+            targets = training_targets(batch, device)
+            seen += batch["size"]
             if train:
                 bench.step(images, landmarks, targets)
         _sync(device)
-        return seen / (time.perf_counter() - started)
+        return seen / (time.perf_counter() - started), 1e3 * waited / count
 
     run(warmup, train=True)  # workers started, model compiled
-    input_rate = run(steps, train=False)
-    loop_rate = run(steps, train=True)
+    input_rate, _ = run(steps, train=False)
+    loop_rate, wait_ms = run(steps, train=True)
+    loader.close()
     return {"workers": resolve_workers(config.data.num_workers), "input_img_per_s": input_rate,
-            "loop_img_per_s": loop_rate, "mode": mode}
+            "loop_img_per_s": loop_rate, "loop_data_wait_ms": wait_ms, "mode": mode}
 
 
 def measure_attention(config, device, steps: int) -> float:
@@ -255,6 +257,7 @@ def results_table(results: dict[str, Any]):
         table.add_row(f"input pipeline ({loop['workers']} workers)", loop["mode"], f"{loop['input_img_per_s']:,.1f}", "-", "")
         table.add_row("loop (loader + OADN step)", loop["mode"], f"{loop['loop_img_per_s']:,.1f}", "-",
                       f"{results['ratios'][loop['mode']]['loop_over_step']:.3f} of step")
+        table.add_row("  of it, data wait", loop["mode"], f"{loop['loop_data_wait_ms']:.2f} ms/batch", "-", "")
     table.add_row("attention maps alone", "eager", f"{results['attention_faces_per_s']:,.1f}", "-", "")
     for mode, error in results["errors"].items():
         table.add_row(f"[red]{mode} failed[/]", mode, "-", "-", error[:80])

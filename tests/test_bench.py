@@ -26,6 +26,7 @@ def test_bench_prints_the_table_and_writes_json(tmp_path):
     assert all(len(row["runs"]) == 2 and row["img_per_s"] > 0 for row in figures["step"])
     (loop,) = figures["loop"]
     assert loop["workers"] == 1 and loop["input_img_per_s"] > 0 and loop["loop_img_per_s"] > 0
+    assert loop["loop_data_wait_ms"] >= 0 and "of it, data wait" in result.output
     ratios = figures["ratios"]["eager"]
     step = {row["method"]: row["img_per_s"] for row in figures["step"]}
     assert abs(ratios["oadn_over_backbone_rate"] - step["oadn"] / step["baseline"]) < 1e-9

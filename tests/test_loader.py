@@ -84,27 +84,56 @@ def test_evaluation_loaders_keep_order_and_never_flip_or_sample():
 
 def test_balanced_sampler_draws_every_class_equally_often_and_reproducibly():
     from oadn.data.sampling import class_balanced_weights
-    from oadn.engine.loader import EpochSampler
+    from oadn.engine.loader import EpochOrder
 
     labels = np.array([0] * 900 + [1] * 90 + [2] * 10)
-    sampler = EpochSampler(len(labels), seed=0, weights=class_balanced_weights(labels))
-    drawn = labels[[index for index, _ in sampler]]
+    order = EpochOrder(len(labels), seed=0, weights=class_balanced_weights(labels))
+    drawn = labels[[index for index, _ in order.items(0)]]
     np.testing.assert_allclose(np.bincount(drawn) / len(drawn), [1 / 3] * 3, atol=0.05)
-    assert list(sampler) == list(sampler)
-    sampler.set_epoch(1)
-    assert labels[[index for index, _ in sampler]].tolist() != drawn.tolist()
+    assert order.items(0) == order.items(0)
+    assert labels[[index for index, _ in order.items(1)]].tolist() != drawn.tolist()
 
 
-def test_persistent_workers_yield_the_batches_of_the_main_process_in_every_epoch():
+def test_workers_yield_the_batches_of_the_main_process_in_every_epoch():
     from oadn.data.synthetic import SyntheticDataset
 
     source = SyntheticDataset(train_size=40, seed=2).open_split("train", image_size=24)
     here = make_loader(source, batch_size=8, train=True, seed=5, num_workers=0)
     workers = make_loader(source, batch_size=8, train=True, seed=5, num_workers=2)
-    assert workers.loader.persistent_workers
-    for epoch in (0, 1, 0):  # the epoch reaches the (persistent) workers through the sampler, never a set attribute
-        here.set_epoch(epoch)
-        workers.set_epoch(epoch)
-        for a, b in zip(here, workers, strict=True):
+    # 0 then 1 continue one stream across the epoch end; the jump back to 0 starts another
+    for epoch in (0, 1, 0):
+        batches = list(workers.epoch(epoch))
+        assert len(batches) == len(workers) == 5
+        for a, b in zip(here.epoch(epoch), batches, strict=True):
             assert torch.equal(a["index"], b["index"]) and torch.equal(a["image"], b["image"])
             assert torch.equal(a["landmarks"], b["landmarks"])
+    workers.close()
+
+
+def test_the_stream_runs_across_epoch_ends_with_each_epochs_own_order():
+    from oadn.data.synthetic import SyntheticDataset
+
+    source = SyntheticDataset(train_size=20, seed=2).open_split("train", image_size=24)
+    loader = make_loader(source, batch_size=6, train=True, seed=1, num_workers=0)
+    assert len(loader) == 3  # 20 items: three full batches, the partial one dropped
+    first = [b["index"].tolist() for b in loader.epoch(0)]
+    stream = loader._stream
+    second = [b["index"].tolist() for b in loader.epoch(1)]
+    assert loader._stream is stream  # continued, not restarted
+    assert all(len(b) == 6 for b in first + second)
+    assert len({i for b in first for i in b}) == 18 and first != second
+    unfinished = loader.epoch(2)
+    next(unfinished)
+    unfinished.close()  # an epoch left unfinished: the next request starts a new stream at its own epoch
+    again = [b["index"].tolist() for b in loader.epoch(2)]
+    assert loader._stream is not stream
+    assert again == [b["index"].tolist() for b in make_loader(source, batch_size=6, train=True, seed=1).epoch(2)]
+
+
+def test_an_epoch_smaller_than_a_batch_is_one_partial_batch():
+    from oadn.data.synthetic import SyntheticDataset
+
+    source = SyntheticDataset(train_size=5, seed=2).open_split("train", image_size=24)
+    loader = make_loader(source, batch_size=8, train=True, seed=1, num_workers=0)
+    batches = list(loader.epoch(0))
+    assert len(batches) == 1 and batches[0]["size"] == 5

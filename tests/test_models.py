@@ -8,7 +8,7 @@ import torch
 from oadn.config import ModelConfig
 from oadn.models import create_model, list_models
 from oadn.models.backbones import create_backbone
-from oadn.models.oadn import region_pool
+from oadn.models.oadn import region_masks, region_pool
 
 
 def tiny_oadn(**overrides) -> torch.nn.Module:
@@ -63,8 +63,22 @@ def test_region_pool_tiles_the_map_without_overlap():
     assert torch.allclose(region_pool(ones, 9), torch.ones(1, 9, 1))
     top_left = features[0, 0, :5, :5].mean()
     assert pooled[0, 0, 0] == pytest.approx(top_left.item())
+    blocks = [b.mean(dim=(2, 3)) for band in features.tensor_split(3, dim=2) for b in band.tensor_split(3, dim=3)]
+    torch.testing.assert_close(pooled, torch.stack(blocks, dim=1))
     with pytest.raises(ValueError, match="square"):
         region_pool(features, 5)
+
+
+@pytest.mark.parametrize("size, regions", [((14, 14), 4), ((13, 11), 4), ((7, 9), 9), ((8, 8), 16), ((5, 6), 1)])
+def test_region_masks_partition_the_map_in_tensor_split_blocks(size, regions):
+    masks = region_masks(size, regions, torch.device("cpu"))
+    assert masks.shape == (regions, *size)
+    assert torch.equal(masks.sum(dim=0), torch.ones(size))  # every cell in exactly one block
+    n = int(regions**0.5)
+    cells = torch.arange(size[0] * size[1], dtype=torch.float32).view(size)
+    blocks = [b for band in cells.tensor_split(n, dim=0) for b in band.tensor_split(n, dim=1)]
+    for mask, block in zip(masks, blocks, strict=True):
+        assert sorted(cells[mask.bool()].tolist()) == sorted(block.flatten().tolist())
 
 
 def test_attention_pooling_equals_the_materialised_product():
@@ -127,12 +141,15 @@ def test_loss_weights_the_branches_by_lambda_and_sums_the_regions():
     torch.testing.assert_close(parts["loss_frb"], frb)
 
 
-def test_soft_targets_are_accepted():
-    model = tiny_oadn()
-    outputs = {"lab": torch.randn(2, 7), "frb": torch.randn(2, 4, 7), "lab_valid": torch.ones(2, dtype=torch.bool)}
-    soft = torch.softmax(torch.randn(2, 7), -1)
-    loss, _ = model.loss(outputs, soft)
-    assert torch.isfinite(loss)
+def test_soft_targets_give_each_region_its_own_soft_cross_entropy():
+    model = tiny_oadn(lam=0.5, regions=4)
+    outputs = {"lab": torch.randn(3, 7), "frb": torch.randn(3, 4, 7), "lab_valid": torch.ones(3, dtype=torch.bool)}
+    soft = torch.softmax(torch.randn(3, 7), -1)
+    loss, parts = model.loss(outputs, soft, label_smoothing=0.1)
+    ce = torch.nn.functional.cross_entropy
+    frb = sum(ce(outputs["frb"][:, k], soft, label_smoothing=0.1) for k in range(4))
+    torch.testing.assert_close(parts["loss_frb"], frb)
+    torch.testing.assert_close(loss, 0.5 * ce(outputs["lab"], soft, label_smoothing=0.1) + 0.5 * frb)
 
 
 def test_forward_end_to_end_shapes():

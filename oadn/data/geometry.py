@@ -7,8 +7,6 @@ model's device, batched, at feature resolution; nothing at image resolution is e
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import torch
 
@@ -48,11 +46,11 @@ MIDPOINT_PAIRS = tuple((a - 1, b - 1) for a, b in _MIDPOINT_PAIRS_1BASED)
 CHEEK_CORNERS = tuple(i - 1 for i in _CHEEK_CORNERS_1BASED)
 
 
-@lru_cache(maxsize=None)
-def _gather_indices(device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Index tensors of the 68 -> 24 rule, made once per device (no host-to-device copy per forward)."""
+def interest_point_indices() -> torch.Tensor:
+    """The 68 -> 24 rule as one gather: the 16 direct points, the 6 midpoints' first and second ends, the 2 mouth
+    corners (30 iBUG indices). A model keeps it as a buffer so its forward copies nothing from the host."""
     groups = (DIRECT_INDICES, [a for a, _ in MIDPOINT_PAIRS], [b for _, b in MIDPOINT_PAIRS], CHEEK_CORNERS)
-    return tuple(torch.tensor(group, dtype=torch.long, device=device) for group in groups)
+    return torch.tensor([i for group in groups for i in group], dtype=torch.long)
 
 
 def flip_landmarks(landmarks: np.ndarray, width: int) -> np.ndarray:
@@ -64,25 +62,27 @@ def flip_landmarks(landmarks: np.ndarray, width: int) -> np.ndarray:
     return mirrored[FLIP_PERMUTATION_68]
 
 
-def interest_points(landmarks: torch.Tensor, image_size: int) -> torch.Tensor:
+def interest_points(landmarks: torch.Tensor, image_size: int, indices: torch.Tensor | None = None) -> torch.Tensor:
     """68 x 3 landmarks (x, y, score; any leading batch dims) -> 24 x 3 interest points.
 
     16 points are taken directly, 6 are midpoints of pairs and 2 are cheek points offset from the mouth corners.
     A recomputed point's score is the minimum of its sources' scores, so a pair with one occluded end is
-    dropped by the threshold like an occluded point.
+    dropped by the threshold like an occluded point. ``indices``: :func:`interest_point_indices`, already on the
+    landmarks' device (made here when not given).
     """
     if landmarks.shape[-2:] != (NUM_LANDMARKS, 3):
         raise ValueError(f"expected (..., 68, 3) landmarks, got shape {tuple(landmarks.shape)}")
-    direct_idx, first_idx, second_idx, corner_idx = _gather_indices(landmarks.device)
-    direct = landmarks.index_select(-2, direct_idx)
-    first = landmarks.index_select(-2, first_idx)
-    second = landmarks.index_select(-2, second_idx)
+    if indices is None:
+        indices = interest_point_indices().to(landmarks.device)
+    direct, first, second, corners = landmarks.index_select(-2, indices).split(
+        [len(DIRECT_INDICES), len(MIDPOINT_PAIRS), len(MIDPOINT_PAIRS), len(CHEEK_CORNERS)], dim=-2
+    )
     mid_xy = (first[..., :2] + second[..., :2]) / 2
     mid_score = torch.minimum(first[..., 2:], second[..., 2:])
     midpoints = torch.cat([mid_xy, mid_score], dim=-1)
     offset = CHEEK_OFFSET_AT_224 * image_size / 224.0
     # the image-left mouth corner moves left and up, the image-right one right and up
-    cheeks = landmarks.index_select(-2, corner_idx).clone()
+    cheeks = corners.clone()
     cheeks[..., :, 1] -= offset
     cheeks[..., 0, 0] -= offset
     cheeks[..., 1, 0] += offset

@@ -67,7 +67,7 @@ def predict(
     channels_last = fast_layout(model, device, amp)
     normalisation = input_normalisation(getattr(model, "backbone", model))
     indices: list[np.ndarray] = []
-    branch_scores: dict[str, list[np.ndarray]] = {}
+    branch_scores: dict[str, list] = {}  # device tensors per batch, then one array per branch
     bad: list[tuple[str, str, str]] = []
     with progress_bar(progress) as bar:
         task = bar.add_task(description, total=len(loader), info="")
@@ -77,10 +77,11 @@ def predict(
                 images, landmarks = to_device(batch, device, channels_last, normalisation)
                 with autocast_for(device, amp):
                     outputs = model(images, landmarks)
-                for name, scores in model.branch_scores(outputs).items():
-                    branch_scores.setdefault(name, []).append(scores.float().cpu().numpy())
+                for name, scores in model.branch_scores(outputs).items():  # kept on the device: no sync per batch
+                    branch_scores.setdefault(name, []).append(scores.float())
                 indices.append(batch["index"].numpy())
             bar.advance(task)
+    branch_scores = {name: [torch.cat(chunks).cpu().numpy()] for name, chunks in branch_scores.items()}
     if world_size > 1:
         indices, branch_scores, bad = distributed.gather_predictions(indices, branch_scores, bad)
     if not indices:

@@ -1,10 +1,10 @@
 """From a FaceSource to device batches: deterministic shuffling, a flip that mirrors landmarks, bad-image records.
 
 Every random choice (sample order, flips) is a pure function of (seed, epoch, index), so an interrupted run that
-resumes from an epoch-end checkpoint replays exactly the batches an uninterrupted run would see. The training
-sampler yields ``(index, epoch)`` pairs: the epoch travels with each index, so worker processes can stay alive
-across epochs (``persistent_workers``) without being told about a new epoch, and the same items come out
-whichever process reads them. Under distributed training each rank takes its slice of every global batch.
+resumes from an epoch-end checkpoint replays exactly the batches an uninterrupted run would see. Training batches
+are lists of ``(index, epoch)`` pairs: the epoch travels with each index, so one stream of batches runs across
+epoch ends (workers are never told about a new epoch), and the same items come out whichever process reads them.
+Under distributed training each rank takes its slice of every global batch.
 """
 
 from __future__ import annotations
@@ -93,11 +93,12 @@ def collate_faces(items: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
-class EpochSampler(Sampler[tuple[int, int]]):
-    """``(index, epoch)`` pairs: a permutation (or class-balanced draw with replacement) seeded by (seed, epoch).
+class EpochOrder:
+    """Each epoch's training items: ``(index, epoch)`` pairs in a permutation (or class-balanced draw with
+    replacement) seeded by (seed, epoch).
 
     With ``world_size`` > 1 the order is cut into global batches of ``world_size * batch_size`` and rank ``r``
-    yields slice ``r`` of each, so the ranks together see exactly the batches one process would see with the
+    takes slice ``r`` of each, so the ranks together see exactly the batches one process would see with the
     global batch size (the incomplete last global batch is dropped, as single-process training drops it).
     """
 
@@ -117,13 +118,9 @@ class EpochSampler(Sampler[tuple[int, int]]):
         self.seed = seed
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
         self.rank, self.world_size, self.batch_size = rank, world_size, batch_size
-        self.epoch = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def _order(self) -> list[int]:
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+    def _order(self, epoch: int) -> list[int]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         if self.weights is None:
             return torch.randperm(self.size, generator=generator).tolist()
         return torch.multinomial(self.weights, self.size, replacement=True, generator=generator).tolist()
@@ -140,8 +137,35 @@ class EpochSampler(Sampler[tuple[int, int]]):
             return self.size
         return self.size // (self.world_size * self.batch_size) * self.batch_size
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        return iter([(index, self.epoch) for index in self._mine(self._order())])
+    def items(self, epoch: int) -> list[tuple[int, int]]:
+        return [(index, epoch) for index in self._mine(self._order(epoch))]
+
+
+class EpochBatches(Sampler[list[tuple[int, int]]]):
+    """Training batches epoch after epoch, without end, from ``start_epoch``.
+
+    One stream across epoch ends lets the loader's workers prepare the next epoch's first batches while an epoch
+    ends and validation runs; restarting the workers' iteration every epoch left the device idle for as long as
+    one worker takes to build a batch. An epoch's last partial batch is dropped unless it is the epoch's only one.
+    """
+
+    def __init__(self, order: EpochOrder, batch_size: int):
+        self.order = order
+        self.batch_size = batch_size
+        self.start_epoch = 0
+
+    def per_epoch(self) -> int:
+        return max(1, len(self.order) // self.batch_size) if len(self.order) else 0
+
+    def epoch(self, epoch: int) -> list[list[tuple[int, int]]]:
+        items = self.order.items(epoch)
+        return [items[b * self.batch_size : (b + 1) * self.batch_size] for b in range(self.per_epoch())]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        epoch = self.start_epoch
+        while True:
+            yield from self.epoch(epoch)
+            epoch += 1
 
 
 class ShardSampler(Sampler[int]):
@@ -157,27 +181,56 @@ class ShardSampler(Sampler[int]):
         return iter(self.indices)
 
 
+def _checked(batch: dict[str, Any], dataset: FaceDataset) -> dict[str, Any]:
+    """The batch; its first unreadable image raised as BadImageError when data.on_bad_image is "fail" (raised
+    inside a worker, the error would reach the main process as a bare RuntimeError)."""
+    if batch["bad"] and dataset.on_bad_image == "fail":
+        raise BadImageError(*batch["bad"][0])
+    return batch
+
+
 @dataclass
 class Loader:
-    """A DataLoader plus the epoch-dependent pieces it must be told about."""
+    """Evaluation batches, in order; its workers persist from one pass to the next (validation every epoch)."""
 
     dataset: FaceDataset
     loader: DataLoader
-    sampler: EpochSampler | ShardSampler
-
-    def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        """Batches; the first unreadable image raises BadImageError here when data.on_bad_image is "fail"
-        (raised inside a worker, the error would reach the main process as a bare RuntimeError)."""
         for batch in self.loader:
-            if batch["bad"] and self.dataset.on_bad_image == "fail":
-                raise BadImageError(*batch["bad"][0])
-            yield batch
+            yield _checked(batch, self.dataset)
 
     def __len__(self) -> int:
         return len(self.loader)
+
+
+class TrainingLoader:
+    """Training batches by epoch, read from one stream of :class:`EpochBatches` that runs ahead across epoch
+    ends. Asking for the epoch after the last one read whole continues the stream; any other epoch (a resumed
+    run, an epoch left unfinished) starts a new one there."""
+
+    def __init__(self, dataset: FaceDataset, loader: DataLoader, batches: EpochBatches):
+        self.dataset, self.loader, self.batches = dataset, loader, batches
+        self._stream: Iterator[dict[str, Any]] | None = None
+        self._next_epoch: int | None = None
+
+    def epoch(self, epoch: int) -> Iterator[dict[str, Any]]:
+        if self._stream is None or epoch != self._next_epoch:
+            self.close()
+            self.batches.start_epoch = epoch
+            self._stream = iter(self.loader)
+        self._next_epoch = None  # until this epoch has been read whole
+        for _ in range(len(self)):
+            yield _checked(next(self._stream), self.dataset)
+        self._next_epoch = epoch + 1
+
+    def close(self) -> None:
+        """Stop the workers (and drop the batches they prepared ahead)."""
+        self._stream = None
+        self._next_epoch = None
+
+    def __len__(self) -> int:
+        return self.batches.per_epoch()
 
 
 def resolve_workers(value: int | str) -> int:
@@ -207,35 +260,27 @@ def make_loader(
     target_mode: str = "hard",
     rank: int = 0,
     world_size: int = 1,
-) -> Loader:
-    """A training loader (shuffled, flipped, last partial batch dropped) or an evaluation loader (in order).
+) -> TrainingLoader | Loader:
+    """A training loader (shuffled, flipped, each epoch's last partial batch dropped) or an evaluation loader
+    (in order).
 
     ``batch_size`` is per process; with ``world_size`` > 1 a training loader yields this rank's slice of each
-    global batch and an evaluation loader this rank's shard of the split. Workers persist across epochs.
+    global batch and an evaluation loader this rank's shard of the split. Batches come in the loader's own
+    memory; :func:`to_device` pins them on the training thread (a pin-memory thread would contend with it for
+    the interpreter lock while it launches the step's kernels).
     """
     dataset = FaceDataset(
         source, hflip=train and hflip, seed=seed, on_bad_image=on_bad_image, target_mode=target_mode if train else "hard"
     )
-    if train:
-        sampler = EpochSampler(
-            len(source), seed, class_weights, rank=rank, world_size=world_size, batch_size=batch_size
-        )
-    else:
-        sampler = ShardSampler(len(source), rank, world_size)
     workers = resolve_workers(num_workers)
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        shuffle=False,
-        num_workers=workers,
-        collate_fn=collate_faces,
-        drop_last=train and len(sampler) > batch_size,
-        pin_memory=torch.cuda.is_available(),
-        persistent_workers=workers > 0,
-        prefetch_factor=4 if workers > 0 else None,
-    )
-    return Loader(dataset, loader, sampler)
+    common = dict(num_workers=workers, collate_fn=collate_faces, prefetch_factor=4 if workers > 0 else None)
+    if train:
+        order = EpochOrder(len(source), seed, class_weights, rank=rank, world_size=world_size, batch_size=batch_size)
+        batches = EpochBatches(order, batch_size)
+        return TrainingLoader(dataset, DataLoader(dataset, batch_sampler=batches, **common), batches)
+    sampler = ShardSampler(len(source), rank, world_size)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, persistent_workers=workers > 0, **common)
+    return Loader(dataset, loader)
 
 
 @lru_cache(maxsize=None)
@@ -249,6 +294,14 @@ def _normalisation(
     )
 
 
+def _host_to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A non-blocking copy; to a GPU from pinned memory, since a large copy from pageable memory waits for the
+    device to drain."""
+    if device.type == "cuda" and not tensor.is_pinned():
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
+
+
 def to_device(
     batch: dict[str, Any],
     device: torch.device,
@@ -257,16 +310,16 @@ def to_device(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images -> float on ``device`` normalised with the backbone's (mean, std), done on the device.
 
-    Copies are non-blocking (the loader pins memory on CUDA), so the host never waits for a transfer.
+    Copies are non-blocking (from pinned memory on CUDA), so the host never waits for a transfer.
     """
-    images = batch["image"].to(device, non_blocking=True).float().div_(255)
+    images = _host_to_device(batch["image"], device).float().div_(255)
     mean, std = _normalisation(device, tuple(normalisation[0]), tuple(normalisation[1]))
     images = (images - mean) / std
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    return images, batch["landmarks"].to(device, non_blocking=True)
+    return images, _host_to_device(batch["landmarks"], device)
 
 
 def training_targets(batch: dict[str, Any], device: torch.device) -> torch.Tensor:
     """What the loss is computed against: soft targets, a label drawn this epoch, or the label; non-blocking."""
-    return batch.get("soft_target", batch.get("train_label", batch["label"])).to(device, non_blocking=True)
+    return _host_to_device(batch.get("soft_target", batch.get("train_label", batch["label"])), device)

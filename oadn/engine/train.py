@@ -131,10 +131,11 @@ def _train_one_epoch(
     progress: bool,
     step_hook: StepHook | None,
     forward: torch.nn.Module,
+    loss_fn: Callable,
 ) -> dict[str, float]:
-    """One epoch; ``forward`` is what the step calls (``model``, or its DDP / compiled wrapper)."""
+    """One epoch; ``forward`` and ``loss_fn`` are what the step calls (``model`` and ``model.loss``, or their DDP /
+    compiled wrappers)."""
     model.train()
-    loader.set_epoch(epoch)
     channels_last = device.type == "cuda" and config.train.amp
     normalisation = input_normalisation(model.backbone)
     sums: dict[str, torch.Tensor] = {}
@@ -154,7 +155,7 @@ def _train_one_epoch(
 
     with progress_bar(progress) as bar:
         task = bar.add_task(f"epoch {epoch + 1}/{config.train.epochs}", total=len(loader), info="")
-        for batch in loader:
+        for batch in loader.epoch(epoch):
             bad_log.add(config.data.train_split, batch["bad"])
             if batch["size"] == 0:
                 bar.advance(task)
@@ -164,7 +165,7 @@ def _train_one_epoch(
             targets = training_targets(batch, device)
             with autocast_for(device, config.train.amp):
                 outputs = forward(images, landmarks)
-            loss, parts = model.loss(outputs, targets, config.train.label_smoothing)
+            loss, parts = loss_fn(outputs, targets, config.train.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -291,9 +292,9 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes, main) -
             restore_best(run_dir, checkpoint)
     if main and getattr(model, "uses_landmarks", False):
         warn_if_landmarks_unusable(train_source, config.model.threshold)
-    forward = distributed.wrap(model, device)
-    if use_compile(config.train.compile, device):
-        forward = torch.compile(forward)
+    forward, loss_fn = distributed.wrap(model, device), model.loss
+    if use_compile(config.train.compile, device):  # the loss too: eager, its small ops cost more host time than GPU
+        forward, loss_fn = torch.compile(forward), torch.compile(model.loss)
 
     class_weights = None
     if config.data.balanced_sampler:
@@ -335,7 +336,7 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes, main) -
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
         row.update(
             _train_one_epoch(
-                model, loader, optimizer, config, device, epoch, bad_log, progress and main, step_hook, forward
+                model, loader, optimizer, config, device, epoch, bad_log, progress and main, step_hook, forward, loss_fn
             )
         )
         scheduler.step()
@@ -370,6 +371,7 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes, main) -
         if not progress:
             print(epoch_line(row, config.train.epochs), flush=True)
 
+    loader.close()  # its workers would otherwise sit on the batches they prepared for an epoch that never comes
     if val_source is None:
         state["best_epoch"] = state["epoch"]
         if main:

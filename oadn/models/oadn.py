@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from oadn.config import ModelConfig
-from oadn.data.geometry import attention_maps, interest_points
+from oadn.data.geometry import attention_maps, interest_point_indices, interest_points
 from oadn.models.backbones import create_backbone
 from oadn.models.base import FERModel, classification_loss
 from oadn.models.registry import register_model
@@ -31,24 +31,42 @@ def _embedding_classifier(channels: int, embed_dim: int, num_classes: int) -> nn
     return nn.Sequential(nn.Linear(channels, embed_dim), nn.ReLU(inplace=True), nn.Linear(embed_dim, num_classes))
 
 
-def region_pool(features: torch.Tensor, regions: int) -> torch.Tensor:
-    """B x C x h x w -> B x K x C: mean of each of K = n*n non-overlapping blocks, row-major.
+def _block_of_cell(length: int, parts: int, device: torch.device) -> torch.Tensor:
+    """Which of ``parts`` consecutive blocks each of ``length`` cells falls in, with ``torch.tensor_split``'s
+    sizes (the first ``length % parts`` blocks are one cell longer)."""
+    size, longer = divmod(length, parts)
+    cells = torch.arange(length, device=device)
+    boundary = longer * (size + 1)
+    return torch.where(cells < boundary, cells // (size + 1), longer + (cells - boundary) // max(size, 1))
 
-    Blocks tile the map exactly; when h or w is not divisible by n the blocks differ by one cell
-    (``torch.tensor_split`` sizes), never overlap.
+
+def region_masks(feature_size: tuple[int, int], regions: int, device: torch.device) -> torch.Tensor:
+    """K x h x w 0/1 masks of K = n*n non-overlapping blocks that tile the map exactly, row-major.
+
+    When h or w is not divisible by n the blocks differ by one cell (``torch.tensor_split`` sizes), never overlap.
     """
     n = math.isqrt(regions)
     if n * n != regions:
         raise ValueError(f"K must be a square number (1, 4, 9, 16, ...), got {regions}")
-    h, w = features.shape[-2:]
+    h, w = feature_size
     if n > min(h, w):
         raise ValueError(f"K={regions} needs a feature map of at least {n}x{n}, got {h}x{w}")
-    pooled = [
-        block.mean(dim=(2, 3))
-        for band in torch.tensor_split(features, n, dim=2)
-        for block in torch.tensor_split(band, n, dim=3)
-    ]
-    return torch.stack(pooled, dim=1)
+    block = _block_of_cell(h, n, device)[:, None] * n + _block_of_cell(w, n, device)[None, :]
+    return (block[None] == torch.arange(regions, device=device)[:, None, None]).float()
+
+
+def weighted_sums(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """B x C x h x w features, B x M x h x w weights -> B x M x C: sum over cells of weight times F, as one
+    contraction. No B x M x C x h x w product is materialised, and the gradient reaches F as one matrix product
+    in F's own memory layout (slicing F into blocks would send back K full-size, mostly-zero gradients)."""
+    return torch.einsum("bchw,bmhw->bmc", features, weights.to(features.dtype))
+
+
+def region_pool(features: torch.Tensor, regions: int) -> torch.Tensor:
+    """B x C x h x w -> B x K x C: mean of each of the K blocks of :func:`region_masks`."""
+    masks = region_masks(tuple(features.shape[-2:]), regions, features.device)
+    sums = weighted_sums(features, masks.expand(features.shape[0], -1, -1, -1))
+    return sums / masks.sum(dim=(1, 2))[:, None].to(sums.dtype)
 
 
 class OADN(FERModel):
@@ -71,31 +89,49 @@ class OADN(FERModel):
         self.region_heads = nn.ModuleList(
             _embedding_classifier(backbone.channels, config.embed_dim, num_classes) for _ in range(config.regions)
         )
+        # the 68 -> 24 rule's gather indices, on the model's device (not part of the weights)
+        self.register_buffer("interest_indices", interest_point_indices(), persistent=False)
 
-    def attention_features(self, features: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """B x C max over the kept interest points of the attention-weighted average of F, and B bools: whether
-        the face kept any point (its features are zeros when not)."""
-        points = interest_points(landmarks.float(), self.image_size)
-        maps = attention_maps(points, tuple(features.shape[-2:]), self.image_size, self.sigma, self.threshold)
+    def pool(self, features: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Both branches' pooling as one contraction of F: B x M x C attention-weighted averages (one per interest
+        point), B x K x C region means, and B x M bools: which points were kept (score >= T)."""
         h, w = features.shape[-2:]
-        per_point = torch.einsum("bchw,bmhw->bmc", features, maps.to(features.dtype)) / (h * w)
-        kept = points[..., 2] >= self.threshold  # B x M
+        points = interest_points(landmarks.float(), self.image_size, self.interest_indices)
+        attention = attention_maps(points, (h, w), self.image_size, self.sigma, self.threshold)
+        masks = region_masks((h, w), self.regions, features.device)
+        weights = torch.cat([attention, masks.expand(features.shape[0], -1, -1, -1)], dim=1)
+        sums = weighted_sums(features, weights)
+        per_point, regions = sums.split([attention.shape[1], self.regions], dim=1)
+        return per_point / (h * w), regions / masks.sum(dim=(1, 2))[:, None].to(sums.dtype), points[..., 2] >= self.threshold
+
+    @staticmethod
+    def max_over_kept(per_point: torch.Tensor, kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """B x C max over the kept points' features, and B bools: whether the face kept any point (its features
+        are zeros when not)."""
         per_point = per_point.masked_fill(~kept[..., None], float("-inf"))
         valid = kept.any(dim=1)
         pooled = per_point.amax(dim=1)
         return torch.where(valid[:, None], pooled, torch.zeros_like(pooled)), valid
 
+    def attention_features(self, features: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attention branch's B x C features and B validity bools (see :meth:`max_over_kept`)."""
+        per_point, _, kept = self.pool(features, landmarks)
+        return self.max_over_kept(per_point, kept)
+
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.backbone(images)
-        attended, valid = self.attention_features(features, landmarks)
+        per_point, regions, kept = self.pool(features, landmarks)
+        attended, valid = self.max_over_kept(per_point, kept)
         lab_logits = self.attention_head(attended)
-        regions = region_pool(features, self.regions)
         frb_logits = torch.stack([head(regions[:, k]) for k, head in enumerate(self.region_heads)], dim=1)
         return {"lab": lab_logits, "frb": frb_logits, "lab_valid": valid}
 
     def loss(self, outputs, targets, label_smoothing=0.0):
         lab = classification_loss(outputs["lab"], targets, label_smoothing, mask=outputs["lab_valid"])
-        frb = sum(classification_loss(outputs["frb"][:, k], targets, label_smoothing) for k in range(self.regions))
+        # the sum of the K regions' mean cross-entropies, as K times one mean over all B*K rows (one loss kernel)
+        frb = self.regions * classification_loss(
+            outputs["frb"].flatten(0, 1), targets.repeat_interleave(self.regions, dim=0), label_smoothing
+        )
         loss = self.lam * lab + (1.0 - self.lam) * frb
         return loss, {"loss": loss.detach(), "loss_lab": lab.detach(), "loss_frb": frb.detach()}
 
