@@ -31,7 +31,7 @@ if [[ "${OADN_GPU_SESSION_TINY:-0}" == 1 ]]; then
          --set train.batch_size=128 --set "train.lr_milestones=[1]" --set train.device=cpu --set train.compile=false)
 else
   BENCH=(--set model.backbone=resnet50 --set data.image_size=224 --set train.batch_size=128
-         --steps 20 --warmup 5 --repeats 4 --loop-steps 150 --compile)
+         --steps 20 --warmup 5 --repeats 8 --loop-steps 150 --compile)
   TRAIN=(--set model.backbone=resnet50 --set "data.image_size=${SIZE:-112}" --set "train.epochs=${EPOCHS:-15}"
          --set train.batch_size=128 --set train.lr=0.1 --set "train.lr_milestones=[8, 12]" --set train.compile=false)
 fi

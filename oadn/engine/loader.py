@@ -265,15 +265,16 @@ def make_loader(
     (in order).
 
     ``batch_size`` is per process; with ``world_size`` > 1 a training loader yields this rank's slice of each
-    global batch and an evaluation loader this rank's shard of the split. Batches come in the loader's own
-    memory; :func:`to_device` pins them on the training thread (a pin-memory thread would contend with it for
-    the interpreter lock while it launches the step's kernels).
+    global batch and an evaluation loader this rank's shard of the split. On CUDA, batches come in pinned memory,
+    pinned by the DataLoader's own thread: pinning on the training thread instead (tried on an H200) cost it
+    7-9 ms a batch at 224 px and lowered the loop from 2,430-2,830 to 1,890-2,260 images/s.
     """
     dataset = FaceDataset(
         source, hflip=train and hflip, seed=seed, on_bad_image=on_bad_image, target_mode=target_mode if train else "hard"
     )
     workers = resolve_workers(num_workers)
-    common = dict(num_workers=workers, collate_fn=collate_faces, prefetch_factor=4 if workers > 0 else None)
+    common = dict(num_workers=workers, collate_fn=collate_faces, pin_memory=torch.cuda.is_available(),
+                  prefetch_factor=4 if workers > 0 else None)
     if train:
         order = EpochOrder(len(source), seed, class_weights, rank=rank, world_size=world_size, batch_size=batch_size)
         batches = EpochBatches(order, batch_size)
@@ -294,14 +295,6 @@ def _normalisation(
     )
 
 
-def _host_to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A non-blocking copy; to a GPU from pinned memory, since a large copy from pageable memory waits for the
-    device to drain."""
-    if device.type == "cuda" and not tensor.is_pinned():
-        tensor = tensor.pin_memory()
-    return tensor.to(device, non_blocking=True)
-
-
 def to_device(
     batch: dict[str, Any],
     device: torch.device,
@@ -310,16 +303,16 @@ def to_device(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images -> float on ``device`` normalised with the backbone's (mean, std), done on the device.
 
-    Copies are non-blocking (from pinned memory on CUDA), so the host never waits for a transfer.
+    Copies are non-blocking (the loader pins memory on CUDA), so the host never waits for a transfer.
     """
-    images = _host_to_device(batch["image"], device).float().div_(255)
+    images = batch["image"].to(device, non_blocking=True).float().div_(255)
     mean, std = _normalisation(device, tuple(normalisation[0]), tuple(normalisation[1]))
     images = (images - mean) / std
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    return images, _host_to_device(batch["landmarks"], device)
+    return images, batch["landmarks"].to(device, non_blocking=True)
 
 
 def training_targets(batch: dict[str, Any], device: torch.device) -> torch.Tensor:
     """What the loss is computed against: soft targets, a label drawn this epoch, or the label; non-blocking."""
-    return _host_to_device(batch.get("soft_target", batch.get("train_label", batch["label"])), device)
+    return batch.get("soft_target", batch.get("train_label", batch["label"])).to(device, non_blocking=True)
