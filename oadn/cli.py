@@ -145,7 +145,10 @@ def train(
         _fail(str(error), code=2)
     except (TrainingDiverged, RunLockedError, CheckpointDamaged, OSError, KeyError, ValueError) as error:
         _fail(str(error))
-    console.print(_metrics_table(f"{target} (selected epoch {metrics['selected_epoch']})", metrics["splits"]))
+    from oadn.engine.distributed import is_main
+
+    if is_main():  # under torchrun every rank has the metrics; one table is enough
+        console.print(_metrics_table(f"{target} (selected epoch {metrics['selected_epoch']})", metrics["splits"]))
 
 
 @app.command()

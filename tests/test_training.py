@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from helpers import tiny_config
+from helpers_broken import BAD_INDICES
 from oadn.data.faces import BadImageError
-from oadn.data.registry import register_dataset
 from oadn.data.synthetic import SyntheticDataset
 from oadn.engine.train import TrainingDiverged, carve_validation, train_run
 from oadn.models.oadn import OADN
@@ -91,38 +91,6 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, mon
     assert checkpoint["state"]["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in checkpoint["model"].values() if v.is_floating_point())
     assert not (tmp_path / "run" / "metrics.json").exists()
-
-
-BAD_INDICES = {0, 5, 9}
-
-
-class _BrokenImages:
-    """A synthetic split whose items 0, 5 and 9 behave like truncated files."""
-
-    def __init__(self, source):
-        self.source, self.classes = source, source.classes
-
-    def __len__(self):
-        return len(self.source)
-
-    def __getitem__(self, index):
-        if index in BAD_INDICES:
-            raise BadImageError(self.source.image_ids[index], f"/data/img{index}.jpg", "truncated JPEG")
-        return self.source[index]
-
-    @property
-    def labels(self):
-        return self.source.labels
-
-    @property
-    def image_ids(self):
-        return self.source.image_ids
-
-
-@register_dataset("test-broken-synthetic")
-class BrokenSynthetic(SyntheticDataset):
-    def open_split(self, split, *, root=None, image_size=112, **options):
-        return _BrokenImages(super().open_split(split, root=root, image_size=image_size, **options))
 
 
 def test_unreadable_images_are_skipped_and_recorded(tmp_path):

@@ -98,12 +98,21 @@ def total_over_ranks(count: int) -> int:
     return int(total.item())
 
 
+def gather_objects(value: Any) -> list[Any]:
+    """Every rank's ``value``, in rank order, on every rank; ``[value]`` in a one-process run."""
+    _, world_size = rank_and_size()
+    if world_size == 1:
+        return [value]
+    gathered: list[Any] = [None] * world_size
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
 def gather_predictions(
     indices: list[np.ndarray], branch_scores: dict[str, list[np.ndarray]], bad: list[Any]
 ) -> tuple[list[np.ndarray], dict[str, list[np.ndarray]], list[Any]]:
     """Every rank's evaluation shards, concatenated in rank order, on every rank."""
-    gathered: list[Any] = [None] * rank_and_size()[1]
-    dist.all_gather_object(gathered, (indices, branch_scores, bad))
+    gathered = gather_objects((indices, branch_scores, bad))
     all_indices = [chunk for part in gathered for chunk in part[0]]
     all_scores: dict[str, list[np.ndarray]] = {}
     for part in gathered:

@@ -108,6 +108,12 @@ class BadImageLog:
         for image_id, path, reason in records:
             self.rows.setdefault((split, image_id), dict(split=split, image_id=image_id, path=path, reason=reason))
 
+    def gather_ranks(self) -> None:
+        """Add the records every other rank met (a training image is read by one rank only); one collective."""
+        for rows in distributed.gather_objects(list(self.rows.values())):
+            for row in rows:
+                self.rows.setdefault((row["split"], row["image_id"]), row)
+
     def flush(self) -> None:
         """Write the file even when empty (header only), so every run directory has one."""
         pd.DataFrame(list(self.rows.values()), columns=self.COLUMNS).to_csv(self.path, index=False)
@@ -340,6 +346,7 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes, main) -
             )
         )
         scheduler.step()
+        bad_log.gather_ranks()
         if val_source is not None:
             frame, bad = predict(model, val_source, description="validate", loader=val_loader, **eval_kwargs)
             bad_log.add("val", bad)
