@@ -9,6 +9,7 @@
 - loop: the training loop (loader + OADN step) for a number of steps; loop/step < 1 means the loader stalls
   the device (the time the training thread waited for data is reported beside it).
 - attention: rendering the 24 interest points' attention maps alone.
+- with ``--profile DIR``: a torch.profiler table per mode and method (heaviest operators and kernels first).
 
 The run configuration (``-c``/``--set``, as ``train`` takes them) chooses data, backbone, input size, batch and
 workers. Peak memory is per method: its own weights, gradients, optimiser state and activations at the peak
@@ -182,10 +183,25 @@ def measure_attention(config, device, steps: int) -> float:
     return b * steps / _timed(device, render, steps)
 
 
+def profile_steps(bench: StepBench, device, steps: int, path: Path) -> None:
+    """A torch.profiler table of ``steps`` training steps, heaviest operators and kernels first (device time on
+    CUDA, host time on a CPU), written to ``path``: where OADN's extra time goes, operator by operator."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as profiler:
+        seconds = _timed(device, bench.step, steps)
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    table = profiler.key_averages().table(sort_by=sort, row_limit=30, max_name_column_width=70)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{steps} steps, {1e3 * seconds / steps:.2f} ms a step while profiled\n{table}\n")
+
+
 def run_bench(
-    config, *, steps: int, warmup: int, repeats: int, loop_steps: int, compile_modes: bool
+    config, *, steps: int, warmup: int, repeats: int, loop_steps: int, compile_modes: bool,
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Every measurement, as a JSON-ready dict."""
+    """Every measurement, as a JSON-ready dict; with ``profile_dir``, a profiler table per mode and method."""
     import torch
 
     from oadn.engine.train import open_splits, resolve_device
@@ -202,6 +218,8 @@ def run_bench(
         benches = {m: StepBench(m, config, num_classes, device, compiled=mode == "compiled") for m in METHODS}
         try:
             step_rows += measure_steps(benches, mode, device, config.train.batch_size, steps, warmup, repeats)
+            for method, bench in benches.items() if profile_dir is not None else ():
+                profile_steps(bench, device, steps, profile_dir / f"{mode}_{method}.txt")
             loops.append(measure_input_and_loop(config, train_source, benches["oadn"], device, mode, loop_steps, warmup))
         except Exception as error:  # a compiler failure must not cost the eager figures; it is reported
             if mode == "eager":
@@ -273,6 +291,8 @@ def bench_command(
     loop_steps: int = typer.Option(200, help="Batches timed for the input pipeline and for the whole loop."),
     compile_modes: bool = typer.Option(True, "--compile/--no-compile", help="Also measure torch.compile'd steps."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every figure to this JSON file."),
+    profile_dir: Optional[Path] = typer.Option(None, "--profile", help="Also write a torch.profiler table of "
+                                               "each method's step, per mode, into this folder."),
 ) -> None:
     """Training-step, input-pipeline, loop and attention-map throughput, OADN against its backbone."""
     from rich.console import Console
@@ -280,7 +300,7 @@ def bench_command(
     from oadn.config import build_config
 
     results = run_bench(build_config(config, overrides), steps=steps, warmup=warmup, repeats=repeats,
-                        loop_steps=loop_steps, compile_modes=compile_modes)
+                        loop_steps=loop_steps, compile_modes=compile_modes, profile_dir=profile_dir)
     Console().print(results_table(results))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -62,7 +62,8 @@ EOF
 }
 
 bench() {
-  timed bench "$PY" -m oadn bench "${DATA[@]}" "${BENCH[@]}" --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+  timed bench "$PY" -m oadn bench "${DATA[@]}" "${BENCH[@]}" --json "$OUT/bench.json" --profile "$OUT/profile" 2>&1 \
+    | tee "$OUT/bench.txt"
 }
 
 train_and_evaluate() {

@@ -18,7 +18,8 @@ TINY = ["--set", "data.options={train_size: 70, test_size: 14}", "--set", "data.
 
 
 def test_bench_prints_the_table_and_writes_json(tmp_path):
-    result = CliRunner().invoke(app, ["bench", *TINY, "--json", str(tmp_path / "bench.json")])
+    result = CliRunner().invoke(app, ["bench", *TINY, "--json", str(tmp_path / "bench.json"),
+                                      "--profile", str(tmp_path / "profile")])
     assert result.exit_code == 0, result.output
     assert "OADN / backbone" in result.output and "loop (loader + OADN step)" in result.output
     figures = json.loads((tmp_path / "bench.json").read_text())
@@ -32,3 +33,6 @@ def test_bench_prints_the_table_and_writes_json(tmp_path):
     assert abs(ratios["oadn_over_backbone_rate"] - step["oadn"] / step["baseline"]) < 1e-9
     assert abs(ratios["loop_over_step"] - loop["loop_img_per_s"] / step["oadn"]) < 1e-9
     assert figures["attention_faces_per_s"] > 0
+    for method in ("baseline", "oadn"):  # a table of the heaviest operators per method
+        table = (tmp_path / "profile" / f"eager_{method}.txt").read_text()
+        assert table.startswith("2 steps,") and "aten::convolution" in table
