@@ -8,7 +8,7 @@ import torch
 from oadn.config import ModelConfig
 from oadn.models import create_model, list_models
 from oadn.models.backbones import create_backbone
-from oadn.models.oadn import region_masks, region_pool
+from oadn.models.oadn import region_masks
 
 
 def tiny_oadn(**overrides) -> torch.nn.Module:
@@ -55,18 +55,16 @@ def test_region_classifiers_have_distinct_parameters(regions):
         assert all(torch.equal(a, b) for a, b in zip(first, model.region_heads[0].parameters()))
 
 
-def test_region_pool_tiles_the_map_without_overlap():
-    features = torch.arange(14 * 14, dtype=torch.float32).view(1, 1, 14, 14)
-    pooled = region_pool(features, 9)  # 14 = 5 + 5 + 4: unequal blocks, still a partition
-    assert pooled.shape == (1, 9, 1)
-    ones = torch.ones(1, 1, 14, 14)
-    assert torch.allclose(region_pool(ones, 9), torch.ones(1, 9, 1))
-    top_left = features[0, 0, :5, :5].mean()
-    assert pooled[0, 0, 0] == pytest.approx(top_left.item())
+def test_region_branch_pools_the_mean_of_each_tensor_split_block():
+    model = tiny_oadn(regions=9)
+    features = torch.rand(2, 5, 14, 14)  # 14 = 5 + 5 + 4: unequal blocks, still a partition
+    _, pooled, _ = model.pool(features, torch.rand(2, 68, 3) * 64)
     blocks = [b.mean(dim=(2, 3)) for band in features.tensor_split(3, dim=2) for b in band.tensor_split(3, dim=3)]
     torch.testing.assert_close(pooled, torch.stack(blocks, dim=1))
     with pytest.raises(ValueError, match="square"):
-        region_pool(features, 5)
+        region_masks((14, 14), 5, features.device)
+    with pytest.raises(ValueError, match="at least 4x4"):
+        region_masks((3, 8), 16, features.device)
 
 
 @pytest.mark.parametrize("size, regions", [((14, 14), 4), ((13, 11), 4), ((7, 9), 9), ((8, 8), 16), ((5, 6), 1)])

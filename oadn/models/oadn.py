@@ -62,13 +62,6 @@ def weighted_sums(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor
     return torch.einsum("bchw,bmhw->bmc", features, weights.to(features.dtype))
 
 
-def region_pool(features: torch.Tensor, regions: int) -> torch.Tensor:
-    """B x C x h x w -> B x K x C: mean of each of the K blocks of :func:`region_masks`."""
-    masks = region_masks(tuple(features.shape[-2:]), regions, features.device)
-    sums = weighted_sums(features, masks.expand(features.shape[0], -1, -1, -1))
-    return sums / masks.sum(dim=(1, 2))[:, None].to(sums.dtype)
-
-
 class OADN(FERModel):
     uses_landmarks = True
 
