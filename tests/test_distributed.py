@@ -1,5 +1,5 @@
 """`oadn-bench train` under torchrun (2 CPU processes, gloo) ends where one process with the same global batch ends,
-also when it was killed and resumed, and records the unreadable images every rank met.
+also compiled, also when it was killed and resumed, and records the unreadable images every rank met.
 
 Tolerance: the weights agree to 1e-4 (relative) and the losses and validation scores to 1e-4. DDP averages the
 two ranks' gradients with an all-reduce, whose summation order differs from one process's batch mean, so
@@ -78,6 +78,14 @@ def test_two_process_ddp_equals_one_process(tmp_path):
     ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     for split in ("val", "test_clean"):
         assert ddp["splits"][split]["prediction"]["count"] == single["splits"][split]["prediction"]["count"]
+    assert_same_training(tmp_path / "single", tmp_path / "ddp")
+
+
+def test_compiled_ddp_equals_one_compiled_process(tmp_path):
+    """torch.compile under DDP (graphs split at gradient buckets) trains what one compiled process trains."""
+    overrides = [*OVERRIDES, "train.compile=true", "train.epochs=1"]
+    train_run(build_config(overrides=overrides), tmp_path / "single", progress=False)
+    torchrun("train", "--run-dir", str(tmp_path / "ddp"), overrides=overrides)
     assert_same_training(tmp_path / "single", tmp_path / "ddp")
 
 
