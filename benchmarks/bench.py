@@ -167,16 +167,17 @@ def measure_attention(config, device, steps: int) -> float:
     """Faces per second for interest points + attention maps at the backbone's feature resolution."""
     import torch
 
-    from oadn.data.geometry import attention_maps, interest_points
+    from oadn.data.geometry import attention_maps, interest_point_indices, interest_points
     from oadn.models.backbones import create_backbone
 
     backbone = create_backbone(config.model.backbone)
     side = -(-config.data.image_size // backbone.stride)
     b, s = config.train.batch_size, config.data.image_size
     landmarks = (torch.rand(b, 68, 3) * torch.tensor([s, s, 1.0])).to(device)
+    indices = interest_point_indices().to(device)  # as the model keeps them: no host copy per render
 
     def render() -> None:
-        points = interest_points(landmarks, s)
+        points = interest_points(landmarks, s, indices)
         attention_maps(points, (side, side), s, config.model.sigma, config.model.threshold)
 
     render()

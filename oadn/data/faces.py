@@ -8,9 +8,12 @@ evaluation and reports ignore where faces came from.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -50,6 +53,12 @@ class FaceSource(Protocol):
     def image_ids(self) -> Sequence[str]:
         """Stable identifier per item, in index order (used in per-image prediction files)."""
         ...
+
+
+def soft_targets(table: pd.DataFrame) -> list[np.ndarray | None]:
+    """Each row's ``soft_target`` column as float32 probabilities, None where a row (or the table) has none."""
+    soft = table["soft_target"].tolist() if "soft_target" in table else [None] * len(table)
+    return [None if t is None or np.isscalar(t) else np.asarray(t, dtype=np.float32) for t in soft]
 
 
 class SubsetSource:

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from oadn.data.faces import BadImageError, FaceRecord
+from oadn.data.faces import BadImageError, FaceRecord, soft_targets
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.preprocess.prepared import check_split_options
 
@@ -106,8 +106,7 @@ class PackedSource:
         self._reasons = table["reason"].fillna("").astype(str).tolist()
         frame = int(pack.meta["landmark_frame"])
         self._landmarks = rescale_points(np.asarray(pack.landmarks[self._rows]), frame, image_size)
-        soft = table["soft_target"].tolist() if "soft_target" in table else [None] * len(table)
-        self._soft = [None if t is None or np.isscalar(t) else np.asarray(t, dtype=np.float32) for t in soft]
+        self._soft = soft_targets(table)
 
     def __len__(self) -> int:
         return len(self._ids)

@@ -95,7 +95,8 @@ class OADN(FERModel):
         weights = torch.cat([attention, masks.expand(features.shape[0], -1, -1, -1)], dim=1)
         sums = weighted_sums(features, weights)
         per_point, regions = sums.split([attention.shape[1], self.regions], dim=1)
-        return per_point / (h * w), regions / masks.sum(dim=(1, 2))[:, None].to(sums.dtype), points[..., 2] >= self.threshold
+        areas = masks.sum(dim=(1, 2))[:, None].to(sums.dtype)
+        return per_point / (h * w), regions / areas, points[..., 2] >= self.threshold
 
     @staticmethod
     def max_over_kept(per_point: torch.Tensor, kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

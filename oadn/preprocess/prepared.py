@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from oadn.data.faces import BadImageError, FaceRecord
+from oadn.data.faces import BadImageError, FaceRecord, soft_targets
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.preprocess.alignment import rescale_points, rescale_transform, warp_image
 from oadn.preprocess.cache import DamagedChunkError, PreparedCache, cache_root, changed_mask, transform_matrix
@@ -90,8 +90,7 @@ class PreparedSource:
         ]
         points = np.stack([np.array(table[c].tolist(), dtype=np.float32) for c in ("x", "y", "score")], axis=-1)
         self._landmarks = rescale_points(points.reshape(-1, 68, 3), reference_size, image_size)
-        soft = table["soft_target"].tolist() if "soft_target" in table else [None] * len(table)
-        self._soft = [None if t is None or np.isscalar(t) else np.asarray(t, dtype=np.float32) for t in soft]
+        self._soft = soft_targets(table)
 
     def __len__(self) -> int:
         return len(self._ids)
