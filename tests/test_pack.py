@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 
 from oadn.cli import app
 from oadn.config import build_config
+from oadn.data.faces import SubsetSource
 from oadn.data.registry import get_dataset
+from oadn.engine.loader import FaceDataset, collate_faces, device_images
 from oadn.engine.train import train_run
 from oadn.preprocess.pack import pack_dataset
 from oadn.preprocess.prepare import prepare
@@ -69,6 +71,45 @@ def test_a_pack_reads_back_as_its_prepared_copy(ferplus_copy, tmp_path):
     occlusion = get_dataset("subset", parent="ferplus", list_path=_list(tmp_path, ["fer0032301.png", "fer0032305.png"]))
     subset = occlusion.open_split("test", root=pack, image_size=48, cache_dir=tmp_path / "unpacked")
     assert list(subset.image_ids) == ["fer0032301.png", "fer0032305.png"]
+
+
+class WithoutCompact:
+    """A source's faces as ``source[i]`` gives them (at the input size, RGB), hiding its compact records."""
+
+    def __init__(self, source):
+        self.source, self.classes = source, source.classes
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int):
+        return self.source[index]
+
+
+@pytest.mark.parametrize("packed_size, image_size", [(48, 112), (48, 48), (96, 64)])
+def test_the_loader_moves_packed_faces_compact_and_resizes_them_on_the_device(
+    ferplus_copy, tmp_path, packed_size, image_size
+):
+    root, cache = ferplus_copy
+    pack = tmp_path / "ferplus.pack"
+    pack_dataset(get_dataset("ferplus"), root, pack, size=packed_size, cache_dir=cache)
+    packed = get_dataset("ferplus").open_split("train", root=pack, image_size=image_size, cache_dir=tmp_path / "u")
+
+    def batch(source, hflip=True):
+        dataset = FaceDataset(source, hflip=hflip, seed=3)
+        return collate_faces([dataset[(i, 1)] for i in range(len(source))])
+
+    compact = batch(SubsetSource(packed, range(len(packed))))  # a carved validation split reads compact too
+    reference = batch(WithoutCompact(packed))
+    side = min(packed_size, image_size)  # a larger pack is resized by the worker: fewer bytes to move
+    assert tuple(compact["image"].shape[1:]) == (1, side, side) and compact["frame"] == image_size
+    assert "frame" not in reference and tuple(reference["image"].shape[1:]) == (3, image_size, image_size)
+    unflipped = batch(WithoutCompact(packed), hflip=False)["landmarks"]
+    assert 0 < (reference["landmarks"] != unflipped).flatten(1).any(1).sum() < len(packed)  # some faces flipped
+    np.testing.assert_array_equal(compact["landmarks"], reference["landmarks"])  # flipped in the input frame
+    faces, expected = device_images(compact["image"], compact["frame"]), device_images(reference["image"], None)
+    assert faces.shape == expected.shape
+    assert float((faces - expected).abs().max()) <= 1 / 255 + 1e-6  # Pillow rounds to uint8; the device does not
 
 
 def _list(tmp_path: Path, names: list[str]) -> Path:

@@ -9,6 +9,8 @@ warped image by image, so a worker spends microseconds per face.
 Faces are stored at the pack's size; another ``image_size`` is a bilinear resize of them (for data sets of
 aligned crops packed at their own size, FERPlus at 48 px, this is the same resize the prepared source does, so
 the faces are identical). Landmarks are the cache's own, moved to ``image_size`` as the prepared source moves them.
+The training and evaluation loaders read compact records instead: faces as packed (a grey face stays one
+channel), resized and made RGB on the device, within one grey level of Pillow's resize.
 """
 
 from __future__ import annotations
@@ -119,23 +121,44 @@ class PackedSource:
     def image_ids(self) -> Sequence[str]:
         return self._ids
 
-    def __getitem__(self, index: int) -> FaceRecord:
+    def _stored(self, index: int) -> np.ndarray:
+        """S x S x C uint8 as packed (C = 1 for grey data sets)."""
         if self._unreadable[index]:
             raise BadImageError(self._ids[index], f"pack row {self._rows[index]}", self._reasons[index])
-        image = np.asarray(self._pack.images[self._rows[index]])
-        if image.shape[0] != self.image_size:
-            pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-            image = np.asarray(pil.resize((self.image_size, self.image_size), Image.BILINEAR))
-        if image.ndim == 2 or image.shape[-1] == 1:  # gray to RGB; torch's expand copies 5x faster than np.repeat
-            gray = torch.from_numpy(np.array(image).reshape(self.image_size, self.image_size, 1))
-            image = gray.expand(-1, -1, 3).contiguous().numpy()
+        return np.asarray(self._pack.images[self._rows[index]])
+
+    def _resized(self, image: np.ndarray) -> np.ndarray:
+        """``image`` at ``image_size`` (bilinear, as the prepared source resizes), channels kept."""
+        pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+        resized = np.asarray(pil.resize((self.image_size, self.image_size), Image.BILINEAR))
+        return resized.reshape(self.image_size, self.image_size, image.shape[-1])
+
+    def _record(self, index: int, image: np.ndarray, frame: int | None = None) -> FaceRecord:
         return FaceRecord(
             image=image,
             landmarks=self._landmarks[index].copy(),
             label=int(self._labels[index]),
             image_id=self._ids[index],
             soft_target=self._soft[index],
+            frame=frame,
         )
+
+    def __getitem__(self, index: int) -> FaceRecord:
+        image = self._stored(index)
+        if image.shape[0] != self.image_size:
+            image = self._resized(image)
+        if image.shape[-1] == 1:  # grey to RGB; torch's expand copies 5x faster than np.repeat
+            image = torch.from_numpy(np.array(image)).expand(-1, -1, 3).contiguous().numpy()
+        return self._record(index, image)
+
+    def compact_record(self, index: int) -> FaceRecord:
+        """The face for the loader: as packed, grey kept as one channel, resized on the device (see
+        :func:`oadn.data.faces.read_compact`); a face packed larger than ``image_size`` is resized here, which
+        leaves fewer bytes to move."""
+        image = self._stored(index)
+        if image.shape[0] > self.image_size:
+            image = self._resized(image)
+        return self._record(index, image, frame=self.image_size)
 
 
 def open_packed_split(

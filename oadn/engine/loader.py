@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from oadn.data.faces import BadImageError, FaceSource
+from oadn.data.faces import BadImageError, FaceSource, read_compact
 from oadn.data.geometry import flip_landmarks
 
 TARGET_MODES = ("hard", "soft", "sample")
@@ -52,7 +52,7 @@ class FaceDataset(Dataset):
         """Item ``key`` = index (epoch 0, as evaluation reads) or ``(index, epoch)`` (as training samples)."""
         index, epoch = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), 0)
         try:
-            record = self.source[index]
+            record = read_compact(self.source, index)
         except BadImageError as error:  # raised (data.on_bad_image=fail) by the Loader, in the main process
             return {"bad": (error.image_id, error.path, error.reason)}
         landmarks = record.landmarks
@@ -60,13 +60,15 @@ class FaceDataset(Dataset):
         rng = np.random.default_rng([self.seed, epoch, index])
         if self.hflip and rng.random() < 0.5:
             image = image.flip(2)  # torch's flip: 35 us at 224 px, where numpy's reversed copy takes 575
-            landmarks = flip_landmarks(landmarks, image.shape[2])
+            landmarks = flip_landmarks(landmarks, record.frame or image.shape[2])  # a resize commutes with the flip
         item = {
             "image": image,
             "landmarks": torch.from_numpy(np.asarray(landmarks, dtype=np.float32)),
             "label": int(record.label),
             "index": index,
         }
+        if record.frame is not None:
+            item["frame"] = record.frame
         if record.soft_target is not None and self.target_mode == "soft":
             item["soft_target"] = torch.as_tensor(record.soft_target, dtype=torch.float32)
         elif record.soft_target is not None and self.target_mode == "sample":
@@ -86,6 +88,8 @@ def collate_faces(items: list[dict[str, Any]]) -> dict[str, Any]:
     batch["landmarks"] = torch.stack([item["landmarks"] for item in good])
     batch["label"] = torch.tensor([item["label"] for item in good], dtype=torch.long)
     batch["index"] = torch.tensor([item["index"] for item in good], dtype=torch.long)
+    if "frame" in good[0]:
+        batch["frame"] = good[0]["frame"]
     if all("soft_target" in item for item in good):
         batch["soft_target"] = torch.stack([item["soft_target"] for item in good])
     if all("train_label" in item for item in good):
@@ -295,17 +299,32 @@ def _normalisation(
     )
 
 
+def device_images(images: torch.Tensor, frame: int | None) -> torch.Tensor:
+    """uint8 B x C x S x S faces already on their device -> float B x 3 x N x N in [0, 1], N = ``frame`` (or S).
+
+    Compact faces (see :func:`oadn.data.faces.read_compact`) are resized here, bilinear with Pillow's
+    antialiasing and pixel-centre alignment (within one grey level of Pillow's resize), and grey becomes RGB.
+    """
+    faces = images.float()
+    if frame is not None and faces.shape[-1] != frame:
+        faces = torch.nn.functional.interpolate(faces, size=(frame, frame), mode="bilinear", align_corners=False,
+                                                antialias=True)
+    faces = faces.div_(255)
+    return faces.expand(-1, 3, -1, -1) if faces.shape[1] == 1 else faces
+
+
 def to_device(
     batch: dict[str, Any],
     device: torch.device,
     channels_last: bool,
     normalisation: tuple[Sequence[float], Sequence[float]],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images -> float on ``device`` normalised with the backbone's (mean, std), done on the device.
+    """uint8 images -> float on ``device`` normalised with the backbone's (mean, std), done on the device
+    (with the resize of compact faces).
 
     Copies are non-blocking (the loader pins memory on CUDA), so the host never waits for a transfer.
     """
-    images = batch["image"].to(device, non_blocking=True).float().div_(255)
+    images = device_images(batch["image"].to(device, non_blocking=True), batch.get("frame"))
     mean, std = _normalisation(device, tuple(normalisation[0]), tuple(normalisation[1]))
     images = (images - mean) / std
     if channels_last:
