@@ -2,8 +2,10 @@
 
 - step: a full training step (forward, backward, SGD update) on device-resident inputs, in images/s and peak
   memory, for the bare backbone's GAP classifier and for OADN on the same backbone, batch and precision (bf16
-  autocast + channels_last on CUDA), eager and ``torch.compile``d. Methods alternate order over repeats and
-  the median is reported, so the OADN/backbone ratio does not drift with clocks or allocator state.
+  autocast + channels_last on CUDA), eager and ``torch.compile``d (in each ``--compile-mode`` asked for:
+  ``reduce-overhead`` replays the step's kernels as CUDA graphs, which takes the host's launch time out of a
+  host-bound step). Methods alternate order over repeats and the median is reported, so the OADN/backbone ratio
+  does not drift with clocks or allocator state.
 - input: the input pipeline alone (source -> decoded, aligned, flipped, batched, on the device) with the
   configured loader workers.
 - loop: the training loop (loader + OADN step) for a number of steps; loop/step < 1 means the loader stalls
@@ -23,11 +25,34 @@ import json
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import typer
 
 METHODS = ("baseline", "oadn")
+#: torch.compile's modes: "default" is what training uses (``train.compile``)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def check_compile_modes(modes: Sequence[str]) -> Sequence[str]:
+    unknown = sorted(set(modes) - set(COMPILE_MODES))
+    if unknown:
+        raise ValueError(f"unknown torch.compile mode {', '.join(unknown)}; choose from {', '.join(COMPILE_MODES)}")
+    return modes
+
+
+def _compile_modes_option(modes: list[str]) -> list[str]:
+    try:
+        return list(check_compile_modes(modes))
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+
+
+def mode_name(compile_mode: str | None) -> str:
+    """How a measurement's mode is named in the table and JSON: eager, compiled, compiled:<mode>."""
+    if compile_mode is None:
+        return "eager"
+    return "compiled" if compile_mode == "default" else f"compiled:{compile_mode}"
 
 
 def _sync(device) -> None:
@@ -54,9 +79,10 @@ def _resident_bytes(model, optimizer) -> int:
 
 
 class StepBench:
-    """One method's model, optimiser and training step on fixed device inputs (eager or compiled)."""
+    """One method's model, optimiser and training step on fixed device inputs (eager, or compiled in a
+    torch.compile mode)."""
 
-    def __init__(self, method: str, config, num_classes: int, device, compiled: bool):
+    def __init__(self, method: str, config, num_classes: int, device, compile_mode: str | None):
         import torch
 
         from oadn.engine.evaluate import autocast_for, fast_layout
@@ -67,8 +93,11 @@ class StepBench:
         self.model = create_model(model_config, num_classes, config.data.image_size).to(device)
         channels_last = fast_layout(self.model, device, config.train.amp)
         # compiled as training compiles them: the model and, separately, its loss
-        self.forward = torch.compile(self.model) if compiled else self.model
-        self.loss = torch.compile(self.model.loss) if compiled else self.model.loss
+        compiled = compile_mode is not None
+        self.forward = torch.compile(self.model, mode=compile_mode) if compiled else self.model
+        self.loss = torch.compile(self.model.loss, mode=compile_mode) if compiled else self.model.loss
+        # CUDA graphs reuse their output memory: each step must say where it begins
+        self.graphed = compile_mode in ("reduce-overhead", "max-autotune")
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         self._autocast = autocast_for
         b, s = config.train.batch_size, config.data.image_size
@@ -81,7 +110,11 @@ class StepBench:
         self.targets = torch.randint(0, num_classes, (b,), generator=generator).to(device)
 
     def step(self, images=None, landmarks=None, targets=None) -> None:
+        import torch
+
         self.model.train()
+        if self.graphed:
+            torch.compiler.cudagraph_mark_step_begin()
         with self._autocast(self.device, self.amp):
             outputs = self.forward(self.images if images is None else images, self.landmarks if landmarks is None else landmarks)
         loss, _ = self.loss(outputs, self.targets if targets is None else targets, self.label_smoothing)
@@ -199,10 +232,11 @@ def profile_steps(bench: StepBench, device, steps: int, path: Path) -> None:
 
 
 def run_bench(
-    config, *, steps: int, warmup: int, repeats: int, loop_steps: int, compile_modes: bool,
+    config, *, steps: int, warmup: int, repeats: int, loop_steps: int, compile_modes: Sequence[str] = (),
     profile_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Every measurement, as a JSON-ready dict; with ``profile_dir``, a profiler table per mode and method."""
+    """Every measurement, as a JSON-ready dict: eager, then compiled in each of ``compile_modes``; with
+    ``profile_dir``, a profiler table per mode and method."""
     import torch
 
     from oadn.engine.train import open_splits, resolve_device
@@ -212,11 +246,13 @@ def run_bench(
         torch.backends.cudnn.benchmark = True
     adapter, train_source, _ = open_splits(config)
     num_classes = len(adapter.classes)
-    modes = ["eager", "compiled"] if compile_modes else ["eager"]
+    check_compile_modes(compile_modes)
+    compile_by_mode = {mode_name(m): m for m in (None, *dict.fromkeys(compile_modes))}
+    modes = list(compile_by_mode)
     step_rows, loops = [], []
     errors = {}
-    for mode in modes:  # the loop reuses the measured (and, in compiled mode, already compiled) OADN step
-        benches = {m: StepBench(m, config, num_classes, device, compiled=mode == "compiled") for m in METHODS}
+    for mode, compile_mode in compile_by_mode.items():  # the loop reuses the measured (and compiled) OADN step
+        benches = {m: StepBench(m, config, num_classes, device, compile_mode) for m in METHODS}
         try:
             step_rows += measure_steps(benches, mode, device, config.train.batch_size, steps, warmup, repeats)
             for method, bench in benches.items() if profile_dir is not None else ():
@@ -246,7 +282,7 @@ def run_bench(
         "settings": {
             "data": config.data.name, "backbone": config.model.backbone, "image_size": config.data.image_size,
             "batch_size": config.train.batch_size, "amp": config.train.amp and device.type == "cuda",
-            "steps": steps, "warmup": warmup, "repeats": repeats, "loop_steps": loop_steps,
+            "steps": steps, "warmup": warmup, "repeats": repeats, "loop_steps": loop_steps, "modes": modes,
         },
         "step": step_rows,
         "loop": loops,
@@ -290,7 +326,9 @@ def bench_command(
     warmup: int = typer.Option(5, help="Untimed steps first (compilation happens here)."),
     repeats: int = typer.Option(4, help="Alternating repeats of the step measurement (median reported)."),
     loop_steps: int = typer.Option(200, help="Batches timed for the input pipeline and for the whole loop."),
-    compile_modes: bool = typer.Option(True, "--compile/--no-compile", help="Also measure torch.compile'd steps."),
+    compiled: bool = typer.Option(True, "--compile/--no-compile", help="Also measure torch.compile'd steps."),
+    compile_modes: list[str] = typer.Option(["default"], "--compile-mode", callback=_compile_modes_option, help="torch.compile mode(s) to measure "
+                                            f"(repeat the option for several): {', '.join(COMPILE_MODES)}."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every figure to this JSON file."),
     profile_dir: Optional[Path] = typer.Option(None, "--profile", help="Also write a torch.profiler table of "
                                                "each method's step, per mode, into this folder."),
@@ -301,7 +339,8 @@ def bench_command(
     from oadn.config import build_config
 
     results = run_bench(build_config(config, overrides), steps=steps, warmup=warmup, repeats=repeats,
-                        loop_steps=loop_steps, compile_modes=compile_modes, profile_dir=profile_dir)
+                        loop_steps=loop_steps, compile_modes=compile_modes if compiled else (),
+                        profile_dir=profile_dir)
     Console().print(results_table(results))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)

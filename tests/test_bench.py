@@ -15,11 +15,12 @@ from oadn.cli import app
 TINY = ["--set", "data.options={train_size: 70, test_size: 14}", "--set", "data.image_size=32",
         "--set", "model.backbone=cnn-tiny", "--set", "train.batch_size=8", "--set", "data.num_workers=1",
         "--steps", "2", "--warmup", "1", "--repeats", "2", "--loop-steps", "3", "--no-compile"]
+WIDE = {"COLUMNS": "200"}  # rich wraps a label when the figures' widths leave it too little of 80 columns
 
 
 def test_bench_prints_the_table_and_writes_json(tmp_path):
     result = CliRunner().invoke(app, ["bench", *TINY, "--json", str(tmp_path / "bench.json"),
-                                      "--profile", str(tmp_path / "profile")])
+                                      "--profile", str(tmp_path / "profile")], env=WIDE)
     assert result.exit_code == 0, result.output
     assert "OADN / backbone" in result.output and "loop (loader + OADN step)" in result.output
     figures = json.loads((tmp_path / "bench.json").read_text())
@@ -36,3 +37,30 @@ def test_bench_prints_the_table_and_writes_json(tmp_path):
     for method in ("baseline", "oadn"):  # a table of the heaviest operators per method
         table = (tmp_path / "profile" / f"eager_{method}.txt").read_text()
         assert table.startswith("2 steps,") and "aten::convolution" in table
+
+
+def test_each_compile_mode_is_measured_and_cuda_graph_modes_mark_every_step(tmp_path, monkeypatch):
+    """The plumbing of --compile-mode, with torch.compile replaced by a recorder (compiling is what takes minutes
+    on this CPU): every mode asked for gets its rows under its own name, compiled in that mode, and a mode that
+    replays CUDA graphs marks the start of every step (else a step would overwrite tensors the last one returned)."""
+    import torch
+
+    compiled_modes, marks = [], []
+    monkeypatch.setattr(torch, "compile", lambda fn, mode=None: compiled_modes.append(mode) or fn)
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(1))
+    args = [arg for arg in TINY if arg != "--no-compile"]
+    result = CliRunner().invoke(app, ["bench", *args, "--compile-mode", "default", "--compile-mode", "reduce-overhead",
+                                      "--json", str(tmp_path / "bench.json")])
+    assert result.exit_code == 0, result.output
+    figures = json.loads((tmp_path / "bench.json").read_text())
+    modes = ["eager", "compiled", "compiled:reduce-overhead"]
+    assert figures["settings"]["modes"] == modes and list(figures["ratios"]) == modes and not figures["errors"]
+    assert [loop["mode"] for loop in figures["loop"]] == modes
+    assert compiled_modes == ["default"] * 4 + ["reduce-overhead"] * 4  # model and loss, for both methods
+    # reduce-overhead steps: warm-up 1 + 2 repeats x 2 steps per method, then the loop's 1 + 3 + 3 batches
+    assert len(marks) == 2 * (1 + 2 * 2) + (1 + 3)
+
+
+def test_an_unknown_compile_mode_is_a_usage_error():
+    result = CliRunner().invoke(app, ["bench", *TINY, "--compile-mode", "fastest"])
+    assert result.exit_code == 2 and "unknown torch.compile mode fastest" in result.output
