@@ -33,3 +33,22 @@ def canonical_index(name: str) -> int:
     if key not in CANONICAL_CLASSES:
         raise KeyError(f"unknown expression {name!r}; expected one of {', '.join(CANONICAL_CLASSES)}")
     return CANONICAL_CLASSES.index(key)
+
+
+#: expression name as data sets spell their class folders (lower case, no separators) -> canonical class
+SYNONYMS: dict[str, str] = {
+    **{name: name for name in CANONICAL_CLASSES},
+    "surprised": "surprise", "surprising": "surprise", "suprise": "surprise",
+    "fearful": "fear", "afraid": "fear", "scared": "fear", "fright": "fear",
+    "disgusted": "disgust", "disgusting": "disgust",
+    "happy": "happiness", "joy": "happiness", "joyful": "happiness", "smile": "happiness", "happyness": "happiness",
+    "sad": "sadness", "unhappy": "sadness",
+    "angry": "anger", "mad": "anger",
+    "neural": "neutral", "calm": "neutral", "neutrality": "neutral",
+    "contemptuous": "contempt",
+}
+
+
+def canonical_class(name: str) -> str | None:
+    """The canonical class a folder or option name stands for, or None when it is not an expression name."""
+    return SYNONYMS.get(name.strip().lower().replace("-", "").replace("_", "").replace(" ", ""))

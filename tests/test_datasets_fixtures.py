@@ -140,12 +140,15 @@ def write_fedro(root: Path) -> None:
 def test_fedro(tmp_path: Path):
     root = tmp_path / "fedro"
     write_fedro(root)
+    (root / "Contempt").mkdir()  # an expression name, but not one of FED-RO's 7 classes
     report = get_dataset("fedro").check(root)
     messages = [str(p) for p in report.problems]
     assert any("missing class folder for surprise" in m for m in messages)
+    assert any("Contempt" in m and "unknown class folder (expected one of surprise" in m for m in messages)
     assert any("fear_1.jpg" in m and "unusable image" in m for m in messages)
     assert any("found 11 usable images of the 400 published" in m for m in messages)
     assert report.counts.loc["test", "neutral"] == 2 and not report.ok
+    (root / "Contempt").rmdir()
     write_jpeg(root / "Surprise" / "s.jpg")
     df = get_dataset("fedro").index(root)
     assert len(df) == 13 and set(df.loc[df["image_id"].str.startswith("neural/"), "label"]) == {6}

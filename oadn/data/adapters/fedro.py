@@ -2,8 +2,8 @@
 
 The publisher lists 400 images over 7 classes; many source URLs are dead, so a downloaded copy usually holds
 about 381: ``check`` reports what was found against the published 400. Folder names are matched to canonical
-classes case-insensitively, with the published spelling ``neural`` (and common synonyms such as ``angry`` or
-``happy``) accepted. Protocol: a test set only; train on RAF-DB + AffectNet jointly (``rafdb+affectnet``).
+classes case-insensitively, with the published spelling ``neural`` and the synonyms the ``folder`` data set
+accepts (``angry``, ``happy``, ...; :data:`oadn.labels.SYNONYMS`). Protocol: a test set only; train on RAF-DB + AffectNet jointly (``rafdb+affectnet``).
 """
 
 from __future__ import annotations
@@ -15,19 +15,10 @@ import pandas as pd
 from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, frame, require_dir
 from oadn.data.index import Problem
 from oadn.data.registry import register_dataset
-from oadn.labels import BASIC_CLASSES
+from oadn.labels import BASIC_CLASSES, canonical_class
 
 PUBLISHED_IMAGES = 400
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
-FOLDER_NAMES = {
-    "surprise": "surprise", "surprised": "surprise",
-    "fear": "fear", "fearful": "fear",
-    "disgust": "disgust", "disgusted": "disgust",
-    "happiness": "happiness", "happy": "happiness",
-    "sadness": "sadness", "sad": "sadness",
-    "anger": "anger", "angry": "anger",
-    "neutral": "neutral", "neural": "neutral",
-}
 
 
 @register_dataset("fedro")
@@ -52,9 +43,10 @@ class FEDRO(FileDatasetAdapter):
         for entry in sorted(root.iterdir()):
             if not entry.is_dir():
                 continue
-            cls = FOLDER_NAMES.get(entry.name.lower())
-            if cls is None:
-                problems.append(Problem(str(entry), f"unknown class folder (expected one of {', '.join(sorted(FOLDER_NAMES))})"))
+            cls = canonical_class(entry.name)
+            if cls not in BASIC_CLASSES:
+                problems.append(Problem(str(entry), f"unknown class folder (expected one of {', '.join(BASIC_CLASSES)}, "
+                                                    "or a synonym such as happy, angry or the published neural)"))
             elif cls in found:
                 problems.append(Problem(str(entry), f"second folder for {cls} (first: {found[cls].name})"))
             else:

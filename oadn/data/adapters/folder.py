@@ -26,28 +26,11 @@ from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, frame, requi
 from oadn.data.images import image_extensions
 from oadn.data.index import Problem
 from oadn.data.registry import register_dataset
-from oadn.labels import CANONICAL_CLASSES
+from oadn.labels import CANONICAL_CLASSES, canonical_class
 
 LAYOUTS = ("flat", "splits")
 SPLIT_FOLDERS = ("train", "val", "test")
-#: folder name (lower case) -> canonical class
-SYNONYMS: dict[str, str] = {
-    **{name: name for name in CANONICAL_CLASSES},
-    "surprised": "surprise", "surprising": "surprise", "suprise": "surprise",
-    "fearful": "fear", "afraid": "fear", "scared": "fear", "fright": "fear",
-    "disgusted": "disgust", "disgusting": "disgust",
-    "happy": "happiness", "joy": "happiness", "joyful": "happiness", "smile": "happiness", "happyness": "happiness",
-    "sad": "sadness", "unhappy": "sadness",
-    "angry": "anger", "mad": "anger",
-    "neural": "neutral", "calm": "neutral", "neutrality": "neutral",
-    "contemptuous": "contempt",
-}
 _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
-
-
-def canonical_class(name: str) -> str | None:
-    """The canonical class a folder or option name stands for, or None when it is not an expression name."""
-    return SYNONYMS.get(name.strip().lower().replace("-", "").replace("_", "").replace(" ", ""))
 
 
 def _parse_classes(classes: str | Sequence[str] | int | None) -> tuple[str, ...]:
