@@ -135,6 +135,7 @@ def prepare(
     todo = index[~index["image_id"].isin(set(audit.table["image_id"]) - audit.changed)]
     if len(todo) or audit.removed_chunks or audit.migrated:
         require_writable(cache.directory)  # before any work, not after the first chunk
+    if audit.removed_chunks or audit.migrated:  # write what the dry look found (what is to do stays the same)
         audit = audit_cache(cache, index, repair=True)
     worker = _ChunkWorker(backend, align, device)
     processed = 0
