@@ -24,18 +24,17 @@ import pandas as pd
 import yaml
 
 from oadn.config import build_config, load_yaml, merge
-from oadn.engine.checkpoint_eval import evaluate_run, resolve_evaluation
-from oadn.planning import DataLocations, format_plan, plan_suite
+from oadn.engine.checkpoint_eval import TEST_TIME_MODEL_KEYS, evaluate_run, resolve_evaluation
+from oadn.planning import DataLocations
 from oadn.report import render_ablation_report
 from oadn.report.ablation_report import COLUMNS as CSV_COLUMNS
 from oadn.runs import load_config, load_metrics
 from oadn.suite import Experiment, Suite, _columns, builtin_dir
-from oadn.suite_run import Summary, prepare_caches, score_columns, train_missing
+from oadn.suite_run import plan_and_train, score_columns
 
 Log = Callable[[str], None]
 ALIASES = {"T": "model.threshold", "K": "model.regions", "lambda": "model.lam", "sigma": "model.sigma",
            "backbone": "model.backbone"}
-AT_TEST_KEYS = {"model.threshold", "model.sigma"}
 SWEEP_KEYS = {"name", "description", "param", "values", "paper_value", "seeds", "root", "base"}
 
 
@@ -109,7 +108,7 @@ def sweep_suite(sweep: Sweep, at_test: bool, overrides: Iterable[str]) -> Suite:
     """The sweep as a one-experiment suite: one method per value (or, at test, one method at the base value)."""
     trained = build_config(base=sweep.base, overrides=overrides)
     if at_test:
-        if sweep.key not in AT_TEST_KEYS:
+        if sweep.key not in {f"model.{key}" for key in TEST_TIME_MODEL_KEYS}:
             raise ValueError(f"--at-test works for T and sigma (test-time settings), not {sweep.param}")
         value = reduce(lambda node, part: getattr(node, part), sweep.key.split("."), trained)
         methods = {f"trained at {_label(sweep, value)}": {}}
@@ -141,15 +140,13 @@ def run_ablation(
     started = time.perf_counter()
     overrides = list(overrides)
     suite = sweep_suite(sweep, at_test, overrides)
-    plans = plan_suite(suite, runs_root, locations, overrides)
-    if dry_run:
-        log(format_plan(plans))
+    trained = plan_and_train(suite, runs_root, locations, overrides=overrides, executor=executor,
+                             executor_options=executor_options, dry_run=dry_run, progress=progress, log=log)
+    if trained is None:
         if at_test:
             log(f"then scored at {sweep.param} = {', '.join(map(str, sweep.values))} without retraining")
         return None
-    prepare_caches(plans, locations, progress, log)
-    summary = Summary()
-    train_missing(plans, executor, executor_options or {}, summary, progress, log)
+    plans, summary = trained
     if at_test:
         rows = _at_test_rows(sweep, plans[0], progress, log)
     else:
@@ -194,32 +191,33 @@ def _retrained_rows(sweep: Sweep, manifest: list[dict[str, Any]]) -> list[dict[s
 
 def _at_test_rows(sweep, plan, progress, log) -> list[dict[str, Any]]:
     field = sweep.key.split(".", 1)[1]
+    splits = list(dict.fromkeys(column.column.split for column in plan.columns))
     rows = []
     for run in plan.runs:
         finished = run.run_dir is not None and (Path(run.run_dir) / "metrics.json").is_file()
         for value in sweep.values:
+            scored = _score_at(run.run_dir, splits, {field: value}, progress, log) if finished else {}
             for column in plan.columns:
-                row = {"param": sweep.param, "value": value, "kind": "at-test", "seed": run.seed,
-                       "column": column.column.name, "count": None, "accuracy": None, "mean_class_accuracy": None,
-                       "status": "finished" if finished else "unfinished", "run_dir": str(run.run_dir or "")}
-                rows.append(row)
-                if not finished:
-                    continue
-                metrics = _score_at(run.run_dir, column.column.split, {field: value}, progress, log)["prediction"]
-                row.update(count=metrics["count"], accuracy=metrics["accuracy"],
-                           mean_class_accuracy=metrics["mean_class_accuracy"])
+                metrics = scored.get(column.column.split, {}).get("prediction", {})
+                rows.append({"param": sweep.param, "value": value, "kind": "at-test", "seed": run.seed,
+                             "column": column.column.name, "count": metrics.get("count"),
+                             "accuracy": metrics.get("accuracy"), "mean_class_accuracy": metrics.get("mean_class_accuracy"),
+                             "status": "finished" if finished else "unfinished", "run_dir": str(run.run_dir or "")})
     return rows
 
 
-def _score_at(run_dir: Path, split: str, model_overrides: dict[str, Any], progress: bool, log: Log) -> dict[str, Any]:
-    """The run's own ``split`` scored with test-time model settings (reused when already scored)."""
+def _score_at(run_dir: Path, splits: list[str], model_overrides: dict[str, Any], progress: bool,
+              log: Log) -> dict[str, Any]:
+    """The run's own ``splits`` scored with test-time model settings: those not scored before, in one evaluation
+    (the weights are loaded once per value, not once per split)."""
     spec = resolve_evaluation(run_dir, load_config(run_dir), None, None, model_overrides)
     path = spec.out_dir / "metrics.json"
     saved = json.loads(path.read_text()) if path.is_file() else {}
-    if split not in saved:
-        log(f"scoring {run_dir} on {split} at {model_overrides}")
-        saved = evaluate_run(run_dir, splits=[split], model_overrides=model_overrides, progress=progress)
-    return saved[split]
+    missing = [split for split in splits if split not in saved]
+    if missing:
+        log(f"scoring {run_dir} on {', '.join(missing)} at {model_overrides}")
+        saved.update(evaluate_run(run_dir, splits=missing, model_overrides=model_overrides, progress=progress))
+    return saved
 
 
 def parse_values(text: str | None) -> list[Any] | None:

@@ -158,6 +158,8 @@ def evaluate(
     root: Optional[Path] = typer.Option(None, "--root", help="Root of the data set's copy on disk."),
     split: list[str] = typer.Option([], "--split", help="Split(s) to evaluate (default: the test splits)."),
     option: list[str] = typer.Option([], "--option", help="Data set protocol option KEY=VALUE (repeatable)."),
+    model_option: list[str] = typer.Option([], "--model-option", help="Test-time model setting KEY=VALUE, "
+                                           "threshold (T) or sigma, without retraining (repeatable)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
@@ -166,14 +168,17 @@ def evaluate(
     from oadn.runs import load_config
 
     options: dict[str, Any] = {}
+    model_overrides: dict[str, Any] = {}
     try:
         for text in option:
             options.update(parse_override(text))
+        for text in model_option:
+            model_overrides.update(parse_override(text))
         own = load_config(run).data
         cache = _cache_dir(data or own.name, options if data else own.options, cache_dir)
         results = evaluate_run(
             run, dataset=data, root=root, splits=split or None, options=options, progress=progress,
-            split_options={"cache_dir": str(cache)} if cache else None,
+            split_options={"cache_dir": str(cache)} if cache else None, model_overrides=model_overrides,
         )
     except ConfigError as error:
         _fail(str(error), code=2)

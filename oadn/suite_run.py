@@ -158,6 +158,30 @@ def _column_metrics(run, config, column, locations, progress, log) -> dict[str, 
     return info
 
 
+def plan_and_train(
+    suite: Suite,
+    runs_root: Path,
+    locations: DataLocations,
+    *,
+    overrides: Iterable[str],
+    executor: str,
+    executor_options: dict[str, Any] | None,
+    dry_run: bool,
+    progress: bool,
+    log: Log,
+) -> tuple[list[ExperimentPlan], Summary] | None:
+    """What suites and sweeps share: plan every run, then prepare missing landmark caches and train what is not
+    finished; None after a dry run, which only prints the plan."""
+    plans = plan_suite(suite, runs_root, locations, overrides)
+    if dry_run:
+        log(format_plan(plans))
+        return None
+    prepare_caches(plans, locations, progress, log)
+    summary = Summary()
+    train_missing(plans, executor, executor_options or {}, summary, progress, log)
+    return plans, summary
+
+
 def run_suite(
     suite: Suite,
     runs_root: Path,
@@ -173,13 +197,11 @@ def run_suite(
 ) -> Summary:
     """Plan, prepare, train, score and report one suite (``dry_run``: print the plan and stop)."""
     started = time.perf_counter()
-    plans = plan_suite(suite, runs_root, locations, overrides)
-    if dry_run:
-        log(format_plan(plans))
+    trained = plan_and_train(suite, runs_root, locations, overrides=overrides, executor=executor,
+                             executor_options=executor_options, dry_run=dry_run, progress=progress, log=log)
+    if trained is None:
         return Summary()
-    prepare_caches(plans, locations, progress, log)
-    summary = Summary()
-    train_missing(plans, executor, executor_options or {}, summary, progress, log)
+    plans, summary = trained
     rows = score_columns(suite, plans, locations, progress, log)
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)

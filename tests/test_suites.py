@@ -182,6 +182,18 @@ def test_evaluate_keeps_one_output_per_split_and_options(tmp_path):
     with pytest.raises(ValueError, match="model key"):
         evaluate_run(run_dir, model_overrides={"thresh": 0.1}, progress=False)
 
+    # the same from the command line: a test-time T is scored into that evaluation's folder
+    result = runner.invoke(app, ["evaluate", str(run_dir), "--split", "test_occluded", "--model-option", "threshold=0.1",
+                                 "--no-progress"])
+    assert result.exit_code == 0, result.output
+    (folder,) = [p for p in (run_dir / "evaluations").iterdir() if p.name.startswith("synthetic@")]
+    assert set(json.loads((folder / "metrics.json").read_text())) == {"test_clean", "test_occluded"}
+    assert json.loads((folder / "evaluation.json").read_text())["model_overrides"] == {"threshold": 0.1}
+    shaped = runner.invoke(app, ["evaluate", str(run_dir), "--model-option", "regions=9"])
+    assert shaped.exit_code == 1 and "regions cannot change at evaluation" in shaped.output
+    out_of_range = runner.invoke(app, ["evaluate", str(run_dir), "--model-option", "threshold=1.5"])
+    assert out_of_range.exit_code == 2 and "model.threshold = 1.5: expected T in [0, 1]" in out_of_range.output
+
 
 def test_tiny_ablation_end_to_end_retrained_and_at_test(tmp_path):
     sweep = tmp_path / "tiny-T.yaml"
@@ -196,12 +208,18 @@ def test_tiny_ablation_end_to_end_retrained_and_at_test(tmp_path):
     meta = json.loads((tmp_path / "retrained" / "ablation.json").read_text())
     assert meta["param"] == "T" and meta["paper_value"] == 0.6 and meta["kind"] == "retrained"
 
-    result = runner.invoke(app, ["ablate", *common, "--at-test", "--values", "0.0,0.5,1.0",
-                                 "--report-dir", str(tmp_path / "at-test")])
+    at_test = ["ablate", *common, "--at-test", "--values", "0.0,0.5,1.0", "--report-dir", str(tmp_path / "at-test"),
+               "--set", "data.test_splits=[test_clean,test_occluded]"]
+    result = runner.invoke(app, at_test)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "at-test" / "ablation.csv")
-    assert list(table["value"]) == [0.0, 0.5, 1.0] and set(table["kind"]) == {"at-test"}
-    assert table["run_dir"].nunique() == 1 and "1 ran" in result.output
+    assert list(table["value"]) == [0.0, 0.0, 0.5, 0.5, 1.0, 1.0] and set(table["kind"]) == {"at-test"}
+    assert table["run_dir"].nunique() == 1 and "1 ran" in result.output and table["count"].notna().all()
+    scoring = [line for line in result.output.splitlines() if line.startswith("scoring ")]
+    assert len(scoring) == 3 and all("test_clean, test_occluded at {'threshold'" in line for line in scoring)  # one model load per value
+    again = runner.invoke(app, at_test)
+    assert again.exit_code == 0 and "scoring " not in again.output  # every value's figures are reused
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "at-test" / "ablation.csv"), table)
 
     refused = runner.invoke(app, ["ablate", "--param", "K", "--dataset", "synthetic", "--at-test", "--values", "1,4",
                                   "--runs-root", str(tmp_path / "runs")])

@@ -25,13 +25,17 @@ from typing import Any
 
 import torch
 
-from oadn.config import RunConfig
+from oadn.config import RunConfig, build_config, config_to_dict, merge
 from oadn.data.registry import DatasetAdapter, dataset_class, get_dataset
 from oadn.engine.evaluate import metrics_by_branch, predict
 from oadn.engine.resume import selected_weights
 from oadn.engine.train import open_data_split, resolve_device
 from oadn.models import create_model
 from oadn.runs import load_config, save_json, save_parquet
+
+
+#: model settings that act in the forward pass only, so a trained run can be scored under other values
+TEST_TIME_MODEL_KEYS = ("threshold", "sigma")
 
 
 def inherited_options(dataset: str, run_options: dict[str, Any]) -> dict[str, Any]:
@@ -98,9 +102,10 @@ def resolve_evaluation(
         raise ValueError(f"{dataset} has classes {list(adapter.classes)}, {sorted(extra)} of which the run "
                          f"(trained on {list(run_classes)}) cannot predict")
     overrides = dict(model_overrides or {})
-    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(config.model)})
+    unknown = sorted(set(overrides) - set(TEST_TIME_MODEL_KEYS))
     if unknown:
-        raise ValueError(f"unknown model key(s) {', '.join(unknown)} in the evaluation's model overrides")
+        raise ValueError(f"model key(s) {', '.join(unknown)} cannot change at evaluation; only the test-time "
+                         f"settings {', '.join(TEST_TIME_MODEL_KEYS)} can (the others shape the trained weights)")
     key = dataset
     if resolved != inherited or overrides:
         text = json.dumps({"options": resolved, "model": overrides}, sort_keys=True, default=str)
@@ -142,7 +147,8 @@ def evaluate_run(
     splits = splits or [s for s in spec.adapter.splits if s.startswith("test")]
     data = dataclasses.replace(config.data, split_options={**config.data.split_options, **(split_options or {})})
     device = resolve_device(config.train.device)
-    model_config = dataclasses.replace(config.model, **spec.model_overrides)
+    # typed and range-checked as any configuration (a ConfigError names the key)
+    model_config = build_config(base=merge(config_to_dict(config), {"model": spec.model_overrides})).model
     model = create_model(model_config, len(spec.run_classes), config.data.image_size).to(device)
     model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
     metrics_path = spec.out_dir / "metrics.json"
