@@ -29,9 +29,9 @@ from typing import Any, Callable, Optional, Sequence
 
 import typer
 
+from oadn.config_checks import COMPILE_MODES
+
 METHODS = ("baseline", "oadn")
-#: torch.compile's modes: "default" is what training uses (``train.compile``)
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def check_compile_modes(modes: Sequence[str]) -> Sequence[str]:
@@ -85,6 +85,7 @@ class StepBench:
     def __init__(self, method: str, config, num_classes: int, device, compile_mode: str | None):
         import torch
 
+        from oadn.engine.compiling import compile_step
         from oadn.engine.evaluate import autocast_for, fast_layout
         from oadn.models import create_model
 
@@ -92,12 +93,8 @@ class StepBench:
         model_config = type(config.model)(**{**vars(config.model), "name": method})
         self.model = create_model(model_config, num_classes, config.data.image_size).to(device)
         channels_last = fast_layout(self.model, device, config.train.amp)
-        # compiled as training compiles them: the model and, separately, its loss
-        compiled = compile_mode is not None
-        self.forward = torch.compile(self.model, mode=compile_mode) if compiled else self.model
-        self.loss = torch.compile(self.model.loss, mode=compile_mode) if compiled else self.model.loss
-        # CUDA graphs reuse their output memory: each step must say where it begins
-        self.graphed = compile_mode in ("reduce-overhead", "max-autotune")
+        self.mode = compile_mode
+        self.forward, self.loss = compile_step(self.model, self.model.loss, compile_mode)  # as training does
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         self._autocast = autocast_for
         b, s = config.train.batch_size, config.data.image_size
@@ -110,11 +107,10 @@ class StepBench:
         self.targets = torch.randint(0, num_classes, (b,), generator=generator).to(device)
 
     def step(self, images=None, landmarks=None, targets=None) -> None:
-        import torch
+        from oadn.engine.compiling import step_begins
 
         self.model.train()
-        if self.graphed:
-            torch.compiler.cudagraph_mark_step_begin()
+        step_begins(self.mode)
         with self._autocast(self.device, self.amp):
             outputs = self.forward(self.images if images is None else images, self.landmarks if landmarks is None else landmarks)
         loss, _ = self.loss(outputs, self.targets if targets is None else targets, self.label_smoothing)

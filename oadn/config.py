@@ -84,7 +84,8 @@ class TrainConfig:
     #: metric on the validation split that picks the checkpoint evaluated on test
     select_metric: str = "mean_class_accuracy"
     eval_batch_size: int = 256
-    #: torch.compile the training step: true, false, or "auto" (on CUDA only; it pays there, see README)
+    #: torch.compile the training step: true, false, "auto" (on CUDA only; it pays there, see README), or a
+    #: torch.compile mode (default, reduce-overhead = CUDA graphs, max-autotune, max-autotune-no-cudagraphs)
     compile: bool | str = "auto"
 
 

@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from oadn.config import RunConfig
 
 ON_BAD_IMAGE = ("skip", "fail")
+#: torch.compile's modes, any of which train.compile takes (see oadn.engine.compiling)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 SELECT_METRICS = ("accuracy", "mean_class_accuracy")
 #: the smallest input any backbone accepts; the exact bound for a backbone is checked against its stride
 MIN_IMAGE_SIZE = 16
@@ -45,8 +47,8 @@ def _problems(config: RunConfig) -> list[tuple[str, object, str]]:
         ("train.lr_gamma", train.lr_gamma, 0.0 < train.lr_gamma <= 1.0, "a factor in (0, 1]"),
         ("train.label_smoothing", train.label_smoothing, 0.0 <= train.label_smoothing < 1.0, "a value in [0, 1)"),
         ("train.seed", train.seed, train.seed >= 0, "an integer >= 0"),
-        ("train.compile", train.compile, isinstance(train.compile, bool) or train.compile == "auto",
-         "true, false or auto"),
+        ("train.compile", train.compile, isinstance(train.compile, bool) or train.compile in ("auto", *COMPILE_MODES),
+         f"true, false, auto or a torch.compile mode ({', '.join(COMPILE_MODES)})"),
         ("train.select_metric", train.select_metric, train.select_metric in SELECT_METRICS,
          " or ".join(SELECT_METRICS)),
     ]

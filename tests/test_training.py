@@ -116,3 +116,24 @@ def test_validation_is_carved_stratified_and_disjoint():
     assert len(val) == 140 and len(train) == 560
     assert set(train.indices).isdisjoint(val.indices)
     assert np.bincount(val.labels).tolist() == [20] * 7
+
+
+def test_train_compile_takes_a_torch_compile_mode_and_cuda_graph_modes_mark_every_step(tmp_path, monkeypatch):
+    """``train.compile: reduce-overhead`` compiles the model and its loss in that mode and marks the start of every
+    step for the CUDA graphs (torch.compile is replaced by a recorder: compiling takes minutes on this CPU, and CUDA
+    graphs need a GPU). An unknown mode is refused by name before anything is written."""
+    from oadn.config import ConfigError
+
+    modes, marks, steps = [], [], []
+    monkeypatch.setattr(torch, "compile", lambda fn, mode=None: modes.append(mode) or fn)
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(len(steps)))
+    config = tiny_config("train.compile=reduce-overhead", "train.epochs=1", "model.backbone=cnn-tiny")
+    train_run(config, tmp_path / "run", progress=False, step_hook=lambda epoch, step: steps.append(step))
+    assert modes == ["reduce-overhead", "reduce-overhead"]  # the model and, separately, its loss
+    assert len(steps) > 1 and marks == list(range(len(steps)))  # before each step, none left out
+    modes.clear()
+    train_run(tiny_config("train.compile=true", "train.epochs=1", "model.backbone=cnn-tiny"), tmp_path / "default",
+              progress=False)
+    assert modes == ["default", "default"] and len(marks) == len(steps)  # no CUDA graphs: no marks
+    with pytest.raises(ConfigError, match=r"train.compile = 'fastest': expected true, false, auto or a torch.compile mode"):
+        tiny_config("train.compile=fastest")

@@ -22,6 +22,7 @@ from oadn.config import ConfigError, DataConfig, RunConfig, config_to_dict
 from oadn.data.faces import FaceSource, SubsetSource
 from oadn.data.registry import DatasetAdapter, get_dataset
 from oadn.engine import distributed
+from oadn.engine.compiling import compile_mode, compile_step, step_begins
 from oadn.engine.evaluate import autocast_for, fast_layout, metrics_by_branch, predict
 from oadn.engine.loader import make_loader, to_device, training_targets
 from oadn.engine.preflight import check_run, discard_unstarted, warn_if_landmarks_unusable
@@ -48,15 +49,6 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"train.device={name!r} but no CUDA device is available")
     return device
-
-
-def use_compile(setting: bool | str, device: torch.device) -> bool:
-    """``train.compile``: true, false, or "auto" = on CUDA only (on a CPU, compilation time is not won back)."""
-    if setting == "auto":
-        return device.type == "cuda"
-    if not isinstance(setting, bool):
-        raise ValueError(f"train.compile must be true, false or 'auto', got {setting!r}")
-    return setting
 
 
 def carve_validation(source: FaceSource, fraction: float, seed: int) -> tuple[FaceSource, FaceSource | None]:
@@ -138,9 +130,10 @@ def _train_one_epoch(
     step_hook: StepHook | None,
     forward: torch.nn.Module,
     loss_fn: Callable,
+    mode: str | None = None,
 ) -> dict[str, float]:
     """One epoch; ``forward`` and ``loss_fn`` are what the step calls (``model`` and ``model.loss``, or their DDP /
-    compiled wrappers)."""
+    compiled wrappers), compiled in torch.compile ``mode`` (None: eager)."""
     model.train()
     channels_last = device.type == "cuda" and config.train.amp
     normalisation = input_normalisation(model.backbone)
@@ -169,6 +162,7 @@ def _train_one_epoch(
             nan_faces += int((~torch.isfinite(batch["landmarks"])).flatten(1).any(1).sum())
             images, landmarks = to_device(batch, device, channels_last, normalisation)
             targets = training_targets(batch, device)
+            step_begins(mode)
             with autocast_for(device, config.train.amp):
                 outputs = forward(images, landmarks)
             loss, parts = loss_fn(outputs, targets, config.train.label_smoothing)
@@ -299,8 +293,8 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes, main) -
     if main and getattr(model, "uses_landmarks", False):
         warn_if_landmarks_unusable(train_source, config.model.threshold)
     forward, loss_fn = distributed.wrap(model, device), model.loss
-    if use_compile(config.train.compile, device):  # the loss too: eager, its small ops cost more host time than GPU
-        forward, loss_fn = torch.compile(forward), torch.compile(model.loss)
+    mode = compile_mode(config.train.compile, device)
+    forward, loss_fn = compile_step(forward, loss_fn, mode)
 
     class_weights = None
     if config.data.balanced_sampler:
@@ -342,7 +336,8 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes, main) -
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
         row.update(
             _train_one_epoch(
-                model, loader, optimizer, config, device, epoch, bad_log, progress and main, step_hook, forward, loss_fn
+                model, loader, optimizer, config, device, epoch, bad_log, progress and main, step_hook, forward, loss_fn,
+                mode,
             )
         )
         scheduler.step()
