@@ -296,7 +296,7 @@ def results_table(results: dict[str, Any]):
     table = Table(title=f"{results['device']}, torch {results['torch']}: {settings['backbone']} {settings['image_size']} px, "
                         f"batch {settings['batch_size']}, {'bf16 + channels_last' if settings['amp'] else 'fp32'}")
     for column in ("measurement", "mode", "img/s", "peak GiB", "ratio"):
-        table.add_column(column, justify="left" if column in ("measurement", "mode") else "right")
+        table.add_column(column, justify="left" if column in ("measurement", "mode") else "right", overflow="fold")
     for row in results["step"]:
         peak = f"{row['peak_gib']:.2f}" if row["peak_gib"] is not None else "-"
         table.add_row(f"{row['method']} step", row["mode"], f"{row['img_per_s']:,.1f}", peak, "")
