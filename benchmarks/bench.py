@@ -35,6 +35,7 @@ METHODS = ("baseline", "oadn")
 
 
 def check_compile_modes(modes: Sequence[str]) -> Sequence[str]:
+    """``modes`` when torch.compile knows each of them; else a ValueError naming the unknown ones."""
     unknown = sorted(set(modes) - set(COMPILE_MODES))
     if unknown:
         raise ValueError(f"unknown torch.compile mode {', '.join(unknown)}; choose from {', '.join(COMPILE_MODES)}")

@@ -8,6 +8,7 @@ from typing import Callable
 import torch
 
 from oadn.config_checks import COMPILE_MODES
+
 #: modes that replay the step as CUDA graphs (on CUDA), whose outputs each replay overwrites
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
@@ -37,4 +38,3 @@ def step_begins(mode: str | None) -> None:
     are no longer read (else a replay could overwrite tensors still in use, and torch refuses)."""
     if mode in CUDA_GRAPH_MODES:
         torch.compiler.cudagraph_mark_step_begin()
-
