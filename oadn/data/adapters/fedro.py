@@ -3,7 +3,8 @@
 The publisher lists 400 images over 7 classes; many source URLs are dead, so a downloaded copy usually holds
 about 381: ``check`` reports what was found against the published 400. Folder names are matched to canonical
 classes case-insensitively, with the published spelling ``neural`` and the synonyms the ``folder`` data set
-accepts (``angry``, ``happy``, ...; :data:`oadn.labels.SYNONYMS`). Protocol: a test set only; train on RAF-DB + AffectNet jointly (``rafdb+affectnet``).
+accepts (``angry``, ``happy``, ...; :data:`oadn.labels.SYNONYMS`). Protocol: a test set only; train on RAF-DB +
+AffectNet jointly (``rafdb+affectnet``).
 """
 
 from __future__ import annotations
