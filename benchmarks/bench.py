@@ -168,6 +168,8 @@ def measure_input_and_loop(config, train_source, bench: StepBench, device, mode:
     channels_last = device.type == "cuda" and config.train.amp
     batches = _batches(loader)
 
+    moved: list[int] = []  # bytes of faces per batch, as the loader hands them over
+
     def run(count: int, train: bool) -> tuple[float, float]:
         """Images/s, and the mean milliseconds per batch the training thread waited for the loader."""
         seen, waited = 0, 0.0
@@ -177,6 +179,7 @@ def measure_input_and_loop(config, train_source, bench: StepBench, device, mode:
             asked = time.perf_counter()
             batch = next(batches)
             waited += time.perf_counter() - asked
+            moved.append(batch["image"].nbytes)
             images, landmarks = to_device(batch, device, channels_last, normalisation)
             targets = training_targets(batch, device)
             seen += batch["size"]
@@ -190,7 +193,8 @@ def measure_input_and_loop(config, train_source, bench: StepBench, device, mode:
     loop_rate, wait_ms = run(steps, train=True)
     loader.close()
     return {"workers": resolve_workers(config.data.num_workers), "input_img_per_s": input_rate,
-            "loop_img_per_s": loop_rate, "loop_data_wait_ms": wait_ms, "mode": mode}
+            "loop_img_per_s": loop_rate, "loop_data_wait_ms": wait_ms, "image_mb_per_batch": max(moved) / 2**20,
+            "mode": mode}
 
 
 def measure_attention(config, device, steps: int) -> float:
@@ -306,7 +310,8 @@ def results_table(results: dict[str, Any]):
         table.add_row("OADN / backbone", mode, f"{ratio['oadn_over_backbone_rate']:.3f}",
                       f"{memory:.3f}" if memory else "-", "")
     for loop in results["loop"]:
-        table.add_row(f"input pipeline ({loop['workers']} workers)", loop["mode"], f"{loop['input_img_per_s']:,.1f}", "-", "")
+        table.add_row(f"input pipeline ({loop['workers']} workers)", loop["mode"], f"{loop['input_img_per_s']:,.1f}", "-",
+                      f"{loop['image_mb_per_batch']:.2f} MB faces/batch")
         table.add_row("loop (loader + OADN step)", loop["mode"], f"{loop['loop_img_per_s']:,.1f}", "-",
                       f"{results['ratios'][loop['mode']]['loop_over_step']:.3f} of step")
         table.add_row("  of it, data wait", loop["mode"], f"{loop['loop_data_wait_ms']:.2f} ms/batch", "-", "")

@@ -29,6 +29,7 @@ def test_bench_prints_the_table_and_writes_json(tmp_path):
     (loop,) = figures["loop"]
     assert loop["workers"] == 1 and loop["input_img_per_s"] > 0 and loop["loop_img_per_s"] > 0
     assert loop["loop_data_wait_ms"] >= 0 and "of it, data wait" in result.output
+    assert loop["image_mb_per_batch"] == 8 * 3 * 32 * 32 / 2**20 and "MB faces/batch" in result.output  # RGB uint8
     ratios = figures["ratios"]["eager"]
     step = {row["method"]: row["img_per_s"] for row in figures["step"]}
     assert abs(ratios["oadn_over_backbone_rate"] - step["oadn"] / step["baseline"]) < 1e-9
