@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from oadn.data.registry import get_dataset
 from oadn.occlusion.occluders import KINDS, face_hull, image_rng, occlude, points_under
@@ -139,6 +140,21 @@ def test_detector_mode_reruns_dlib_on_the_occluded_face(face):
     points = DetectorRescorer()(occluded, face.landmarks)
     assert points.shape == (68, 3) and np.all(points[:, 2] == 1.0)
     assert np.all((points[:, :2] > -32) & (points[:, :2] < 96))  # in (or near) the 64 px frame
+
+
+def test_fit_visibility_trains_on_fewer_examples_than_a_batch(tmp_path, monkeypatch):
+    """A training set smaller than one batch is one short batch an epoch, not an epoch without a step (which
+    would save and judge an untrained model)."""
+    from oadn.visibility.fit import FitSettings, fit_visibility
+
+    steps = []
+    step = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: steps.append(1) or step(self, *a, **k))
+    data = get_dataset("synthetic", train_size=30, test_size=28, seed=2)
+    train, test = (data.open_split(split, root=None, image_size=32) for split in ("train", "test_clean"))
+    settings = FitSettings(dataset="synthetic", image_size=32, samples=10, eval_samples=20, epochs=2, batch_size=16)
+    fit_visibility(train, test, settings, tmp_path / "vis.pt", progress=False, log=lambda *_: None)
+    assert len(steps) == 2
 
 
 def test_fit_visibility_command_runs_end_to_end_and_names_an_unknown_data_set(tmp_path):
