@@ -56,11 +56,13 @@ def test_sixteen_bit_grayscale_is_scaled_not_white(tmp_path: Path):
         load_image(tmp_path / "float.tif", "float")
 
 
-def test_decompression_bomb_is_an_unreadable_image(tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize("limit", [1000, 3000])  # 64 x 64 is over twice 1000 (Pillow raises), under twice 3000 (warns)
+def test_decompression_bomb_is_an_unreadable_image(tmp_path: Path, monkeypatch, limit):
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "big.png")
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
-    with pytest.raises(ImageDecodeError, match="decompression-bomb"):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+    with pytest.raises(ImageDecodeError, match="decompression-bomb") as caught:
         decode_rgb(tmp_path / "big.png")
+    assert caught.value.reason.startswith("larger than")  # the reason alone, for bad_images.csv
 
 
 def test_class_folders_map_by_name_and_synonym(folder: Path):

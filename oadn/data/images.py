@@ -8,7 +8,6 @@ limit is an unreadable image like any other (an :class:`ImageDecodeError`), neve
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,10 @@ _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 class ImageDecodeError(ValueError):
     """An image file that cannot be turned into 8-bit RGB (unreadable, truncated, too large, unsupported mode)."""
 
+    def __init__(self, path: str | Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+
 
 def to_rgb(image: Image.Image, path: str | Path) -> np.ndarray:
     """H x W x 3 uint8 RGB of a decoded Pillow image; 16-bit and 32-bit integer pixels are scaled, not clipped."""
@@ -32,29 +35,31 @@ def to_rgb(image: Image.Image, path: str | Path) -> np.ndarray:
     if mode in _SIXTEEN_BIT_MODES or mode == "I":
         values = np.asarray(image).astype(np.int64)
         if mode == "I" and (values.min() < 0 or values.max() > 65535):
-            raise ImageDecodeError(f"{path}: 32-bit integer pixels outside 0..65535 (mode I); save it as 8- or 16-bit")
+            raise ImageDecodeError(path, "32-bit integer pixels outside 0..65535 (mode I); save it as 8- or 16-bit")
         gray = np.round(values * (255.0 / 65535.0)).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=-1)
-    raise ImageDecodeError(f"{path}: unsupported pixel mode {mode!r} (expected 8-bit or 16-bit grayscale, palette, "
-                           "RGB(A) or CMYK); convert the file to PNG or JPEG")
+    raise ImageDecodeError(path, f"unsupported pixel mode {mode!r} (expected 8-bit or 16-bit grayscale, palette, "
+                                 "RGB(A) or CMYK); convert the file to PNG or JPEG")
 
 
 def decode_rgb(path: str | Path) -> np.ndarray:
     """H x W x 3 uint8 RGB of an image file; any failure is an :class:`ImageDecodeError` naming the file."""
+    limit = Image.MAX_IMAGE_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.load()  # decodes every byte: a truncated file raises here
-                return to_rgb(image, path)
+        with Image.open(path) as image:  # reads the header only; over twice the limit Pillow raises here
+            if limit and image.width * image.height > limit:  # checked here, not by a (process-wide) warnings filter
+                raise ImageDecodeError(path, f"larger than Pillow's decompression-bomb limit ({image.width} x "
+                                             f"{image.height} pixels, limit {limit})")
+            image.load()  # decodes every byte: a truncated file raises here
+            return to_rgb(image, path)
     except ImageDecodeError:
         raise
     except FileNotFoundError:
-        raise ImageDecodeError(f"{path}: file not found") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageDecodeError(f"{path}: larger than Pillow's decompression-bomb limit ({error})") from None
+        raise ImageDecodeError(path, "file not found") from None
+    except Image.DecompressionBombError as error:
+        raise ImageDecodeError(path, f"larger than Pillow's decompression-bomb limit ({error})") from None
     except (OSError, ValueError, SyntaxError) as error:
-        raise ImageDecodeError(f"{path}: {type(error).__name__}: {error}") from None
+        raise ImageDecodeError(path, f"{type(error).__name__}: {error}") from None
 
 
 def image_extensions() -> set[str]:

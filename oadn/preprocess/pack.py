@@ -51,13 +51,13 @@ def aligned_faces(
     """N x S x S x 3 uint8 faces rendered through each row's cached transform (zeros for unreadable files)."""
     from oadn.preprocess.alignment import rescale_transform, warp_image
     from oadn.preprocess.cache import transform_matrix
-    from oadn.preprocess.prepare import read_rgb
+    from oadn.data.images import decode_rgb
 
     images = np.zeros((len(table), size, size, 3), dtype=np.uint8)
     for i, row in enumerate(table[["path", "status", "transform"]].to_dict("records")):
         if row["status"] != "unreadable":
             matrix = rescale_transform(transform_matrix(row), reference_size, size)
-            images[i] = warp_image(read_rgb(row["path"]), matrix, size)
+            images[i] = warp_image(decode_rgb(row["path"]), matrix, size)
         if progress is not None and (i % 1000 == 0 or i == len(table) - 1):
             progress(i + 1, len(table))
     return images

@@ -81,12 +81,6 @@ def select_device(device: str | None = None) -> str:
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def read_rgb(path: str) -> np.ndarray:
-    """H x W x 3 uint8 RGB of an image file (grayscale, 16-bit and palette images are converted; any failure
-    is an :class:`~oadn.data.images.ImageDecodeError`, a ValueError)."""
-    return decode_rgb(path)
-
-
 def prepare(
     adapter: OnDiskDatasetAdapter,
     root: Path,
@@ -198,7 +192,7 @@ class _ChunkWorker:
         images: list[np.ndarray | None] = []
         for row in rows.itertuples():
             try:
-                images.append(read_rgb(row.path))
+                images.append(decode_rgb(row.path))
             except (OSError, ValueError) as err:
                 images.append(None)
                 out.append(_row(row.image_id, "unreadable", f"{type(err).__name__}: {err}"))

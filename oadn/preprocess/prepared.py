@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from oadn.data.faces import BadImageError, FaceRecord, soft_targets
+from oadn.data.images import ImageDecodeError, decode_rgb
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.preprocess.alignment import rescale_points, rescale_transform, warp_image
 from oadn.preprocess.cache import DamagedChunkError, PreparedCache, cache_root, changed_mask, transform_matrix
 from oadn.preprocess.cache_audit import require_root
 from oadn.preprocess.landmarks.base import canonical_spec
-from oadn.preprocess.prepare import read_rgb
 
 POLICIES = ("keep-invisible", "drop")
 
@@ -108,9 +108,9 @@ class PreparedSource:
         if self._unreadable[index]:
             raise BadImageError(image_id, path, self._reasons[index])
         try:
-            image = read_rgb(path)
-        except (OSError, ValueError) as err:
-            raise BadImageError(image_id, path, f"{type(err).__name__}: {err}") from err
+            image = decode_rgb(path)
+        except ImageDecodeError as err:
+            raise BadImageError(image_id, path, err.reason) from err
         return FaceRecord(
             image=warp_image(image, self._matrices[index], self.image_size),
             landmarks=self._landmarks[index].copy(),

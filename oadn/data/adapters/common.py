@@ -55,8 +55,7 @@ def load_image(path: str | Path, image_id: str) -> Image.Image:
     try:
         return Image.fromarray(decode_rgb(path))
     except ImageDecodeError as error:
-        reason = str(error).removeprefix(f"{path}: ")
-        raise BadImageError(image_id, str(path), reason) from None
+        raise BadImageError(image_id, str(path), error.reason) from None
 
 
 def _image_problem(path: str, image_id: str, decode: bool) -> str | None:
