@@ -102,6 +102,16 @@ def test_chunk_from_another_data_set_is_refused(root: Path, tmp_path: Path, back
         _prepare(root, tmp_path / "a")
 
 
+def test_a_chunk_whose_images_were_all_removed_from_the_root_is_not_called_foreign(root: Path, tmp_path: Path, backend):
+    summary = _prepare(root, tmp_path / "cache")
+    first = PreparedCache(summary.cache_dir).chunk_paths()[0]
+    for image_id in pq.read_table(first).column("image_id").to_pylist():
+        (root / image_id).unlink()
+    again = _prepare(root, tmp_path / "cache")
+    assert again.total == 4 and again.processed == 0
+    assert len(open_prepared_split(ADAPTER, root, "test", image_size=32, cache_dir=tmp_path / "cache")) == 4
+
+
 def test_changed_images_are_noticed_and_prepared_again(root: Path, tmp_path: Path, backend):
     cache_dir = tmp_path / "cache"
     _prepare(root, cache_dir)

@@ -27,6 +27,7 @@ removes it and prepares its images again, readers say to run ``prepare``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -123,8 +124,14 @@ class PreparedCache:
     def chunk_paths(self) -> list[Path]:
         return sorted(self.directory.glob("chunk-*.parquet"))
 
+    @functools.cached_property
     def _identity(self) -> dict[str, str]:
+        """What every chunk is tagged with; read once (a cache's data set never changes: write_meta refuses)."""
         return {"dataset": str(self.read_meta().get("dataset", "")), "cache": self.directory.name}
+
+    def is_tagged(self, path: Path) -> bool:
+        """Whether a chunk names the data set and cache it was written for (chunks of the first release do not)."""
+        return _CHUNK_META_KEY in (pq.read_schema(path).metadata or {})
 
     def read_chunk(self, path: Path) -> pa.Table:
         """One chunk in the current schema; DamagedChunkError / ForeignChunkError name what is wrong."""
@@ -137,10 +144,10 @@ class PreparedCache:
         written_for = (table.schema.metadata or {}).get(_CHUNK_META_KEY)
         if written_for is not None:
             origin = json.loads(written_for)
-            if origin != self._identity():
+            if origin != self._identity:
                 raise ForeignChunkError(
                     f"{path}: chunk written for data set {origin.get('dataset')!r} in cache {origin.get('cache')}, "
-                    f"not for {self._identity()['dataset']!r} in {self.directory.name}; remove the file"
+                    f"not for {self._identity['dataset']!r} in {self.directory.name}; remove the file"
                 )
         for name in STAT_COLUMNS:
             if name not in table.column_names:
@@ -172,7 +179,7 @@ class PreparedCache:
 
     def write_chunk(self, path: Path, table: pa.Table) -> None:
         """Write (or atomically replace) one chunk."""
-        table = table.replace_schema_metadata({_CHUNK_META_KEY: json.dumps(self._identity()).encode()})
+        table = table.replace_schema_metadata({_CHUNK_META_KEY: json.dumps(self._identity).encode()})
         tmp = self.directory / f".{path.name}.tmp"
         pq.write_table(table, tmp)
         os.replace(tmp, path)

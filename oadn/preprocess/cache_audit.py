@@ -79,7 +79,8 @@ def audit_cache(cache: PreparedCache, index: pd.DataFrame, *, repair: bool) -> A
             removed.append(str(error))
             continue
         ids = table.column("image_id").to_pylist()
-        if ids and not any(i in paths_by_id for i in ids):
+        # a tagged chunk was checked as ours by read_chunk: its images may simply be gone from the root
+        if ids and not any(i in paths_by_id for i in ids) and not cache.is_tagged(path):
             raise ForeignChunkError(f"{path}: none of its {len(ids)} images belong to this data set at this root "
                                     f"(e.g. {ids[0]!r}); it was copied from another cache: remove the file")
         table, count = _record_missing_stats(table, paths_by_id)
