@@ -8,6 +8,7 @@ run-identity rule of :mod:`oadn.identity`.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -67,8 +68,10 @@ class DataCheck:
         return options
 
 
+@functools.cache
 def backend_problem(spec: str) -> str:
-    """Why landmark backend ``spec`` cannot run here ("" when it can)."""
+    """Why landmark backend ``spec`` cannot run here ("" when it can); asked once per process (building a backend
+    can mean loading, or downloading, its weights)."""
     from oadn.preprocess.landmarks.base import LandmarkBackendError, make_backend
 
     try:
@@ -76,11 +79,6 @@ def backend_problem(spec: str) -> str:
     except (LandmarkBackendError, ImportError, OSError) as error:
         return str(error)
     return ""
-
-
-def prepare_command(adapter: DatasetAdapter, root: Path, spec: str, locations: DataLocations) -> str:
-    cache = f" --cache-dir {locations.cache_dir}" if locations.cache_dir else ""
-    return f"oadn-bench prepare {adapter.cache_name} --root {root} --landmarks {spec}{cache}"
 
 
 def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLocations) -> DataCheck:
@@ -100,7 +98,7 @@ def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLoc
     except (FileNotFoundError, ValueError) as error:
         return DataCheck(adapter, root, reason=f"data missing or unusable: {error}")
     check = DataCheck(adapter, root, index["split"].value_counts().to_dict())
-    from oadn.preprocess.prepared import find_cache
+    from oadn.preprocess.prepared import find_cache, prepare_command
 
     try:
         cache = find_cache(adapter.cache_name, root, landmarks=locations.landmarks, cache_dir=locations.cache_dir)
@@ -112,14 +110,13 @@ def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLoc
     except FileNotFoundError:
         pass
     candidates = [locations.landmarks] if locations.landmarks else list(BACKEND_PREFERENCE)
-    problems = {spec: backend_problem(spec) for spec in candidates}
-    usable = [spec for spec in candidates if not problems[spec]]
+    usable = next((spec for spec in candidates if not backend_problem(spec)), None)  # the first that runs
     if usable:
-        check.landmarks = check.prepare = usable[0]
+        check.landmarks = check.prepare = usable
     else:
-        why = "; ".join(f"{s}: {p}" for s, p in problems.items())
+        why = "; ".join(f"{spec}: {backend_problem(spec)}" for spec in candidates)
         check.reason = (f"no landmark cache for {adapter.cache_name} at {root} and no backend to make one ({why}); run: "
-                        f"{prepare_command(adapter, root, candidates[0], locations)}")
+                        f"{prepare_command(adapter.cache_name, root, landmarks=candidates[0], cache_dir=locations.cache_dir)}")
     return check
 
 

@@ -19,6 +19,8 @@ import oadn.preprocess.prepare as prepare_module
 from oadn.data.registry import get_dataset
 from oadn.preprocess.cache import PreparedCache
 from oadn.preprocess.cli import prepare_command, show_landmarks_command
+from oadn.data.packed import Pack, unpack
+from oadn.preprocess.pack import pack_dataset
 from oadn.preprocess.prepare import prepare
 from oadn.preprocess.prepared import open_prepared_split
 
@@ -164,6 +166,10 @@ def test_nan_landmarks_never_reach_the_scores(root: Path, tmp_path: Path, monkey
     with pytest.warns(UserWarning):
         dropped = open_prepared_split(ADAPTER, root, "test", image_size=32, cache_dir=tmp_path / "c", policy="drop")
     assert len(dropped) == 4
+    with pytest.warns(UserWarning, match=r"1 face\(s\) with NaN/inf landmarks"):  # a pack reads the cache the same way
+        pack_dataset(ADAPTER, root, tmp_path / "f.pack", size=32, cache_dir=tmp_path / "c")
+    packed = Pack(unpack(tmp_path / "f.pack", tmp_path / "u"))
+    assert np.isfinite(packed.landmarks).all() and (packed.table["status"] == "no_landmarks").sum() == 2
 
 
 def test_read_only_cache_is_refused_before_any_work(root: Path, tmp_path: Path, backend, monkeypatch):

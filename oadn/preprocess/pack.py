@@ -29,7 +29,6 @@ from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.packed import PACK_FORMAT
 from oadn.data.registry import get_dataset
 
-#: suffixes of image files, which are packed as pixels rather than copied
 #: text files larger than this are not copied (label and list files are far smaller)
 MAX_LABEL_FILE = 64 * 2**20
 XZ_FILTERS = [{"id": lzma.FILTER_DELTA, "dist": 1}, {"id": lzma.FILTER_LZMA2, "preset": 9}]
@@ -87,20 +86,15 @@ def pack_dataset(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Write the pack of ``adapter``'s prepared copy at ``root`` to ``out``; returns its pack.json contents."""
-    from oadn.preprocess.prepared import find_cache
+    from oadn.preprocess.prepared import find_cache, prepare_command, prepared_rows
 
     root = Path(root)
     cache = find_cache(adapter.cache_name, root, landmarks=landmarks, align=align, cache_dir=cache_dir)
     meta = cache.read_meta()
     wanted = adapter.preparation_index(root)[["image_id", "path"]].drop_duplicates("image_id")
-    table = wanted.merge(cache.read(), on="image_id", how="left")
-    missing = table["status"].isna()
-    if missing.any():
-        raise RuntimeError(
-            f"{cache.directory}: {int(missing.sum())} image(s) are not prepared yet (e.g. "
-            f"{table.loc[missing, 'image_id'].iloc[0]}); run: oadn-bench prepare {adapter.cache_name} --root {root} "
-            f"--landmarks {meta['landmarks']} --align {meta['align']}"
-        )
+    command = prepare_command(adapter.cache_name, root, landmarks=meta["landmarks"], align=meta["align"],
+                              cache_dir=cache_dir)
+    table = prepared_rows(cache, wanted, command)  # as training reads the cache: stale or NaN faces never packed
     images = aligned_faces(table, meta["reference_size"], size, progress)
     grayscale = bool((images[..., :1] == images[..., 1:]).all())
     if grayscale:

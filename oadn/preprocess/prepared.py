@@ -151,6 +151,17 @@ def open_prepared_split(
     if split not in set(index["split"]):
         raise KeyError(f"data set {adapter.name!r} has no split {split!r}; it has {', '.join(adapter.splits)}")
     rows = index[index["split"] == split].drop(columns=["landmarks68"], errors="ignore")
+    table = prepared_rows(cache, rows, command, f" of split {split!r}")
+    if policy == "drop":
+        table = table[table["status"] == "ok"]
+    return PreparedSource(adapter.classes, table, meta["reference_size"], image_size)
+
+
+def prepared_rows(cache: PreparedCache, rows: pd.DataFrame, command: str, of: str = "") -> pd.DataFrame:
+    """``rows`` (image_id, path, ...) joined with the cache's latest row per image, with the safeguards every reader
+    of a cache needs: a damaged chunk, an image not prepared yet (``of`` says which part of the data set) or changed
+    at the root since is an error giving ``command``, the prepare command that fixes it; NaN/inf landmarks become
+    failed faces."""
     try:
         prepared = cache.read()
     except DamagedChunkError as error:
@@ -159,14 +170,11 @@ def open_prepared_split(
     missing = table["status"].isna()
     if missing.any():
         raise RuntimeError(
-            f"{cache.directory}: {int(missing.sum())} image(s) of split {split!r} are not prepared yet "
+            f"{cache.directory}: {int(missing.sum())} image(s){of} are not prepared yet "
             f"(e.g. {table.loc[missing, 'image_id'].iloc[0]}); run: {command}"
         )
     _refuse_changed_files(table, cache, command)
-    table = _fail_non_finite(table, cache)
-    if policy == "drop":
-        table = table[table["status"] == "ok"]
-    return PreparedSource(adapter.classes, table, meta["reference_size"], image_size)
+    return _fail_non_finite(table, cache)
 
 
 def _refuse_changed_files(table: pd.DataFrame, cache: PreparedCache, command: str) -> None:
