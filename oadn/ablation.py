@@ -29,7 +29,7 @@ from oadn.planning import DataLocations
 from oadn.report import render_ablation_report
 from oadn.report.ablation_report import COLUMNS as CSV_COLUMNS
 from oadn.runs import load_config, load_metrics
-from oadn.suite import Experiment, Suite, _columns, builtin_dir
+from oadn.suite import Experiment, Suite, _columns, _unknown, builtin_dir
 from oadn.suite_run import plan_and_train, score_columns
 
 Log = Callable[[str], None]
@@ -64,9 +64,7 @@ def _nested(key: str, value: Any) -> dict[str, Any]:
 
 def load_sweep(path: Path) -> Sweep:
     values = load_yaml(path)
-    unknown = sorted(set(values) - SWEEP_KEYS)
-    if unknown:
-        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(sorted(SWEEP_KEYS))}")
+    _unknown(values, SWEEP_KEYS, str(path))
     for required in ("param", "values"):
         if required not in values:
             raise ValueError(f"{path}: a sweep needs '{required}'")
@@ -91,7 +89,8 @@ def resolve_sweep(sweep: str | None, param: str | None, dataset: str | None) -> 
         if (folder / f"{name}.yaml").is_file():
             found = load_sweep(folder / f"{name}.yaml")
             if dataset and found.base.get("data", {}).get("name") != dataset:
-                found.base = merge(found.base, {"data": {"name": dataset, "options": {}}})
+                found.base = merge(found.base, {"data": {"name": dataset}})
+                found.base["data"]["options"] = {}  # the other data set's protocol options do not carry over
                 found.base["data"].pop("test_splits", None)
                 found.root, found.name = None, f"{dataset}-{param}"
             return found
@@ -169,19 +168,12 @@ def run_ablation(
     return table
 
 
-def _scored_figures(entry: dict[str, Any]) -> dict[str, Any]:
-    """The fused prediction's figures of a finished manifest row: its run's own split, or its evaluation folder's."""
-    predictions = Path(entry["predictions"])
-    if predictions.parent.name == "predictions":
-        return load_metrics(entry["run_dir"])["splits"][entry["split"]]["prediction"]
-    return json.loads((predictions.parent / "metrics.json").read_text())[entry["split"]]["prediction"]
-
-
 def _retrained_rows(sweep: Sweep, manifest: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_label = {_label(sweep, v): v for v in sweep.values}
     rows = []
     for entry in manifest:
-        figure = _scored_figures(entry) if entry["status"] == "finished" else {}
+        # a sweep's columns are its runs' own test splits (sweep_suite), scored in the run's metrics.json
+        figure = load_metrics(entry["run_dir"])["splits"][entry["split"]]["prediction"] if entry["status"] == "finished" else {}
         rows.append({"param": sweep.param, "value": by_label[entry["method"]], "kind": "retrained", "seed": entry["seed"],
                      "column": entry["column"], "count": figure.get("count"), "accuracy": figure.get("accuracy"),
                      "mean_class_accuracy": figure.get("mean_class_accuracy"), "status": entry["status"],

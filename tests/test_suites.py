@@ -243,3 +243,14 @@ def test_missing_landmark_cache_is_prepared_on_the_way_or_skipped_with_the_comma
     # the prepared cache is found the second time; the finished run is reused
     result = runner.invoke(app, args)
     assert result.exit_code == 0 and "preparing" not in result.output and "1 reused" in result.output
+
+
+def test_a_generic_sweep_moved_onto_another_data_set_leaves_its_protocol_options_behind(tmp_path, monkeypatch):
+    import oadn.ablation as ablation
+
+    (tmp_path / "T.yaml").write_text(yaml.safe_dump({"param": "T", "values": [0.2], "base": {
+        "data": {"name": "synthetic", "options": {"train_size": 70}, "test_splits": ["test_clean"]}}}))
+    monkeypatch.setattr(ablation, "sweeps_dir", lambda: tmp_path)
+    moved = ablation.resolve_sweep(None, "T", "ferplus")
+    assert moved.base["data"] == {"name": "ferplus", "options": {}} and moved.name == "ferplus-T"
+    assert ablation.resolve_sweep(None, "T", None).base["data"]["options"] == {"train_size": 70}

@@ -104,10 +104,11 @@ def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
     if not row["predictions"] or not path.is_file():
         raise FileNotFoundError(f"predictions not found: {row['predictions'] or '(empty path)'}")
     needed = ["image_id", "label", "pred_prediction"]
-    missing = [c for c in needed if c not in pq.read_schema(path).names]
+    stored = pq.read_schema(path).names
+    missing = [c for c in needed if c not in stored]
     if missing:
         raise ValueError(f"{path}: predictions lack column(s) {', '.join(missing)}; expected {', '.join(needed)}")
-    branches = [c for c in pq.read_schema(path).names if c.startswith("pred_") and c != "pred_prediction"]
+    branches = [c for c in stored if c.startswith("pred_") and c != "pred_prediction"]
     frame = pd.read_parquet(path, columns=needed + branches)
     classes, scored = list(row["classes"]), list(row["scored_classes"])
     names = np.asarray(classes, dtype=object)
