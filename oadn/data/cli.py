@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any, Optional
 
@@ -13,17 +12,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from oadn.data.index import CheckReport, Problem
-from oadn.data.registry import get_dataset, list_datasets
+from oadn.data.registry import get_dataset, list_datasets, option_names
 
 app = typer.Typer(help="Data sets: what is registered, and whether your copy can serve its protocol.", no_args_is_help=True)
 #: wide enough for an 8-class counts table when output goes to a file or a pipe (rich defaults to 80 there)
 console = Console(width=None if Console().is_terminal else 160)
-
-
-def _options(adapter_cls: type) -> list[str]:
-    """Constructor keyword options of an adapter class (its protocol options)."""
-    parameters = inspect.signature(adapter_cls.__init__).parameters.values()
-    return [p.name for p in parameters if p.name != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD]
 
 
 @app.command("list")
@@ -38,7 +31,7 @@ def list_command() -> None:
         except ValueError as error:  # e.g. the user-list subset, which has no default list
             table.add_row(name, "", "", escape(f"needs options: {error}"), "")
             continue
-        options = ", ".join(_options(type(adapter)))
+        options = ", ".join(option_names(name)[0])
         if hasattr(adapter, "parent_family"):
             options += f", and {adapter.parent_family}'s options"
         table.add_row(name, str(len(adapter.classes)), "/".join(adapter.splits), escape(adapter.protocol), options)

@@ -6,6 +6,7 @@ Constructor keyword arguments are the data set's protocol options (label mode, n
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable, ClassVar, TypeVar
@@ -75,6 +76,14 @@ def get_dataset(name: str, **options: Any) -> DatasetAdapter:
     if name not in _REGISTRY:
         raise KeyError(f"unknown data set {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name](**options)
+
+
+def option_names(name: str) -> tuple[list[str], bool]:
+    """Data set ``name``'s protocol options as its adapter declares them (keyword arguments, in order), and whether
+    it takes any other option too (``**kwargs``, passed on to a wrapped data set)."""
+    parameters = list(inspect.signature(dataset_class(name).__init__).parameters.values())[1:]  # after self
+    named = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return named, any(p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 def dataset_class(name: str) -> type[DatasetAdapter]:

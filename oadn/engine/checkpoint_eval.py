@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 import warnings
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import torch
 
 from oadn.config import RunConfig, build_config, config_to_dict, merge
-from oadn.data.registry import DatasetAdapter, dataset_class, get_dataset
+from oadn.data.registry import DatasetAdapter, get_dataset, option_names
 from oadn.engine.evaluate import metrics_by_branch, predict
 from oadn.engine.resume import selected_weights
 from oadn.engine.train import open_data_split, resolve_device
@@ -40,11 +39,8 @@ TEST_TIME_MODEL_KEYS = ("threshold", "sigma")
 
 def inherited_options(dataset: str, run_options: dict[str, Any]) -> dict[str, Any]:
     """The run's protocol options that ``dataset``'s adapter accepts (all of them when it takes ``**kwargs``)."""
-    parameters = inspect.signature(dataset_class(dataset).__init__).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return dict(run_options)
-    names = {p.name for p in parameters}
-    return {k: v for k, v in run_options.items() if k in names}
+    names, takes_any = option_names(dataset)
+    return dict(run_options) if takes_any else {k: v for k, v in run_options.items() if k in names}
 
 
 def column_options(dataset: str, run_options: dict[str, Any], options: dict[str, Any] | None) -> dict[str, Any]:
@@ -94,7 +90,7 @@ def resolve_evaluation(
     own = config.data.name
     dataset = dataset or own
     inherited = inherited_options(dataset, config.data.options)  # all of them for the run's own data set
-    resolved = column_options(dataset, config.data.options, options)
+    resolved = {**inherited, **(options or {})}  # as column_options resolves them
     adapter = get_dataset(dataset, **resolved)
     run_classes = tuple(get_dataset(own, **config.data.options).classes)
     extra = set(adapter.classes) - set(run_classes)

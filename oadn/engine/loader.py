@@ -86,6 +86,8 @@ def collate_faces(items: list[dict[str, Any]]) -> dict[str, Any]:
         return batch
     batch["image"] = torch.stack([item["image"] for item in good])
     batch["landmarks"] = torch.stack([item["landmarks"] for item in good])
+    # faces with NaN/inf landmarks (named if the loss turns NaN), counted here, in the workers, not by the step
+    batch["nan_faces"] = int((~torch.isfinite(batch["landmarks"])).flatten(1).any(1).sum())
     batch["label"] = torch.tensor([item["label"] for item in good], dtype=torch.long)
     batch["index"] = torch.tensor([item["index"] for item in good], dtype=torch.long)
     if "frame" in good[0]:

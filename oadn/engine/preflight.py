@@ -46,15 +46,15 @@ def split_option_names(adapter: DatasetAdapter) -> set[str] | None:
 
 def open_adapter(config: RunConfig) -> DatasetAdapter:
     """The run's data set adapter; an unknown name or protocol option is a ConfigError naming the valid ones."""
-    from oadn.data.registry import _REGISTRY, list_datasets
+    from oadn.data.registry import list_datasets, option_names
 
     data = config.data
     if data.name not in list_datasets():
         raise ConfigError(
             f"config.data.name = {data.name!r}: unknown data set; registered: {', '.join(list_datasets())}"
         )
-    valid = _keyword_names(_REGISTRY[data.name].__init__, {"self"})
-    unknown = sorted(set(data.options) - valid) if valid is not None else []
+    valid, takes_any = option_names(data.name)
+    unknown = [] if takes_any else sorted(set(data.options) - set(valid))
     if unknown:
         raise ConfigError(
             f"config.data.options: {data.name} has no option(s) {', '.join(unknown)}; "

@@ -26,7 +26,7 @@ from oadn.engine.compiling import compile_mode, compile_step, step_begins
 from oadn.engine.evaluate import autocast_for, fast_layout, metrics_by_branch, predict
 from oadn.engine.loader import make_loader, to_device, training_targets
 from oadn.engine.preflight import check_run, discard_unstarted, warn_if_landmarks_unusable
-from oadn.engine.resume import plan_resume, record_changes, restore_best, retune_optimizer
+from oadn.engine.resume import OPTIMISER_KEYS, plan_resume, record_changes, restore_best, retune_optimizer
 from oadn.models import create_model
 from oadn.models.backbones import input_normalisation
 from oadn.models.advice import warn_large_backbone_from_scratch
@@ -159,7 +159,7 @@ def _train_one_epoch(
             if batch["size"] == 0:
                 bar.advance(task)
                 continue
-            nan_faces += int((~torch.isfinite(batch["landmarks"])).flatten(1).any(1).sum())
+            nan_faces += batch["nan_faces"]
             images, landmarks = to_device(batch, device, channels_last, normalisation)
             targets = training_targets(batch, device)
             step_begins(mode)
@@ -286,7 +286,7 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes, main) -
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         state = checkpoint["state"]
-        if plan.changed:
+        if plan.changed.keys() & set(OPTIMISER_KEYS):  # a new worker count or device leaves the optimiser as saved
             retune_optimizer(optimizer, scheduler, config.train, state["epoch"])
         if main:
             restore_best(run_dir, checkpoint)
