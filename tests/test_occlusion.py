@@ -106,15 +106,19 @@ def test_prepare_visibility_wraps_an_image_backend_and_keys_its_own_cache(tmp_pa
     class AllOnes(ImageLandmarkBackend):
         name, description, provides_scores = "fake", "fake backend", False
 
-        def predict(self, images, boxes):
-            points = np.concatenate([np.random.default_rng(0).uniform(60, 160, (68, 2)), np.ones((68, 1))], axis=1)
-            return [(points.astype(np.float32), "") for _ in images]
+        def predict(self, images, boxes):  # a face without points in the middle of the batch
+            rng = np.random.default_rng(0)
+            points = [np.concatenate([rng.uniform(60, 160, (68, 2)), np.ones((68, 1))], axis=1) for _ in images]
+            return [(None, "no face") if i == 1 else (p.astype(np.float32), "") for i, p in enumerate(points)]
 
     save_model(VisibilityNet(8, 4), {"image_size": 32, "width": 8, "embed": 4}, tmp_path / "v.pt")
     backend, spec = with_visibility(AllOnes(), "dlib", tmp_path / "v.pt")
     assert spec == f"dlib+visibility:{(tmp_path / 'v.pt').resolve()}" and "visibility model" in backend.description
-    (points, _), = backend.predict(np.zeros((1, 224, 224, 3), np.uint8), [None])
-    assert points.shape == (68, 3) and np.all((points[:, 2] > 0) & (points[:, 2] < 1))
+    faces = np.random.default_rng(1).integers(0, 256, (3, 224, 224, 3), dtype=np.uint8)
+    (points, _), missing, (last, _) = backend.predict(faces, [None] * 3)
+    assert points.shape == (68, 3) and np.all((points[:, 2] > 0) & (points[:, 2] < 1)) and missing == (None, "no face")
+    inner = AllOnes().predict(faces, [None] * 3)  # scored in one batch as each face alone would be
+    np.testing.assert_allclose(last, backend.scorer(faces[2], inner[2][0]), rtol=1e-5, atol=1e-6)
     assert with_visibility(AllOnes(), "dlib", None)[1] == "dlib"
     with pytest.raises(LandmarkBackendError, match="image landmark backend"):
         with_visibility(object(), "dataset", tmp_path / "v.pt")

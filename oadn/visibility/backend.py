@@ -26,9 +26,17 @@ class VisibilityBackend(ImageLandmarkBackend):
         self.description = f"{inner.description}, replaced by the visibility model {path}"
 
     def predict(self, images: np.ndarray, boxes: list[np.ndarray | None]) -> list[tuple[np.ndarray | None, str]]:
-        out = []
-        for image, (points, note) in zip(images, self.inner.predict(images, boxes)):
-            out.append((None if points is None else self.scorer(image, points), note))
+        found = self.inner.predict(images, boxes)
+        located = [i for i, (points, _) in enumerate(found) if points is not None]
+        if not located:
+            return found
+        # one forward pass for the faces with points, not one per face
+        probabilities = self.scorer.probabilities(images[located], np.stack([found[i][0] for i in located]))
+        out = list(found)
+        for row, i in enumerate(located):
+            points = np.array(found[i][0], dtype=np.float32)
+            points[:, 2] = probabilities[row]
+            out[i] = (points, found[i][1])
         return out
 
 

@@ -154,7 +154,7 @@ def fit_visibility(train_source: FaceSource, eval_source: FaceSource, settings: 
         for epoch in range(start_epoch, settings.epochs):
             net.train()
             order = torch.randperm(n, generator=torch.Generator().manual_seed(settings.seed * 1000 + epoch))
-            steps = max(1, n // settings.batch_size) if n else 0  # fewer examples than a batch: one short batch
+            steps = max(1, n // settings.batch_size)  # fewer examples than a batch: one short batch
             task = bar.add_task(f"epoch {epoch + 1}/{settings.epochs}", total=steps, info="")
             total = 0.0
             for step in range(steps):

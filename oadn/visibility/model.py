@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from oadn.preprocess.alignment import rescale_points
+
 #: the visibility net's own input normalisation (ImageNet statistics; fixed, since saved nets were trained with it)
 IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)
@@ -62,11 +64,10 @@ def normalise(images: np.ndarray) -> torch.Tensor:
 
 def resize_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """An aligned face and its points moved to ``size`` x ``size`` (pixel centres kept consistent)."""
+    points = rescale_points(np.asarray(landmarks)[:, :2], image.shape[0], size)
     if image.shape[0] == size:
-        return image, np.asarray(landmarks[:, :2], dtype=np.float32)
-    scale = size / image.shape[0]
-    resized = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
-    return resized, ((np.asarray(landmarks[:, :2], dtype=np.float32) + 0.5) * scale - 0.5)
+        return image, points
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR)), points
 
 
 class VisibilityScorer:
