@@ -147,9 +147,9 @@ def measure_steps(benches: dict[str, StepBench], mode: str, device, batch: int, 
     return rows
 
 
-def _batches(loader, start_epoch: int = 0):
+def _batches(loader):
     """Training batches without end, epoch after epoch, as training reads them."""
-    epoch = start_epoch
+    epoch = 0
     while True:
         yield from loader.epoch(epoch)
         epoch += 1

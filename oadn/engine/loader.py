@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from oadn.config_checks import ON_BAD_IMAGE
 from oadn.data.faces import BadImageError, FaceSource, read_compact
 from oadn.data.geometry import flip_landmarks
 
@@ -35,8 +36,8 @@ class FaceDataset(Dataset):
     def __init__(
         self, source: FaceSource, *, hflip: bool, seed: int, on_bad_image: str = "skip", target_mode: str = "hard"
     ):
-        if on_bad_image not in ("skip", "fail"):
-            raise ValueError(f"data.on_bad_image must be 'skip' or 'fail', got {on_bad_image!r}")
+        if on_bad_image not in ON_BAD_IMAGE:
+            raise ValueError(f"data.on_bad_image must be {' or '.join(map(repr, ON_BAD_IMAGE))}, got {on_bad_image!r}")
         if target_mode not in TARGET_MODES:
             raise ValueError(f"target mode must be one of {TARGET_MODES}, got {target_mode!r}")
         self.source = source

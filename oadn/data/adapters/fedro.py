@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 
 from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, frame, require_dir
+from oadn.data.images import image_extensions
 from oadn.data.index import Problem
 from oadn.data.registry import register_dataset
 from oadn.labels import BASIC_CLASSES, canonical_class
 
 PUBLISHED_IMAGES = 400
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 
 
 @register_dataset("fedro")
@@ -52,12 +52,13 @@ class FEDRO(FileDatasetAdapter):
                 problems.append(Problem(str(entry), f"second folder for {cls} (first: {found[cls].name})"))
             else:
                 found[cls] = entry
+        suffixes = image_extensions()
         for cls in BASIC_CLASSES:
             if cls not in found:
                 problems.append(Problem(str(root), f"missing class folder for {cls} (expected e.g. {root / cls})"))
                 continue
             for file in sorted(found[cls].iterdir()):
-                if file.suffix.lower() not in IMAGE_SUFFIXES:
+                if file.suffix.lower() not in suffixes:
                     problems.append(Problem(str(file), "not an image file name; ignored", None, "warning"))
                     continue
                 columns["image_id"].append(f"{found[cls].name}/{file.name}")

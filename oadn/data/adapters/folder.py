@@ -39,13 +39,13 @@ def _parse_classes(classes: str | Sequence[str] | int | None) -> tuple[str, ...]
     if str(classes).strip() == "7":
         return CANONICAL_CLASSES[:7]
     names = [c for c in (classes.split(",") if isinstance(classes, str) else classes) if str(c).strip()]
-    mapped = {}
+    mapped = set()
     for name in names:
         canonical = canonical_class(str(name))
         if canonical is None:
             raise ValueError(f"folder: classes option names {name!r}, not an expression; expected names such as "
                              f"{', '.join(CANONICAL_CLASSES)} (or synonyms like happy, angry, sad)")
-        mapped[canonical] = name
+        mapped.add(canonical)
     return tuple(c for c in CANONICAL_CLASSES if c in mapped)
 
 
