@@ -24,11 +24,11 @@ import pandas as pd
 import yaml
 
 from oadn.config import build_config, load_yaml, merge
-from oadn.engine.checkpoint_eval import TEST_TIME_MODEL_KEYS, evaluate_run, resolve_evaluation
+from oadn.engine.checkpoint_eval import TEST_TIME_MODEL_KEYS, evaluate_missing
 from oadn.planning import DataLocations
 from oadn.report import render_ablation_report
 from oadn.report.ablation_report import COLUMNS as CSV_COLUMNS
-from oadn.runs import load_config, load_metrics
+from oadn.runs import load_metrics
 from oadn.suite import Experiment, Suite, _columns, _unknown, builtin_dir
 from oadn.suite_run import plan_and_train, score_columns
 
@@ -188,7 +188,8 @@ def _at_test_rows(sweep, plan, progress, log) -> list[dict[str, Any]]:
     for run in plan.runs:
         finished = run.run_dir is not None and (Path(run.run_dir) / "metrics.json").is_file()
         for value in sweep.values:
-            scored = _score_at(run.run_dir, splits, {field: value}, progress, log) if finished else {}
+            scored = evaluate_missing(run.run_dir, splits, model_overrides={field: value}, progress=progress,
+                                      log=log)[1] if finished else {}
             for column in plan.columns:
                 metrics = scored.get(column.column.split, {}).get("prediction", {})
                 rows.append({"param": sweep.param, "value": value, "kind": "at-test", "seed": run.seed,
@@ -196,20 +197,6 @@ def _at_test_rows(sweep, plan, progress, log) -> list[dict[str, Any]]:
                              "accuracy": metrics.get("accuracy"), "mean_class_accuracy": metrics.get("mean_class_accuracy"),
                              "status": "finished" if finished else "unfinished", "run_dir": str(run.run_dir or "")})
     return rows
-
-
-def _score_at(run_dir: Path, splits: list[str], model_overrides: dict[str, Any], progress: bool,
-              log: Log) -> dict[str, Any]:
-    """The run's own ``splits`` scored with test-time model settings: those not scored before, in one evaluation
-    (the weights are loaded once per value, not once per split)."""
-    spec = resolve_evaluation(run_dir, load_config(run_dir), None, None, model_overrides)
-    path = spec.out_dir / "metrics.json"
-    saved = json.loads(path.read_text()) if path.is_file() else {}
-    missing = [split for split in splits if split not in saved]
-    if missing:
-        log(f"scoring {run_dir} on {', '.join(missing)} at {model_overrides}")
-        saved.update(evaluate_run(run_dir, splits=missing, model_overrides=model_overrides, progress=progress))
-    return saved
 
 
 def parse_values(text: str | None) -> list[Any] | None:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-from oadn.engine.checkpoint_eval import evaluate_run, resolve_evaluation
+from oadn.engine.checkpoint_eval import evaluate_missing
 from oadn.engine.executors import RunJob, get_executor
 from oadn.planning import DataCheck, DataLocations, ExperimentPlan, PlannedRun, format_plan, plan_suite
 from oadn.report import render_suite_report
@@ -143,14 +143,9 @@ def _column_metrics(run, config, column, locations, progress, log) -> dict[str, 
         info = {"predictions": str(run_dir / "predictions" / f"{split}.parquet"), "options": config.data.options,
                 "classes": classes, "scored_classes": classes, "restricted": False}
         return info
-    spec = resolve_evaluation(run_dir, config, column.dataset, column.column.options, None)
-    metrics_path = spec.out_dir / "metrics.json"
-    saved = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    if split not in saved or not (spec.out_dir / f"{split}.parquet").is_file():
-        log(f"{_label(run)}: scoring {column.column.name} ({column.dataset} {split})")
-        evaluate_run(run_dir, dataset=column.dataset, root=column.data.root, splits=[split],
-                     options=column.column.options, split_options=column.data.split_options(locations),
-                     progress=progress)
+    spec, _ = evaluate_missing(run_dir, [split], dataset=column.dataset, root=column.data.root,
+                               options=column.column.options, split_options=column.data.split_options(locations),
+                               progress=progress, log=lambda text: log(f"{_label(run)}, {column.column.name}: {text}"))
     described = spec.describe()
     info = {"predictions": str(spec.out_dir / f"{split}.parquet"), "options": spec.options,
             "classes": described["classes"], "scored_classes": described["scored_classes"],

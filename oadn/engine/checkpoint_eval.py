@@ -20,7 +20,7 @@ import hashlib
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -171,3 +171,29 @@ def evaluate_run(
     save_json({**spec.describe(), "root": str(root) if root else config.data.root}, spec.out_dir / "evaluation.json")
     save_json(provenance, spec.out_dir / "weights.json")
     return results
+
+
+def evaluate_missing(
+    run_dir: Path,
+    splits: list[str],
+    *,
+    dataset: str | None = None,
+    root: Path | None = None,
+    options: dict[str, Any] | None = None,
+    split_options: dict[str, Any] | None = None,
+    model_overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> tuple[EvaluationSpec, dict[str, Any]]:
+    """The run's metrics on ``splits`` (as :func:`evaluate_run`), evaluating in one pass only the splits whose
+    metrics or predictions are not on disk yet; suites and sweeps ask this way, so finished figures are reused."""
+    spec = resolve_evaluation(Path(run_dir), load_config(run_dir), dataset, options, model_overrides)
+    path = spec.out_dir / "metrics.json"
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    missing = [s for s in splits if s not in saved or not (spec.out_dir / f"{s}.parquet").is_file()]
+    if missing:
+        at = f" at {spec.model_overrides}" if spec.model_overrides else ""
+        log(f"scoring {run_dir} on {spec.dataset} {', '.join(missing)}{at}")
+        saved.update(evaluate_run(run_dir, dataset=dataset, root=root, splits=missing, options=options,
+                                  split_options=split_options, model_overrides=model_overrides, progress=progress))
+    return spec, saved
