@@ -19,12 +19,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from oadn.data.synthetic.render import random_skin
+from oadn.data.synthetic.shape import EYES, MOUTH
 
 OBJECT_KINDS: tuple[str, ...] = ("sunglasses", "mask", "hand", "scarf", "hair", "rect", "texture", "skin-hand")
 REGION_KINDS: tuple[str, ...] = ("eyes", "mouth", "upper", "lower", "left", "right")
 KINDS: tuple[str, ...] = OBJECT_KINDS + REGION_KINDS + ("random",)
 SUPERSAMPLE = 4
-_EYES, _MOUTH = np.arange(36, 48), np.arange(48, 68)
 
 
 @dataclass
@@ -231,7 +231,7 @@ def _hair(rng: np.random.Generator, frame: Frame) -> Painter:
     col = np.array(_colour(rng, 10, 90, 20))
     start = frame.centre(np.arange(17, 27)) + [rng.uniform(-0.4, 0.4) * frame.unit, -0.6 * frame.unit]
     side = rng.choice([-1.0, 1.0])
-    end = frame.centre(_EYES[:6] if side < 0 else _EYES[6:]) + [side * 0.6 * frame.unit, 0.5 * frame.unit]
+    end = frame.centre(EYES[:6] if side < 0 else EYES[6:]) + [side * 0.6 * frame.unit, 0.5 * frame.unit]
     strands = rng.random((40, 3))
 
     def paint(layer: Layer, f: Frame, s: float) -> None:
@@ -323,9 +323,9 @@ def _painter(kind: str, rng: np.random.Generator, frame: Frame) -> Painter:
     if kind == "texture":
         return _texture(rng, frame)
     if kind == "eyes":
-        return _targeted(rng, frame, _EYES, 2.5)
+        return _targeted(rng, frame, EYES, 2.5)
     if kind == "mouth":
-        return _targeted(rng, frame, _MOUTH, 1.6)
+        return _targeted(rng, frame, MOUTH, 1.6)
     directions = {"upper": (0.0, -1.0), "lower": (0.0, 1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)}
     if kind in directions:
         return _side(rng, frame, np.array(directions[kind]))
