@@ -153,12 +153,14 @@ def check_writable(run_dir: Path) -> None:
             raise PermissionError(f"{path} is read-only; the run cannot be continued there")
 
 
-def check_run(config: RunConfig, run_dir: Path) -> None:
-    """Everything above, in order of cost; raises ConfigError (a bad value) or ValueError/OSError (bad data)."""
+def check_run(config: RunConfig, run_dir: Path) -> tuple[DatasetAdapter, dict[str, FaceSource]]:
+    """Everything above, in order of cost; raises ConfigError (a bad value) or ValueError/OSError (bad data).
+    Returns the adapter and the splits it opened, for training to use rather than open again."""
     check_writable(run_dir)
     check_device(config)
     check_model(config)
-    check_splits(config, open_adapter(config))
+    adapter = open_adapter(config)
+    return adapter, check_splits(config, adapter)
 
 
 def discard_unstarted(run_dir: Path, created: bool) -> None:

@@ -75,13 +75,16 @@ def open_data_split(adapter: DatasetAdapter, data: DataConfig, split: str, root:
     return adapter.open_split(split, root=root, image_size=data.image_size, **data.split_options)
 
 
-def open_splits(config: RunConfig) -> tuple[DatasetAdapter, FaceSource, FaceSource | None]:
-    """The data set's adapter, the training source and the validation source of a run."""
+def open_splits(
+    config: RunConfig, opened: tuple[DatasetAdapter, dict[str, FaceSource]] | None = None
+) -> tuple[DatasetAdapter, FaceSource, FaceSource | None]:
+    """The data set's adapter, the training source and the validation source of a run (taken from ``opened``,
+    what :func:`~oadn.engine.preflight.check_run` opened, where it holds them)."""
     data = config.data
-    adapter = get_dataset(data.name, **data.options)
-    train_source = open_data_split(adapter, data, data.train_split)
+    adapter, sources = opened or (get_dataset(data.name, **data.options), {})
+    train_source = sources.get(data.train_split) or open_data_split(adapter, data, data.train_split)
     if data.val_split:
-        return adapter, train_source, open_data_split(adapter, data, data.val_split)
+        return adapter, train_source, sources.get(data.val_split) or open_data_split(adapter, data, data.val_split)
     train_source, val_source = carve_validation(train_source, data.val_fraction, config.train.seed)
     return adapter, train_source, val_source
 
@@ -208,7 +211,7 @@ def train_run(
             raise ValueError("a configuration is needed unless resuming")
         if (run_dir / "config.yaml").exists():
             raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick a new name")
-        check_run(config, run_dir)
+    opened = None if resume else check_run(config, run_dir)
     created = not run_dir.exists()
     # One process owns a run directory; under torchrun that is rank 0 (the other ranks write nothing).
     with (RunLock(run_dir) if main else nullcontext()) as lock:
@@ -217,7 +220,7 @@ def train_run(
         if main:
             remove_temporaries(run_dir)
         try:
-            return _train_locked(config, run_dir, resume, progress, step_hook, changes, main)
+            return _train_locked(config, run_dir, resume, progress, step_hook, changes, main, opened)
         except TrainingDiverged as error:
             raise TrainingDiverged(f"{error}. {diverged_advice(run_dir)}") from error
         except FileExistsError:  # another process made this run meanwhile: its files are not ours to remove
@@ -238,7 +241,7 @@ def diverged_advice(run_dir: Path) -> str:
     )
 
 
-def _train_locked(config, run_dir, resume, progress, step_hook, changes, main) -> dict[str, Any]:
+def _train_locked(config, run_dir, resume, progress, step_hook, changes, main, opened) -> dict[str, Any]:
     plan = None
     if resume:
         if (run_dir / "metrics.json").is_file():
@@ -247,7 +250,7 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes, main) -
             return load_metrics(run_dir)
         plan = plan_resume(run_dir, changes)
         config = plan.config
-        check_run(config, run_dir)
+        opened = check_run(config, run_dir)
         if main:
             record_changes(run_dir, plan)
     else:
@@ -264,7 +267,7 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes, main) -
     device = distributed.local_device(resolve_device(config.train.device))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    adapter, train_source, val_source = open_splits(config)
+    adapter, train_source, val_source = open_splits(config, opened)
     classes = adapter.classes
     model = create_model(config.model, len(classes), config.data.image_size)
     model = distributed.sync_batch_norm(model, device).to(device)
