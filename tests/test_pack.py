@@ -132,3 +132,29 @@ def test_cli_pack_then_train_from_the_file(ferplus_copy, tmp_path):
     metrics = train_run(config, tmp_path / "run", progress=False)
     assert metrics["splits"]["test"]["prediction"]["count"] == PER_FOLDER
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"] == 1
+
+
+def test_a_pack_never_carries_nan_landmarks_from_its_cache(ferplus_copy, tmp_path):
+    """A cache holding NaN landmarks (hand-edited, or from an older version) is read as training reads it: that
+    face becomes a failed face (no landmarks), said in a warning, never NaN scores in the pack."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from oadn.data.packed import Pack, unpack
+    from oadn.preprocess.cache import PreparedCache
+
+    root, cache_dir = ferplus_copy
+    copy = tmp_path / "cache"
+    shutil.copytree(cache_dir, copy)  # the module's cache stays clean for the other tests
+    (chunk_dir,) = {p.parent for p in copy.rglob("chunk-*.parquet")}
+    cache = PreparedCache(chunk_dir)
+    path = cache.chunk_paths()[0]
+    table = pq.read_table(path).to_pandas()
+    table.at[0, "x"] = np.full(68, np.nan, np.float32)
+    cache.write_chunk(path, pq.read_table(path).from_pandas(table, schema=pq.read_table(path).schema))
+    with pytest.warns(UserWarning, match=r"1 face\(s\) with NaN/inf landmarks"):
+        pack_dataset(get_dataset("ferplus"), root, tmp_path / "f.pack", size=48, cache_dir=copy)
+    packed = Pack(unpack(tmp_path / "f.pack", tmp_path / "u"))
+    assert np.isfinite(packed.landmarks).all()
+    assert packed.table.set_index("image_id").loc[table.at[0, "image_id"], "status"] == "no_landmarks"

@@ -19,10 +19,9 @@ import oadn.preprocess.prepare as prepare_module
 from oadn.data.registry import get_dataset
 from oadn.preprocess.cache import PreparedCache
 from oadn.preprocess.cli import prepare_command, show_landmarks_command
-from oadn.data.packed import Pack, unpack
 from oadn.preprocess.pack import pack_dataset
 from oadn.preprocess.prepare import prepare
-from oadn.preprocess.prepared import open_prepared_split
+from oadn.preprocess.prepared import open_prepared_split, prepared_rows
 
 from helpers_data import ConstantLandmarker
 
@@ -167,9 +166,15 @@ def test_nan_landmarks_never_reach_the_scores(root: Path, tmp_path: Path, monkey
         dropped = open_prepared_split(ADAPTER, root, "test", image_size=32, cache_dir=tmp_path / "c", policy="drop")
     assert len(dropped) == 4
     with pytest.warns(UserWarning, match=r"1 face\(s\) with NaN/inf landmarks"):  # a pack reads the cache the same way
+        table = prepared_rows(PreparedCache(summary.cache_dir), ADAPTER.preparation_index(root), "prepare ...")
+    assert np.isfinite(np.stack(table["score"].to_numpy())).all() and (table["status"] == "no_landmarks").sum() == 2
+
+
+def test_a_data_set_labelled_by_its_folders_is_refused_by_pack(root: Path, tmp_path: Path, backend):
+    _prepare(root, tmp_path / "c")
+    with pytest.raises(ValueError, match="folder cannot be packed: it finds its images by scanning the image files"):
         pack_dataset(ADAPTER, root, tmp_path / "f.pack", size=32, cache_dir=tmp_path / "c")
-    packed = Pack(unpack(tmp_path / "f.pack", tmp_path / "u"))
-    assert np.isfinite(packed.landmarks).all() and (packed.table["status"] == "no_landmarks").sum() == 2
+    assert not (tmp_path / "f.pack").exists()
 
 
 def test_read_only_cache_is_refused_before_any_work(root: Path, tmp_path: Path, backend, monkeypatch):

@@ -15,7 +15,9 @@ import io
 import json
 import lzma
 import os
+import shutil
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -74,6 +76,24 @@ def _npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def check_indexable(adapter: OnDiskDatasetAdapter, root: Path, files: list[Path], wanted: pd.Series) -> None:
+    """A pack carries the label files, not the image files: refuse, before any work, a data set that cannot find
+    its images from those alone (one that reads its labels from class folders), whose pack could not be read back."""
+    with tempfile.TemporaryDirectory() as scratch:
+        for relative in files:
+            (Path(scratch) / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / relative, Path(scratch) / relative)
+        try:
+            found = set(adapter.preparation_index(Path(scratch))["image_id"])
+        except (FileNotFoundError, ValueError) as error:
+            found, why = set(), f" ({error})"
+        else:
+            why = ""
+    if not set(wanted) <= found:
+        raise ValueError(f"{adapter.name} cannot be packed: it finds its images by scanning the image files, which a "
+                         f"pack does not carry{why}; train from the folder and its prepared cache instead")
+
+
 def pack_dataset(
     adapter: OnDiskDatasetAdapter,
     root: Path,
@@ -92,6 +112,8 @@ def pack_dataset(
     cache = find_cache(adapter.cache_name, root, landmarks=landmarks, align=align, cache_dir=cache_dir)
     meta = cache.read_meta()
     wanted = adapter.preparation_index(root)[["image_id", "path"]].drop_duplicates("image_id")
+    files = label_files(root)
+    check_indexable(adapter, root, files, wanted["image_id"])
     command = prepare_command(adapter.cache_name, root, landmarks=meta["landmarks"], align=meta["align"],
                               cache_dir=cache_dir)
     table = prepared_rows(cache, wanted, command)  # as training reads the cache: stale or NaN faces never packed
@@ -101,7 +123,6 @@ def pack_dataset(
         images = images[..., :1]
     points = np.stack([np.array(table[c].tolist(), dtype=np.float32) for c in ("x", "y", "score")], axis=-1)
     points = points.reshape(-1, 68, 3)
-    files = label_files(root)
     pack_meta = {
         "format": PACK_FORMAT,
         "dataset": adapter.cache_name,
