@@ -13,7 +13,8 @@ from helpers import tiny_config
 from helpers_broken import BAD_INDICES
 from oadn.data.faces import BadImageError
 from oadn.data.synthetic import SyntheticDataset
-from oadn.engine.train import TrainingDiverged, carve_validation, train_run
+from oadn.engine import distributed
+from oadn.engine.train import BadImageLog, TrainingDiverged, carve_validation, train_run
 from oadn.models.oadn import OADN
 
 
@@ -137,3 +138,23 @@ def test_train_compile_takes_a_torch_compile_mode_and_cuda_graph_modes_mark_ever
     assert modes == ["default", "default"] and len(marks) == len(steps)  # no CUDA graphs: no marks
     with pytest.raises(ConfigError, match=r"train.compile = 'fastest': expected true, false, auto or a torch.compile mode"):
         tiny_config("train.compile=fastest")
+
+
+def test_the_bad_image_log_sends_other_ranks_only_the_records_it_met_since_its_last_gather(tmp_path, monkeypatch):
+    sent = []
+    other_rank = [{"split": "train", "image_id": "b", "path": "b.png", "reason": "truncated"}]
+
+    def gather(value):
+        sent.append(list(value))
+        return [value, other_rank]
+
+    monkeypatch.setattr(distributed, "gather_objects", gather)
+    log = BadImageLog(tmp_path / "bad_images.csv")
+    log.add("train", [("a", "a.png", "unreadable")])
+    log.gather_ranks()
+    log.add("train", [("a", "a.png", "unreadable"), ("b", "b.png", "truncated"), ("c", "c.png", "empty")])
+    log.gather_ranks()
+    log.gather_ranks()
+    assert [[row["image_id"] for row in rows] for rows in sent] == [["a"], ["c"], []]
+    log.flush()
+    assert sorted(pd.read_csv(tmp_path / "bad_images.csv")["image_id"]) == ["a", "b", "c"]

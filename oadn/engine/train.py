@@ -82,9 +82,13 @@ def open_splits(
     what :func:`~oadn.engine.preflight.check_run` opened, where it holds them)."""
     data = config.data
     adapter, sources = opened or (get_dataset(data.name, **data.options), {})
-    train_source = sources.get(data.train_split) or open_data_split(adapter, data, data.train_split)
+
+    def split(name: str) -> FaceSource:
+        return sources[name] if name in sources else open_data_split(adapter, data, name)
+
+    train_source = split(data.train_split)
     if data.val_split:
-        return adapter, train_source, sources.get(data.val_split) or open_data_split(adapter, data, data.val_split)
+        return adapter, train_source, split(data.val_split)
     train_source, val_source = carve_validation(train_source, data.val_fraction, config.train.seed)
     return adapter, train_source, val_source
 
@@ -98,16 +102,21 @@ class BadImageLog:
         self.path = path
         frame = pd.read_csv(path, dtype=str) if path.is_file() else pd.DataFrame(columns=self.COLUMNS)
         self.rows = {(r.split, r.image_id): r._asdict() for r in frame[self.COLUMNS].itertuples(index=False)}
+        self._unshared: list[dict[str, str]] = []  # met by this rank since the last gather_ranks
 
     def add(self, split: str, records: list[tuple[str, str, str]]) -> None:
         for image_id, path, reason in records:
-            self.rows.setdefault((split, image_id), dict(split=split, image_id=image_id, path=path, reason=reason))
+            if (split, image_id) not in self.rows:
+                self.rows[(split, image_id)] = dict(split=split, image_id=image_id, path=path, reason=reason)
+                self._unshared.append(self.rows[(split, image_id)])
 
     def gather_ranks(self) -> None:
-        """Add the records every other rank met (a training image is read by one rank only); one collective."""
-        for rows in distributed.gather_objects(list(self.rows.values())):
+        """Add the records every other rank met since the last call (a training image is read by one rank only);
+        one collective, carrying new records only."""
+        for rows in distributed.gather_objects(self._unshared):
             for row in rows:
                 self.rows.setdefault((row["split"], row["image_id"]), row)
+        self._unshared = []
 
     def flush(self) -> None:
         """Write the file even when empty (header only), so every run directory has one."""
