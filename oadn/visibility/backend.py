@@ -31,12 +31,10 @@ class VisibilityBackend(ImageLandmarkBackend):
         if not located:
             return found
         # one forward pass for the faces with points, not one per face
-        probabilities = self.scorer.probabilities(images[located], np.stack([found[i][0] for i in located]))
+        rescored = self.scorer.rescored(images[located], np.stack([found[i][0] for i in located]))
         out = list(found)
         for row, i in enumerate(located):
-            points = np.array(found[i][0], dtype=np.float32)
-            points[:, 2] = probabilities[row]
-            out[i] = (points, found[i][1])
+            out[i] = (rescored[row], found[i][1])
         return out
 
 

@@ -98,10 +98,14 @@ class VisibilityScorer:
         logits = self.net(normalise(np.stack(faces)), torch.from_numpy(np.stack(points)))
         return torch.sigmoid(logits).numpy()
 
-    def __call__(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    def rescored(self, images: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """B x 68 x 3 float32 landmarks of B faces with their scores replaced by the visibility probabilities."""
         out = np.array(landmarks, dtype=np.float32)
-        out[:, 2] = self.probabilities(image[None], landmarks[None])[0]
+        out[..., 2] = self.probabilities(images, landmarks)
         return out
+
+    def __call__(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        return self.rescored(image[None], landmarks[None])[0]
 
 
 def save_model(net: VisibilityNet, settings: dict[str, Any], path: Path) -> None:
