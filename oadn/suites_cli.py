@@ -132,7 +132,7 @@ def ablate_command(
             spec.seeds = list(range(seeds))
         target = report_dir or Path("reports") / f"ablate-{spec.name}{'-at-test' if at_test else ''}"
         run_ablation(spec, runs_root, target, locations(data_root, root, cache_dir, landmarks), at_test=at_test,
-                             overrides=overrides, executor=executor, executor_options=executor_options(executor_option),
-                             dry_run=dry_run, progress=progress, log=_log)
+                     overrides=overrides, executor=executor, executor_options=executor_options(executor_option),
+                     dry_run=dry_run, progress=progress, log=_log)
     except (TrainingDiverged, FileNotFoundError, KeyError, ValueError, RuntimeError) as error:
         _fail(str(error))

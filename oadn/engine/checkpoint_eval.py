@@ -90,7 +90,7 @@ def resolve_evaluation(
     own = config.data.name
     dataset = dataset or own
     inherited = inherited_options(dataset, config.data.options)  # all of them for the run's own data set
-    resolved = {**inherited, **(options or {})}  # as column_options resolves them
+    resolved = column_options(dataset, config.data.options, options)
     adapter = get_dataset(dataset, **resolved)
     run_classes = tuple(get_dataset(own, **config.data.options).classes)
     extra = set(adapter.classes) - set(run_classes)
