@@ -53,7 +53,7 @@ missing = [name for name in needed if importlib.util.find_spec(name) is None]
 if missing:
     sys.exit(f"missing Python modules: {', '.join(missing)}")
 import torch
-import oadn.cli, oadn.engine.train, oadn.engine.checkpoint_eval, benchmarks.bench  # noqa: F401
+import oadn.cli, oadn.engine.train, oadn.engine.evaluate, oadn.engine.bench  # noqa: F401
 blocked = [name for name in ("facenet_pytorch", "dlib") if name in sys.modules]
 if blocked:
     sys.exit(f"imported at module level, but not needed here: {blocked}")

@@ -22,18 +22,18 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 
+from oadn.common.progress import progress_bar
 from oadn.data.faces import FaceRecord, SubsetSource
 from oadn.data.geometry import interest_points
+from oadn.data.landmarks.visibility import VisibilityScorer
+from oadn.data.occluders.canvas import points_under
+from oadn.data.occlusion import OccludedSource
 from oadn.data.registry import get_dataset
-from oadn.engine.evaluate import metrics_by_branch, predict
+from oadn.engine.predict import metrics_by_branch, predict
+from oadn.engine.run_dir import load_config
 from oadn.models import create_model
-from oadn.occlusion.dataset import OccludedSource
-from oadn.occlusion.occluders import points_under
-from oadn.progress import progress_bar
+from oadn.preprocess.visibility_fit import point_auc
 from oadn.report.stats import mcnemar
-from oadn.runs import load_config
-from oadn.visibility.fit import point_auc
-from oadn.visibility.model import VisibilityScorer
 
 MODES = ("dlib", "oracle", "learned")
 

@@ -2,7 +2,11 @@
 
 A run is fully described by one :class:`RunConfig`; it is written, resolved, into every run directory so that a
 result can always be traced to the exact settings that produced it. Overrides look like
-``train.lr=0.01`` or ``model.regions=9`` and are parsed as YAML scalars/lists.
+``train.lr=0.01`` or ``model.regions=9`` and are parsed as YAML scalars/lists. Every value is range-checked
+when a configuration is built, so a bad value stops a run before anything is written.
+
+Each field declares its role beside it (:func:`role`); run identity, resume, evaluation, ablations at test
+time and preflight all read the roles from here (:func:`keys_with_role`) instead of keeping their own lists.
 """
 
 from __future__ import annotations
@@ -17,6 +21,38 @@ from typing import Any, Iterable
 
 import yaml
 
+# What a setting is for. Every field has one (WEIGHTS unless it says otherwise); a mapping field may give some of
+# its keys another (data.split_options.cache_dir is a LOCATION).
+#: decides what is trained: part of a run's identity, fixed once training has started
+WEIGHTS = "weights"
+#: the optimiser's settings: part of the identity; may change on resume, and the restored optimiser is retuned
+OPTIMISER = "optimiser"
+#: how long training runs: part of the identity; may change on resume
+DURATION = "duration"
+#: acts in the forward pass only: part of the identity; a trained run may be scored under another value
+#: (``evaluate --model-option``, ``ablate --at-test``) without retraining
+TEST_TIME = "test-time"
+#: where data, caches and compute are: not part of the identity; may change on resume
+LOCATION = "location"
+#: a display name: not part of the identity; fixed on resume
+LABEL = "label"
+ROLES = (WEIGHTS, OPTIMISER, DURATION, TEST_TIME, LOCATION, LABEL)
+
+ON_BAD_IMAGE = ("skip", "fail")
+#: torch.compile's modes, any of which train.compile takes (see oadn.engine.compiling)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+SELECT_METRICS = ("accuracy", "mean_class_accuracy")
+#: the smallest input any backbone accepts; the exact bound for a backbone is checked against its stride
+MIN_IMAGE_SIZE = 16
+
+
+def role(kind: str, **keys: str) -> dict[str, Any]:
+    """Field metadata declaring the field's role and, for a mapping field, the roles of some of its keys."""
+    for name in (kind, *keys.values()):
+        if name not in ROLES:
+            raise ValueError(f"unknown role {name!r}; expected one of {', '.join(ROLES)}")
+    return {"role": kind, "key_roles": keys}
+
 
 class ConfigError(ValueError):
     """A configuration value that is unknown, of the wrong type or out of range; the message names the key."""
@@ -27,11 +63,13 @@ class DataConfig:
     """Which data set, which protocol options, and how faces are loaded."""
 
     name: str = "synthetic"
-    root: str | None = None
+    #: the user's copy of the data set (a folder, or a file made by ``oadn-bench pack``)
+    root: str | None = field(default=None, metadata=role(LOCATION))
     #: protocol options passed to the adapter's constructor (label mode, class count, synthetic sizes, ...)
     options: dict[str, Any] = field(default_factory=dict)
-    #: options passed to ``open_split`` (e.g. prepared-cache location, failed-image policy)
-    split_options: dict[str, Any] = field(default_factory=dict)
+    #: options passed to ``open_split`` (failed-image policy, landmark backend; ``cache_dir``: where the prepared
+    #: cache is)
+    split_options: dict[str, Any] = field(default_factory=dict, metadata=role(WEIGHTS, cache_dir=LOCATION))
     image_size: int = 224
     train_split: str = "train"
     #: a split of the data set used for model selection; None carves ``val_fraction`` off the training split
@@ -42,7 +80,7 @@ class DataConfig:
     balanced_sampler: bool = False
     #: loader worker processes: a count, or "auto" (with a GPU: this process's share of the cores less one, at
     #: most 12; without: 0)
-    num_workers: int | str = "auto"
+    num_workers: int | str = field(default="auto", metadata=role(LOCATION))
     #: what to do with an image that cannot be read during training/evaluation: "skip" (recorded) or "fail"
     on_bad_image: str = "skip"
 
@@ -53,12 +91,15 @@ class ModelConfig:
 
     name: str = "oadn"
     backbone: str = "resnet50"
-    #: local file with backbone weights (state dict); nothing is ever downloaded
+    #: initial backbone weights: a local state-dict file, or a timm pretrained tag (``imagenet``, ``tv_in1k``, ...)
+    #: fetched into the standard caches when online; None = random initialisation
     pretrained: str | None = None
-    threshold: float = 0.6  # T
+    #: T: interest points scoring below it are dropped
+    threshold: float = field(default=0.6, metadata=role(TEST_TIME))
     regions: int = 4  # K
     lam: float = 0.5  # lambda: weight of the attention branch's loss
-    sigma: float = 1.0  # attention Gaussian's standard deviation, in feature cells
+    #: the attention Gaussian's standard deviation, in feature cells
+    sigma: float = field(default=1.0, metadata=role(TEST_TIME))
     embed_dim: int = 256
 
 
@@ -69,21 +110,22 @@ class TrainConfig:
     That phrase over 60 epochs is read as a drop every 20 epochs: milestones 20 and 40.
     """
 
-    epochs: int = 60
+    epochs: int = field(default=60, metadata=role(DURATION))
     batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    lr_milestones: list[int] = field(default_factory=lambda: [20, 40])
-    lr_gamma: float = 0.1
+    lr: float = field(default=0.1, metadata=role(OPTIMISER))
+    momentum: float = field(default=0.9, metadata=role(OPTIMISER))
+    weight_decay: float = field(default=5e-4, metadata=role(OPTIMISER))
+    lr_milestones: list[int] = field(default_factory=lambda: [20, 40], metadata=role(OPTIMISER))
+    lr_gamma: float = field(default=0.1, metadata=role(OPTIMISER))
     label_smoothing: float = 0.0
     seed: int = 0
-    device: str = "auto"
+    #: auto (CUDA when there is a GPU), cpu, cuda or cuda:N
+    device: str = field(default="auto", metadata=role(LOCATION))
     #: bf16 autocast and channels_last, used on CUDA only
     amp: bool = True
     #: metric on the validation split that picks the checkpoint evaluated on test
     select_metric: str = "mean_class_accuracy"
-    eval_batch_size: int = 256
+    eval_batch_size: int = field(default=256, metadata=role(LOCATION))
     #: torch.compile the training step: true, false, "auto" (on CUDA only; it pays there, see README), or a
     #: torch.compile mode (default, reduce-overhead = CUDA graphs, max-autotune, max-autotune-no-cudagraphs)
     compile: bool | str = "auto"
@@ -94,7 +136,8 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    name: str = "run"
+    #: the run's display name (default run directory ``runs/<name>``)
+    name: str = field(default="run", metadata=role(LABEL))
 
 
 def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
@@ -169,11 +212,55 @@ _NESTED = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 def config_from_dict(values: dict[str, Any], where: str = "config") -> RunConfig:
     """Build a RunConfig from a nested mapping, rejecting unknown keys, wrong types and values out of range."""
-    from oadn.config_checks import check_ranges
-
     config = _from_dict(RunConfig, values or {}, where)
     check_ranges(config, where)
     return config
+
+
+def _problems(config: RunConfig) -> list[tuple[str, object, str]]:
+    """(dotted key, value, what is expected) for every value out of range."""
+    data, model, train = config.data, config.model, config.train
+    checks = [
+        ("data.image_size", data.image_size, data.image_size >= MIN_IMAGE_SIZE, f"an integer >= {MIN_IMAGE_SIZE}"),
+        ("data.val_fraction", data.val_fraction, 0.0 <= data.val_fraction < 1.0, "a fraction in [0, 1)"),
+        ("data.test_splits", data.test_splits, len(set(data.test_splits)) == len(data.test_splits),
+         "split names without repeats"),
+        ("data.num_workers", data.num_workers,
+         data.num_workers == "auto" or (isinstance(data.num_workers, int) and data.num_workers >= 0),
+         "an integer >= 0 or auto"),
+        ("data.on_bad_image", data.on_bad_image, data.on_bad_image in ON_BAD_IMAGE, " or ".join(ON_BAD_IMAGE)),
+        ("model.threshold", model.threshold, 0.0 <= model.threshold <= 1.0, "T in [0, 1] (a landmark score)"),
+        ("model.regions", model.regions, model.regions >= 1 and math.isqrt(model.regions) ** 2 == model.regions,
+         "K a square number: 1, 4, 9, 16, ..."),
+        ("model.lam", model.lam, 0.0 <= model.lam <= 1.0, "lambda in [0, 1]"),
+        ("model.sigma", model.sigma, model.sigma > 0, "a positive number of feature cells"),
+        ("model.embed_dim", model.embed_dim, model.embed_dim >= 1, "an integer >= 1"),
+        ("train.epochs", train.epochs, train.epochs >= 1, "an integer >= 1"),
+        ("train.batch_size", train.batch_size, train.batch_size >= 1, "an integer >= 1"),
+        ("train.eval_batch_size", train.eval_batch_size, train.eval_batch_size >= 1, "an integer >= 1"),
+        ("train.lr", train.lr, train.lr > 0, "a positive learning rate"),
+        ("train.momentum", train.momentum, 0.0 <= train.momentum < 1.0, "a momentum in [0, 1)"),
+        ("train.weight_decay", train.weight_decay, train.weight_decay >= 0, "a number >= 0"),
+        ("train.lr_milestones", train.lr_milestones,
+         all(m >= 1 for m in train.lr_milestones) and train.lr_milestones == sorted(set(train.lr_milestones)),
+         "increasing epoch numbers >= 1"),
+        ("train.lr_gamma", train.lr_gamma, 0.0 < train.lr_gamma <= 1.0, "a factor in (0, 1]"),
+        ("train.label_smoothing", train.label_smoothing, 0.0 <= train.label_smoothing < 1.0, "a value in [0, 1)"),
+        ("train.seed", train.seed, train.seed >= 0, "an integer >= 0"),
+        ("train.compile", train.compile, isinstance(train.compile, bool) or train.compile in ("auto", *COMPILE_MODES),
+         f"true, false, auto or a torch.compile mode ({', '.join(COMPILE_MODES)})"),
+        ("train.select_metric", train.select_metric, train.select_metric in SELECT_METRICS,
+         " or ".join(SELECT_METRICS)),
+    ]
+    return [(key, value, expected) for key, value, ok, expected in checks if not ok]
+
+
+def check_ranges(config: RunConfig, where: str = "config") -> None:
+    """Raise ConfigError listing every value out of its range (all at once, so one retry fixes them all)."""
+    problems = _problems(config)
+    if problems:
+        raise ConfigError("; ".join(f"{where}.{key} = {value!r}: expected {expected}" for key, value, expected
+                                    in problems))
 
 
 def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -236,3 +323,24 @@ def build_config(
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+def keys_with_role(*roles: str) -> tuple[str, ...]:
+    """Dotted keys (``train.lr``, ``data.split_options.cache_dir``) whose declared role is one of ``roles``, in
+    the order the fields are declared."""
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise ValueError(f"unknown role(s) {', '.join(unknown)}; expected some of {', '.join(ROLES)}")
+    return tuple(key for key, kind in _roles(RunConfig, "") if kind in roles)
+
+
+def _roles(cls: type, prefix: str) -> list[tuple[str, str]]:
+    out = []
+    for item in dataclasses.fields(cls):
+        key = f"{prefix}{item.name}"
+        if cls is RunConfig and item.name in _NESTED:
+            out += _roles(_NESTED[item.name], f"{key}.")
+            continue
+        out.append((key, item.metadata.get("role", WEIGHTS)))
+        out += [(f"{key}.{sub}", kind) for sub, kind in item.metadata.get("key_roles", {}).items()]
+    return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from oadn.data.faces import BadImageError
 from oadn.data.registry import register_dataset
-from oadn.data.synthetic import SyntheticDataset
+from oadn.data.adapters.synthetic import SyntheticDataset
 
 BAD_INDICES = {0, 5, 9}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from oadn.preprocess.landmarks.base import FALLBACK_MARK, ImageLandmarkBackend
+from oadn.data.landmarks.base import FALLBACK_MARK, ImageLandmarkBackend
 
 
 class ConstantLandmarker(ImageLandmarkBackend):

@@ -16,7 +16,7 @@ from oadn.data.faces import BadImageError
 from oadn.data.images import ImageDecodeError, decode_rgb
 from oadn.data.registry import get_dataset
 from oadn.preprocess.prepare import prepare
-from oadn.preprocess.prepared import open_prepared_split
+from oadn.data.prepared.source import open_prepared_split
 
 from helpers_data import ConstantLandmarker
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from oadn.data.geometry import FLIP_PERMUTATION_68, attention_maps, flip_landmarks, interest_points
+from oadn.data.geometry import attention_maps, flip_landmarks, interest_points
+from oadn.data.ibug68 import FLIP_PERMUTATION as FLIP_PERMUTATION_68
 
 
 def numbered_landmarks(scores: np.ndarray | None = None) -> np.ndarray:

@@ -95,7 +95,7 @@ def test_balanced_sampler_draws_every_class_equally_often_and_reproducibly():
 
 
 def test_workers_yield_the_batches_of_the_main_process_in_every_epoch():
-    from oadn.data.synthetic import SyntheticDataset
+    from oadn.data.adapters.synthetic import SyntheticDataset
 
     source = SyntheticDataset(train_size=40, seed=2).open_split("train", image_size=24)
     here = make_loader(source, batch_size=8, train=True, seed=5, num_workers=0)
@@ -111,7 +111,7 @@ def test_workers_yield_the_batches_of_the_main_process_in_every_epoch():
 
 
 def test_the_stream_runs_across_epoch_ends_with_each_epochs_own_order():
-    from oadn.data.synthetic import SyntheticDataset
+    from oadn.data.adapters.synthetic import SyntheticDataset
 
     source = SyntheticDataset(train_size=20, seed=2).open_split("train", image_size=24)
     loader = make_loader(source, batch_size=6, train=True, seed=1, num_workers=0)
@@ -131,7 +131,7 @@ def test_the_stream_runs_across_epoch_ends_with_each_epochs_own_order():
 
 
 def test_an_epoch_smaller_than_a_batch_is_one_partial_batch():
-    from oadn.data.synthetic import SyntheticDataset
+    from oadn.data.adapters.synthetic import SyntheticDataset
 
     source = SyntheticDataset(train_size=5, seed=2).open_split("train", image_size=24)
     loader = make_loader(source, batch_size=8, train=True, seed=1, num_workers=0)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from oadn.data.registry import get_dataset
-from oadn.occlusion.occluders import KINDS, face_hull, image_rng, occlude, points_under
+from oadn.data.occluders.canvas import face_hull, points_under
+from oadn.data.occluders.real import KINDS, image_rng, occlude
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +73,8 @@ def test_oracle_scores_are_zero_exactly_under_the_mask():
 
 
 def test_fit_visibility_saves_a_model_the_occluded_data_set_can_use(tmp_path):
-    from oadn.visibility.fit import FitSettings, fit_visibility
-    from oadn.visibility.model import VisibilityScorer
+    from oadn.preprocess.visibility_fit import FitSettings, fit_visibility
+    from oadn.data.landmarks.visibility import VisibilityScorer
 
     data = get_dataset("synthetic", train_size=60, test_size=28, seed=2)
     train = data.open_split("train", root=None, image_size=32)
@@ -99,9 +100,9 @@ def test_fit_visibility_saves_a_model_the_occluded_data_set_can_use(tmp_path):
 
 
 def test_prepare_visibility_wraps_an_image_backend_and_keys_its_own_cache(tmp_path):
-    from oadn.preprocess.landmarks.base import ImageLandmarkBackend, LandmarkBackendError
-    from oadn.visibility.backend import with_visibility
-    from oadn.visibility.model import VisibilityNet, save_model
+    from oadn.data.landmarks.base import ImageLandmarkBackend, LandmarkBackendError
+    from oadn.preprocess.visibility_backend import with_visibility
+    from oadn.data.landmarks.visibility import VisibilityNet, save_model
 
     class AllOnes(ImageLandmarkBackend):
         name, description, provides_scores = "fake", "fake backend", False
@@ -138,7 +139,7 @@ def test_detector_mode_reruns_dlib_on_the_occluded_face(face):
 
     if find_spec("face_recognition_models") is None:
         pytest.skip("dlib's 68-point model (face_recognition_models) is not installed")
-    from oadn.occlusion.detector import DetectorRescorer
+    from oadn.data.landmarks.rescoring import DetectorRescorer
 
     occluded = occlude(face.image, face.landmarks, "mouth", 0.3, image_rng(0, face.image_id)).image
     points = DetectorRescorer()(occluded, face.landmarks)
@@ -149,7 +150,7 @@ def test_detector_mode_reruns_dlib_on_the_occluded_face(face):
 def test_fit_visibility_trains_on_fewer_examples_than_a_batch(tmp_path, monkeypatch):
     """A training set smaller than one batch is one short batch an epoch, not an epoch without a step (which
     would save and judge an untrained model)."""
-    from oadn.visibility.fit import FitSettings, fit_visibility
+    from oadn.preprocess.visibility_fit import FitSettings, fit_visibility
 
     steps = []
     step = torch.optim.Adam.step

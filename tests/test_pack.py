@@ -19,7 +19,7 @@ from oadn.engine.loader import FaceDataset, collate_faces, device_images
 from oadn.engine.train import train_run
 from oadn.preprocess.pack import pack_dataset
 from oadn.preprocess.prepare import prepare
-from oadn.preprocess.prepared import open_prepared_split
+from oadn.data.prepared.source import open_prepared_split
 
 FOLDERS = {"FER2013Train": 0, "FER2013Valid": 30_000, "FER2013Test": 32_300}
 PER_FOLDER = 14
@@ -142,7 +142,7 @@ def test_a_pack_never_carries_nan_landmarks_from_its_cache(ferplus_copy, tmp_pat
     import pyarrow.parquet as pq
 
     from oadn.data.packed import Pack, unpack
-    from oadn.preprocess.cache import PreparedCache
+    from oadn.data.prepared.cache import PreparedCache
 
     root, cache_dir = ferplus_copy
     copy = tmp_path / "cache"

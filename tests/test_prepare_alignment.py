@@ -5,16 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oadn.preprocess.alignment import (
-    MtcnnDetector,
-    apply_transform,
-    rescale_points,
-    rescale_transform,
-    resize_transform,
-    similarity_transform,
-    template_points,
-    warp_image,
-)
+from oadn.data.aligned_frame import apply_transform, rescale_points, rescale_transform, resize_transform, warp_image
+from oadn.preprocess.alignment import MtcnnDetector, similarity_transform, template_points
 
 
 def test_similarity_transform_recovers_a_known_one():

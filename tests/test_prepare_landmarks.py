@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from oadn.preprocess.alignment import MtcnnDetector, apply_transform, similarity_transform, template_points, warp_image
-from oadn.preprocess.landmarks import LandmarkBackendError, make_backend
-from oadn.preprocess.landmarks.fan import CHECKPOINT_NAMES
-from oadn.preprocess.landmarks.fan_net import FAN
+from oadn.data.aligned_frame import apply_transform, warp_image
+from oadn.preprocess.alignment import MtcnnDetector, similarity_transform, template_points
+from oadn.data.landmarks import LandmarkBackendError, make_backend
+from oadn.data.landmarks.fan import CHECKPOINT_NAMES
+from oadn.data.landmarks.fan_net import FAN
 
 
 class _LastStack(torch.nn.Module):
@@ -125,7 +126,7 @@ def test_file_backend_reads_csv_and_pickle(tmp_path):
 
 
 def test_fan_weights_download_into_the_torch_hub_cache_when_online(tmp_path, monkeypatch):
-    import oadn.preprocess.landmarks.fan as fan_module
+    import oadn.data.landmarks.fan as fan_module
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
@@ -156,7 +157,7 @@ def test_fan_weights_download_into_the_torch_hub_cache_when_online(tmp_path, mon
 
 
 def test_fan_offline_never_downloads_and_names_file_and_folder(tmp_path, monkeypatch):
-    import oadn.preprocess.landmarks.fan as fan_module
+    import oadn.data.landmarks.fan as fan_module
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -16,12 +16,14 @@ from oadn.data.faces import BadImageError
 from oadn.data.index import CheckReport, OnDiskDatasetAdapter
 from oadn.data import registry
 from oadn.data.registry import get_dataset
-from oadn.preprocess.alignment import apply_transform, five_points_from_68, template_points
-from oadn.preprocess.cache import PreparedCache
+from oadn.data.aligned_frame import apply_transform
+from oadn.data.ibug68 import five_points as five_points_from_68
+from oadn.preprocess.alignment import template_points
+from oadn.data.prepared.cache import PreparedCache
 from oadn.preprocess.cli import prepare_command, show_landmarks_command
-from oadn.preprocess.landmarks.base import ImageLandmarkBackend
+from oadn.data.landmarks.base import ImageLandmarkBackend
 from oadn.preprocess.prepare import prepare
-from oadn.preprocess.prepared import open_prepared_split
+from oadn.data.prepared.source import open_prepared_split
 
 DATASET = "prepare-test-faces"
 
@@ -177,7 +179,7 @@ def test_file_landmarks_drive_the_alignment(root, tmp_path):
 def registered(monkeypatch):
     """TinyFaces under a test-only name, for the commands that take a name; unregistered afterwards."""
     registry.list_datasets()  # load the built-in adapters first
-    monkeypatch.setitem(registry._REGISTRY, DATASET, TinyFaces)
+    monkeypatch.setitem(registry.DATASETS._entries, DATASET, TinyFaces)
 
 
 def test_cli_prepare_is_idempotent_and_show_landmarks_draws(root, tmp_path, monkeypatch, registered):

@@ -14,14 +14,14 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-import oadn.preprocess.cache_audit as audit_module
+import oadn.data.prepared.audit as audit_module
 import oadn.preprocess.prepare as prepare_module
 from oadn.data.registry import get_dataset
-from oadn.preprocess.cache import PreparedCache
+from oadn.data.prepared.cache import PreparedCache
 from oadn.preprocess.cli import prepare_command, show_landmarks_command
 from oadn.preprocess.pack import pack_dataset
 from oadn.preprocess.prepare import prepare
-from oadn.preprocess.prepared import open_prepared_split, prepared_rows
+from oadn.data.prepared.source import open_prepared_split, prepared_rows
 
 from helpers_data import ConstantLandmarker
 

@@ -1,4 +1,4 @@
-"""Suite and sweep reports rendered from fixtures written here in the on-disk formats of INTERFACES.md."""
+"""Suite and ablation reports rendered from fixtures written here in the on-disk formats of INTERFACES.md."""
 
 import json
 import re
@@ -128,7 +128,7 @@ def test_suite_report_numbers_tables_and_figures(suite_dir):
 
 
 @pytest.fixture()
-def sweep_dir(tmp_path):
+def ablation_dir(tmp_path):
     rows = []
     for value, accuracies in ((0.0, [0.60, 0.64]), (0.6, [0.70, 0.72]), (0.9, [0.50, 0.54])):
         for seed, accuracy in enumerate(accuracies):
@@ -149,23 +149,23 @@ def sweep_dir(tmp_path):
     return report
 
 
-def test_ablation_report(sweep_dir):
-    index = render_ablation_report(sweep_dir)
-    markdown = (sweep_dir / "ablation.md").read_text()
+def test_ablation_report(ablation_dir):
+    index = render_ablation_report(ablation_dir)
+    markdown = (ablation_dir / "ablation.md").read_text()
     assert "71.00 ± 1.41 (n=2)" in markdown  # T=0.6 retrained overall: mean of 70 and 72
     assert "68.00 (n=1)" in markdown  # at-test at T=0.6
     assert "T=0.3 (retrained) seed 0 on test_occluded: unfinished" in markdown
     assert "retrained: one model trained per value; at-test" in markdown
-    (png,) = _pngs_are_images(sweep_dir)
+    (png,) = _pngs_are_images(ablation_dir)
     assert index.read_text().count("data:image/png;base64,") == 1
 
 
-def test_report_command_by_name_and_folder(sweep_dir, tmp_path):
+def test_report_command_by_name_and_folder(ablation_dir, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(app, ["report", "ablate-T", "--reports-root", str(sweep_dir.parent)])
+    result = runner.invoke(app, ["report", "ablate-T", "--reports-root", str(ablation_dir.parent)])
     assert result.exit_code == 0, result.output
-    assert (sweep_dir / "index.html").is_file() and (sweep_dir.parent / "index.html").is_file()
-    assert "71.00 ± 1.41 (n=2)" in result.output  # the sweep's table is printed
+    assert (ablation_dir / "index.html").is_file() and (ablation_dir.parent / "index.html").is_file()
+    assert "71.00 ± 1.41 (n=2)" in result.output  # the ablation's table is printed
     result = runner.invoke(app, ["report", str(tmp_path / "nowhere")])
     assert result.exit_code == 1 and "no report folder" in " ".join(result.output.split())
     result = runner.invoke(app, ["report", str(tmp_path)])

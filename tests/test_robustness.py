@@ -21,13 +21,13 @@ from helpers import TINY_OVERRIDES, tiny_config
 from oadn.cli import app
 from oadn.config import ConfigError, build_config
 from oadn.data.registry import register_dataset
-from oadn.data.synthetic import SyntheticDataset
-from oadn.engine.checkpoint_eval import evaluate_run
+from oadn.data.adapters.synthetic import SyntheticDataset
+from oadn.engine.evaluate import evaluate_run
 from oadn.engine.preflight import check_run
 from oadn.engine.resume import CheckpointDamaged
 from oadn.engine.train import TrainingDiverged, train_run
 from oadn.models.oadn import OADN
-from oadn.run_lock import RunLock, RunLockedError
+from oadn.engine.run_dir import RunLock, RunLockedError
 
 runner = CliRunner()
 
@@ -234,7 +234,7 @@ def test_no_progress_prints_one_line_per_epoch_and_bad_images_csv_always_exists(
 
 _HOLD = """
 import sys, time
-from oadn.run_lock import RunLock
+from oadn.engine.run_dir import RunLock
 with RunLock(sys.argv[1]):
     print("held", flush=True)
     time.sleep(60)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import tiny_config
-from oadn.engine.executors import RunJob, get_executor
+from oadn.experiments.executors import RunJob, get_executor
 
 pytest.importorskip("submitit")
 

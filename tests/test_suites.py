@@ -1,4 +1,4 @@
-"""Suites and sweeps: discovery, planning (reuse, resume, skip, new on a changed config), dry-run output,
+"""Suites and ablations: discovery, planning (reuse, resume, skip, new on a changed config), dry-run output,
 class-subset scoring, and a tiny ablation end to end (retrained and at test time)."""
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from test_end_to_end_rafdb import rafdb_copy  # noqa: F401  (fixture: a tiny RAF
 from oadn.cli import app
 from oadn.config import build_config, config_to_dict
 from oadn.data.registry import DatasetAdapter, register_dataset
-from oadn.data.synthetic.source import SyntheticDataset
-from oadn.engine.checkpoint_eval import evaluate_run
-from oadn.identity import config_hash
-from oadn.labels import BASIC_CLASSES
-from oadn.planning import DataLocations, format_plan, plan_suite
-from oadn.suite import builtin_suites, load_suite, method_config
+from oadn.data.adapters.synthetic import SyntheticDataset
+from oadn.engine.evaluate import evaluate_run
+from oadn.experiments.identity import config_hash
+from oadn.data.labels import BASIC_CLASSES
+from oadn.experiments.planning import DataLocations, format_plan, plan_suite
+from oadn.experiments.suites import builtin_suites, load_suite, method_config
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -66,7 +66,7 @@ def write_suite(path: Path, seeds=(0,), columns=None, data_name="synthetic") -> 
     return path
 
 
-def test_builtin_suites_and_sweeps_are_listed_and_load():
+def test_builtin_suites_and_ablations_are_listed_and_load():
     names = builtin_suites()
     assert {"paper", "in-the-wild", "occlusion", "pose", "ferplus", "backbones", "demo"} <= set(names)
     for name in names:
@@ -245,12 +245,12 @@ def test_missing_landmark_cache_is_prepared_on_the_way_or_skipped_with_the_comma
     assert result.exit_code == 0 and "preparing" not in result.output and "1 reused" in result.output
 
 
-def test_a_generic_sweep_moved_onto_another_data_set_leaves_its_protocol_options_behind(tmp_path, monkeypatch):
-    import oadn.ablation as ablation
+def test_a_generic_ablation_moved_onto_another_data_set_leaves_its_protocol_options_behind(tmp_path, monkeypatch):
+    import oadn.experiments.ablations as ablation
 
     (tmp_path / "T.yaml").write_text(yaml.safe_dump({"param": "T", "values": [0.2], "base": {
         "data": {"name": "synthetic", "options": {"train_size": 70}, "test_splits": ["test_clean"]}}}))
-    monkeypatch.setattr(ablation, "sweeps_dir", lambda: tmp_path)
-    moved = ablation.resolve_sweep(None, "T", "ferplus")
+    monkeypatch.setattr(ablation, "ablations_dir", lambda: tmp_path)
+    moved = ablation.resolve_ablation(None, "T", "ferplus")
     assert moved.base["data"] == {"name": "ferplus", "options": {}} and moved.name == "ferplus-T"
-    assert ablation.resolve_sweep(None, "T", None).base["data"]["options"] == {"train_size": 70}
+    assert ablation.resolve_ablation(None, "T", None).base["data"]["options"] == {"train_size": 70}

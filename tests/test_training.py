@@ -12,9 +12,11 @@ import torch
 from helpers import tiny_config
 from helpers_broken import BAD_INDICES
 from oadn.data.faces import BadImageError
-from oadn.data.synthetic import SyntheticDataset
+from oadn.data.adapters.synthetic import SyntheticDataset
 from oadn.engine import distributed
-from oadn.engine.train import BadImageLog, TrainingDiverged, carve_validation, train_run
+from oadn.engine.run_dir import BadImageLog
+from oadn.engine.splits import carve_validation
+from oadn.engine.train import TrainingDiverged, train_run
 from oadn.models.oadn import OADN
 
 

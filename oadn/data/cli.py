@@ -130,7 +130,7 @@ def check_command(
     _print_errors(report, None if show_all else 50)
     _print_warning_summary(report)
     if report.problems:
-        from oadn.preprocess.cache import cache_root
+        from oadn.data.prepared.cache import cache_root
 
         target = problems_file or cache_root() / "checks" / f"{name}-problems.txt"
         try:

@@ -1,4 +1,4 @@
-"""Landmark geometry: iBUG-68 mirroring, the paper's 68 -> 24 interest points, and attention maps.
+"""Landmark geometry: mirroring a face's landmarks, the paper's 68 -> 24 interest points, and attention maps.
 
 Coordinates are pixels of the aligned image, with pixel i's centre at i (so a horizontal flip maps x to W-1-x).
 All functions take and return torch tensors so the interest points and attention maps are computed on the
@@ -10,29 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-NUM_LANDMARKS = 68
+from oadn.data.ibug68 import FLIP_PERMUTATION, NUM_LANDMARKS
+
 NUM_INTEREST_POINTS = 24
-
-# 0-based iBUG index each point becomes under a horizontal flip (left/right identities swapped).
-_MIRROR_PAIRS = (
-    [(i, 16 - i) for i in range(8)]  # jaw
-    + [(17, 26), (18, 25), (19, 24), (20, 23), (21, 22)]  # brows
-    + [(31, 35), (32, 34)]  # nose bottom
-    + [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]  # eyes
-    + [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58)]  # outer lips
-    + [(60, 64), (61, 63), (65, 67)]  # inner lips
-)
-
-
-def _mirror_permutation() -> np.ndarray:
-    perm = np.arange(NUM_LANDMARKS)
-    for a, b in _MIRROR_PAIRS:
-        perm[a], perm[b] = b, a
-    return perm
-
-
-#: ``flipped[i] = original[FLIP_PERMUTATION_68[i]]`` after mirroring x.
-FLIP_PERMUTATION_68: np.ndarray = _mirror_permutation()
 
 # The paper's interest points (PG-CNN's pts68_24 rule), written 1-based as published, converted below.
 _DIRECT_1BASED = (19, 22, 23, 26, 39, 37, 44, 46, 28, 30, 49, 51, 53, 55, 59, 57)
@@ -59,7 +39,7 @@ def flip_landmarks(landmarks: np.ndarray, width: int) -> np.ndarray:
         raise ValueError(f"expected {NUM_LANDMARKS} landmarks, got array of shape {landmarks.shape}")
     mirrored = landmarks.copy()
     mirrored[:, 0] = (width - 1) - mirrored[:, 0]
-    return mirrored[FLIP_PERMUTATION_68]
+    return mirrored[FLIP_PERMUTATION]
 
 
 def interest_points(landmarks: torch.Tensor, image_size: int, indices: torch.Tensor | None = None) -> torch.Tensor:

@@ -101,6 +101,6 @@ class OnDiskDatasetAdapter(DatasetAdapter):
 
         if is_pack(Path(root)):  # a file made by `oadn-bench pack` stands in for the copy and its cache
             return open_packed_split(self, Path(root), split, image_size=image_size, **options)
-        from oadn.preprocess.prepared import open_prepared_split
+        from oadn.data.prepared.source import open_prepared_split
 
         return open_prepared_split(self, Path(root), split, image_size=image_size, **options)

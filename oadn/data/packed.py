@@ -31,7 +31,7 @@ from PIL import Image
 
 from oadn.data.faces import BadImageError, FaceRecord, soft_targets
 from oadn.data.index import OnDiskDatasetAdapter
-from oadn.preprocess.prepared import check_split_options
+from oadn.data.prepared.source import check_split_options
 
 PACK_FORMAT = 1
 
@@ -44,7 +44,7 @@ def is_pack(path: Path) -> bool:
 def unpack(pack_file: Path, cache_dir: Path | None = None) -> Path:
     """The directory holding ``pack_file``'s contents, unpacked on first use (atomically, so concurrent ranks
     or a killed unpack never leave a half-written directory in place)."""
-    from oadn.preprocess.cache import cache_root
+    from oadn.data.prepared.cache import cache_root
 
     pack_file = Path(pack_file).resolve()
     stat = pack_file.stat()
@@ -96,7 +96,7 @@ class PackedSource:
     """One split of a packed data set, as faces at ``image_size`` (the FaceSource contract)."""
 
     def __init__(self, classes: Sequence[str], table: pd.DataFrame, pack: Pack, image_size: int):
-        from oadn.preprocess.alignment import rescale_points
+        from oadn.data.aligned_frame import rescale_points
 
         self.classes = tuple(classes)
         self.image_size = image_size
@@ -179,7 +179,7 @@ def open_packed_split(
     source = pack.meta["source"]
     if pack.meta["dataset"] != adapter.cache_name:
         raise ValueError(f"{pack_file} packs {pack.meta['dataset']!r}, not {adapter.cache_name!r} ({adapter.name})")
-    from oadn.preprocess.landmarks.base import canonical_spec
+    from oadn.data.landmarks.base import canonical_spec
 
     if landmarks is not None and canonical_spec(landmarks) != source["landmarks"]:
         raise ValueError(f"{pack_file} holds {source['landmarks']} landmarks, not {landmarks}")

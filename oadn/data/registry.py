@@ -1,7 +1,8 @@
 """One registry mapping a data set name to its adapter, so every command takes a name.
 
 An adapter is a class deriving from :class:`DatasetAdapter`, registered with ``@register_dataset("name")``.
-Constructor keyword arguments are the data set's protocol options (label mode, number of classes, ...).
+Constructor keyword arguments are the data set's protocol options (label mode, number of classes, ...). The
+registry knows none of its entries: importing :mod:`oadn.data` registers the built-in ones.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable, ClassVar, TypeVar
 
+from oadn.common.registry import Registry
 from oadn.data.faces import FaceSource
 
 
@@ -25,7 +27,7 @@ class DatasetAdapter(ABC):
     @property
     @abstractmethod
     def classes(self) -> tuple[str, ...]:
-        """Canonical class names of this protocol (``oadn.labels.class_space(7 or 8)``)."""
+        """Canonical class names of this protocol (``oadn.data.labels.class_space(7 or 8)``)."""
 
     @property
     @abstractmethod
@@ -42,53 +44,34 @@ class DatasetAdapter(ABC):
         """Open ``split`` as a :class:`FaceSource` of aligned faces at ``image_size``."""
 
 
-A = TypeVar("A", bound=type[DatasetAdapter])
-_REGISTRY: dict[str, type[DatasetAdapter]] = {}
+A = TypeVar("A", bound=DatasetAdapter)
+#: data sets by name; each entry is a DatasetAdapter class (built-ins: :mod:`oadn.data.adapters`)
+DATASETS: Registry[type[DatasetAdapter]] = Registry("data set")
 
 
-def register_dataset(name: str) -> Callable[[A], A]:
-    """Class decorator adding an adapter to the registry under ``name``."""
+def register_dataset(name: str) -> Callable[[type[A]], type[A]]:
+    """Class decorator adding an adapter to the registry under ``name`` (its ``name`` attribute is set to it)."""
 
-    def decorate(cls: A) -> A:
-        if name in _REGISTRY:
-            raise ValueError(f"data set {name!r} is registered twice ({_REGISTRY[name].__name__}, {cls.__name__})")
+    def decorate(cls: type[A]) -> type[A]:
         cls.name = name
-        _REGISTRY[name] = cls
-        return cls
+        return DATASETS.register(name)(cls)
 
     return decorate
 
 
-def _load_builtin_adapters() -> None:
-    # Importing the modules runs their @register_dataset decorators.
-    import oadn.data.adapters  # noqa: F401
-
-
 def list_datasets() -> list[str]:
     """Registered data set names, sorted."""
-    _load_builtin_adapters()
-    return sorted(_REGISTRY)
+    return DATASETS.names()
 
 
 def get_dataset(name: str, **options: Any) -> DatasetAdapter:
     """Instantiate the adapter registered as ``name`` with protocol ``options``."""
-    _load_builtin_adapters()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown data set {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**options)
+    return DATASETS.get(name)(**options)
 
 
 def option_names(name: str) -> tuple[list[str], bool]:
     """Data set ``name``'s protocol options as its adapter declares them (keyword arguments, in order), and whether
     it takes any other option too (``**kwargs``, passed on to a wrapped data set)."""
-    parameters = list(inspect.signature(dataset_class(name).__init__).parameters.values())[1:]  # after self
+    parameters = list(inspect.signature(DATASETS.get(name).__init__).parameters.values())[1:]  # after self
     named = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     return named, any(p.kind is p.VAR_KEYWORD for p in parameters)
-
-
-def dataset_class(name: str) -> type[DatasetAdapter]:
-    """The adapter class registered as ``name`` (to inspect its protocol options without building it)."""
-    _load_builtin_adapters()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown data set {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]

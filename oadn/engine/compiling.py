@@ -7,7 +7,7 @@ from typing import Callable
 
 import torch
 
-from oadn.config_checks import COMPILE_MODES
+from oadn.config import COMPILE_MODES
 
 #: modes that replay the step as CUDA graphs (on CUDA), whose outputs each replay overwrites
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")

@@ -1,112 +1,201 @@
-"""Evaluation: per-image predictions of every branch, and metrics per branch, for one split."""
+"""Evaluate a finished run's selected weights on any split of any registered data set.
+
+Protocol options: a data set the run was not trained on inherits those of the run's options its adapter
+accepts (so Occlusion-FERPlus is read under the run's FERPlus label mode), unless ``options`` overrides them.
+Each (data set, options, model overrides) gets its own folder ``<run>/evaluations/<key>/`` with one parquet per
+split, ``metrics.json`` (per split; evaluating one split never removes another's figures) and
+``evaluation.json`` (what was evaluated and how classes were scored).
+
+Cross-data-set scoring: a test set whose classes are a strict subset of the training classes (FERPlus' 8 ->
+FED-RO's 7, a lab set without neutral) is scored on the shared classes, matched by canonical name, with each
+prediction RESTRICTED to those classes (arg-max over the shared outputs only). Restricting asks "which of the
+test set's expressions is it", the question the test set can answer; an unrestricted arg-max would count every
+"contempt" answer on a 7-class set as an error the labels cannot confirm. ``evaluation.json`` records it.
+"""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from typing import Any, Sequence
+import dataclasses
+import hashlib
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Callable
 
-import numpy as np
-import pandas as pd
 import torch
 
-from oadn.data.faces import FaceSource
-from oadn.engine import distributed
-from oadn.engine.loader import Loader, make_loader, to_device
-from oadn.engine.metrics import classification_metrics
-from oadn.models.backbones import input_normalisation
-from oadn.models.base import FERModel
-from oadn.progress import progress_bar
+from oadn.common.files import save_json, save_parquet
+from oadn.config import TEST_TIME, RunConfig, build_config, config_to_dict, keys_with_role, merge
+from oadn.data.registry import DatasetAdapter, get_dataset, option_names
+from oadn.engine.device import resolve_device
+from oadn.engine.predict import metrics_by_branch, predict
+from oadn.engine.resume import selected_weights
+from oadn.engine.run_dir import load_config
+from oadn.engine.splits import open_data_split
+from oadn.models import create_model
+
+#: model settings that act in the forward pass only (the TEST_TIME role), so a trained run can be scored under
+#: other values
+TEST_TIME_MODEL_KEYS = tuple(key.removeprefix("model.") for key in keys_with_role(TEST_TIME) if key.startswith("model."))
 
 
-def autocast_for(device: torch.device, amp: bool):
-    """bf16 autocast on CUDA when asked; full precision elsewhere."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
+def inherited_options(dataset: str, run_options: dict[str, Any]) -> dict[str, Any]:
+    """The run's protocol options that ``dataset``'s adapter accepts (all of them when it takes ``**kwargs``)."""
+    names, takes_any = option_names(dataset)
+    return dict(run_options) if takes_any else {k: v for k, v in run_options.items() if k in names}
 
 
-def fast_layout(model: FERModel, device: torch.device, amp: bool) -> bool:
-    """Convert ``model`` to channels_last where inputs will be channels_last (CUDA with amp); says whether."""
-    channels_last = device.type == "cuda" and amp
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    return channels_last
+def column_options(dataset: str, run_options: dict[str, Any], options: dict[str, Any] | None) -> dict[str, Any]:
+    """The protocol options another data set is scored under: the run's that its adapter accepts, then ``options``.
+
+    The one rule for planning a suite column and for evaluating it, so both open the same adapter."""
+    return {**inherited_options(dataset, run_options), **(options or {})}
 
 
-@torch.no_grad()
-def predict(
-    model: FERModel,
-    source: FaceSource,
+@dataclasses.dataclass
+class EvaluationSpec:
+    """What one ``evaluate`` call scores, resolved against the run."""
+
+    dataset: str
+    options: dict[str, Any]
+    model_overrides: dict[str, Any]
+    adapter: DatasetAdapter
+    run_classes: tuple[str, ...]
+    out_dir: Path
+
+    @property
+    def restrict_to(self) -> list[int] | None:
+        if tuple(self.adapter.classes) == self.run_classes:
+            return None
+        return [self.run_classes.index(c) for c in self.adapter.classes]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "options": self.options,
+            "model_overrides": self.model_overrides,
+            "run_classes": list(self.run_classes),
+            "classes": list(self.adapter.classes),
+            "scored_classes": list(self.adapter.classes),
+            "restricted": self.restrict_to is not None,
+        }
+
+
+def resolve_evaluation(
+    run_dir: Path,
+    config: RunConfig,
+    dataset: str | None,
+    options: dict[str, Any] | None,
+    model_overrides: dict[str, Any] | None,
+) -> EvaluationSpec:
+    """Adapter, options and output folder of an evaluation; fails when the classes cannot be matched."""
+    own = config.data.name
+    dataset = dataset or own
+    inherited = inherited_options(dataset, config.data.options)  # all of them for the run's own data set
+    resolved = column_options(dataset, config.data.options, options)
+    adapter = get_dataset(dataset, **resolved)
+    run_classes = tuple(get_dataset(own, **config.data.options).classes)
+    extra = set(adapter.classes) - set(run_classes)
+    if extra:
+        raise ValueError(f"{dataset} has classes {list(adapter.classes)}, {sorted(extra)} of which the run "
+                         f"(trained on {list(run_classes)}) cannot predict")
+    overrides = dict(model_overrides or {})
+    unknown = sorted(set(overrides) - set(TEST_TIME_MODEL_KEYS))
+    if unknown:
+        raise ValueError(f"model key(s) {', '.join(unknown)} cannot change at evaluation; only the test-time "
+                         f"settings {', '.join(TEST_TIME_MODEL_KEYS)} can (the others shape the trained weights)")
+    key = dataset
+    if resolved != inherited or overrides:
+        text = json.dumps({"options": resolved, "model": overrides}, sort_keys=True, default=str)
+        key = f"{dataset}@{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return EvaluationSpec(dataset, resolved, overrides, adapter, run_classes, Path(run_dir) / "evaluations" / key)
+
+
+def evaluate_run(
+    run_dir: Path,
     *,
-    device: torch.device,
-    batch_size: int,
-    amp: bool = True,
-    num_workers: int = 0,
-    on_bad_image: str = "skip",
-    description: str = "evaluate",
+    dataset: str | None = None,
+    root: Path | None = None,
+    splits: list[str] | None = None,
+    options: dict[str, Any] | None = None,
+    split_options: dict[str, Any] | None = None,
+    model_overrides: dict[str, Any] | None = None,
     progress: bool = True,
-    restrict_to: Sequence[int] | None = None,
-    loader: Loader | None = None,
-) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
-    """Per-image table (image_id, label, pred_<branch> for every branch, scores of the prediction) and the
-    images that could not be read.
+) -> dict[str, Any]:
+    """Metrics per split and branch (see the module docstring for options, outputs and class subsets).
 
-    ``restrict_to`` (model output indices, in the source's class order) scores a test set whose classes are a
-    subset of the training classes: each branch's arg-max runs over those outputs only, and predictions and
-    scores are indices into the source's classes. ``loader`` reuses an evaluation loader of ``source`` (and its
-    persistent workers). Under distributed training each rank predicts its shard and every rank returns the
-    whole, gathered table.
+    Without ``dataset`` the run's own data set and test splits are used; ``model_overrides`` change test-time
+    settings of the model (e.g. OADN's threshold T or sigma) without retraining. An unfinished run is
+    evaluated with a warning; ``weights.json`` next to the metrics records the epoch the weights come from.
     """
-    model.eval()
-    rank, world_size = distributed.rank_and_size()
-    if loader is None:
-        loader = make_loader(
-            source, batch_size=batch_size, train=False, seed=0, num_workers=num_workers, on_bad_image=on_bad_image,
-            rank=rank, world_size=world_size,
+    run_dir = Path(run_dir)
+    config = load_config(run_dir)
+    weights = run_dir / "best.pt"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights}: the run has no selected weights yet (unfinished? use train --resume)")
+    provenance = selected_weights(run_dir)
+    if not provenance["finished"]:
+        warnings.warn(
+            f"{run_dir} is unfinished ({provenance['epochs_done']} of {provenance['epochs']} epochs); evaluating the "
+            f"weights of epoch {provenance['epoch']}, the best on validation so far"
         )
-    channels_last = fast_layout(model, device, amp)
-    normalisation = input_normalisation(getattr(model, "backbone", model))
-    indices: list[np.ndarray] = []
-    branch_scores: dict[str, list] = {}  # device tensors per batch, then one array per branch
-    bad: list[tuple[str, str, str]] = []
-    with progress_bar(progress) as bar:
-        task = bar.add_task(description, total=len(loader), info="")
-        for batch in loader:
-            bad.extend(batch["bad"])
-            if batch["size"]:
-                images, landmarks = to_device(batch, device, channels_last, normalisation)
-                with autocast_for(device, amp):
-                    outputs = model(images, landmarks)
-                for name, scores in model.branch_scores(outputs).items():  # kept on the device: no sync per batch
-                    branch_scores.setdefault(name, []).append(scores.float())
-                indices.append(batch["index"].numpy())
-            bar.advance(task)
-    branch_scores = {name: [torch.cat(chunks).cpu().numpy()] for name, chunks in branch_scores.items()}
-    if world_size > 1:
-        indices, branch_scores, bad = distributed.gather_predictions(indices, branch_scores, bad)
-    if not indices:
-        raise RuntimeError(f"{description}: no readable image in the split ({len(bad)} unreadable)")
-    order = np.concatenate(indices)
-    ranked = np.argsort(order, kind="stable")  # in index order, however the ranks shared the split
-    order = order[ranked]
-    ids = source.image_ids
-    frame = pd.DataFrame(
-        {"image_id": [ids[i] for i in order], "label": np.asarray(source.labels)[order].astype(np.int64)}
-    )
-    for name, chunks in branch_scores.items():
-        scores = np.concatenate(chunks)[ranked]
-        if restrict_to is not None:
-            scores = scores[:, list(restrict_to)]
-        frame[f"pred_{name}"] = scores.argmax(axis=1).astype(np.int64)
-        if name == "prediction":
-            frame["scores"] = list(scores.astype(np.float32))
-    return frame, bad
+    spec = resolve_evaluation(run_dir, config, dataset, options, model_overrides)
+    if spec.dataset == config.data.name and not splits:
+        splits = config.data.test_splits
+    splits = splits or [s for s in spec.adapter.splits if s.startswith("test")]
+    data = dataclasses.replace(config.data, split_options={**config.data.split_options, **(split_options or {})})
+    device = resolve_device(config.train.device)
+    # typed and range-checked as any configuration (a ConfigError names the key)
+    model_config = build_config(base=merge(config_to_dict(config), {"model": spec.model_overrides})).model
+    model = create_model(model_config, len(spec.run_classes), config.data.image_size).to(device)
+    model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+    metrics_path = spec.out_dir / "metrics.json"
+    saved = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    results: dict[str, Any] = {}
+    for split in splits:
+        source = open_data_split(spec.adapter, data, split, root)
+        frame, bad = predict(
+            model,
+            source,
+            device=device,
+            batch_size=config.train.eval_batch_size,
+            amp=config.train.amp,
+            num_workers=config.data.num_workers,
+            on_bad_image=config.data.on_bad_image,
+            description=f"{spec.dataset} {split}",
+            progress=progress,
+            restrict_to=spec.restrict_to,
+        )
+        save_parquet(frame, spec.out_dir / f"{split}.parquet")
+        results[split] = metrics_by_branch(frame, spec.adapter.classes)
+        results[split]["bad_images"] = [list(b) for b in bad]
+    save_json({**saved, **results}, metrics_path)
+    save_json({**spec.describe(), "root": str(root) if root else config.data.root}, spec.out_dir / "evaluation.json")
+    save_json(provenance, spec.out_dir / "weights.json")
+    return results
 
 
-def metrics_by_branch(frame: pd.DataFrame, classes: Sequence[str]) -> dict[str, Any]:
-    """Metrics for every ``pred_<branch>`` column of a prediction table."""
-    branches = [column.removeprefix("pred_") for column in frame.columns if column.startswith("pred_")]
-    return {
-        branch: classification_metrics(frame["label"].to_numpy(), frame[f"pred_{branch}"].to_numpy(), classes)
-        for branch in branches
-    }
+def evaluate_missing(
+    run_dir: Path,
+    splits: list[str],
+    *,
+    dataset: str | None = None,
+    root: Path | None = None,
+    options: dict[str, Any] | None = None,
+    split_options: dict[str, Any] | None = None,
+    model_overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> tuple[EvaluationSpec, dict[str, Any]]:
+    """The run's metrics on ``splits`` (as :func:`evaluate_run`), evaluating in one pass only the splits whose
+    metrics or predictions are not on disk yet; suites and ablations ask this way, so finished figures are reused."""
+    spec = resolve_evaluation(Path(run_dir), load_config(run_dir), dataset, options, model_overrides)
+    path = spec.out_dir / "metrics.json"
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    missing = [s for s in splits if s not in saved or not (spec.out_dir / f"{s}.parquet").is_file()]
+    if missing:
+        at = f" at {spec.model_overrides}" if spec.model_overrides else ""
+        log(f"scoring {run_dir} on {spec.dataset} {', '.join(missing)}{at}")
+        saved.update(evaluate_run(run_dir, dataset=dataset, root=root, splits=missing, options=options,
+                                  split_options=split_options, model_overrides=model_overrides, progress=progress))
+    return spec, saved

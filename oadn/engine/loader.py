@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from oadn.config_checks import ON_BAD_IMAGE
+from oadn.config import ON_BAD_IMAGE
 from oadn.data.faces import BadImageError, FaceSource, read_compact
 from oadn.data.geometry import flip_landmarks
 

@@ -5,7 +5,6 @@ the last epoch (a test split that does not exist) or as a torch error (an input 
 from __future__ import annotations
 
 import inspect
-import math
 import os
 import warnings
 from pathlib import Path
@@ -15,11 +14,22 @@ import numpy as np
 import torch
 
 from oadn.config import ConfigError, RunConfig
+from oadn.data.adapters.synthetic import SyntheticDataset
 from oadn.data.faces import BadImageError, FaceSource
-from oadn.data.registry import DatasetAdapter, get_dataset
+from oadn.data.index import OnDiskDatasetAdapter
+from oadn.data.prepared.source import open_prepared_split
+from oadn.data.registry import DatasetAdapter, get_dataset, list_datasets, option_names
+from oadn.data.synthetic.source import SyntheticFaces
+from oadn.engine.device import resolve_device
+from oadn.engine.splits import open_data_split
+from oadn.models import list_models, model_class
+from oadn.models.backbones import create_backbone
+from oadn.models.pretrained import is_local_file
 
 #: faces read to check the training set's landmark scores (a sample: reading every face would cost an epoch)
 LANDMARK_SAMPLE = 64
+#: what preflight hands training: the run's adapter and every split it opened, by name
+OpenedRun = tuple[DatasetAdapter, dict[str, FaceSource]]
 
 
 def _keyword_names(function: Any, skip: set[str]) -> set[str] | None:
@@ -32,12 +42,7 @@ def _keyword_names(function: Any, skip: set[str]) -> set[str] | None:
 
 def split_option_names(adapter: DatasetAdapter) -> set[str] | None:
     """The keys ``data.split_options`` may hold for ``adapter`` (None when its adapter does not say)."""
-    from oadn.data.index import OnDiskDatasetAdapter
-    from oadn.data.synthetic.source import SyntheticDataset, SyntheticFaces
-
     if isinstance(adapter, OnDiskDatasetAdapter):
-        from oadn.preprocess.prepared import open_prepared_split
-
         return _keyword_names(open_prepared_split, {"adapter", "root", "split", "image_size"})
     if isinstance(adapter, SyntheticDataset):
         return _keyword_names(SyntheticFaces.__init__, {"self", "split", "size", "image_size", "seed"})
@@ -46,8 +51,6 @@ def split_option_names(adapter: DatasetAdapter) -> set[str] | None:
 
 def open_adapter(config: RunConfig) -> DatasetAdapter:
     """The run's data set adapter; an unknown name or protocol option is a ConfigError naming the valid ones."""
-    from oadn.data.registry import list_datasets, option_names
-
     data = config.data
     if data.name not in list_datasets():
         raise ConfigError(
@@ -74,8 +77,6 @@ def run_splits(config: RunConfig) -> list[tuple[str, str]]:
 
 def check_splits(config: RunConfig, adapter: DatasetAdapter) -> dict[str, FaceSource]:
     """Open every split the run uses (train, validation, test), so a wrong name, option or cache fails now."""
-    from oadn.engine.train import open_data_split
-
     data = config.data
     for key, split in run_splits(config):
         if split not in adapter.splits:
@@ -104,11 +105,8 @@ def check_splits(config: RunConfig, adapter: DatasetAdapter) -> dict[str, FaceSo
 
 
 def check_model(config: RunConfig) -> None:
-    """Model name, pretrained file, and an input size that leaves the backbone a feature map big enough."""
-    from oadn.models import list_models
-    from oadn.models.backbones import create_backbone
-    from oadn.models.pretrained import is_local_file
-
+    """Model name, pretrained file, and an input size that leaves the backbone a feature map big enough for
+    what the method says it needs."""
     model = config.model
     if model.name not in list_models():
         raise ConfigError(f"config.model.name = {model.name!r}: unknown method; registered: {', '.join(list_models())}")
@@ -119,10 +117,10 @@ def check_model(config: RunConfig) -> None:
         stride = create_backbone(model.backbone).stride
     except KeyError as error:
         raise ConfigError(f"config.model.backbone: {error.args[0]}") from error
-    side = math.isqrt(model.regions) if model.name == "oadn" else 1
+    side = model_class(model.name).min_feature_cells(model)
     cells = config.data.image_size // stride
     if cells < side:
-        need = f"K={model.regions} regions ({side}x{side} cells)" if side > 1 else "one cell"
+        need = f"a map of at least {side}x{side} cells" if side > 1 else "one cell"
         raise ConfigError(
             f"config.data.image_size = {config.data.image_size} is too small for backbone {model.backbone} "
             f"(stride {stride}): its feature map is {cells}x{cells} but {model.name} needs {need}; "
@@ -131,8 +129,6 @@ def check_model(config: RunConfig) -> None:
 
 
 def check_device(config: RunConfig) -> torch.device:
-    from oadn.engine.train import resolve_device
-
     try:
         return resolve_device(config.train.device)
     except RuntimeError as error:
@@ -153,7 +149,7 @@ def check_writable(run_dir: Path) -> None:
             raise PermissionError(f"{path} is read-only; the run cannot be continued there")
 
 
-def check_run(config: RunConfig, run_dir: Path) -> tuple[DatasetAdapter, dict[str, FaceSource]]:
+def check_run(config: RunConfig, run_dir: Path) -> OpenedRun:
     """Everything above, in order of cost; raises ConfigError (a bad value) or ValueError/OSError (bad data).
     Returns the adapter and the splits it opened, for training to use rather than open again."""
     check_writable(run_dir)

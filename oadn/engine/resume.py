@@ -17,24 +17,26 @@ from typing import Any, Iterable
 
 import torch
 
-from oadn.config import ConfigError, RunConfig, TrainConfig, config_from_dict, config_to_dict, merge, parse_override
-from oadn.runs import append_jsonl, load_config, save_config, save_torch
-
-#: settings that may change when a run continues: the optimiser's, and where data and compute are
-RESUMABLE_KEYS = (
-    "train.lr",
-    "train.momentum",
-    "train.weight_decay",
-    "train.lr_milestones",
-    "train.lr_gamma",
-    "train.epochs",
-    "train.device",
-    "train.eval_batch_size",
-    "data.num_workers",
-    "data.root",
-    "data.split_options.cache_dir",
+from oadn.common.files import save_torch
+from oadn.config import (
+    DURATION,
+    LOCATION,
+    OPTIMISER,
+    ConfigError,
+    RunConfig,
+    TrainConfig,
+    config_from_dict,
+    config_to_dict,
+    keys_with_role,
+    merge,
+    parse_override,
 )
-OPTIMISER_KEYS = ("train.lr", "train.momentum", "train.weight_decay", "train.lr_milestones", "train.lr_gamma")
+from oadn.engine.run_dir import append_jsonl, load_config, save_config
+
+#: settings that may change when a run continues (their roles say so): the optimiser's, the number of epochs, and
+#: where data and compute are
+RESUMABLE_KEYS = keys_with_role(OPTIMISER, DURATION, LOCATION)
+OPTIMISER_KEYS = keys_with_role(OPTIMISER)
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "state")
 
 

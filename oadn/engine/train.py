@@ -6,34 +6,42 @@ one); test splits are evaluated once, at the end, with the selected weights.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 import math
 import time
 import warnings
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.model_selection import train_test_split
 
-from oadn.config import ConfigError, DataConfig, RunConfig, config_to_dict
-from oadn.data.faces import FaceSource, SubsetSource
-from oadn.data.registry import DatasetAdapter, get_dataset
+from oadn.common.files import save_json, save_parquet, save_torch
+from oadn.common.progress import epoch_line, progress_bar
+from oadn.config import ConfigError, RunConfig, config_to_dict
+from oadn.data.registry import DatasetAdapter
 from oadn.engine import distributed
 from oadn.engine.compiling import compile_mode, compile_step, step_begins
-from oadn.engine.evaluate import autocast_for, fast_layout, metrics_by_branch, predict
+from oadn.engine.device import autocast_for, fast_layout, resolve_device
 from oadn.engine.loader import make_loader, to_device, training_targets
-from oadn.engine.preflight import check_run, discard_unstarted, warn_if_landmarks_unusable
-from oadn.engine.resume import OPTIMISER_KEYS, plan_resume, record_changes, restore_best, retune_optimizer
+from oadn.engine.predict import metrics_by_branch, predict
+from oadn.engine.preflight import OpenedRun, check_run, discard_unstarted, warn_if_landmarks_unusable
+from oadn.engine.resume import OPTIMISER_KEYS, ResumePlan, plan_resume, record_changes, restore_best, retune_optimizer
+from oadn.engine.run_dir import (
+    BadImageLog,
+    RunLock,
+    load_config,
+    load_metrics,
+    remove_temporaries,
+    save_config,
+)
+from oadn.engine.splits import open_data_split, open_splits
 from oadn.models import create_model
-from oadn.models.backbones import input_normalisation
 from oadn.models.advice import warn_large_backbone_from_scratch
+from oadn.models.backbones import input_normalisation
 from oadn.models.base import FERModel
-from oadn.progress import epoch_line, progress_bar
-from oadn.run_lock import RunLock
-from oadn.runs import load_config, load_metrics, remove_temporaries, save_config, save_json, save_parquet, save_torch
 
 StepHook = Callable[[int, int], None]
 
@@ -42,85 +50,17 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept untouched."""
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device={name!r} but no CUDA device is available")
-    return device
+@dataclass
+class TrainingStep:
+    """What one optimisation step calls: ``forward`` and ``loss`` are ``model`` and ``model.loss`` or their DDP /
+    compiled wrappers, compiled in torch.compile ``mode`` (None: eager)."""
 
-
-def carve_validation(source: FaceSource, fraction: float, seed: int) -> tuple[FaceSource, FaceSource | None]:
-    """Split ``fraction`` of the training data off, stratified by class, deterministically from ``seed``."""
-    if fraction <= 0:
-        return source, None
-    if not 0 < fraction < 1:
-        raise ValueError(f"data.val_fraction must be in [0, 1), got {fraction}")
-    labels = np.asarray(source.labels)
-    indices = np.arange(len(labels))
-    counts = np.bincount(labels)
-    classes = int((counts > 0).sum())
-    val_size = int(np.ceil(fraction * len(labels)))
-    # stratification needs two items per class and room for every class on both sides
-    can_stratify = counts[counts > 0].min() >= 2 and classes <= val_size <= len(labels) - classes
-    stratify = labels if can_stratify else None
-    train_idx, val_idx = train_test_split(indices, test_size=fraction, random_state=seed, stratify=stratify)
-    return SubsetSource(source, np.sort(train_idx)), SubsetSource(source, np.sort(val_idx))
-
-
-def open_data_split(adapter: DatasetAdapter, data: DataConfig, split: str, root: Path | None = None) -> FaceSource:
-    """``split`` of ``adapter`` as the run's data config asks (root, input size, split options)."""
-    root = root if root is not None else (Path(data.root) if data.root else None)
-    return adapter.open_split(split, root=root, image_size=data.image_size, **data.split_options)
-
-
-def open_splits(
-    config: RunConfig, opened: tuple[DatasetAdapter, dict[str, FaceSource]] | None = None
-) -> tuple[DatasetAdapter, FaceSource, FaceSource | None]:
-    """The data set's adapter, the training source and the validation source of a run (taken from ``opened``,
-    what :func:`~oadn.engine.preflight.check_run` opened, where it holds them)."""
-    data = config.data
-    adapter, sources = opened or (get_dataset(data.name, **data.options), {})
-
-    def split(name: str) -> FaceSource:
-        return sources[name] if name in sources else open_data_split(adapter, data, name)
-
-    train_source = split(data.train_split)
-    if data.val_split:
-        return adapter, train_source, split(data.val_split)
-    train_source, val_source = carve_validation(train_source, data.val_fraction, config.train.seed)
-    return adapter, train_source, val_source
-
-
-class BadImageLog:
-    """Unreadable images met during the run, de-duplicated and kept in ``bad_images.csv``."""
-
-    COLUMNS = ["split", "image_id", "path", "reason"]
-
-    def __init__(self, path: Path):
-        self.path = path
-        frame = pd.read_csv(path, dtype=str) if path.is_file() else pd.DataFrame(columns=self.COLUMNS)
-        self.rows = {(r.split, r.image_id): r._asdict() for r in frame[self.COLUMNS].itertuples(index=False)}
-        self._unshared: list[dict[str, str]] = []  # met by this rank since the last gather_ranks
-
-    def add(self, split: str, records: list[tuple[str, str, str]]) -> None:
-        for image_id, path, reason in records:
-            if (split, image_id) not in self.rows:
-                self.rows[(split, image_id)] = dict(split=split, image_id=image_id, path=path, reason=reason)
-                self._unshared.append(self.rows[(split, image_id)])
-
-    def gather_ranks(self) -> None:
-        """Add the records every other rank met since the last call (a training image is read by one rank only);
-        one collective, carrying new records only."""
-        for rows in distributed.gather_objects(self._unshared):
-            for row in rows:
-                self.rows.setdefault((row["split"], row["image_id"]), row)
-        self._unshared = []
-
-    def flush(self) -> None:
-        """Write the file even when empty (header only), so every run directory has one."""
-        pd.DataFrame(list(self.rows.values()), columns=self.COLUMNS).to_csv(self.path, index=False)
+    model: FERModel
+    forward: Callable
+    loss: Callable
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    mode: str | None
 
 
 def _selection_score(metrics: dict[str, Any], name: str) -> float:
@@ -131,21 +71,16 @@ def _selection_score(metrics: dict[str, Any], name: str) -> float:
 
 
 def _train_one_epoch(
-    model: FERModel,
+    step: TrainingStep,
     loader,
-    optimizer: torch.optim.Optimizer,
     config: RunConfig,
-    device: torch.device,
     epoch: int,
     bad_log: BadImageLog,
     progress: bool,
     step_hook: StepHook | None,
-    forward: torch.nn.Module,
-    loss_fn: Callable,
-    mode: str | None = None,
 ) -> dict[str, float]:
-    """One epoch; ``forward`` and ``loss_fn`` are what the step calls (``model`` and ``model.loss``, or their DDP /
-    compiled wrappers), compiled in torch.compile ``mode`` (None: eager)."""
+    """One epoch of training steps; the mean of each loss part over its steps, and the images seen."""
+    model, device = step.model, step.device
     model.train()
     channels_last = device.type == "cuda" and config.train.amp
     normalisation = input_normalisation(model.backbone)
@@ -174,13 +109,13 @@ def _train_one_epoch(
             nan_faces += batch["nan_faces"]
             images, landmarks = to_device(batch, device, channels_last, normalisation)
             targets = training_targets(batch, device)
-            step_begins(mode)
+            step_begins(step.mode)
             with autocast_for(device, config.train.amp):
-                outputs = forward(images, landmarks)
-            loss, parts = loss_fn(outputs, targets, config.train.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
+                outputs = step.forward(images, landmarks)
+            loss, parts = step.loss(outputs, targets, config.train.label_smoothing)
+            step.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            step.optimizer.step()
             for name, value in parts.items():
                 sums[name] = sums.get(name, 0) + value
             steps += 1
@@ -229,7 +164,13 @@ def train_run(
         if main:
             remove_temporaries(run_dir)
         try:
-            return _train_locked(config, run_dir, resume, progress, step_hook, changes, main, opened)
+            if resume and (run_dir / "metrics.json").is_file():
+                if changes:
+                    raise ConfigError(f"{run_dir} is finished; --set cannot change it (start a new run instead)")
+                return load_metrics(run_dir)
+            config, plan, opened = _settle(config, run_dir, resume=resume, changes=changes, opened=opened, main=main)
+            return _train(config, run_dir, plan=plan, opened=opened, main=main, progress=progress,
+                          step_hook=step_hook)
         except TrainingDiverged as error:
             raise TrainingDiverged(f"{error}. {diverged_advice(run_dir)}") from error
         except FileExistsError:  # another process made this run meanwhile: its files are not ours to remove
@@ -250,26 +191,43 @@ def diverged_advice(run_dir: Path) -> str:
     )
 
 
-def _train_locked(config, run_dir, resume, progress, step_hook, changes, main, opened) -> dict[str, Any]:
-    plan = None
+def _settle(
+    config: RunConfig | None,
+    run_dir: Path,
+    *,
+    resume: bool,
+    changes: Sequence[str],
+    opened: OpenedRun | None,
+    main: bool,
+) -> tuple[RunConfig, ResumePlan | None, OpenedRun]:
+    """The configuration to train with (a resume's, with its changes on record; or a new run's, saved), what
+    continues from the checkpoint, and the checked, opened splits."""
     if resume:
-        if (run_dir / "metrics.json").is_file():
-            if changes:
-                raise ConfigError(f"{run_dir} is finished; --set cannot change it (start a new run instead)")
-            return load_metrics(run_dir)
         plan = plan_resume(run_dir, changes)
-        config = plan.config
-        opened = check_run(config, run_dir)
+        opened = check_run(plan.config, run_dir)
         if main:
             record_changes(run_dir, plan)
-    else:
-        if (run_dir / "config.yaml").exists():
-            raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick a new name")
-        distributed.barrier()  # every rank has looked before rank 0 writes
-        if main:
-            save_config(config, run_dir)
-    assert config is not None
+        return plan.config, plan, opened
+    assert config is not None and opened is not None
+    if (run_dir / "config.yaml").exists():
+        raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick a new name")
+    distributed.barrier()  # every rank has looked before rank 0 writes
+    if main:
+        save_config(config, run_dir)
+    return config, None, opened
 
+
+def _train(
+    config: RunConfig,
+    run_dir: Path,
+    *,
+    plan: ResumePlan | None,
+    opened: OpenedRun,
+    main: bool,
+    progress: bool,
+    step_hook: StepHook | None,
+) -> dict[str, Any]:
+    """The epochs still to do, then the final evaluation with the selected weights."""
     torch.manual_seed(config.train.seed)
     if main:
         warn_large_backbone_from_scratch(config.model)
@@ -302,11 +260,11 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes, main, o
             retune_optimizer(optimizer, scheduler, config.train, state["epoch"])
         if main:
             restore_best(run_dir, checkpoint)
-    if main and getattr(model, "uses_landmarks", False):
+    if main and model.uses_landmarks:
         warn_if_landmarks_unusable(train_source, config.model.threshold)
-    forward, loss_fn = distributed.wrap(model, device), model.loss
     mode = compile_mode(config.train.compile, device)
-    forward, loss_fn = compile_step(forward, loss_fn, mode)
+    forward, loss_fn = compile_step(distributed.wrap(model, device), model.loss, mode)
+    step = TrainingStep(model, forward, loss_fn, optimizer, device, mode)
 
     class_weights = None
     if config.data.balanced_sampler:
@@ -346,12 +304,7 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes, main, o
     for epoch in range(state["epoch"], config.train.epochs):
         started = time.perf_counter()
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
-        row.update(
-            _train_one_epoch(
-                model, loader, optimizer, config, device, epoch, bad_log, progress and main, step_hook, forward, loss_fn,
-                mode,
-            )
-        )
+        row.update(_train_one_epoch(step, loader, config, epoch, bad_log, progress and main, step_hook))
         scheduler.step()
         bad_log.gather_ranks()
         if val_source is not None:
@@ -395,7 +348,15 @@ def _train_locked(config, run_dir, resume, progress, step_hook, changes, main, o
     return _final_evaluation(model, config, adapter, run_dir, state, bad_log, eval_kwargs)
 
 
-def _final_evaluation(model, config, adapter, run_dir, state, bad_log, eval_kwargs) -> dict[str, Any]:
+def _final_evaluation(
+    model: FERModel,
+    config: RunConfig,
+    adapter: DatasetAdapter,
+    run_dir: Path,
+    state: dict[str, Any],
+    bad_log: BadImageLog,
+    eval_kwargs: dict[str, Any],
+) -> dict[str, Any]:
     """Test splits, once, with the selected weights; the validation figures are those of the selected epoch."""
     classes = adapter.classes
     splits: dict[str, Any] = {"val": state["best_val"]} if "best_val" in state else {}
@@ -417,4 +378,3 @@ def _final_evaluation(model, config, adapter, run_dir, state, bad_log, eval_kwar
         bad_log.flush()
         save_json(metrics, run_dir / "metrics.json")
     return metrics
-

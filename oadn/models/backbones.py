@@ -19,6 +19,7 @@ from timm.models.resnet import BasicBlock, ResNet
 from torch import nn
 
 from oadn.models.pretrained import SCRATCH, PretrainedWeightsError, fetch_timm_weights, is_local_file, timm_name
+from oadn.models.registry import BACKBONES, register_backbone
 
 
 @dataclass
@@ -70,22 +71,35 @@ def _create_timm(architecture: str, tag: str | None, **kwargs) -> nn.Module:
     return timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(weights)}, **kwargs)
 
 
-#: name -> builder taking a timm pretrained tag (None: random weights)
-_BUILDERS: dict[str, Callable[[str | None], Backbone]] = {
-    "resnet50": lambda tag: _resnet_last_stride_one(lambda: _create_timm("resnet50", tag)),
-    "resnet18": lambda tag: _resnet_last_stride_one(lambda: _create_timm("resnet18", tag)),
-    "resnet-tiny": lambda tag: _resnet_last_stride_one(_tiny_resnet),
-    "cnn-tiny": lambda tag: _tiny_cnn(),
-}
-#: backbones of our own design, with no timm pretrained weights
-_OWN = ("resnet-tiny", "cnn-tiny")
-
-
 class _PlainFeatures(nn.Sequential):
     """A Sequential whose output is the feature map (the interface ``_ForwardFeatures`` gives timm models)."""
 
 
-def _tiny_cnn() -> Backbone:
+@register_backbone("resnet50")
+def _resnet50(tag: str | None) -> Backbone:
+    return _resnet_last_stride_one(lambda: _create_timm("resnet50", tag))
+
+
+@register_backbone("resnet18")
+def _resnet18(tag: str | None) -> Backbone:
+    return _resnet_last_stride_one(lambda: _create_timm("resnet18", tag))
+
+
+@register_backbone("resnet-tiny")
+def _resnet_tiny(tag: str | None) -> Backbone:
+    _own_design("resnet-tiny", tag)
+    return _resnet_last_stride_one(_tiny_resnet)
+
+
+def _own_design(name: str, tag: str | None) -> None:
+    """A backbone of this project's own design has no timm pretrained weights."""
+    if tag is not None:
+        raise PretrainedWeightsError(f"backbone {name!r} is this project's own design: timm has no pretrained "
+                                     f"weights for it (tag {tag!r}); pass a local weights file or use a timm backbone")
+
+
+@register_backbone("cnn-tiny")
+def _tiny_cnn(tag: str | None) -> Backbone:
     """Four conv-BN-ReLU blocks (16-128 channels), max-pooled after the first three: a 64 px face gives an
     8 x 8 map (stride 8). Learns the synthetic demo far faster on a CPU than a ResNet of the same cost."""
 
@@ -93,6 +107,7 @@ def _tiny_cnn() -> Backbone:
         layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
         return layers + ([nn.MaxPool2d(2)] if pool else [])
 
+    _own_design("cnn-tiny", tag)
     layers = block(3, 16, True) + block(16, 32, True) + block(32, 64, True) + block(64, 128, False)
     return Backbone(_PlainFeatures(*layers), channels=128, stride=8)
 
@@ -106,7 +121,7 @@ def _tiny_resnet() -> ResNet:
 
 
 def list_backbones() -> list[str]:
-    return sorted(_BUILDERS) + ["timm:<any timm model name>"]
+    return BACKBONES.names() + ["timm:<any timm model name>"]
 
 
 def _timm_backbone(name: str, tag: str | None = None) -> Backbone:
@@ -147,14 +162,11 @@ def load_pretrained(backbone: Backbone, path: str | Path) -> None:
 def create_backbone(name: str, pretrained: str | Path | None = None) -> Backbone:
     """Build backbone ``name`` with random weights (``pretrained`` None or "scratch"), a timm pretrained tag's
     weights (e.g. "imagenet"), or a local state dict file."""
-    if not name.startswith("timm:") and name not in _BUILDERS:
+    if not name.startswith("timm:") and name not in BACKBONES:
         raise KeyError(f"unknown backbone {name!r}; available: {', '.join(list_backbones())}")
     file = pretrained if pretrained is not None and is_local_file(pretrained) else None
     tag = None if file is not None or pretrained is None or str(pretrained).lower() in SCRATCH else str(pretrained)
-    if tag is not None and name in _OWN:
-        raise PretrainedWeightsError(f"backbone {name!r} is this project's own design: timm has no pretrained "
-                                     f"weights for it (tag {tag!r}); pass a local weights file or use a timm backbone")
-    backbone = _timm_backbone(name.removeprefix("timm:"), tag) if name.startswith("timm:") else _BUILDERS[name](tag)
+    backbone = _timm_backbone(name.removeprefix("timm:"), tag) if name.startswith("timm:") else BACKBONES.get(name)(tag)
     if file is not None:
         load_pretrained(backbone, file)
     return backbone

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from oadn.config import ModelConfig
+
 
 def classification_loss(
     logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float, mask: torch.Tensor | None = None
@@ -28,6 +30,11 @@ class FERModel(nn.Module):
 
     #: whether forward needs the 68 x 3 landmarks (the loader always provides them)
     uses_landmarks: bool = False
+
+    @classmethod
+    def min_feature_cells(cls, config: ModelConfig) -> int:
+        """The smallest side, in cells, of the backbone's feature map this method can work on."""
+        return 1
 
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError

@@ -11,8 +11,9 @@ from oadn.models.base import FERModel, classification_loss
 from oadn.models.registry import register_model
 
 
+@register_model("baseline")
 class GapClassifier(FERModel):
-    def __init__(self, config: ModelConfig, num_classes: int):
+    def __init__(self, config: ModelConfig, num_classes: int, image_size: int):
         super().__init__()
         backbone = create_backbone(config.backbone, config.pretrained)
         self.backbone = backbone.module
@@ -28,8 +29,3 @@ class GapClassifier(FERModel):
 
     def branch_scores(self, outputs):
         return {"prediction": outputs["logits"].float().softmax(dim=-1)}
-
-
-@register_model("baseline")
-def baseline(config: ModelConfig, num_classes: int, image_size: int) -> FERModel:
-    return GapClassifier(config, num_classes)

@@ -62,8 +62,14 @@ def weighted_sums(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor
     return torch.einsum("bchw,bmhw->bmc", features, weights.to(features.dtype))
 
 
+@register_model("oadn")
 class OADN(FERModel):
     uses_landmarks = True
+
+    @classmethod
+    def min_feature_cells(cls, config: ModelConfig) -> int:
+        """The K regions need a feature map of at least sqrt(K) x sqrt(K) cells."""
+        return math.isqrt(config.regions)
 
     def __init__(self, config: ModelConfig, num_classes: int, image_size: int):
         super().__init__()
@@ -140,8 +146,3 @@ class OADN(FERModel):
         else:
             prediction = torch.where(outputs["lab_valid"][:, None], (lab + frb) / 2, frb)
         return {"prediction": prediction, "lab": lab, "frb": frb}
-
-
-@register_model("oadn")
-def oadn(config: ModelConfig, num_classes: int, image_size: int) -> FERModel:
-    return OADN(config, num_classes, image_size)

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from timm.models import get_pretrained_cfg, list_pretrained
 
-from oadn.downloads import download, offline
+from oadn.common.downloads import download, offline
 
 #: tags meaning "no pretrained weights"
 SCRATCH = ("", "scratch", "none")

@@ -1,40 +1,35 @@
-"""One registry of methods: a method is a decorated constructor taking the model config, so every command
-takes a method by name (the timm ``create_model`` pattern)."""
+"""The registries of methods and backbones: every command takes a method (``model.name``) and a backbone
+(``model.backbone``) by name, the timm ``create_model`` pattern. They know none of their entries: importing
+:mod:`oadn.models` registers the built-in ones."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
+from oadn.common.registry import Registry
 from oadn.config import ModelConfig
-from oadn.models.base import FERModel
 
-ModelFactory = Callable[[ModelConfig, int, int], FERModel]
-_REGISTRY: dict[str, ModelFactory] = {}
+if TYPE_CHECKING:
+    from oadn.models.backbones import Backbone
+    from oadn.models.base import FERModel
 
-
-def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
-    def decorate(factory: ModelFactory) -> ModelFactory:
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = factory
-        return factory
-
-    return decorate
-
-
-def _load_builtin_models() -> None:
-    import oadn.models.baseline  # noqa: F401
-    import oadn.models.oadn  # noqa: F401
+#: methods by name; each entry is a FERModel class built as ``cls(config, num_classes, image_size)``
+MODELS: Registry[type[FERModel]] = Registry("model")
+#: backbones by name; each entry builds one from a timm pretrained tag (None: random weights)
+BACKBONES: Registry[Callable[[str | None], Backbone]] = Registry("backbone")
+register_model = MODELS.register
+register_backbone = BACKBONES.register
 
 
 def list_models() -> list[str]:
-    _load_builtin_models()
-    return sorted(_REGISTRY)
+    return MODELS.names()
+
+
+def model_class(name: str) -> type[FERModel]:
+    """The method registered as ``name`` (to ask what it needs without building it)."""
+    return MODELS.get(name)
 
 
 def create_model(config: ModelConfig, num_classes: int, image_size: int) -> FERModel:
     """Instantiate the method ``config.name`` for ``num_classes`` classes at input size ``image_size``."""
-    _load_builtin_models()
-    if config.name not in _REGISTRY:
-        raise KeyError(f"unknown model {config.name!r}; registered: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[config.name](config, num_classes, image_size)
+    return MODELS.get(config.name)(config, num_classes, image_size)

@@ -1,8 +1,7 @@
 """Face alignment: MTCNN five points -> similarity transform onto a canonical template.
 
-Coordinates follow the project convention (pixel i's centre at i). A transform is a 2 x 3 matrix mapping
-original-image pixels to aligned-frame pixels at a given size; ``rescale_transform`` moves it to another size,
-so the cache stores one matrix per image at a reference size and the loader renders any input size from it.
+Coordinates follow the project convention (pixel i's centre at i); the transforms the alignment produces are
+applied and rescaled by :mod:`oadn.data.aligned_frame`.
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ from importlib.metadata import version
 
 import numpy as np
 import torch
-from PIL import Image
-import torch.nn.functional as F
 
 #: Aligned-frame size at which the cache stores transforms and landmarks.
 REFERENCE_SIZE = 224
@@ -49,65 +46,6 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     matrix[:, :2] = scale * rot
     matrix[:, 2] = mu_d - scale * rot @ mu_s
     return matrix
-
-
-def resize_transform(width: int, height: int, size: int) -> np.ndarray:
-    """The transform of an already aligned crop: stretch the whole image onto the ``size`` x ``size`` frame."""
-    kx, ky = size / width, size / height
-    return np.array([[kx, 0.0, 0.5 * kx - 0.5], [0.0, ky, 0.5 * ky - 0.5]])
-
-
-def rescale_transform(matrix: np.ndarray, from_size: int, to_size: int) -> np.ndarray:
-    """Re-express a transform onto a ``from_size`` frame as one onto a ``to_size`` frame (same field of view)."""
-    k = to_size / from_size
-    scale = np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5], [0.0, 0.0, 1.0]])
-    return (scale @ np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
-
-
-def rescale_points(points: np.ndarray, from_size: int, to_size: int) -> np.ndarray:
-    """Move x, y (first two columns) from a ``from_size`` frame to a ``to_size`` one; other columns untouched."""
-    out = np.array(points, dtype=np.float32, copy=True)
-    k = to_size / from_size
-    out[..., :2] = (out[..., :2] + 0.5) * k - 0.5
-    return out
-
-
-def apply_transform(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Map N x 2 points (or N x k, only the first two columns move) through a 2 x 3 transform."""
-    out = np.array(points, dtype=np.float32, copy=True)
-    xy = np.asarray(points, dtype=np.float64)[:, :2]
-    out[:, :2] = xy @ matrix[:, :2].T + matrix[:, 2]
-    return out
-
-
-def warp_image(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """Render the ``size`` x ``size`` aligned frame of an H x W x 3 uint8 image (bilinear, black outside).
-
-    A plain resize (aligned crops, faceless images) goes through PIL, which is faster and antialiases when
-    shrinking; PIL's resize uses the same pixel-centre convention.
-    """
-    height, width = image.shape[:2]
-    if np.allclose(matrix, resize_transform(width, height, size)):
-        return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
-    full = np.vstack([matrix, [0.0, 0.0, 1.0]])
-    inverse = np.linalg.inv(full)[:2]
-    grid_1d = np.arange(size, dtype=np.float64)
-    u, v = np.meshgrid(grid_1d, grid_1d)
-    x = inverse[0, 0] * u + inverse[0, 1] * v + inverse[0, 2]
-    y = inverse[1, 0] * u + inverse[1, 1] * v + inverse[1, 2]
-    # align_corners=True puts -1 and +1 on the first and last pixel centres: our convention exactly
-    gx = 2 * x / max(width - 1, 1) - 1
-    gy = 2 * y / max(height - 1, 1) - 1
-    grid = torch.from_numpy(np.stack([gx, gy], axis=-1)).float()[None]
-    src = torch.tensor(image).permute(2, 0, 1)[None].float()  # a copy: decoded images are often read-only
-    out = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-    return out[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
-
-
-def five_points_from_68(landmarks: np.ndarray) -> np.ndarray:
-    """MTCNN-style five points from iBUG-68: eye centres, nose tip, mouth corners (image left first)."""
-    xy = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    return np.stack([xy[36:42].mean(0), xy[42:48].mean(0), xy[30], xy[48], xy[54]])
 
 
 class MtcnnDetector:

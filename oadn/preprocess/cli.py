@@ -1,7 +1,9 @@
-"""The ``prepare`` and ``show-landmarks`` commands (registered on the main ``oadn-bench`` app)."""
+"""The writers' commands: ``prepare``, ``show-landmarks``, ``pack`` and ``fit-visibility`` (registered on the main
+``oadn-bench`` app)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -10,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
+from oadn.config import parse_override
 from oadn.data.cli import parse_options
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.registry import get_dataset
@@ -38,7 +41,7 @@ def prepare_command(
     without a face or landmarks are recorded with a reason; training and evaluation then keep them with all
     points invisible (policy keep-invisible, the default) or leave them out (policy drop).
     """
-    from oadn.preprocess.landmarks.base import LandmarkBackendError
+    from oadn.data.landmarks.base import LandmarkBackendError
     from oadn.preprocess.prepare import prepare
 
     try:
@@ -122,3 +125,77 @@ def show_landmarks_command(
                       soft_wrap=True)
         raise typer.Exit(1) from err
     console.print(f"wrote {path}")
+
+
+def pack_command(
+    name: str = typer.Argument(..., help="Registered data set name whose prepared cache is packed, e.g. ferplus."),
+    root: Path = typer.Option(..., "--root", help="Your copy of the data set (read only)."),
+    out: Path = typer.Option(..., "--out", help="The pack file to write, e.g. ferplus.pack (a .tar.xz)."),
+    size: int = typer.Option(..., "--size", help="Face size in pixels stored (FERPlus' own: 48)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root (default $OADN_CACHE or ~/.cache/oadn-bench)."),
+    landmarks: Optional[str] = typer.Option(None, "--landmarks", help="Which prepared cache, when there are several."),
+    align: Optional[str] = typer.Option(None, "--align", help="Which prepared cache, when there are several."),
+) -> None:
+    """Pack a prepared data set (aligned uint8 faces, landmarks, label files) into one lzma-compressed file.
+
+    Train or evaluate from it by giving the file as the data set's root:
+    --set data.root=FILE (train), --root FILE (evaluate).
+    """
+    from oadn.preprocess.pack import pack_dataset
+
+    adapter = get_dataset(name)
+    if not isinstance(adapter, OnDiskDatasetAdapter):
+        raise typer.BadParameter(f"{name!r} is not an on-disk data set; nothing to pack", param_hint="NAME")
+    started = time.perf_counter()
+    meta = pack_dataset(
+        adapter, root, out, size=size, cache_dir=cache_dir, landmarks=landmarks, align=align,
+        progress=lambda done, total: console.print(f"faces {done}/{total}") if done == total else None,
+    )
+    console.print(
+        f"{out}: {meta['count']} faces at {size} px x {meta['channels']} channel(s), {len(meta['files'])} label "
+        f"file(s), {out.stat().st_size / 2**20:.1f} MiB in {time.perf_counter() - started:.0f} s"
+    )
+
+
+def fit_visibility_command(
+    name: str = typer.Argument(..., help="Registered data set name (its training faces are used), e.g. ferplus."),
+    root: Optional[Path] = typer.Option(None, "--root", help="Your copy of the data set."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root of prepared data sets."),
+    landmarks: Optional[str] = typer.Option(None, "--landmarks", help="Which prepared cache, when there are several."),
+    out: Path = typer.Option(Path("visibility.pt"), "--out", help="Model file to write (work files go beside it)."),
+    image_size: int = typer.Option(48, "--image-size", help="Face size the network sees."),
+    samples: int = typer.Option(6000, "--samples", help="Occluded training faces drawn once."),
+    eval_samples: int = typer.Option(1000, "--eval-samples", help="Held-out faces per judgement."),
+    epochs: int = typer.Option(8, "--epochs"),
+    kinds: str = typer.Option("sunglasses,mask,rect,texture,upper,lower,left,right", "--kinds", help="Occluder kinds for training."),
+    holdout: str = typer.Option("hand,scarf,hair", "--holdout", help="Occluder kinds kept out of training, for judging."),
+    seed: int = typer.Option(0, "--seed"),
+    degrade: float = typer.Option(0.0, "--degrade", help="Share of faces shrunk and enlarged back (blur as a real photo's)."),
+    eval_split: Optional[str] = typer.Option(None, "--eval-split", help="Held-out faces for judging (default: the last split)."),
+    option: list[str] = typer.Option([], "--option", "-o", help="Data set protocol option KEY=VALUE (repeatable)."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+) -> None:
+    """Train a per-landmark visibility network from pasted occluders; prints its per-point AUC on held-out
+    faces with occluder kinds it never saw. Resumable: run the same command again after an interruption."""
+    from oadn.preprocess.visibility_fit import FitSettings, fit_visibility
+
+    try:
+        options: dict = {}
+        for text in option:
+            options.update(parse_override(text))  # values as YAML, as evaluate --option reads them
+        adapter = get_dataset(name, **options)
+        split_options = {}
+        if isinstance(adapter, OnDiskDatasetAdapter):
+            split_options = {k: v for k, v in {"cache_dir": cache_dir, "landmarks": landmarks}.items() if v is not None}
+        settings = FitSettings(dataset=name, image_size=image_size, samples=samples, eval_samples=eval_samples, epochs=epochs,
+                               train_kinds=kinds.split(","), holdout_kinds=holdout.split(","), seed=seed, degrade=degrade,
+                               train_split=adapter.splits[0], eval_split=eval_split or adapter.splits[-1])
+        train = adapter.open_split(settings.train_split, root=root, image_size=image_size, **split_options)
+        held = adapter.open_split(settings.eval_split, root=root, image_size=image_size, **split_options)
+        metrics = fit_visibility(train, held, settings, out, progress=progress, log=console.print)
+    except (KeyError, ValueError, FileNotFoundError, NotADirectoryError, RuntimeError) as error:
+        console.print(f"[bold red]error:[/] {error}")
+        raise typer.Exit(code=1)
+    console.print(f"wrote {out}")
+    console.print(f"per-point AUC on held-out faces: {metrics['point_auc_heldout_kinds']:.3f} with held-out kinds "
+                  f"({holdout}), {metrics['point_auc_training_kinds']:.3f} with training kinds")

@@ -14,22 +14,23 @@ from __future__ import annotations
 import io
 import json
 import lzma
-import os
 import shutil
 import tarfile
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 import pandas as pd
-import typer
 
-from oadn.data.images import image_extensions
+from oadn.common.files import save_bytes
+from oadn.data.aligned_frame import rescale_transform, warp_image
+from oadn.data.images import decode_rgb, image_extensions
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.packed import PACK_FORMAT
-from oadn.data.registry import get_dataset
+from oadn.data.prepared.cache import transform_matrix
+from oadn.data.prepared.source import find_cache, prepare_command_line, prepared_rows
 
 #: text files larger than this are not copied (label and list files are far smaller)
 MAX_LABEL_FILE = 64 * 2**20
@@ -50,9 +51,6 @@ def aligned_faces(
     table: pd.DataFrame, reference_size: int, size: int, progress: Callable[[int, int], None] | None = None
 ) -> np.ndarray:
     """N x S x S x 3 uint8 faces rendered through each row's cached transform (zeros for unreadable files)."""
-    from oadn.preprocess.alignment import rescale_transform, warp_image
-    from oadn.preprocess.cache import transform_matrix
-    from oadn.data.images import decode_rgb
 
     images = np.zeros((len(table), size, size, 3), dtype=np.uint8)
     for i, row in enumerate(table[["path", "status", "transform"]].to_dict("records")):
@@ -106,15 +104,13 @@ def pack_dataset(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Write the pack of ``adapter``'s prepared copy at ``root`` to ``out``; returns its pack.json contents."""
-    from oadn.preprocess.prepared import find_cache, prepare_command, prepared_rows
-
     root = Path(root)
     cache = find_cache(adapter.cache_name, root, landmarks=landmarks, align=align, cache_dir=cache_dir)
     meta = cache.read_meta()
     wanted = adapter.preparation_index(root)[["image_id", "path"]].drop_duplicates("image_id")
     files = label_files(root)
     check_indexable(adapter, root, files, wanted["image_id"])
-    command = prepare_command(adapter.cache_name, root, landmarks=meta["landmarks"], align=meta["align"],
+    command = prepare_command_line(adapter.cache_name, root, landmarks=meta["landmarks"], align=meta["align"],
                               cache_dir=cache_dir)
     table = prepared_rows(cache, wanted, command)  # as training reads the cache: stale or NaN faces never packed
     images = aligned_faces(table, meta["reference_size"], size, progress)
@@ -144,40 +140,5 @@ def pack_dataset(
         _add_bytes(archive, "landmarks.npy", _npy(points))
         for relative in files:
             _add_bytes(archive, f"files/{relative.as_posix()}", (root / relative).read_bytes())
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(lzma.compress(tar_bytes.getvalue(), format=lzma.FORMAT_XZ, filters=XZ_FILTERS))
-    os.replace(tmp, out)
+    save_bytes(lzma.compress(tar_bytes.getvalue(), format=lzma.FORMAT_XZ, filters=XZ_FILTERS), Path(out))
     return pack_meta
-
-
-def pack_command(
-    name: str = typer.Argument(..., help="Registered data set name whose prepared cache is packed, e.g. ferplus."),
-    root: Path = typer.Option(..., "--root", help="Your copy of the data set (read only)."),
-    out: Path = typer.Option(..., "--out", help="The pack file to write, e.g. ferplus.pack (a .tar.xz)."),
-    size: int = typer.Option(..., "--size", help="Face size in pixels stored (FERPlus' own: 48)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root (default $OADN_CACHE or ~/.cache/oadn-bench)."),
-    landmarks: Optional[str] = typer.Option(None, "--landmarks", help="Which prepared cache, when there are several."),
-    align: Optional[str] = typer.Option(None, "--align", help="Which prepared cache, when there are several."),
-) -> None:
-    """Pack a prepared data set (aligned uint8 faces, landmarks, label files) into one lzma-compressed file.
-
-    Train or evaluate from it by giving the file as the data set's root:
-    --set data.root=FILE (train), --root FILE (evaluate).
-    """
-    from rich.console import Console
-
-    console = Console()
-    adapter = get_dataset(name)
-    if not isinstance(adapter, OnDiskDatasetAdapter):
-        raise typer.BadParameter(f"{name!r} is not an on-disk data set; nothing to pack", param_hint="NAME")
-    started = time.perf_counter()
-    meta = pack_dataset(
-        adapter, root, out, size=size, cache_dir=cache_dir, landmarks=landmarks, align=align,
-        progress=lambda done, total: console.print(f"faces {done}/{total}") if done == total else None,
-    )
-    console.print(
-        f"{out}: {meta['count']} faces at {size} px x {meta['channels']} channel(s), {len(meta['files'])} label "
-        f"file(s), {out.stat().st_size / 2**20:.1f} MiB in {time.perf_counter() - started:.0f} s"
-    )

@@ -19,29 +19,27 @@ import numpy as np
 import pandas as pd
 import torch
 
+from oadn.data.aligned_frame import apply_transform, resize_transform, warp_image
+from oadn.data.ibug68 import five_points
 from oadn.data.images import decode_rgb
 from oadn.data.index import OnDiskDatasetAdapter
-from oadn.preprocess.alignment import (
-    CANONICAL_TEMPLATE,
-    REFERENCE_SIZE,
-    MtcnnDetector,
-    apply_transform,
-    five_points_from_68,
-    resize_transform,
-    similarity_transform,
-    template_points,
-    warp_image,
-)
-from oadn.preprocess.cache import PreparedCache, file_stats
-from oadn.preprocess.cache_audit import audit_cache, require_root, require_writable
-from oadn.preprocess.landmarks.base import (
+from oadn.data.landmarks.base import (
     ImageLandmarkBackend,
     SourceLandmarkBackend,
     canonical_spec,
     is_fallback,
     make_backend,
 )
-from oadn.visibility.backend import with_visibility
+from oadn.data.prepared.audit import audit_cache, require_root, require_writable
+from oadn.data.prepared.cache import PreparedCache, file_stats
+from oadn.preprocess.alignment import (
+    CANONICAL_TEMPLATE,
+    REFERENCE_SIZE,
+    MtcnnDetector,
+    similarity_transform,
+    template_points,
+)
+from oadn.preprocess.visibility_backend import with_visibility
 
 ALIGN_MODES = ("auto", "detect", "aligned")
 NO_POINTS = np.zeros((68, 3), dtype=np.float32)
@@ -217,7 +215,7 @@ class _ChunkWorker:
             if self.is_aligned(row):
                 matrix, detector = resize, "none (aligned crop)"
             else:
-                matrix = similarity_transform(five_points_from_68(points), template_points(REFERENCE_SIZE))
+                matrix = similarity_transform(five_points(points), template_points(REFERENCE_SIZE))
                 detector = f"five points of the {self.backend.name} landmarks"
             out[i] = _row(row.image_id, "ok", "", points=apply_transform(matrix, points), transform=matrix,
                           detector=detector, landmarker=self.backend.description)

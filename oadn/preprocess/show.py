@@ -14,7 +14,7 @@ import torch
 
 from oadn.data.faces import BadImageError, FaceSource
 from oadn.data.geometry import interest_points
-from oadn.preprocess.landmarks.base import is_fallback
+from oadn.data.landmarks.base import is_fallback
 
 
 #: which faces ``pick_indices`` draws from

@@ -1,4 +1,4 @@
-"""render_ablation_report: a sweep's ablation.csv/.json -> the Fig. 7-style plot, ablation.md, index.html."""
+"""render_ablation_report: an ablation's ablation.csv/.json -> the Fig. 7-style plot, ablation.md, index.html."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def load_ablation(report_dir: Path) -> tuple[pd.DataFrame, dict]:
     path, info_path = Path(report_dir) / "ablation.csv", Path(report_dir) / "ablation.json"
     for needed in (path, info_path):
         if not needed.is_file():
-            raise FileNotFoundError(f"{needed}: missing (is {report_dir} a sweep report directory?)")
+            raise FileNotFoundError(f"{needed}: missing (is {report_dir} an ablation report directory?)")
     frame = pd.read_csv(path, keep_default_na=False, dtype={"value": str, "status": str, "kind": str, "column": str})
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
@@ -73,7 +73,7 @@ def ablation_table(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def render_ablation_report(report_dir: Path) -> Path:
-    """Re-render a sweep's report from ablation.csv and ablation.json; never trains."""
+    """Re-render an ablation's report from ablation.csv and ablation.json; never trains."""
     report_dir = Path(report_dir)
     frame, info = load_ablation(report_dir)
     param = info.get("param") or str(frame["param"].iloc[0])
@@ -84,7 +84,7 @@ def render_ablation_report(report_dir: Path) -> Path:
         info.get("description", ""),
         "acc = overall accuracy; mean-class acc = mean of per-class recalls; mean ± sample std over seeds.",
         f"Paper's chosen value: {info['paper_value']}." if info.get("paper_value") is not None else "",
-        f"Sweep wall time: {info['wall_seconds']:.0f} s." if "wall_seconds" in info else "",
+        f"Ablation wall time: {info['wall_seconds']:.0f} s." if "wall_seconds" in info else "",
     ]
     notes = [n for n in notes if n]
     missing = [

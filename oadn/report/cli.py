@@ -14,19 +14,19 @@ def _kind(folder: Path) -> str | None:
     if (folder / "manifest.csv").is_file():
         return "suite"
     if (folder / "ablation.csv").is_file():
-        return "sweep"
+        return "ablation"
     return None
 
 
 def report_command(
     target: str = typer.Argument(
-        ..., help="A report folder (holding manifest.csv or ablation.csv), a suite or sweep name under "
+        ..., help="A report folder (holding manifest.csv or ablation.csv), a suite or ablation name under "
         "--reports-root, or a folder of reports (renders each)."
     ),
     reports_root: Path = typer.Option(Path("reports"), help="Where named reports live."),
     show: bool = typer.Option(True, "--print/--no-print", help="Print each report's Markdown tables."),
 ) -> None:
-    """Render a suite's or a sweep's report (tables, figures, index.html) from its results on disk."""
+    """Render a suite's or an ablation's report (tables, figures, index.html) from its results on disk."""
     from oadn.report import render_ablation_report, render_suite_report
 
     folder = Path(target)

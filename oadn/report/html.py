@@ -68,7 +68,7 @@ def write_page(path: Path, title: str, body: list[str]) -> Path:
 
 
 def _describe(report: Path) -> tuple[str, str]:
-    for name, kind in (("suite.json", "suite"), ("ablation.json", "sweep")):
+    for name, kind in (("suite.json", "suite"), ("ablation.json", "ablation")):
         if (report / name).is_file():
             info = json.loads((report / name).read_text())
             return kind, info.get("description") or info.get("name") or info.get("param", "")

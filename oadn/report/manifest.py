@@ -7,18 +7,44 @@ correctness: bootstrap intervals resample images and McNemar pairs two methods i
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-COLUMNS = [
-    "suite", "experiment", "experiment_title", "table", "column", "published_key", "dataset", "split", "options",
-    "method", "seed", "init", "status", "reason", "run_dir", "predictions", "classes", "scored_classes",
-    "restricted",
-]  # fmt: skip
+@dataclass
+class ManifestRow:
+    """One experiment x test-set column x method x seed of a suite: the manifest's one row type, written by the
+    suite runner and read back here."""
+
+    suite: str
+    experiment: str
+    experiment_title: str
+    table: str
+    column: str
+    published_key: str
+    dataset: str
+    split: str
+    #: the protocol options the column was scored under, as sorted JSON
+    options: str
+    method: str
+    seed: int
+    #: how the row was initialised: scratch, a timm tag, or a weights file
+    init: str
+    status: str = "skipped"  # one of STATUSES
+    reason: str = ""
+    run_dir: str = ""
+    predictions: str = ""
+    #: JSON lists: the run's classes, and those the column is scored on
+    classes: str = "[]"
+    scored_classes: str = "[]"
+    #: whether predictions were restricted to the scored classes
+    restricted: bool = False
+
+
+COLUMNS = [item.name for item in fields(ManifestRow)]
 STATUSES = ("finished", "unfinished", "skipped")
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False, "": False}
 
@@ -50,6 +76,11 @@ class ScoredRow:
     @property
     def mean_class_accuracy(self) -> float:
         return float(np.nanmean(list(self.per_class_accuracy().values())))
+
+
+def write_manifest(rows: list[ManifestRow], path: Path) -> None:
+    """manifest.csv: one line per row, in COLUMNS order."""
+    pd.DataFrame([asdict(row) for row in rows], columns=COLUMNS).to_csv(path, index=False)
 
 
 def _json_list(text: str, where: str, column: str) -> list:

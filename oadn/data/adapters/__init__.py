@@ -1,5 +1,13 @@
-"""Built-in data set adapters; importing this package registers them all."""
+"""Built-in data set adapters; importing this package registers them all (``oadn.data`` imports it)."""
 
-from oadn.data import synthetic  # noqa: F401
-from oadn.data.adapters import affectnet, fedro, ferplus, folder, joint, rafdb, subsets  # noqa: F401
-from oadn.occlusion import dataset as _occluded  # noqa: F401  (registers "occluded")
+from oadn.data.adapters import (  # noqa: F401  (each module registers its data sets)
+    affectnet,
+    fedro,
+    ferplus,
+    folder,
+    joint,
+    occluded,
+    rafdb,
+    subsets,
+    synthetic,
+)

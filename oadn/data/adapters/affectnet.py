@@ -27,7 +27,7 @@ import pandas as pd
 from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, require_dir, require_file
 from oadn.data.index import Problem
 from oadn.data.registry import register_dataset
-from oadn.labels import canonical_index, class_space
+from oadn.data.labels import canonical_index, class_space
 
 LIST_DIR = Path("Manually_Annotated_file_lists")
 IMAGE_DIR = Path("Manually_Annotated_Images")

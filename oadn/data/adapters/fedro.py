@@ -3,7 +3,7 @@
 The publisher lists 400 images over 7 classes; many source URLs are dead, so a downloaded copy usually holds
 about 381: ``check`` reports what was found against the published 400. Folder names are matched to canonical
 classes case-insensitively, with the published spelling ``neural`` and the synonyms the ``folder`` data set
-accepts (``angry``, ``happy``, ...; :data:`oadn.labels.SYNONYMS`). Protocol: a test set only; train on RAF-DB +
+accepts (``angry``, ``happy``, ...; :data:`oadn.data.labels.SYNONYMS`). Protocol: a test set only; train on RAF-DB +
 AffectNet jointly (``rafdb+affectnet``).
 """
 
@@ -17,7 +17,7 @@ from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, frame, requi
 from oadn.data.images import image_extensions
 from oadn.data.index import Problem
 from oadn.data.registry import register_dataset
-from oadn.labels import BASIC_CLASSES, canonical_class
+from oadn.data.labels import BASIC_CLASSES, canonical_class
 
 PUBLISHED_IMAGES = 400
 

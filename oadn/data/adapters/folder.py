@@ -26,7 +26,7 @@ from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, frame, requi
 from oadn.data.images import image_extensions
 from oadn.data.index import Problem
 from oadn.data.registry import register_dataset
-from oadn.labels import CANONICAL_CLASSES, canonical_class
+from oadn.data.labels import CANONICAL_CLASSES, canonical_class
 
 LAYOUTS = ("flat", "splits")
 SPLIT_FOLDERS = ("train", "val", "test")

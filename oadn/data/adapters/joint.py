@@ -19,7 +19,7 @@ from oadn.data.adapters.common import FileDatasetAdapter
 from oadn.data.adapters.rafdb import RAFDB
 from oadn.data.index import Problem
 from oadn.data.registry import register_dataset
-from oadn.labels import BASIC_CLASSES
+from oadn.data.labels import BASIC_CLASSES
 
 
 @register_dataset("rafdb+affectnet")

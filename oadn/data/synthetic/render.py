@@ -12,6 +12,22 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw
 
+from oadn.data.ibug68 import (
+    EYES,
+    INNER_LIPS,
+    JAW,
+    LEFT_BROW,
+    LEFT_EYE,
+    LOWER_INNER_LIP,
+    NOSE_BOTTOM,
+    NOSE_BRIDGE,
+    OUTER_LIPS,
+    RIGHT_BROW,
+    RIGHT_EYE,
+    UPPER_INNER_LIP,
+    UPPER_LIDS,
+)
+from oadn.data.occluders.canvas import random_skin
 from oadn.data.synthetic.shape import AU_NAMES, FOREHEAD, HAIR, NECK, FaceGeometry
 
 SUPERSAMPLE_BELOW = 64  # sizes under this are drawn at 2x and halved
@@ -25,11 +41,11 @@ _FREE_SPAN = np.array([[215, 215, 215], [80, 65, 55], [100, 90, 80]], dtype=floa
 # the brow row is replaced per face
 _SKIN_FACTORS = np.array([[0.82] * 3, [1.0] * 3, [0.0] * 3, [0.7] * 3, [0.55] * 3, _LIP_TINT,
                           [0.5 * v for v in _LIP_TINT]])
-# skin tones from light to dark, RGB
-_SKIN_OUTLINE = [*range(17), *FOREHEAD]
-_UPPER_LID_PTS = [37, 38, 43, 44]
-_LOWER_LID_PTS = [41, 40, 47, 46]
-_SKIN = np.array([[241, 205, 180], [224, 172, 140], [198, 140, 105], [160, 110, 75], [115, 75, 50], [80, 55, 40]])
+_SKIN_OUTLINE = [*JAW, *FOREHEAD]
+#: the lower-lid point below each upper-lid point of UPPER_LIDS
+_BELOW_UPPER_LIDS = [41, 40, 47, 46]
+#: the upper inner lip with the inner mouth corners, image-left to right
+_UPPER_INNER_ROW = INNER_LIPS[:5]
 
 
 def supersample_factor(image_size: int) -> int:
@@ -37,21 +53,11 @@ def supersample_factor(image_size: int) -> int:
     return 2 if image_size < SUPERSAMPLE_BELOW else 1
 
 
-def random_skin(rng: np.random.Generator) -> np.ndarray:
-    """A skin colour: a random blend of two neighbouring palette tones, slightly tinted."""
-    u = rng.random(4)
-    t = float(u[0]) * (len(_SKIN) - 1)
-    i = min(int(t), len(_SKIN) - 2)
-    return np.maximum(_SKIN[i] + (_SKIN[i + 1] - _SKIN[i]) * (t - i) + 28 * (u[1:] - 0.5), 0)
-
-
-def draw_face(
-    rng: np.random.Generator, geom: FaceGeometry, image_size: int
-) -> tuple[Image.Image, ImageDraw.ImageDraw, np.ndarray, float]:
+def draw_face(rng: np.random.Generator, geom: FaceGeometry, image_size: int) -> tuple[Image.Image, np.ndarray, float]:
     """Background, hair, neck, skin, brows, eyes, nose and lips at the drawing resolution.
 
-    Returns the image, its drawing context, the points in drawing pixels and the drawing pixels per face unit,
-    so that occluders can be drawn on top in the same frame.
+    Returns the image, the points in drawing pixels and the drawing pixels per face unit, so that occluders can
+    be drawn on top in the same frame.
     """
     f = supersample_factor(image_size)
     n = image_size * f
@@ -80,13 +86,13 @@ def draw_face(
     d.polygon([pl[i] for i in _SKIN_OUTLINE], fill=skin_col)
 
     brow_w = max(1, round(unit * (0.06 + 0.04 * u[8])))
-    d.line(pl[17:22], fill=brow_col, width=brow_w)
-    d.line(pl[22:27], fill=brow_col, width=brow_w)
+    d.line(p[RIGHT_BROW].tolist(), fill=brow_col, width=brow_w)
+    d.line(p[LEFT_BROW].tolist(), fill=brow_col, width=brow_w)
 
-    lids = p[_UPPER_LID_PTS] - p[_LOWER_LID_PTS]
+    lids = p[UPPER_LIDS] - p[_BELOW_UPPER_LIDS]
     half_open = np.hypot(lids[:, 0], lids[:, 1]).reshape(2, 2).sum(axis=1) / 4
-    centres = p[36:48].reshape(2, 6, 2).sum(axis=1) / 6
-    for k, eye in enumerate((pl[36:42], pl[42:48])):
+    centres = p[EYES].reshape(2, 6, 2).sum(axis=1) / 6
+    for k, eye in enumerate((p[RIGHT_EYE].tolist(), p[LEFT_EYE].tolist())):
         d.polygon(eye, fill=(235, 235, 230))
         r = min(0.06 * unit, 0.95 * half_open[k])
         if r >= 0.5:
@@ -97,25 +103,25 @@ def draw_face(
         d.polygon(eye, outline=brow_col)
 
     line_w = max(1, round(unit * 0.02))
-    d.line(pl[27:31], fill=shade, width=line_w)
-    d.line(pl[31:36], fill=nostril, width=line_w)
+    d.line(p[NOSE_BRIDGE].tolist(), fill=shade, width=line_w)
+    d.line(p[NOSE_BOTTOM].tolist(), fill=nostril, width=line_w)
     if geom.au[_NOSE_WRINKLE] > 0.4:  # wrinkles beside the bridge
         for side in (-1, 1):
             for k in (0.0, 0.06):
-                a = p[28] + np.array([side * 0.09, k]) * unit
+                a = p[NOSE_BRIDGE[1]] + np.array([side * 0.09, k]) * unit
                 d.line([tuple(a), tuple(a + np.array([side * 0.07, 0.03]) * unit)], fill=shade, width=line_w)
 
-    d.polygon(pl[48:60], fill=lip_col)
-    upper = p[60:65]
-    gap_v = p[61:64] - p[[67, 66, 65]]
+    d.polygon(p[OUTER_LIPS].tolist(), fill=lip_col)
+    upper = p[_UPPER_INNER_ROW]
+    gap_v = p[UPPER_INNER_LIP] - p[LOWER_INNER_LIP[::-1]]
     gap = np.hypot(gap_v[:, 0], gap_v[:, 1]).sum() / 3
     if gap > 0.025 * unit:
-        d.polygon(pl[60:68], fill=(45, 15, 20))
+        d.polygon(p[INNER_LIPS].tolist(), fill=(45, 15, 20))
         teeth = upper + [0.0, min(gap * 0.45, 0.06 * unit)]
-        d.polygon(pl[60:65] + teeth[::-1].tolist(), fill=(230, 228, 215))
+        d.polygon(upper.tolist() + teeth[::-1].tolist(), fill=(230, 228, 215))
     else:
-        d.line(pl[60:65], fill=lip_line, width=line_w)
-    return img, d, p, unit
+        d.line(upper.tolist(), fill=lip_line, width=line_w)
+    return img, p, unit
 
 
 @lru_cache(maxsize=8)

@@ -12,7 +12,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NUM_LANDMARKS = 68
+from oadn.data.ibug68 import (
+    BROWS,
+    EYES,
+    JAW,
+    LEFT_EYE,
+    LOWER_INNER_LIP,
+    LOWER_LIDS,
+    LOWER_LIP,
+    LOWER_OUTER_LIP,
+    MOUTH,
+    MOUTH_CORNERS,
+    NEAR_MOUTH_CORNERS,
+    NOSE_BOTTOM,
+    NOSE_BRIDGE,
+    NUM_LANDMARKS,
+    RIGHT_EYE,
+    UPPER_INNER_LIP,
+    UPPER_LIDS,
+    UPPER_OUTER_LIP,
+)
+
 #: contour points appended after the 68 landmarks, drawn but not annotated: the forehead (from jaw point 16 over
 #: the top to jaw point 0), the hair outline (the same, pushed outward per identity) and the neck
 NUM_FOREHEAD = 9
@@ -21,19 +41,6 @@ HAIR = np.arange(FOREHEAD[-1] + 1, FOREHEAD[-1] + 3 + NUM_FOREHEAD)
 NECK = np.arange(HAIR[-1] + 1, HAIR[-1] + 5)
 _HAIR_CENTRE = np.array([0.0, -0.17])
 
-JAW = np.arange(0, 17)
-BROWS = np.arange(17, 27)
-NOSE_BRIDGE, NOSE_BOTTOM = np.arange(27, 31), np.arange(31, 36)
-R_EYE, L_EYE = np.arange(36, 42), np.arange(42, 48)
-EYES = np.arange(36, 48)
-MOUTH = np.arange(48, 68)
-UPPER_LIDS = np.array([37, 38, 43, 44])
-LOWER_LIDS = np.array([40, 41, 46, 47])
-CORNERS = np.array([48, 54, 60, 64])
-NEAR_CORNERS = np.array([49, 53, 55, 59])
-UPPER_OUTER, LOWER_OUTER = np.arange(49, 54), np.arange(55, 60)
-UPPER_INNER, LOWER_INNER = np.arange(61, 64), np.arange(65, 68)
-LOWER_LIP = np.concatenate([LOWER_OUTER, LOWER_INNER])
 
 EYE_CENTRE_X, EYE_Y, EYE_HALF_W, EYE_HALF_H = 0.4, -0.25, 0.16, 0.07
 MOUTH_Y = 0.57
@@ -114,8 +121,8 @@ def _action_units() -> dict[str, np.ndarray]:
     side = np.sign(MEAN_SHAPE[:, 0])
     inner = _inner_weight()
     chin_w = np.exp(-(((JAW - 8) / 2.5) ** 2))
-    corner_side = side[CORNERS]
-    near_side = side[NEAR_CORNERS]
+    corner_side = side[MOUTH_CORNERS]
+    near_side = side[NEAR_MOUTH_CORNERS]
     au = {
         "brow_up": _field(BROWS, dy=-0.13) + _field(UPPER_LIDS, dy=-0.01),
         "inner_brow_up": _field(BROWS, dy=-0.16 * inner**1.5),
@@ -123,21 +130,21 @@ def _action_units() -> dict[str, np.ndarray]:
         "brow_together": _field(BROWS, dx=-side[BROWS] * 0.07 * (0.3 + 0.7 * inner)),
         "eye_wide": _field(UPPER_LIDS, dy=-0.055) + _field(LOWER_LIDS, dy=0.02),
         "eye_narrow": _field(UPPER_LIDS, dy=0.035) + _field(LOWER_LIDS, dy=-0.025),
-        "jaw_drop": _field(LOWER_LIP, dy=0.2) + _field(UPPER_INNER, dy=-0.02) + _field(JAW, dy=0.14 * chin_w)
-        + _field(CORNERS, dy=0.06) + _field(NEAR_CORNERS[2:], dy=0.15),
-        "lip_round": _field(CORNERS, dx=-corner_side * 0.1) + _field(NEAR_CORNERS, dx=-near_side * 0.05),
-        "lip_stretch": _field(CORNERS, dx=corner_side * 0.13, dy=0.025)
-        + _field(NEAR_CORNERS, dx=near_side * 0.08, dy=0.01) + _field(UPPER_OUTER, dy=0.02)
-        + _field(LOWER_OUTER, dy=-0.02),
-        "corners_up": _field(CORNERS, dx=corner_side * 0.1, dy=-0.12)
-        + _field(NEAR_CORNERS, dx=near_side * 0.06, dy=-0.05) + _field(LOWER_LIP, dy=0.04)
+        "jaw_drop": _field(LOWER_LIP, dy=0.2) + _field(UPPER_INNER_LIP, dy=-0.02) + _field(JAW, dy=0.14 * chin_w)
+        + _field(MOUTH_CORNERS, dy=0.06) + _field(NEAR_MOUTH_CORNERS[2:], dy=0.15),
+        "lip_round": _field(MOUTH_CORNERS, dx=-corner_side * 0.1) + _field(NEAR_MOUTH_CORNERS, dx=-near_side * 0.05),
+        "lip_stretch": _field(MOUTH_CORNERS, dx=corner_side * 0.13, dy=0.025)
+        + _field(NEAR_MOUTH_CORNERS, dx=near_side * 0.08, dy=0.01) + _field(UPPER_OUTER_LIP, dy=0.02)
+        + _field(LOWER_OUTER_LIP, dy=-0.02),
+        "corners_up": _field(MOUTH_CORNERS, dx=corner_side * 0.1, dy=-0.12)
+        + _field(NEAR_MOUTH_CORNERS, dx=near_side * 0.06, dy=-0.05) + _field(LOWER_LIP, dy=0.04)
         + _field(LOWER_LIDS, dy=-0.02) + _field(UPPER_LIDS, dy=0.01),
-        "corners_down": _field(CORNERS, dx=-corner_side * 0.02, dy=0.1) + _field(NEAR_CORNERS, dy=0.045)
+        "corners_down": _field(MOUTH_CORNERS, dx=-corner_side * 0.02, dy=0.1) + _field(NEAR_MOUTH_CORNERS, dy=0.045)
         + _field(LOWER_LIP, dy=-0.015),
-        "upper_lip_raise": _field(UPPER_OUTER, dy=-0.07) + _field(UPPER_INNER, dy=-0.07)
+        "upper_lip_raise": _field(UPPER_OUTER_LIP, dy=-0.07) + _field(UPPER_INNER_LIP, dy=-0.07)
         + _field(NOSE_BOTTOM, dx=side[NOSE_BOTTOM] * 0.03, dy=-0.04),
-        "lip_press": _field(UPPER_OUTER, dy=0.035) + _field(LOWER_OUTER, dy=-0.045)
-        + _field(CORNERS, dx=-corner_side * 0.04) + _field(JAW, dy=-0.03 * chin_w),
+        "lip_press": _field(UPPER_OUTER_LIP, dy=0.035) + _field(LOWER_OUTER_LIP, dy=-0.045)
+        + _field(MOUTH_CORNERS, dx=-corner_side * 0.04) + _field(JAW, dy=-0.03 * chin_w),
         "nose_wrinkle": _field(NOSE_BOTTOM, dy=-0.035) + _field(NOSE_BRIDGE[2:], dy=-0.03),
     }
     return au
@@ -147,7 +154,7 @@ ACTION_UNITS = _action_units()
 AU_NAMES = tuple(ACTION_UNITS)
 _AU_STACK = np.stack([ACTION_UNITS[n] for n in AU_NAMES])  # A x _N x 2
 
-#: action-unit weights per expression, keyed by the names of ``oadn.labels.BASIC_CLASSES``
+#: action-unit weights per expression, keyed by the names of ``oadn.data.labels.BASIC_CLASSES``
 EXPRESSIONS: dict[str, dict[str, float]] = {
     "surprise": {"brow_up": 1.0, "eye_wide": 1.0, "jaw_drop": 1.0, "lip_round": 0.8},
     "fear": {"brow_up": 0.5, "inner_brow_up": 0.7, "brow_together": 1.0, "eye_wide": 1.0, "lip_stretch": 1.0,
@@ -186,7 +193,7 @@ def _identity_basis() -> np.ndarray:
     m = MEAN_SHAPE
     side = np.sign(m[:, 0])
     eye_size = np.zeros_like(m)
-    for eye in (R_EYE, L_EYE):
+    for eye in (RIGHT_EYE, LEFT_EYE):
         eye_size[eye] = m[eye] - m[eye].mean(axis=0)
     spacing = _field(EYES, dx=side[EYES]) + _field(BROWS, dx=0.7 * side[BROWS])
     mouth_w = _field(MOUTH, dx=m[MOUTH, 0])

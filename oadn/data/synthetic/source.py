@@ -1,4 +1,5 @@
-"""The synthetic data set as a :class:`~oadn.data.faces.FaceSource`, and its registry adapter.
+"""The synthetic data set's faces as a :class:`~oadn.data.faces.FaceSource` (its adapter is
+:mod:`oadn.data.adapters.synthetic`).
 
 Item ``i`` of a split is a pure function of ``(seed, split, i)``: it is drawn from its own generator
 ``default_rng([seed, split_code, i])``, so items can be produced alone, in any order, in any DataLoader worker.
@@ -7,17 +8,16 @@ Labels come from a counter-based hash instead, balanced in blocks of seven, so t
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from oadn.data.faces import FaceRecord
-from oadn.data.registry import DatasetAdapter, register_dataset
-from oadn.data.synthetic.occluders import OCCLUDER_KINDS, Canvas, confidence, draw_occluders, occluded_points
+from oadn.data.labels import BASIC_CLASSES
+from oadn.data.occluders.canvas import Canvas, points_well_under
+from oadn.data.occluders.synthetic import OCCLUDER_KINDS, FaceFrame, draw_occluders
 from oadn.data.synthetic.render import draw_face, finish
 from oadn.data.synthetic.shape import expression_weights, sample_geometry
-from oadn.labels import BASIC_CLASSES
 
 #: split name -> the code that separates its random streams (splits never share an item)
 SPLIT_CODES: dict[str, int] = {"train": 0, "test_clean": 1, "test_occluded": 2}
@@ -90,12 +90,12 @@ class SyntheticFaces:
         rng = np.random.default_rng([self.seed, self._code, index])
         n = self.image_size
         geom = sample_geometry(rng, self._au_rows[label], n, frontal=self.frontal)
-        img, draw, points, unit = draw_face(rng, geom, n)
+        img, points, unit = draw_face(rng, geom, n)
         hidden = np.zeros(len(geom.landmarks), dtype=bool)
         if rng.random() < self.occlusion:
-            canvas = Canvas(img, draw, points, unit, geom.roll)
-            draw_occluders(canvas, rng, self.occluder_kinds, self.targeted)
-            hidden = occluded_points(canvas.mask, points[: len(hidden)], unit)
+            canvas = Canvas(img)
+            draw_occluders(canvas, FaceFrame(points, unit, geom.roll), rng, self.occluder_kinds, self.targeted)
+            hidden = points_well_under(np.asarray(canvas.coverage) > 0, points[: len(hidden)], 0.03 * unit)
         image = finish(rng, img, n)
         xy = geom.landmarks
         inside = np.all((xy >= 0) & (xy <= n - 1), axis=1)
@@ -128,36 +128,11 @@ class _ImageIds(Sequence[str]):
         return f"synthetic-s{self.seed}-{self.split}-{int(index) % self.size:07d}"
 
 
-@register_dataset("synthetic")
-class SyntheticDataset(DatasetAdapter):
-    """The built-in procedural data set: no download, any resolution, clean and occluded test splits."""
-
-    description = (
-        "procedural faces of the 7 basic expressions with scored iBUG-68 landmarks; train (occluders with "
-        "probability train_occlusion), test_clean (none), test_occluded (always over the eyes or mouth)"
-    )
-    needs_root = False
-
-    def __init__(self, train_size: int = 7000, test_size: int = 1400, seed: int = 0, train_occlusion: float = 0.5):
-        self.train_size, self.test_size = train_size, test_size
-        self.seed, self.train_occlusion = seed, train_occlusion
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return BASIC_CLASSES
-
-    @property
-    def splits(self) -> tuple[str, ...]:
-        return tuple(SPLIT_CODES)
-
-    def open_split(self, split: str, *, root: Path | None = None, image_size: int = 112, **options: Any) -> SyntheticFaces:
-        """Open ``split``; ``options`` go to :class:`SyntheticFaces` (e.g. ``occluder_kinds``, ``frontal``)."""
-        if split not in SPLIT_CODES:
-            raise ValueError(f"unknown split {split!r} of 'synthetic'; expected one of {', '.join(SPLIT_CODES)}")
-        if split == "train":
-            size, occlusion, targeted = self.train_size, self.train_occlusion, False
-        else:
-            size, targeted = self.test_size, True
-            occlusion = 1.0 if split == "test_occluded" else 0.0
-        settings = {"occlusion": occlusion, "targeted": targeted, **options}
-        return SyntheticFaces(split, size, image_size, seed=self.seed, **settings)
+def confidence(rng: np.random.Generator, occluded: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Detector-like score per point: U(0.7, 1) when visible, U(0, 0.45) when occluded, 0.2 at most off-image,
+    plus noise (uniform, +-0.05) and a 3% chance per point of a detector error either way."""
+    u, noise, err = rng.random((3, len(occluded)))
+    low = occluded ^ (err < 0.03)
+    score = np.where(low, 0.45 * u, 0.7 + 0.3 * u) + 0.1 * (noise - 0.5)
+    score[~inside] = 0.2 * u[~inside]
+    return np.minimum(np.maximum(score, 0.0), 1.0).astype(np.float32)

@@ -1,0 +1,51 @@
+"""One registry style for every kind of named entry (data sets, landmark backends, backbones, methods,
+executors): a decorator fills it, and the registry knows none of its entries.
+
+The package that owns a registry imports its entry modules in its ``__init__`` (the timm pattern), so a lookup
+through that package always sees every built-in entry; other code may register more with the same decorator.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Generic, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Names of one ``kind`` of thing (e.g. "data set") mapped to what was registered under them."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator adding its target under ``name``; a second entry of the same name is an error."""
+
+        def decorate(entry: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is registered twice ({_label(self._entries[name])}, "
+                                 f"{_label(entry)})")
+            self._entries[name] = entry
+            return entry
+
+        return decorate
+
+    def get(self, name: str) -> T:
+        """The entry registered as ``name``; a KeyError naming every registered one otherwise."""
+        if name not in self._entries:
+            raise KeyError(f"unknown {self.kind} {name!r}; registered: {', '.join(self.names())}")
+        return self._entries[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+
+def _label(entry: object) -> str:
+    return getattr(entry, "__qualname__", None) or type(entry).__name__

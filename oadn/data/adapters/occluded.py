@@ -1,0 +1,74 @@
+"""``occluded``: any registered data set with occluders pasted on its aligned faces (see :mod:`oadn.data.occlusion`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from oadn.data.faces import SubsetSource
+from oadn.data.occlusion import SCORE_MODES, OccludedSource, parse_kinds
+from oadn.data.registry import DatasetAdapter, get_dataset, register_dataset
+
+
+@register_dataset("occluded")
+class OccludedDataset(DatasetAdapter):
+    """Another data set's faces with pasted occluders (see the module docstring)."""
+
+    description = ("a data set with pasted occluders; options base, kind, area, probability, occluder_seed, "
+                   "train_limit, scores=backend|oracle|detector|learned, visibility=FILE, plus the base's options")
+
+    def __init__(self, base: str = "ferplus", kind: str | Sequence[str] = "random", area: float | str | None = 0.25,
+                 probability: float | str = 1.0, occluder_seed: int | str = 0, scores: str = "oracle",
+                 visibility: str | None = None, train_limit: int | str | None = None, **base_options: Any):
+        if base == "occluded":
+            raise ValueError("occluded: base must be another data set")
+        if scores not in SCORE_MODES:
+            raise ValueError(f"occluded: scores must be one of {', '.join(SCORE_MODES)}, got {scores!r}")
+        if scores == "learned" and not visibility:
+            raise ValueError("occluded: scores=learned needs visibility=FILE (from oadn-bench fit-visibility)")
+        self.base = get_dataset(base, **base_options)
+        self.kinds = parse_kinds(kind)
+        self.area = None if area in ("any", None) else float(area)
+        self.probability, self.seed = float(probability), int(occluder_seed)
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f"occluded: probability must be in [0, 1], got {self.probability}")
+        self.scores, self.visibility = scores, visibility
+        self.train_limit = None if train_limit is None else int(train_limit)
+        self.needs_root = self.base.needs_root
+        self.target_mode = getattr(self.base, "target_mode", "hard")
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.base.classes
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return self.base.splits
+
+    @property
+    def protocol(self) -> str:
+        area = "a random share" if self.area is None else f"{self.area:.0%}"
+        return (f"{self.base.name} with occluders {'/'.join(self.kinds)} over {area} of the face on "
+                f"{self.probability:.0%} of faces, scores {self.scores}; base: {self.base.protocol}")
+
+    def _rescorer(self):
+        if self.scores == "detector":
+            from oadn.data.landmarks.rescoring import DetectorRescorer
+
+            return DetectorRescorer()
+        if self.scores == "learned":
+            from oadn.data.landmarks.visibility import VisibilityScorer
+
+            return VisibilityScorer.load(Path(self.visibility))
+        return None
+
+    def open_split(self, split: str, *, root: Path | None, image_size: int, **options: Any) -> OccludedSource:
+        source = self.base.open_split(split, root=root, image_size=image_size, **options)
+        if split == "train" and self.train_limit is not None and self.train_limit < len(source):
+            keep = np.sort(np.random.default_rng(0).permutation(len(source))[: self.train_limit])
+            source = SubsetSource(source, keep)
+        return OccludedSource(source, kinds=self.kinds, area=self.area, probability=self.probability,
+                              seed=self.seed, scores=self.scores, rescorer=self._rescorer())

@@ -1,0 +1,87 @@
+"""Precomputed landmarks imported from a file, in original image pixels.
+
+Accepted formats:
+- CSV or parquet: a ``name`` column (image id, file name or file stem) and columns ``x0..x67``, ``y0..y67``
+  and optionally ``s0..s67`` (scores; 1.0 when absent);
+- pickle: a dict ``name -> array`` of shape 3 x 68 (rows x, y, score) or 68 x 3.
+A row of the index matches by image id first, then by file name, then by file stem.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from oadn.data.landmarks.base import (
+    LandmarkBackend,
+    LandmarkBackendError,
+    SourceLandmarkBackend,
+    register_landmark_backend,
+)
+
+_X = [f"x{i}" for i in range(68)]
+_Y = [f"y{i}" for i in range(68)]
+_S = [f"s{i}" for i in range(68)]
+
+
+@register_landmark_backend("file")
+class FileLandmarks(SourceLandmarkBackend):
+    @classmethod
+    def from_spec(cls, argument: str, *, device: str = "cpu", fan_weights: Path | None = None) -> LandmarkBackend:
+        if not argument:
+            raise LandmarkBackendError("--landmarks file:PATH needs the path of a CSV, parquet or pickle file")
+        return cls(Path(argument))
+
+    def __init__(self, path: Path):
+        self.path = Path(path).expanduser().resolve()
+        if not self.path.is_file():
+            raise LandmarkBackendError(f"landmark file {self.path} not found")
+        self.table, self.provides_scores = _load(self.path)
+        scores = "scores from the file" if self.provides_scores else "no scores (all 1.0)"
+        self.description = f"file {self.path.name}; {scores}"
+
+    def lookup(self, rows: pd.DataFrame) -> list[np.ndarray | None]:
+        found = []
+        for image_id, path in zip(rows["image_id"], rows["path"]):
+            name = Path(str(path)).name
+            keys = (str(image_id), name, Path(name).stem)
+            found.append(next((self.table[k] for k in keys if k in self.table), None))
+        return found
+
+
+def _load(path: Path) -> tuple[dict[str, np.ndarray], bool]:
+    suffix = path.suffix.lower()
+    if suffix in (".pkl", ".pickle"):
+        with open(path, "rb") as fh:
+            raw = pickle.load(fh)
+        if not isinstance(raw, dict):
+            raise LandmarkBackendError(f"{path}: expected a pickled dict name -> 3 x 68 array, got {type(raw)}")
+        return {str(k): _from_array(path, k, v) for k, v in raw.items()}, True
+    if suffix == ".csv":
+        frame = pd.read_csv(path)
+    elif suffix in (".parquet", ".pq"):
+        frame = pd.read_parquet(path)
+    else:
+        raise LandmarkBackendError(f"{path}: expected a .csv, .parquet or .pkl landmark file")
+    missing = [c for c in ["name", *_X, *_Y] if c not in frame.columns]
+    if missing:
+        raise LandmarkBackendError(f"{path}: missing columns {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    has_scores = all(c in frame.columns for c in _S)
+    xy = np.stack([frame[_X].to_numpy(np.float32), frame[_Y].to_numpy(np.float32)], axis=-1)
+    scores = frame[_S].to_numpy(np.float32) if has_scores else np.ones(xy.shape[:2], np.float32)
+    points = np.concatenate([xy, np.clip(scores, 0, 1)[..., None]], axis=-1)
+    return {str(n): p for n, p in zip(frame["name"], points)}, has_scores
+
+
+def _from_array(path: Path, key, value) -> np.ndarray:
+    array = np.asarray(value, dtype=np.float32)
+    if array.shape == (3, 68):
+        array = array.T
+    if array.shape != (68, 3):
+        raise LandmarkBackendError(f"{path}: entry {key!r} has shape {array.shape}, expected 3 x 68 or 68 x 3")
+    array = array.copy()
+    array[:, 2] = np.clip(array[:, 2], 0, 1)
+    return array

@@ -1,0 +1,208 @@
+"""Reading a prepared cache back as a :class:`~oadn.data.faces.FaceSource` (what training and evaluation see).
+
+Images are read from the user's copy and rendered through the cached alignment transform at the requested
+size; landmarks come from the cache, moved to that size. Labels come from the adapter index.
+
+Images that failed preparation follow ``policy``:
+- ``keep-invisible`` (default; never changes the number of evaluated images): a face that was not found or
+  not landmarked is kept, the whole image resized, all 68 scores 0, so OADN relies on its region branch;
+  an unreadable file stays in the split and raises :class:`~oadn.data.faces.BadImageError` when read;
+- ``drop``: every failed image is left out of the split.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from oadn.data.faces import BadImageError, FaceRecord, soft_targets
+from oadn.data.images import ImageDecodeError, decode_rgb
+from oadn.data.index import OnDiskDatasetAdapter
+from oadn.data.aligned_frame import rescale_points, rescale_transform, warp_image
+from oadn.data.prepared.cache import DamagedChunkError, PreparedCache, cache_root, changed_mask, transform_matrix
+from oadn.data.prepared.audit import require_root
+from oadn.data.landmarks.base import canonical_spec
+
+POLICIES = ("keep-invisible", "drop")
+
+
+def find_cache(
+    dataset: str, root: Path, *, landmarks: str | None = None, align: str | None = None, cache_dir: Path | None = None
+) -> PreparedCache:
+    """The cache prepared for ``dataset`` at ``root``; ``landmarks``/``align`` choose when there are several."""
+    base = cache_root(cache_dir) / "prepared" / dataset
+    wanted_root = str(Path(root).resolve())
+    found = []
+    for meta_path in sorted(base.glob("*/meta.json")):
+        cache = PreparedCache(meta_path.parent)
+        meta = cache.read_meta()
+        if meta.get("root") != wanted_root:
+            continue
+        if landmarks is not None and meta.get("landmarks") != canonical_spec(landmarks):
+            continue
+        if align is not None and meta.get("align") != align:
+            continue
+        found.append(cache)
+    command = prepare_command_line(dataset, root, landmarks=landmarks, cache_dir=cache_dir)
+    if not found:
+        raise FileNotFoundError(f"no prepared cache for {dataset!r} at {root} under {base}; run: {command}")
+    if len(found) > 1:
+        specs = ", ".join(f"{c.read_meta()['landmarks']} (align {c.read_meta()['align']})" for c in found)
+        raise ValueError(f"several prepared caches for {dataset!r} at {root}: {specs}; pass landmarks= (and align=)")
+    return found[0]
+
+
+def prepare_command_line(dataset: str, root: Path, *, landmarks: str | None = None, align: str | None = None,
+                    cache_dir: Path | None = None) -> str:
+    """The exact ``prepare`` command that makes (or repairs) this cache."""
+    parts = [f"oadn-bench prepare {dataset} --root {root}"]
+    parts += [f"--landmarks {landmarks}"] if landmarks else []
+    parts += [f"--align {align}"] if align else []
+    parts += [f"--cache-dir {cache_dir}"] if cache_dir is not None else []
+    return " ".join(parts)
+
+
+class PreparedSource:
+    """One split of a prepared data set, as aligned faces at ``image_size``.
+
+    Everything but the pixels is turned into arrays once, here, so that reading an item (the loader's hot path)
+    costs one image decode and one warp, not a pandas row lookup and per-row conversions.
+    """
+
+    def __init__(self, classes: Sequence[str], table: pd.DataFrame, reference_size: int, image_size: int):
+        self.classes = tuple(classes)
+        self.image_size = image_size
+        self._ids = table["image_id"].astype(str).tolist()
+        self._paths = table["path"].astype(str).tolist()
+        self._unreadable = (table["status"] == "unreadable").to_numpy()
+        self._reasons = table["reason"].fillna("").astype(str).tolist()
+        #: preparation status and note per item, for picking detector fallbacks or failures to show
+        self.statuses = table["status"].astype(str).tolist()
+        self.notes = table["note"].fillna("").astype(str).tolist() if "note" in table else [""] * len(table)
+        self._labels = table["label"].to_numpy(np.int64)
+        self._matrices = [
+            rescale_transform(transform_matrix(row), reference_size, image_size)
+            for row in table[["transform"]].to_dict("records")
+        ]
+        points = np.stack([np.array(table[c].tolist(), dtype=np.float32) for c in ("x", "y", "score")], axis=-1)
+        self._landmarks = rescale_points(points.reshape(-1, 68, 3), reference_size, image_size)
+        self._soft = soft_targets(table)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    @property
+    def image_ids(self) -> Sequence[str]:
+        return self._ids
+
+    def __getitem__(self, index: int) -> FaceRecord:
+        image_id, path = self._ids[index], self._paths[index]
+        if self._unreadable[index]:
+            raise BadImageError(image_id, path, self._reasons[index])
+        try:
+            image = decode_rgb(path)
+        except ImageDecodeError as err:
+            raise BadImageError(image_id, path, err.reason) from err
+        return FaceRecord(
+            image=warp_image(image, self._matrices[index], self.image_size),
+            landmarks=self._landmarks[index].copy(),
+            label=int(self._labels[index]),
+            image_id=image_id,
+            soft_target=self._soft[index],
+        )
+
+
+def check_split_options(kind: str, policy: str, unknown: dict[str, Any]) -> None:
+    """What every reader of prepared faces (a cache, a pack) accepts: a typo or an unknown policy is named."""
+    if unknown:
+        raise TypeError(f"unknown option(s) for a {kind} split: {', '.join(sorted(unknown))}")
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+
+
+def open_prepared_split(
+    adapter: OnDiskDatasetAdapter,
+    root: Path,
+    split: str,
+    *,
+    image_size: int,
+    cache_dir: Path | None = None,
+    landmarks: str | None = None,
+    align: str | None = None,
+    policy: str = "keep-invisible",
+    **unknown: Any,
+) -> PreparedSource:
+    """``split`` of ``adapter`` at ``root`` read through its prepared cache (see the module docstring)."""
+    check_split_options("prepared", policy, unknown)
+    require_root(root)  # a wrong root is named as such, not answered with "run prepare"
+    cache = find_cache(adapter.cache_name, root, landmarks=landmarks, align=align, cache_dir=cache_dir)
+    meta = cache.read_meta()
+    command = prepare_command_line(adapter.cache_name, root, landmarks=meta["landmarks"], align=meta["align"],
+                              cache_dir=cache_dir)
+    index = adapter.index(Path(root))
+    if split not in set(index["split"]):
+        raise KeyError(f"data set {adapter.name!r} has no split {split!r}; it has {', '.join(adapter.splits)}")
+    rows = index[index["split"] == split].drop(columns=["landmarks68"], errors="ignore")
+    table = prepared_rows(cache, rows, command, f" of split {split!r}")
+    if policy == "drop":
+        table = table[table["status"] == "ok"]
+    return PreparedSource(adapter.classes, table, meta["reference_size"], image_size)
+
+
+def prepared_rows(cache: PreparedCache, rows: pd.DataFrame, command: str, of: str = "") -> pd.DataFrame:
+    """``rows`` (image_id, path, ...) joined with the cache's latest row per image, with the safeguards every reader
+    of a cache needs: a damaged chunk, an image not prepared yet (``of`` says which part of the data set) or changed
+    at the root since is an error giving ``command``, the prepare command that fixes it; NaN/inf landmarks become
+    failed faces."""
+    try:
+        prepared = cache.read()
+    except DamagedChunkError as error:
+        raise RuntimeError(f"{error}; run: {command}  (it re-prepares that chunk's images)") from None
+    table = rows.merge(prepared.drop(columns=["detector", "landmarker"]), on="image_id", how="left")
+    missing = table["status"].isna()
+    if missing.any():
+        raise RuntimeError(
+            f"{cache.directory}: {int(missing.sum())} image(s){of} are not prepared yet "
+            f"(e.g. {table.loc[missing, 'image_id'].iloc[0]}); run: {command}"
+        )
+    _refuse_changed_files(table, cache, command)
+    return _fail_non_finite(table, cache)
+
+
+def _refuse_changed_files(table: pd.DataFrame, cache: PreparedCache, command: str) -> None:
+    """RuntimeError when images changed at the root since they were prepared (their crops would be stale)."""
+    changed, unrecorded = changed_mask(table, table["path"].astype(str).tolist())
+    if changed.any():
+        raise RuntimeError(
+            f"{cache.directory}: {int(changed.sum())} image(s) changed at the root since they were prepared "
+            f"(e.g. {table.loc[changed, 'path'].iloc[0]}); run: {command}  (it re-prepares just those)"
+        )
+    if unrecorded.any():
+        warnings.warn(f"{cache.directory}: written before file changes were tracked ({int(unrecorded.sum())} "
+                      f"image(s)); run `{command}` once to record them", stacklevel=3)
+
+
+def _fail_non_finite(table: pd.DataFrame, cache: PreparedCache) -> pd.DataFrame:
+    """Faces with NaN/inf landmarks become failed faces (no landmarks), counted in a warning, never NaN scores."""
+    values = np.stack([np.array(table[c].tolist(), dtype=np.float64).reshape(len(table), -1) for c in ("x", "y", "score")], axis=1)
+    bad = ~np.isfinite(values).all(axis=(1, 2)) & (table["status"] == "ok").to_numpy()
+    if not bad.any():
+        return table
+    table = table.copy()
+    zeros = [[0.0] * 68] * int(bad.sum())
+    for column in ("x", "y", "score"):
+        table.loc[bad, column] = pd.Series(zeros, index=table.index[bad], dtype=object)
+    table.loc[bad, "status"] = "no_landmarks"
+    table.loc[bad, "reason"] = "non-finite landmarks (NaN/inf) in the cache"
+    examples = ", ".join(table.loc[bad, "image_id"].astype(str).head(3))
+    warnings.warn(f"{cache.directory}: {int(bad.sum())} face(s) with NaN/inf landmarks (e.g. {examples}) treated as "
+                  "failed faces (no landmarks) under the cache policy", stacklevel=3)
+    return table

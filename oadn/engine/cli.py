@@ -1,0 +1,165 @@
+"""The engine's commands: ``train``, ``evaluate`` and ``bench`` (registered on the main ``oadn-bench`` app)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from oadn.common.console import console, fail
+from oadn.config import COMPILE_MODES, ConfigError, build_config, parse_override
+
+SET_HELP = "Override a configuration value, e.g. --set train.lr=0.01 (repeatable)."
+CACHE_HELP = "Cache root of prepared data sets, as given to prepare (default $OADN_CACHE or ~/.cache/oadn-bench)."
+
+
+def _cache_dir(dataset: str, options: dict[str, Any], cache_dir: Optional[Path]) -> Optional[Path]:
+    """``--cache-dir`` (else $OADN_CACHE) for data.split_options.cache_dir; only on-disk data sets have a prepared
+    cache, so an explicit --cache-dir for the synthetic one is a usage error."""
+    from oadn.data.registry import get_dataset
+
+    chosen = cache_dir or (Path(os.environ["OADN_CACHE"]) if os.environ.get("OADN_CACHE") else None)
+    if chosen is None:
+        return None
+    try:
+        needs_cache = get_dataset(dataset, **options).needs_root
+    except (KeyError, TypeError, ValueError):
+        return None  # the configuration check names the mistake
+    if not needs_cache:
+        if cache_dir is not None:
+            raise ConfigError(f"--cache-dir: data set {dataset!r} is generated, it has no prepared cache")
+        return None
+    return chosen.expanduser().resolve()
+
+
+def _metrics_table(title: str, splits: dict[str, Any]) -> Table:
+    table = Table(title=title)
+    for column in ("split", "branch", "n", "acc %", "mean-class acc %"):
+        table.add_column(column)
+    for split, branches in splits.items():
+        for branch, values in branches.items():
+            if isinstance(values, dict) and "accuracy" in values:
+                table.add_row(
+                    split,
+                    branch,
+                    str(values["count"]),
+                    f"{100 * values['accuracy']:.2f}",
+                    f"{100 * values['mean_class_accuracy']:.2f}",
+                )
+    return table
+
+
+def train_command(
+    config: list[Path] = typer.Option([], "--config", "-c", help="YAML config file(s), applied in order."),
+    overrides: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default runs/<name>)."),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="Continue the interrupted run in this directory; with --set, change the settings "
+        "listed in the README (learning rate, epochs, ...), recorded in <run>/resume_changes.jsonl."
+    ),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    progress: bool = typer.Option(True, help="Show progress bars (without: one line per epoch)."),
+) -> None:
+    """Train one model; selects weights on validation data, then evaluates the test splits once."""
+    from oadn.engine.resume import CheckpointDamaged
+    from oadn.engine.run_dir import RunLockedError, load_config
+    from oadn.engine.train import TrainingDiverged, train_run
+
+    try:
+        if resume is not None:
+            if config:
+                fail("--resume takes the configuration saved in the run directory; drop --config", code=2)
+            saved = load_config(resume).data
+            cache = _cache_dir(saved.name, saved.options, cache_dir)
+            changes = [*overrides] + ([f"data.split_options.cache_dir={json.dumps(str(cache))}"] if cache else [])
+            target = resume
+            metrics = train_run(None, resume, resume=True, progress=progress, changes=changes)
+        else:
+            run_config = build_config(config, overrides)
+            cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir)
+            if cache is not None:
+                run_config.data.split_options = {**run_config.data.split_options, "cache_dir": str(cache)}
+            target = run_dir or Path("runs") / run_config.name
+            metrics = train_run(run_config, target, progress=progress)
+    except ConfigError as error:
+        fail(str(error), code=2)
+    except (TrainingDiverged, RunLockedError, CheckpointDamaged, OSError, KeyError, ValueError) as error:
+        fail(str(error))
+    from oadn.engine.distributed import is_main
+
+    if is_main():  # under torchrun every rank has the metrics; one table is enough
+        console.print(_metrics_table(f"{target} (selected epoch {metrics['selected_epoch']})", metrics["splits"]))
+
+
+def evaluate_command(
+    run: Path = typer.Argument(..., help="Run directory of a finished (or at least once validated) run."),
+    data: Optional[str] = typer.Option(None, "--data", help="Data set to evaluate on (default: the run's own)."),
+    root: Optional[Path] = typer.Option(None, "--root", help="Root of the data set's copy on disk."),
+    split: list[str] = typer.Option([], "--split", help="Split(s) to evaluate (default: the test splits)."),
+    option: list[str] = typer.Option([], "--option", help="Data set protocol option KEY=VALUE (repeatable)."),
+    model_option: list[str] = typer.Option([], "--model-option", help="Test-time model setting KEY=VALUE, "
+                                           "threshold (T) or sigma, without retraining (repeatable)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+) -> None:
+    """Evaluate a run's selected weights; writes predictions and metrics under <run>/evaluations/."""
+    from oadn.engine.evaluate import evaluate_run
+    from oadn.engine.run_dir import load_config
+
+    options: dict[str, Any] = {}
+    model_overrides: dict[str, Any] = {}
+    try:
+        for text in option:
+            options.update(parse_override(text))
+        for text in model_option:
+            model_overrides.update(parse_override(text))
+        own = load_config(run).data
+        cache = _cache_dir(data or own.name, options if data else own.options, cache_dir)
+        results = evaluate_run(
+            run, dataset=data, root=root, splits=split or None, options=options, progress=progress,
+            split_options={"cache_dir": str(cache)} if cache else None, model_overrides=model_overrides,
+        )
+    except ConfigError as error:
+        fail(str(error), code=2)
+    except (OSError, KeyError, ValueError, RuntimeError) as error:
+        fail(str(error))
+    console.print(_metrics_table(f"{run} on {data or 'its own data'}", results))
+
+
+def _compile_modes_option(modes: list[str]) -> list[str]:
+    try:
+        from oadn.engine.bench import check_compile_modes
+
+        return list(check_compile_modes(modes))
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+
+
+def bench_command(
+    config: list[Path] = typer.Option([], "--config", "-c", help="YAML config file(s), applied in order."),
+    overrides: list[str] = typer.Option([], "--set", "-s", help="Configuration override, e.g. --set model.backbone=resnet50."),
+    steps: int = typer.Option(20, help="Timed steps per measurement."),
+    warmup: int = typer.Option(5, help="Untimed steps first (compilation happens here)."),
+    repeats: int = typer.Option(4, help="Alternating repeats of the step measurement (median reported)."),
+    loop_steps: int = typer.Option(200, help="Batches timed for the input pipeline and for the whole loop."),
+    compiled: bool = typer.Option(True, "--compile/--no-compile", help="Also measure torch.compile'd steps."),
+    compile_modes: list[str] = typer.Option(["default"], "--compile-mode", callback=_compile_modes_option, help="torch.compile mode(s) to measure "
+                                            f"(repeat the option for several): {', '.join(COMPILE_MODES)}."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write every figure to this JSON file."),
+    profile_dir: Optional[Path] = typer.Option(None, "--profile", help="Also write a torch.profiler table of "
+                                               "each method's step, per mode, into this folder."),
+) -> None:
+    """Training-step, input-pipeline, loop and attention-map throughput, OADN against its backbone."""
+    from oadn.engine.bench import results_table, run_bench
+
+    results = run_bench(build_config(config, overrides), steps=steps, warmup=warmup, repeats=repeats,
+                        loop_steps=loop_steps, compile_modes=compile_modes if compiled else (),
+                        profile_dir=profile_dir)
+    console.print(results_table(results))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,97 @@
+"""Predicting one split: per-image predictions of every branch, and metrics per branch."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from oadn.common.progress import progress_bar
+from oadn.data.faces import FaceSource
+from oadn.engine import distributed
+from oadn.engine.device import autocast_for, fast_layout
+from oadn.engine.loader import Loader, make_loader, to_device
+from oadn.engine.metrics import classification_metrics
+from oadn.models.backbones import input_normalisation
+from oadn.models.base import FERModel
+
+
+@torch.no_grad()
+def predict(
+    model: FERModel,
+    source: FaceSource,
+    *,
+    device: torch.device,
+    batch_size: int,
+    amp: bool = True,
+    num_workers: int = 0,
+    on_bad_image: str = "skip",
+    description: str = "evaluate",
+    progress: bool = True,
+    restrict_to: Sequence[int] | None = None,
+    loader: Loader | None = None,
+) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
+    """Per-image table (image_id, label, pred_<branch> for every branch, scores of the prediction) and the
+    images that could not be read.
+
+    ``restrict_to`` (model output indices, in the source's class order) scores a test set whose classes are a
+    subset of the training classes: each branch's arg-max runs over those outputs only, and predictions and
+    scores are indices into the source's classes. ``loader`` reuses an evaluation loader of ``source`` (and its
+    persistent workers). Under distributed training each rank predicts its shard and every rank returns the
+    whole, gathered table.
+    """
+    model.eval()
+    rank, world_size = distributed.rank_and_size()
+    if loader is None:
+        loader = make_loader(
+            source, batch_size=batch_size, train=False, seed=0, num_workers=num_workers, on_bad_image=on_bad_image,
+            rank=rank, world_size=world_size,
+        )
+    channels_last = fast_layout(model, device, amp)
+    normalisation = input_normalisation(getattr(model, "backbone", model))
+    indices: list[np.ndarray] = []
+    branch_scores: dict[str, list] = {}  # device tensors per batch, then one array per branch
+    bad: list[tuple[str, str, str]] = []
+    with progress_bar(progress) as bar:
+        task = bar.add_task(description, total=len(loader), info="")
+        for batch in loader:
+            bad.extend(batch["bad"])
+            if batch["size"]:
+                images, landmarks = to_device(batch, device, channels_last, normalisation)
+                with autocast_for(device, amp):
+                    outputs = model(images, landmarks)
+                for name, scores in model.branch_scores(outputs).items():  # kept on the device: no sync per batch
+                    branch_scores.setdefault(name, []).append(scores.float())
+                indices.append(batch["index"].numpy())
+            bar.advance(task)
+    branch_scores = {name: [torch.cat(chunks).cpu().numpy()] for name, chunks in branch_scores.items()}
+    if world_size > 1:
+        indices, branch_scores, bad = distributed.gather_predictions(indices, branch_scores, bad)
+    if not indices:
+        raise RuntimeError(f"{description}: no readable image in the split ({len(bad)} unreadable)")
+    order = np.concatenate(indices)
+    ranked = np.argsort(order, kind="stable")  # in index order, however the ranks shared the split
+    order = order[ranked]
+    ids = source.image_ids
+    frame = pd.DataFrame(
+        {"image_id": [ids[i] for i in order], "label": np.asarray(source.labels)[order].astype(np.int64)}
+    )
+    for name, chunks in branch_scores.items():
+        scores = np.concatenate(chunks)[ranked]
+        if restrict_to is not None:
+            scores = scores[:, list(restrict_to)]
+        frame[f"pred_{name}"] = scores.argmax(axis=1).astype(np.int64)
+        if name == "prediction":
+            frame["scores"] = list(scores.astype(np.float32))
+    return frame, bad
+
+
+def metrics_by_branch(frame: pd.DataFrame, classes: Sequence[str]) -> dict[str, Any]:
+    """Metrics for every ``pred_<branch>`` column of a prediction table."""
+    branches = [column.removeprefix("pred_") for column in frame.columns if column.startswith("pred_")]
+    return {
+        branch: classification_metrics(frame["label"].to_numpy(), frame[f"pred_{branch}"].to_numpy(), classes)
+        for branch in branches
+    }

@@ -1,0 +1,143 @@
+"""The run directory: everything a result needs to be trusted and reproduced, written so nothing is half-saved.
+
+    <run>/config.yaml        resolved configuration
+    <run>/checkpoint.pt      last completed epoch: model, optimiser, scheduler, history (atomic replace)
+    <run>/best.pt            weights of the epoch chosen on the validation split
+    <run>/history.jsonl      one line of training/validation figures per epoch
+    <run>/metrics.json       final metrics per test split and per branch
+    <run>/predictions/<split>.parquet   per-image labels, predictions and scores
+    <run>/bad_images.csv     images skipped because they could not be read (header only when none)
+    <run>/resume_changes.jsonl   settings changed on purpose when the run was resumed
+    <run>/.lock              held while a process trains the run (:class:`RunLock`)
+
+Every file is written atomically (:mod:`oadn.common.files`), with the user's usual permissions.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from oadn.common.files import TEMPORARY_GLOB, atomic_write
+from oadn.config import RunConfig, config_from_dict, config_to_dict, load_yaml
+from oadn.engine import distributed
+
+
+def remove_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the ``.<name>.*.tmp`` files an interrupted atomic write left in ``run_dir`` (call under the run lock)."""
+    run_dir = Path(run_dir)
+    folders = [folder for folder in (run_dir, run_dir / "predictions") if folder.is_dir()]
+    leftovers = [path for folder in folders for path in folder.glob(TEMPORARY_GLOB)]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers
+
+
+def save_config(config: RunConfig, run_dir: Path) -> None:
+    atomic_write(
+        run_dir / "config.yaml", lambda tmp: Path(tmp).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    )
+
+
+def load_config(run_dir: Path) -> RunConfig:
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a run directory (no config.yaml)")
+    return config_from_dict(load_yaml(path), where=str(path))
+
+
+def append_jsonl(row: dict[str, Any], path: Path) -> None:
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def load_metrics(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: run has no final metrics (unfinished? resume it with --resume)")
+    return json.loads(path.read_text())
+
+
+class BadImageLog:
+    """Unreadable images met during the run, de-duplicated and kept in ``bad_images.csv``."""
+
+    COLUMNS = ["split", "image_id", "path", "reason"]
+
+    def __init__(self, path: Path):
+        self.path = path
+        frame = pd.read_csv(path, dtype=str) if path.is_file() else pd.DataFrame(columns=self.COLUMNS)
+        self.rows = {(r.split, r.image_id): r._asdict() for r in frame[self.COLUMNS].itertuples(index=False)}
+        self._unshared: list[dict[str, str]] = []  # met by this rank since the last gather_ranks
+
+    def add(self, split: str, records: list[tuple[str, str, str]]) -> None:
+        for image_id, path, reason in records:
+            if (split, image_id) not in self.rows:
+                self.rows[(split, image_id)] = dict(split=split, image_id=image_id, path=path, reason=reason)
+                self._unshared.append(self.rows[(split, image_id)])
+
+    def gather_ranks(self) -> None:
+        """Add the records every other rank met since the last call (a training image is read by one rank only);
+        one collective, carrying new records only."""
+        for rows in distributed.gather_objects(self._unshared):
+            for row in rows:
+                self.rows.setdefault((row["split"], row["image_id"]), row)
+        self._unshared = []
+
+    def flush(self) -> None:
+        """Write the file even when empty (header only), so every run directory has one."""
+        pd.DataFrame(list(self.rows.values()), columns=self.COLUMNS).to_csv(self.path, index=False)
+
+
+class RunLockedError(RuntimeError):
+    """Another live process is training or resuming this run directory."""
+
+
+class RunLock:
+    """``with RunLock(run_dir):`` holds the run directory for this process; ``stale`` names a dead holder taken over.
+
+    Two processes training the same run would overwrite each other's checkpoints. The lock is an advisory
+    ``flock`` on ``<run>/.lock``, which the kernel drops when its process dies (even by kill -9), so a lock left by
+    a dead process is simply taken over; the file records who holds it.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / ".lock"
+        self.stale: str | None = None
+        self._fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunLockedError(
+                f"{self.path.parent} is in use by {holder}; wait for it to finish or stop it "
+                "(a second process would overwrite its checkpoints)"
+            ) from None
+        previous = os.pread(fd, 200, 0).decode(errors="replace").strip()
+        if previous:  # a holder releases by emptying the file; a killed one cannot, and the kernel freed its flock
+            self.stale = f"took over the lock of a process that is no longer running ({previous})"
+        os.ftruncate(fd, 0)
+        holder = f"pid={os.getpid()} host={socket.gethostname()} since={time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
+        os.pwrite(fd, holder.encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,134 @@
+"""The ``run`` and ``ablate`` commands: the options suites and ablations share (data roots, cache, landmarks,
+executor), gathered into one :class:`~oadn.experiments.running.RunRequest`, and the listing of built-in suites
+and ablations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from oadn.common.console import console, fail, log
+from oadn.config import parse_override
+from oadn.experiments.planning import DataLocations
+from oadn.experiments.running import RunRequest
+
+SET_HELP = "Override a configuration value of every run, e.g. --set train.lr=0.01 (repeatable)."
+
+
+def locations(data_root: Optional[Path], root: list[str], cache_dir: Optional[Path],
+              landmarks: Optional[str]) -> DataLocations:
+    roots = {}
+    for text in root:
+        key, sep, value = text.partition("=")
+        if not sep or not key or not value:
+            raise typer.BadParameter(f"expected NAME=PATH, got {text!r}", param_hint="--root")
+        roots[key] = Path(value)
+    return DataLocations(data_root, roots, cache_dir, landmarks)
+
+
+def executor_options(pairs: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for text in pairs:
+        options.update(parse_override(text))
+    return options
+
+
+def list_builtin() -> None:
+    from oadn.experiments.ablations import ablations_dir
+    from oadn.experiments.suites import describe_builtin, suites_dir
+
+    for title, folder in (("suites (run --suite NAME)", suites_dir()),
+                          ("ablations (ablate --sweep NAME)", ablations_dir())):
+        console.print(f"[bold]{title}[/]")
+        for name, description in describe_builtin(folder):
+            log(f"  {name:<18} {description}")
+
+
+def _request(runs_root: Path, where: DataLocations, overrides: list[str], executor: str, options: list[str],
+             dry_run: bool, progress: bool) -> RunRequest:
+    return RunRequest(runs_root, where, list(overrides), executor, executor_options(options), dry_run, progress, log)
+
+
+DATA_ROOT = typer.Option(None, "--data-root", help="Folder holding ferplus/, rafdb/, affectnet/, fedro/.")
+ROOTS = typer.Option([], "--root", help="NAME=PATH: where one data set is (repeatable; wins over --data-root).")
+CACHE = typer.Option(None, "--cache-dir", help="Prepared landmark caches (default $OADN_CACHE or ~/.cache/oadn-bench).")
+LANDMARKS = typer.Option(None, "--landmarks", help="Landmark backend of the caches to read or prepare (fan | dlib | ...); "
+                         "default: the existing cache, else the best backend available.")
+EXECUTOR = typer.Option("local", "--executor", help="Where runs train: local (here, in turn) or another registered one.")
+EXECUTOR_OPTIONS = typer.Option([], "--executor-option", help="KEY=VALUE passed to the executor (repeatable).")
+
+
+def run_command(
+    suite: Optional[str] = typer.Option(None, "--suite", help="Built-in suite name (see --list) or a suite YAML file."),
+    list_: bool = typer.Option(False, "--list", help="List the built-in suites and ablations, then stop."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print every run's status and image counts; train nothing."),
+    data_root: Optional[Path] = DATA_ROOT,
+    root: list[str] = ROOTS,
+    cache_dir: Optional[Path] = CACHE,
+    landmarks: Optional[str] = LANDMARKS,
+    runs_root: Path = typer.Option(Path("runs"), help="Where run directories go."),
+    report_dir: Optional[Path] = typer.Option(None, help="Where the report goes (default reports/<suite>)."),
+    overrides: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Number of seeds (0..N-1; default: the suite's)."),
+    executor: str = EXECUTOR,
+    executor_option: list[str] = EXECUTOR_OPTIONS,
+    progress: bool = typer.Option(True, help="Show progress bars."),
+) -> None:
+    """Run a benchmark suite: train what is missing (finished runs are reused, unfinished ones resumed), score
+    every test-set column, write manifest.csv and the report."""
+    from oadn.experiments.running import run_suite
+    from oadn.experiments.suites import load_suite
+
+    if list_:
+        list_builtin()
+        return
+    if suite is None:
+        fail("pass --suite NAME (see --list)")
+    try:
+        spec = load_suite(suite)
+        if seeds is not None:
+            spec.seeds = list(range(seeds))
+        request = _request(runs_root, locations(data_root, root, cache_dir, landmarks), overrides, executor,
+                           executor_option, dry_run, progress)
+        run_suite(spec, report_dir or Path("reports") / spec.name, request)
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:  # TrainingDiverged is a RuntimeError
+        fail(str(error) if not isinstance(error, KeyError) else error.args[0])
+
+
+def ablate_command(
+    param: Optional[str] = typer.Option(None, "--param", help="T, K, lambda, sigma, backbone or any dotted config key."),
+    values: Optional[str] = typer.Option(None, "--values", help="Comma-separated values (default: the ablation file's)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Data set to ablate on (default: the ablation file's; "
+                                          "the paper's Fig. 7 uses rafdb)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Number of seeds (0..N-1; default: the ablation file's)."),
+    sweep: Optional[str] = typer.Option(None, "--sweep", help="A built-in ablation name (see run --list) or an ablation YAML file."),
+    at_test: bool = typer.Option(False, "--at-test", help="T and sigma: train once, score each value without retraining."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; train nothing."),
+    data_root: Optional[Path] = DATA_ROOT,
+    root: list[str] = ROOTS,
+    cache_dir: Optional[Path] = CACHE,
+    landmarks: Optional[str] = LANDMARKS,
+    runs_root: Path = typer.Option(Path("runs"), help="Where run directories go."),
+    report_dir: Optional[Path] = typer.Option(None, help="Where the ablation's report goes (default reports/ablate-<name>[-at-test])."),
+    overrides: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+    executor: str = EXECUTOR,
+    executor_option: list[str] = EXECUTOR_OPTIONS,
+    progress: bool = typer.Option(True, help="Show progress bars."),
+) -> None:
+    """Ablate one hyper-parameter (the paper's Fig. 7): every value is an ordinary run (reused when finished), or
+    with --at-test one trained model scored at every value; writes ablation.csv/json and the plot."""
+    from oadn.experiments.ablations import parse_values, resolve_ablation, run_ablation
+
+    try:
+        spec = resolve_ablation(sweep, param, dataset)
+        spec.values = parse_values(values) or spec.values
+        if seeds is not None:
+            spec.seeds = list(range(seeds))
+        target = report_dir or Path("reports") / f"ablate-{spec.name}{'-at-test' if at_test else ''}"
+        request = _request(runs_root, locations(data_root, root, cache_dir, landmarks), overrides, executor,
+                           executor_option, dry_run, progress)
+        run_ablation(spec, target, request, at_test=at_test)
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:  # TrainingDiverged is a RuntimeError
+        fail(str(error) if not isinstance(error, KeyError) else error.args[0])

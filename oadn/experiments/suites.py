@@ -1,0 +1,195 @@
+"""Benchmark suites: YAML files of experiments, each a training protocol scored on several test-set columns.
+
+A suite file (``benchmarks/suites/NAME.yaml``) holds::
+
+    name, description, notes: [..], seeds: [0, 1, 2]
+    base: {data: .., model: .., train: ..}          # shared configuration
+    methods: {DISPLAY NAME: {config overrides}}     # rows; ``model.pretrained`` states the initialisation
+    experiments:                                    # optional; without it the file is one experiment
+      - id: ferplus-ran
+        title: "FERPlus, RAN protocol"
+        table: "Table 5"
+        root: ferplus                               # key into --data-root DIR/<key> and --root KEY=PATH
+        config: {data: {name: ferplus, options: {protocol: ran}}}
+        methods: [OADN, Baseline]                   # optional subset of the suite's methods
+        columns:                                    # default: one per data.test_splits entry
+          - {name: FERPlus test, split: test}
+          - {name: Occlusion-FERPlus, dataset: occlusion-ferplus, published_key: occlusion-ferplus}
+
+A column without ``dataset`` is one of the run's own test splits; one with ``dataset`` is scored by
+``evaluate`` with the run's protocol options unless it gives ``options``. Built-in suites ship with the package
+(``oadn._suites``, mapped onto ``benchmarks/suites``; ablations likewise onto ``ablations/``) so ``--suite NAME``
+works from any install.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Iterable
+
+from oadn.config import RunConfig, build_config, load_yaml, merge
+
+SUITE_KEYS = {"name", "description", "notes", "seeds", "base", "methods", "experiments", "table"}
+EXPERIMENT_KEYS = {"id", "title", "table", "root", "config", "methods", "columns"}
+COLUMN_KEYS = {"name", "dataset", "split", "options", "root", "published_key", "table"}
+
+
+def builtin_dir(package: str, source_folder: str) -> Path:
+    """The folder of built-in YAML files: the installed package ``package`` (wheel or editable install), else
+    the project's ``source_folder`` next to ``oadn/`` (running from a checkout)."""
+    try:
+        return Path(next(iter(import_module(package).__path__)))  # a namespace package: YAML files only
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / source_folder
+
+
+def suites_dir() -> Path:
+    return builtin_dir("oadn._suites", "benchmarks/suites")
+
+
+def builtin_suites() -> list[str]:
+    return sorted(p.stem for p in suites_dir().glob("*.yaml"))
+
+
+def describe_builtin(folder: Path) -> list[tuple[str, str]]:
+    """(name, one-line description) of every YAML file in ``folder``."""
+    out = []
+    for path in sorted(folder.glob("*.yaml")):
+        text = str(load_yaml(path).get("description", "")).strip()
+        out.append((path.stem, text.splitlines()[0] if text else ""))
+    return out
+
+
+@dataclass
+class Column:
+    """One test-set column of an experiment's table."""
+
+    name: str
+    split: str = "test"
+    dataset: str | None = None  # None: the run's own data set (a split it tests on)
+    options: dict[str, Any] | None = None  # None: inherit the run's protocol options
+    root: str | None = None  # root key; None: the data set's family (its cache name)
+    published_key: str = ""
+    table: str = ""
+
+
+@dataclass
+class Experiment:
+    """A training protocol, the methods trained under it, and the columns they are scored on."""
+
+    id: str
+    title: str
+    table: str
+    root: str | None
+    config: dict[str, Any]
+    methods: dict[str, dict[str, Any]]
+    columns: list[Column]
+
+
+@dataclass
+class Suite:
+    name: str
+    description: str
+    seeds: list[int]
+    experiments: list[Experiment]
+    notes: list[str] = field(default_factory=list)
+    path: Path | None = None
+
+
+def check_keys(values: dict[str, Any], allowed: set[str], where: str) -> None:
+    """A ValueError naming ``where``, the unknown keys of ``values`` and every allowed one."""
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}")
+
+
+def parse_columns(raw: list[Any] | None, config: dict[str, Any], table: str, where: str) -> list[Column]:
+    """An experiment's test-set columns from its file (``raw``), or one per ``data.test_splits`` entry of its
+    configuration when the file gives none."""
+    if raw is None:
+        splits = config.get("data", {}).get("test_splits", ["test"])
+        return [Column(name=split, split=split, table=table) for split in splits]
+    columns = []
+    for number, item in enumerate(raw):
+        if not isinstance(item, dict) or "name" not in item:
+            raise ValueError(f"{where}.columns[{number}]: expected a mapping with at least 'name', got {item!r}")
+        check_keys(item, COLUMN_KEYS, f"{where}.columns[{number}]")
+        columns.append(Column(**{"table": table, **item}))
+    own = config.get("data", {}).get("test_splits", ["test"])
+    for column in columns:
+        if column.dataset is None and column.split not in own:
+            raise ValueError(f"{where}: column {column.name!r} names split {column.split!r}, which is not one of the "
+                             f"run's data.test_splits ({', '.join(own)}); give it a 'dataset' or add the split")
+    return columns
+
+
+def resolve_suite_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    candidate = suites_dir() / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        raise FileNotFoundError(
+            f"no suite {name_or_path!r}: not a file, and not one of the built-in suites ({', '.join(builtin_suites())})"
+        )
+    return candidate
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A built-in suite by name or a suite file by path; every key is checked, errors name the file."""
+    path = resolve_suite_path(name_or_path)
+    values = load_yaml(path)
+    where = str(path)
+    check_keys(values, SUITE_KEYS, where)
+    methods = values.get("methods") or {}
+    if not methods:
+        raise ValueError(f"{where}: a suite needs a non-empty 'methods' mapping")
+    base = values.get("base") or {}
+    name = values.get("name", path.stem)
+    raw_experiments = values.get("experiments") or [{"id": name}]
+    experiments = []
+    for number, raw in enumerate(raw_experiments):
+        at = f"{where}: experiments[{number}]"
+        if not isinstance(raw, dict) or "id" not in raw:
+            raise ValueError(f"{at}: expected a mapping with an 'id'")
+        check_keys(raw, EXPERIMENT_KEYS, at)
+        chosen = raw.get("methods") or list(methods)
+        missing = [m for m in chosen if m not in methods]
+        if missing:
+            raise ValueError(f"{at}: method(s) {', '.join(missing)} are not in the suite's methods ({', '.join(methods)})")
+        config = merge(base, raw.get("config") or {})
+        table = raw.get("table", values.get("table", ""))
+        experiments.append(Experiment(
+            id=str(raw["id"]), title=raw.get("title", str(raw["id"])), table=table, root=raw.get("root"),
+            config=config, methods={m: methods[m] or {} for m in chosen},
+            columns=parse_columns(raw.get("columns"), config, table, at),
+        ))
+    ids = [e.id for e in experiments]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{where}: experiment ids must be unique, got {ids}")
+    return Suite(name=name, description=values.get("description", ""), seeds=list(values.get("seeds", [0])),
+                 experiments=experiments, notes=list(values.get("notes", [])), path=path)
+
+
+def method_config(
+    suite: Suite,
+    experiment: Experiment,
+    method: str,
+    seed: int,
+    overrides: Iterable[str] = (),
+    location: dict[str, Any] | None = None,
+) -> RunConfig:
+    """The resolved configuration of one row: base + experiment + method + seed + where the data is, then
+    ``--set`` overrides."""
+    values = merge(merge(experiment.config, experiment.methods[method]), {"train": {"seed": seed}})
+    values = merge(values, location or {})
+    prefix = suite.name if experiment.id == suite.name else f"{suite.name}/{experiment.id}"
+    values["name"] = f"{prefix}/{method}/seed{seed}"
+    return build_config(base=values, overrides=overrides)
+
+
+def init_of(config: RunConfig) -> str:
+    """How the row is initialised: ``scratch``, a timm pretrained tag (``imagenet``) or a weights file."""
+    return config.model.pretrained or "scratch"

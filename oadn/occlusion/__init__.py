@@ -1,1 +1,0 @@
-"""Controlled occlusion: occluders pasted onto aligned faces, and the ``occluded`` wrapper data set."""
