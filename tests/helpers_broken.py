@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from oadn.data.adapters.synthetic import SyntheticDataset
 from oadn.data.faces import BadImageError
 from oadn.data.registry import register_dataset
-from oadn.data.adapters.synthetic import SyntheticDataset
 
 BAD_INDICES = {0, 5, 9}
 

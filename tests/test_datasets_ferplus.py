@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from oadn.data.cli import app
-from oadn.data.registry import get_dataset
 from oadn.data.labels import CANONICAL_CLASSES
+from oadn.data.registry import get_dataset
 
 FOLDERS = {"FER2013Train": "train", "FER2013Valid": "val", "FER2013Test": "test"}
 COLUMNS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"]

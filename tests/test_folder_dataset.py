@@ -10,15 +10,14 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import oadn.preprocess.prepare as prepare_module
+from helpers_data import ConstantLandmarker
 from oadn.data.adapters.common import load_image
 from oadn.data.cli import app as datasets_app
 from oadn.data.faces import BadImageError
 from oadn.data.images import ImageDecodeError, decode_rgb
+from oadn.data.prepared.source import open_prepared_split
 from oadn.data.registry import get_dataset
 from oadn.preprocess.prepare import prepare
-from oadn.data.prepared.source import open_prepared_split
-
-from helpers_data import ConstantLandmarker
 
 
 def _face(value: int = 120) -> np.ndarray:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from oadn.data.registry import get_dataset
 from oadn.data.occluders.canvas import face_hull, points_under
 from oadn.data.occluders.real import KINDS, image_rng, occlude
+from oadn.data.registry import get_dataset
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +73,8 @@ def test_oracle_scores_are_zero_exactly_under_the_mask():
 
 
 def test_fit_visibility_saves_a_model_the_occluded_data_set_can_use(tmp_path):
-    from oadn.preprocess.visibility_fit import FitSettings, fit_visibility
     from oadn.data.landmarks.visibility import VisibilityScorer
+    from oadn.preprocess.visibility_fit import FitSettings, fit_visibility
 
     data = get_dataset("synthetic", train_size=60, test_size=28, seed=2)
     train = data.open_split("train", root=None, image_size=32)
@@ -101,8 +101,8 @@ def test_fit_visibility_saves_a_model_the_occluded_data_set_can_use(tmp_path):
 
 def test_prepare_visibility_wraps_an_image_backend_and_keys_its_own_cache(tmp_path):
     from oadn.data.landmarks.base import ImageLandmarkBackend, LandmarkBackendError
-    from oadn.preprocess.visibility_backend import with_visibility
     from oadn.data.landmarks.visibility import VisibilityNet, save_model
+    from oadn.preprocess.visibility_backend import with_visibility
 
     class AllOnes(ImageLandmarkBackend):
         name, description, provides_scores = "fake", "fake backend", False

@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 from oadn.cli import app
 from oadn.config import build_config
 from oadn.data.faces import SubsetSource
+from oadn.data.prepared.source import open_prepared_split
 from oadn.data.registry import get_dataset
 from oadn.engine.loader import FaceDataset, collate_faces, device_images
 from oadn.engine.train import train_run
 from oadn.preprocess.pack import pack_dataset
 from oadn.preprocess.prepare import prepare
-from oadn.data.prepared.source import open_prepared_split
 
 FOLDERS = {"FER2013Train": 0, "FER2013Valid": 30_000, "FER2013Test": 32_300}
 PER_FOLDER = 14

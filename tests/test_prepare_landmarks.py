@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from oadn.data.aligned_frame import apply_transform, warp_image
-from oadn.preprocess.alignment import MtcnnDetector, similarity_transform, template_points
 from oadn.data.landmarks import LandmarkBackendError, make_backend
 from oadn.data.landmarks.fan import CHECKPOINT_NAMES
 from oadn.data.landmarks.fan_net import FAN
+from oadn.preprocess.alignment import MtcnnDetector, similarity_transform, template_points
 
 
 class _LastStack(torch.nn.Module):

@@ -12,18 +12,18 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import oadn.preprocess.prepare as prepare_module
-from oadn.data.faces import BadImageError
-from oadn.data.index import CheckReport, OnDiskDatasetAdapter
 from oadn.data import registry
-from oadn.data.registry import get_dataset
 from oadn.data.aligned_frame import apply_transform
+from oadn.data.faces import BadImageError
 from oadn.data.ibug68 import five_points as five_points_from_68
-from oadn.preprocess.alignment import template_points
-from oadn.data.prepared.cache import PreparedCache
-from oadn.preprocess.cli import prepare_command, show_landmarks_command
+from oadn.data.index import CheckReport, OnDiskDatasetAdapter
 from oadn.data.landmarks.base import ImageLandmarkBackend
-from oadn.preprocess.prepare import prepare
+from oadn.data.prepared.cache import PreparedCache
 from oadn.data.prepared.source import open_prepared_split
+from oadn.data.registry import get_dataset
+from oadn.preprocess.alignment import template_points
+from oadn.preprocess.cli import prepare_command, show_landmarks_command
+from oadn.preprocess.prepare import prepare
 
 DATASET = "prepare-test-faces"
 

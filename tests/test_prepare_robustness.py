@@ -16,14 +16,13 @@ from typer.testing import CliRunner
 
 import oadn.data.prepared.audit as audit_module
 import oadn.preprocess.prepare as prepare_module
-from oadn.data.registry import get_dataset
+from helpers_data import ConstantLandmarker
 from oadn.data.prepared.cache import PreparedCache
+from oadn.data.prepared.source import open_prepared_split, prepared_rows
+from oadn.data.registry import get_dataset
 from oadn.preprocess.cli import prepare_command, show_landmarks_command
 from oadn.preprocess.pack import pack_dataset
 from oadn.preprocess.prepare import prepare
-from oadn.data.prepared.source import open_prepared_split, prepared_rows
-
-from helpers_data import ConstantLandmarker
 
 ADAPTER = get_dataset("folder", aligned="true")
 

@@ -20,14 +20,14 @@ from typer.testing import CliRunner
 from helpers import TINY_OVERRIDES, tiny_config
 from oadn.cli import app
 from oadn.config import ConfigError, build_config
-from oadn.data.registry import register_dataset
 from oadn.data.adapters.synthetic import SyntheticDataset
+from oadn.data.registry import register_dataset
 from oadn.engine.evaluate import evaluate_run
 from oadn.engine.preflight import check_run
 from oadn.engine.resume import CheckpointDamaged
+from oadn.engine.run_dir import RunLock, RunLockedError
 from oadn.engine.train import TrainingDiverged, train_run
 from oadn.models.oadn import OADN
-from oadn.engine.run_dir import RunLock, RunLockedError
 
 runner = CliRunner()
 

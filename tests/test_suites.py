@@ -4,27 +4,27 @@ class-subset scoring, and a tiny ablation end to end (retrained and at test time
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import tomllib
 import yaml
 from setuptools import find_packages
 from typer.testing import CliRunner
 
 from helpers import TINY_OVERRIDES
-from test_end_to_end_rafdb import rafdb_copy  # noqa: F401  (fixture: a tiny RAF-DB copy on disk)
 from oadn.cli import app
 from oadn.config import build_config, config_to_dict
-from oadn.data.registry import DatasetAdapter, register_dataset
 from oadn.data.adapters.synthetic import SyntheticDataset
+from oadn.data.labels import BASIC_CLASSES
+from oadn.data.registry import DatasetAdapter, register_dataset
 from oadn.engine.evaluate import evaluate_run
 from oadn.experiments.identity import config_hash
-from oadn.data.labels import BASIC_CLASSES
 from oadn.experiments.planning import DataLocations, format_plan, plan_suite
 from oadn.experiments.suites import builtin_suites, load_suite, method_config
+from test_end_to_end_rafdb import rafdb_copy  # noqa: F401  (fixture: a tiny RAF-DB copy on disk)
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from oadn.data.adapters.synthetic import SyntheticDataset
 from oadn.data.faces import FaceSource
 from oadn.data.geometry import flip_landmarks
 from oadn.data.ibug68 import FLIP_PERMUTATION as FLIP_PERMUTATION_68
+from oadn.data.labels import BASIC_CLASSES
 from oadn.data.registry import get_dataset, list_datasets
-from oadn.data.adapters.synthetic import SyntheticDataset
 from oadn.data.synthetic import SyntheticFaces
 from oadn.data.synthetic.shape import ACTION_UNITS, MEAN_SHAPE, NUM_LANDMARKS
-from oadn.data.labels import BASIC_CLASSES
 
 EYES = slice(36, 48)
 MOUTH = slice(48, 68)

@@ -11,8 +11,8 @@ import torch
 
 from helpers import tiny_config
 from helpers_broken import BAD_INDICES
-from oadn.data.faces import BadImageError
 from oadn.data.adapters.synthetic import SyntheticDataset
+from oadn.data.faces import BadImageError
 from oadn.engine import distributed
 from oadn.engine.run_dir import BadImageLog
 from oadn.engine.splits import carve_validation

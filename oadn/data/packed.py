@@ -29,9 +29,12 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from oadn.data.faces import BadImageError, FaceRecord, soft_targets
+from oadn.data.aligned_frame import rescale_points
+from oadn.data.faces import BadImageError, FaceRecord
 from oadn.data.index import OnDiskDatasetAdapter
-from oadn.data.prepared.source import check_split_options
+from oadn.data.landmarks.base import canonical_spec
+from oadn.data.prepared.cache import cache_root
+from oadn.data.prepared.source import PreparedFaces, check_split_options
 
 PACK_FORMAT = 1
 
@@ -44,8 +47,6 @@ def is_pack(path: Path) -> bool:
 def unpack(pack_file: Path, cache_dir: Path | None = None) -> Path:
     """The directory holding ``pack_file``'s contents, unpacked on first use (atomically, so concurrent ranks
     or a killed unpack never leave a half-written directory in place)."""
-    from oadn.data.prepared.cache import cache_root
-
     pack_file = Path(pack_file).resolve()
     stat = pack_file.stat()
     key = hashlib.sha256(f"{pack_file}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
@@ -92,34 +93,16 @@ class Pack:
         return self.directory / "files"
 
 
-class PackedSource:
+class PackedSource(PreparedFaces):
     """One split of a packed data set, as faces at ``image_size`` (the FaceSource contract)."""
 
     def __init__(self, classes: Sequence[str], table: pd.DataFrame, pack: Pack, image_size: int):
-        from oadn.data.aligned_frame import rescale_points
-
-        self.classes = tuple(classes)
-        self.image_size = image_size
-        self._pack = pack
-        self._rows = table["row"].to_numpy(np.int64)
-        self._ids = table["image_id"].astype(str).tolist()
-        self._labels = table["label"].to_numpy(np.int64)
-        self._unreadable = (table["status"] == "unreadable").to_numpy()
-        self._reasons = table["reason"].fillna("").astype(str).tolist()
+        rows = table["row"].to_numpy(np.int64)
         frame = int(pack.meta["landmark_frame"])
-        self._landmarks = rescale_points(np.asarray(pack.landmarks[self._rows]), frame, image_size)
-        self._soft = soft_targets(table)
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self._labels
-
-    @property
-    def image_ids(self) -> Sequence[str]:
-        return self._ids
+        super().__init__(classes, table, rescale_points(np.asarray(pack.landmarks[rows]), frame, image_size),
+                         image_size)
+        self._pack = pack
+        self._rows = rows
 
     def _stored(self, index: int) -> np.ndarray:
         """S x S x C uint8 as packed (C = 1 for grey data sets)."""
@@ -132,16 +115,6 @@ class PackedSource:
         pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
         resized = np.asarray(pil.resize((self.image_size, self.image_size), Image.BILINEAR))
         return resized.reshape(self.image_size, self.image_size, image.shape[-1])
-
-    def _record(self, index: int, image: np.ndarray, frame: int | None = None) -> FaceRecord:
-        return FaceRecord(
-            image=image,
-            landmarks=self._landmarks[index].copy(),
-            label=int(self._labels[index]),
-            image_id=self._ids[index],
-            soft_target=self._soft[index],
-            frame=frame,
-        )
 
     def __getitem__(self, index: int) -> FaceRecord:
         image = self._stored(index)
@@ -179,8 +152,6 @@ def open_packed_split(
     source = pack.meta["source"]
     if pack.meta["dataset"] != adapter.cache_name:
         raise ValueError(f"{pack_file} packs {pack.meta['dataset']!r}, not {adapter.cache_name!r} ({adapter.name})")
-    from oadn.data.landmarks.base import canonical_spec
-
     if landmarks is not None and canonical_spec(landmarks) != source["landmarks"]:
         raise ValueError(f"{pack_file} holds {source['landmarks']} landmarks, not {landmarks}")
     if align is not None and align != source["align"]:

@@ -30,7 +30,7 @@ import torch
 from rich.table import Table
 from torch.profiler import ProfilerActivity, profile
 
-from oadn.config import COMPILE_MODES, RunConfig
+from oadn.config import COMPILE_MODES
 from oadn.data.geometry import attention_maps, interest_point_indices, interest_points
 from oadn.engine.compiling import compile_step, step_begins
 from oadn.engine.device import autocast_for, fast_layout, resolve_device

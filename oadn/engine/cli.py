@@ -12,6 +12,7 @@ from rich.table import Table
 
 from oadn.common.console import console, fail
 from oadn.config import COMPILE_MODES, ConfigError, build_config, parse_override
+from oadn.data.registry import get_dataset
 
 SET_HELP = "Override a configuration value, e.g. --set train.lr=0.01 (repeatable)."
 CACHE_HELP = "Cache root of prepared data sets, as given to prepare (default $OADN_CACHE or ~/.cache/oadn-bench)."
@@ -20,8 +21,6 @@ CACHE_HELP = "Cache root of prepared data sets, as given to prepare (default $OA
 def _cache_dir(dataset: str, options: dict[str, Any], cache_dir: Optional[Path]) -> Optional[Path]:
     """``--cache-dir`` (else $OADN_CACHE) for data.split_options.cache_dir; only on-disk data sets have a prepared
     cache, so an explicit --cache-dir for the synthetic one is a usage error."""
-    from oadn.data.registry import get_dataset
-
     chosen = cache_dir or (Path(os.environ["OADN_CACHE"]) if os.environ.get("OADN_CACHE") else None)
     if chosen is None:
         return None

@@ -22,6 +22,7 @@ from oadn.common.files import save_json, save_parquet, save_torch
 from oadn.common.progress import epoch_line, progress_bar
 from oadn.config import ConfigError, RunConfig, config_to_dict
 from oadn.data.registry import DatasetAdapter
+from oadn.data.sampling import class_balanced_weights
 from oadn.engine import distributed
 from oadn.engine.compiling import compile_mode, compile_step, step_begins
 from oadn.engine.device import autocast_for, fast_layout, resolve_device
@@ -268,8 +269,6 @@ def _train(
 
     class_weights = None
     if config.data.balanced_sampler:
-        from oadn.data.sampling import class_balanced_weights
-
         class_weights = class_balanced_weights(np.asarray(train_source.labels))
     rank, world_size = distributed.rank_and_size()
     loader = make_loader(

@@ -18,7 +18,15 @@ from oadn.common.progress import progress_bar
 from oadn.engine.evaluate import evaluate_missing
 from oadn.engine.run_dir import load_config, load_metrics
 from oadn.experiments.executors import RunJob, get_executor
-from oadn.experiments.planning import ColumnPlan, DataCheck, DataLocations, ExperimentPlan, PlannedRun, format_plan, plan_suite
+from oadn.experiments.planning import (
+    ColumnPlan,
+    DataCheck,
+    DataLocations,
+    ExperimentPlan,
+    PlannedRun,
+    format_plan,
+    plan_suite,
+)
 from oadn.experiments.suites import Suite
 from oadn.preprocess.prepare import prepare
 from oadn.report import render_suite_report

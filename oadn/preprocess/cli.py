@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from oadn.config import parse_override
 from oadn.data.cli import parse_options
 from oadn.data.index import OnDiskDatasetAdapter
+from oadn.data.landmarks import LandmarkBackendError
 from oadn.data.registry import get_dataset
 
 console = Console()
@@ -41,7 +42,6 @@ def prepare_command(
     without a face or landmarks are recorded with a reason; training and evaluation then keep them with all
     points invisible (policy keep-invisible, the default) or leave them out (policy drop).
     """
-    from oadn.data.landmarks.base import LandmarkBackendError
     from oadn.preprocess.prepare import prepare
 
     try:

@@ -16,7 +16,6 @@ from oadn.data.faces import BadImageError, FaceSource
 from oadn.data.geometry import interest_points
 from oadn.data.landmarks.base import is_fallback
 
-
 #: which faces ``pick_indices`` draws from
 PICKS = ("all", "fallback", "failed")
 

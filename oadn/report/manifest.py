@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+
 @dataclass
 class ManifestRow:
     """One experiment x test-set column x method x seed of a suite: the manifest's one row type, written by the

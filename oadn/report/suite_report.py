@@ -13,8 +13,8 @@ from oadn.report.manifest import load_manifest
 from oadn.report.plots import plot_confusion_matrix, plot_method_bars
 from oadn.report.published import load_published
 from oadn.report.stats import EXACT_BELOW
-from oadn.report.summary import OURS, PUBLISHED, SuiteSummary, reference_method, summarise_suite
 from oadn.report.suite_tables import details_table, flat_columns, main_table, per_class_table, to_latex
+from oadn.report.summary import OURS, PUBLISHED, SuiteSummary, reference_method, summarise_suite
 
 RESAMPLES = 2000
 

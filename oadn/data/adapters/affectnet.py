@@ -26,8 +26,8 @@ import pandas as pd
 
 from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, require_dir, require_file
 from oadn.data.index import Problem
-from oadn.data.registry import register_dataset
 from oadn.data.labels import canonical_index, class_space
+from oadn.data.registry import register_dataset
 
 LIST_DIR = Path("Manually_Annotated_file_lists")
 IMAGE_DIR = Path("Manually_Annotated_Images")

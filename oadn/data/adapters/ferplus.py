@@ -46,8 +46,8 @@ import pandas as pd
 
 from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, frame, require_dir, require_file
 from oadn.data.index import Problem
-from oadn.data.registry import register_dataset
 from oadn.data.labels import CANONICAL_CLASSES, canonical_index
+from oadn.data.registry import register_dataset
 
 #: fer2013new.csv vote columns, in file order
 VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")

@@ -18,8 +18,8 @@ from oadn.data.adapters.affectnet import AffectNet
 from oadn.data.adapters.common import FileDatasetAdapter
 from oadn.data.adapters.rafdb import RAFDB
 from oadn.data.index import Problem
-from oadn.data.registry import register_dataset
 from oadn.data.labels import BASIC_CLASSES
+from oadn.data.registry import register_dataset
 
 
 @register_dataset("rafdb+affectnet")

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from oadn.common.files import save_torch
 from oadn.data.aligned_frame import rescale_points
 
 #: the visibility net's own input normalisation (ImageNet statistics; fixed, since saved nets were trained with it)
@@ -110,6 +111,4 @@ class VisibilityScorer:
 
 def save_model(net: VisibilityNet, settings: dict[str, Any], path: Path) -> None:
     """One file: format tag, settings (training data, sizes, held-out kinds, metrics) and weights."""
-    from oadn.common.files import save_torch
-
     save_torch({"format": "oadn-visibility-1", "settings": settings, "model": net.state_dict()}, Path(path))

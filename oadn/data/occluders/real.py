@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -266,31 +267,28 @@ def _side(rng: np.random.Generator, frame: Frame, direction: np.ndarray) -> Pain
     return paint
 
 
+#: the side kinds: which way the covered part of the face lies
+_SIDES = {"upper": (0.0, -1.0), "lower": (0.0, 1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)}
+#: kind -> how its painter is made from the drawing's generator and the face's frame
+_PAINTERS: dict[str, Callable[[np.random.Generator, Frame], Painter]] = {
+    "sunglasses": _sunglasses,
+    "mask": _medical_mask,
+    "hand": _hand,
+    "skin-hand": partial(_hand, own_skin=True),
+    "scarf": _scarf,
+    "hair": _hair,
+    "rect": _rect,
+    "texture": _texture,
+    "eyes": partial(_targeted, region=EYES, aspect=2.5),
+    "mouth": partial(_targeted, region=MOUTH, aspect=1.6),
+    **{side: partial(_side, direction=np.array(direction)) for side, direction in _SIDES.items()},
+}
+
+
 def _painter(kind: str, rng: np.random.Generator, frame: Frame) -> Painter:
-    if kind == "sunglasses":
-        return _sunglasses(rng, frame)
-    if kind == "mask":
-        return _medical_mask(rng, frame)
-    if kind == "hand":
-        return _hand(rng, frame)
-    if kind == "skin-hand":
-        return _hand(rng, frame, own_skin=True)
-    if kind == "scarf":
-        return _scarf(rng, frame)
-    if kind == "hair":
-        return _hair(rng, frame)
-    if kind == "rect":
-        return _rect(rng, frame)
-    if kind == "texture":
-        return _texture(rng, frame)
-    if kind == "eyes":
-        return _targeted(rng, frame, EYES, 2.5)
-    if kind == "mouth":
-        return _targeted(rng, frame, MOUTH, 1.6)
-    directions = {"upper": (0.0, -1.0), "lower": (0.0, 1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)}
-    if kind in directions:
-        return _side(rng, frame, np.array(directions[kind]))
-    raise ValueError(f"unknown occluder kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind not in _PAINTERS:
+        raise ValueError(f"unknown occluder kind {kind!r}; expected one of {', '.join(KINDS)}")
+    return _PAINTERS[kind](rng, frame)
 
 
 def image_rng(seed: int, image_id: str) -> np.random.Generator:

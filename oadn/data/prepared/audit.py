@@ -26,7 +26,6 @@ from oadn.data.prepared.cache import (
     to_frame,
 )
 
-
 #: what the audit needs of each row (the landmark lists are left in arrow: converting them is the slow part)
 _AUDIT_COLUMNS = ["image_id", "file_size", "file_mtime_ns"]
 

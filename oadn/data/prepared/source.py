@@ -19,13 +19,13 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from oadn.data.aligned_frame import rescale_points, rescale_transform, warp_image
 from oadn.data.faces import BadImageError, FaceRecord, soft_targets
 from oadn.data.images import ImageDecodeError, decode_rgb
 from oadn.data.index import OnDiskDatasetAdapter
-from oadn.data.aligned_frame import rescale_points, rescale_transform, warp_image
-from oadn.data.prepared.cache import DamagedChunkError, PreparedCache, cache_root, changed_mask, transform_matrix
-from oadn.data.prepared.audit import require_root
 from oadn.data.landmarks.base import canonical_spec
+from oadn.data.prepared.audit import require_root
+from oadn.data.prepared.cache import DamagedChunkError, PreparedCache, cache_root, changed_mask, transform_matrix
 
 POLICIES = ("keep-invisible", "drop")
 
@@ -66,30 +66,19 @@ def prepare_command_line(dataset: str, root: Path, *, landmarks: str | None = No
     return " ".join(parts)
 
 
-class PreparedSource:
-    """One split of a prepared data set, as aligned faces at ``image_size``.
+class PreparedFaces:
+    """What every split read from a preparation (a cache, a pack) holds per face, as arrays built once so that
+    reading an item (the loader's hot path) costs no pandas row lookup: id, label, soft target, landmarks at
+    ``image_size``, and why a face is unreadable. Subclasses add where the pixels come from."""
 
-    Everything but the pixels is turned into arrays once, here, so that reading an item (the loader's hot path)
-    costs one image decode and one warp, not a pandas row lookup and per-row conversions.
-    """
-
-    def __init__(self, classes: Sequence[str], table: pd.DataFrame, reference_size: int, image_size: int):
+    def __init__(self, classes: Sequence[str], table: pd.DataFrame, landmarks: np.ndarray, image_size: int):
         self.classes = tuple(classes)
         self.image_size = image_size
         self._ids = table["image_id"].astype(str).tolist()
-        self._paths = table["path"].astype(str).tolist()
+        self._labels = table["label"].to_numpy(np.int64)
         self._unreadable = (table["status"] == "unreadable").to_numpy()
         self._reasons = table["reason"].fillna("").astype(str).tolist()
-        #: preparation status and note per item, for picking detector fallbacks or failures to show
-        self.statuses = table["status"].astype(str).tolist()
-        self.notes = table["note"].fillna("").astype(str).tolist() if "note" in table else [""] * len(table)
-        self._labels = table["label"].to_numpy(np.int64)
-        self._matrices = [
-            rescale_transform(transform_matrix(row), reference_size, image_size)
-            for row in table[["transform"]].to_dict("records")
-        ]
-        points = np.stack([np.array(table[c].tolist(), dtype=np.float32) for c in ("x", "y", "score")], axis=-1)
-        self._landmarks = rescale_points(points.reshape(-1, 68, 3), reference_size, image_size)
+        self._landmarks = landmarks
         self._soft = soft_targets(table)
 
     def __len__(self) -> int:
@@ -103,6 +92,34 @@ class PreparedSource:
     def image_ids(self) -> Sequence[str]:
         return self._ids
 
+    def _record(self, index: int, image: np.ndarray, frame: int | None = None) -> FaceRecord:
+        return FaceRecord(
+            image=image,
+            landmarks=self._landmarks[index].copy(),
+            label=int(self._labels[index]),
+            image_id=self._ids[index],
+            soft_target=self._soft[index],
+            frame=frame,
+        )
+
+
+class PreparedSource(PreparedFaces):
+    """One split of a prepared data set, as aligned faces at ``image_size``: each image read from the user's copy
+    and warped through its cached alignment transform."""
+
+    def __init__(self, classes: Sequence[str], table: pd.DataFrame, reference_size: int, image_size: int):
+        points = np.stack([np.array(table[c].tolist(), dtype=np.float32) for c in ("x", "y", "score")], axis=-1)
+        super().__init__(classes, table, rescale_points(points.reshape(-1, 68, 3), reference_size, image_size),
+                         image_size)
+        self._paths = table["path"].astype(str).tolist()
+        #: preparation status and note per item, for picking detector fallbacks or failures to show
+        self.statuses = table["status"].astype(str).tolist()
+        self.notes = table["note"].fillna("").astype(str).tolist() if "note" in table else [""] * len(table)
+        self._matrices = [
+            rescale_transform(transform_matrix(row), reference_size, image_size)
+            for row in table[["transform"]].to_dict("records")
+        ]
+
     def __getitem__(self, index: int) -> FaceRecord:
         image_id, path = self._ids[index], self._paths[index]
         if self._unreadable[index]:
@@ -111,13 +128,7 @@ class PreparedSource:
             image = decode_rgb(path)
         except ImageDecodeError as err:
             raise BadImageError(image_id, path, err.reason) from err
-        return FaceRecord(
-            image=warp_image(image, self._matrices[index], self.image_size),
-            landmarks=self._landmarks[index].copy(),
-            label=int(self._labels[index]),
-            image_id=image_id,
-            soft_target=self._soft[index],
-        )
+        return self._record(index, warp_image(image, self._matrices[index], self.image_size))
 
 
 def check_split_options(kind: str, policy: str, unknown: dict[str, Any]) -> None:

@@ -17,7 +17,6 @@ from oadn.data.ibug68 import (
     EYES,
     JAW,
     LEFT_EYE,
-    LOWER_INNER_LIP,
     LOWER_LIDS,
     LOWER_LIP,
     LOWER_OUTER_LIP,
