@@ -78,7 +78,8 @@ def build_column(dataset: str, kind: str | None, area: float | None, args, image
     source = get_dataset(dataset, protocol=args.protocol).open_split(
         "test", root=args.root, image_size=image_size, cache_dir=args.cache_dir)
     if kind is not None and args.limit < len(source):  # pasting is the slow part: a fixed draw of test faces
-        source = SubsetSource(source, np.sort(np.random.default_rng(args.occluder_seed).permutation(len(source))[: args.limit]))
+        source = SubsetSource(source, np.sort(
+            np.random.default_rng(args.occluder_seed).permutation(len(source))[: args.limit]))
     occluded = OccludedSource(source, kinds=(kind or "none",), area=area, probability=1.0, seed=args.occluder_seed,
                               scores="backend")
     images, landmarks, covered = [], [], []
@@ -144,7 +145,8 @@ def main() -> None:
     scorer = VisibilityScorer.load(args.visibility)
     if args.auc_only:
         spec = columns_spec([], [])
-        columns = {name: build_column(ds, None, None, args, args.image_size, column_path(args.out, name, None, args, args.image_size))
+        columns = {name: build_column(ds, None, None, args, args.image_size,
+                                      column_path(args.out, name, None, args, args.image_size))
                    for name, ds, *_ in spec}
         for column in columns.values():
             scored(column, "learned", scorer)
@@ -193,10 +195,12 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.out / "robustness.csv", index=False)
     table = results.groupby(["method", "mode", "column"], sort=False)["accuracy"].agg(["mean", "std", "count"])
-    cells = table.apply(lambda r: f"{100 * r['mean']:.2f}" + (f" ± {100 * r['std']:.2f}" if r["count"] > 1 else ""), axis=1)
+    cells = table.apply(lambda r: f"{100 * r['mean']:.2f}" + (f" ± {100 * r['std']:.2f}" if r["count"] > 1 else ""),
+                        axis=1)
     wide = cells.unstack("column")[[name for name, *_ in spec]]
     auc = visibility_auc(columns, image_size, args)
-    lines = [f"# Robustness ({args.runs})", "", "Accuracy % on FERPlus test columns (official protocol, majority labels); "
+    lines = [f"# Robustness ({args.runs})", "",
+             "Accuracy % on FERPlus test columns (official protocol, majority labels); "
              f"rows: method / landmark-score mode; seeds: {sorted(results['seed'].unique().tolist())} "
              "(mean ± sample std when several).", "", wide.to_markdown(), "",
              "Share of the 24 interest points kept (score >= T), runs of models that read landmarks:", "",
@@ -239,7 +243,8 @@ def visibility_auc(columns: dict, image_size: int, args, threshold: float = 0.6,
     mean_natural = 1 - natural["learned"][natural["landmarks"][..., 2].max(axis=1) > 0].mean(axis=1)
     mean_other = 1 - test["learned"][pick][test["landmarks"][pick][..., 2].max(axis=1) > 0].mean(axis=1)
     truth_mean = np.r_[np.ones(len(mean_natural)), np.zeros(len(mean_other))]
-    result = {"image_auc_occlusion_ferplus_vs_other": float(roc_auc_score(truth, np.r_[dropped_natural, dropped_other])),
+    result = {"image_auc_occlusion_ferplus_vs_other":
+                  float(roc_auc_score(truth, np.r_[dropped_natural, dropped_other])),
               "image_auc_by_mean_invisibility": float(roc_auc_score(truth_mean, np.r_[mean_natural, mean_other])),
               "threshold": threshold, "occluded_images": int(len(dropped_natural)), "other_images": int(len(pick))}
     for name, column in columns.items():

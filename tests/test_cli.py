@@ -63,7 +63,8 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
 def test_run_suite_writes_table_and_confusion_matrices(tmp_path):
     suite = tmp_path / "mini.yaml"
     base = yaml.safe_load(
-        "\n".join(["data: {options: {train_size: 70, test_size: 28}, image_size: 32, test_splits: [test_clean, test_occluded]}",
+        "\n".join(["data: {options: {train_size: 70, test_size: 28}, image_size: 32, "
+                   "test_splits: [test_clean, test_occluded]}",
                    "model: {backbone: resnet-tiny}",
                    "train: {epochs: 1, batch_size: 16, eval_batch_size: 64}"])
     )
@@ -91,7 +92,8 @@ def test_run_suite_writes_table_and_confusion_matrices(tmp_path):
     assert abs(clean.loc["OADN", "accuracy_pct"] - oadn_clean["accuracy_pct"].mean()) < 1e-9
     # OADN's branches are reported per seed beside the fused prediction, as the run's own metrics.json has them
     manifest = pd.read_csv(tmp_path / "report" / "manifest.csv")
-    run_dir = manifest[(manifest.method == "OADN") & (manifest.column == "test_clean") & (manifest.seed == 0)].run_dir.iloc[0]
+    run_dir = manifest[(manifest.method == "OADN") & (manifest.column == "test_clean")
+                       & (manifest.seed == 0)].run_dir.iloc[0]
     metrics = json.loads((Path(run_dir) / "metrics.json").read_text())["splits"]["test_clean"]
     seed0 = oadn_clean[oadn_clean.seed == 0].iloc[0]
     for branch in ("lab", "frb"):

@@ -101,11 +101,13 @@ RULES = {"majority": expect_majority, "plurality": expect_plurality,
 
 @pytest.fixture(scope="module")
 def indexes(ferplus: Path):
-    return {mode: get_dataset("ferplus", label_mode=mode).index(ferplus) for mode in ("majority", "plurality", "probability")}
+    return {mode: get_dataset("ferplus", label_mode=mode).index(ferplus)
+            for mode in ("majority", "plurality", "probability")}
 
 
 def test_raw_row_counts(raw_votes):
-    assert {f: len(rows) for f, rows in raw_votes.items()} == {"FER2013Train": 28558, "FER2013Valid": 3579, "FER2013Test": 3573}
+    assert {f: len(rows) for f, rows in raw_votes.items()} == {"FER2013Train": 28558, "FER2013Valid": 3579,
+                                                               "FER2013Test": 3573}
 
 
 @pytest.mark.parametrize("mode", ["majority", "plurality", "probability"])
@@ -140,14 +142,16 @@ def test_soft_targets(raw_votes, indexes):
 def test_ran_protocol_merges_train_and_valid(ferplus, indexes):
     ran = get_dataset("ferplus", protocol="ran").index(ferplus)
     official = indexes["majority"]["split"].value_counts()
-    assert ran["split"].value_counts().to_dict() == {"train": official["train"] + official["val"], "test": official["test"]}
+    assert ran["split"].value_counts().to_dict() == {"train": official["train"] + official["val"],
+                                                     "test": official["test"]}
 
 
 @pytest.mark.parametrize("name,lines", SUBSETS.items())
 def test_ran_subsets(name, lines, ferplus, shared_data):
     adapter = get_dataset(name)
     shipped = adapter.list_file.read_bytes()
-    assert shipped == (shared_data / "ran_lists" / adapter.list_file.relative_to(adapter.list_file.parents[1])).read_bytes()
+    assert shipped == (shared_data / "ran_lists"
+                       / adapter.list_file.relative_to(adapter.list_file.parents[1])).read_bytes()
     assert len(shipped.splitlines()) == lines
     with warnings.catch_warnings():
         warnings.simplefilter("error")

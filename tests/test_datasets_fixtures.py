@@ -16,7 +16,8 @@ from oadn.data.faces import BadImageError
 from oadn.data.registry import get_dataset
 from oadn.data.sampling import class_balanced_weights
 
-AFFECTNET_HEADER = "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal"
+AFFECTNET_HEADER = ("subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,"
+                    "expression,valence,arousal")
 LANDMARKS = ";".join(f"{v:.2f}" for v in np.linspace(10.0, 90.0, 136))
 
 
@@ -106,7 +107,8 @@ def test_affectnet_index_columns(tmp_path: Path):
     root = tmp_path / "affectnet"
     write_affectnet(root, header_in_validation=True)
     csv_path = root / "Manually_Annotated_file_lists" / "training.csv"
-    csv_path.write_text("\n".join(csv_path.read_text().splitlines()[:4] + csv_path.read_text().splitlines()[-1:]) + "\n")
+    csv_path.write_text("\n".join(csv_path.read_text().splitlines()[:4]
+                                  + csv_path.read_text().splitlines()[-1:]) + "\n")
     df7 = get_dataset("affectnet", num_classes=7).index(root)
     df8 = get_dataset("affectnet", num_classes=8).index(root)
     assert len(df7) == 4 and len(df8) == 5  # contempt only in the 8-class protocol; code 9 in neither

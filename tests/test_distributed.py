@@ -67,8 +67,8 @@ def assert_same_training(single: Path, ddp: Path) -> None:
         pd.testing.assert_series_equal(history[1][column], history[0][column], rtol=1e-4)
     scores = [pd.read_parquet(run / "predictions" / "test_clean.parquet") for run in (single, ddp)]
     assert scores[0]["image_id"].tolist() == scores[1]["image_id"].tolist()
-    torch.testing.assert_close(torch.from_numpy(np.stack(scores[1]["scores"])), torch.from_numpy(np.stack(scores[0]["scores"])),
-                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(torch.from_numpy(np.stack(scores[1]["scores"])),
+                               torch.from_numpy(np.stack(scores[0]["scores"])), rtol=1e-4, atol=1e-5)
     assert not list(ddp.glob("*.tmp"))
 
 

@@ -9,7 +9,8 @@ from oadn.models import create_model
 
 
 def tiny_oadn(**overrides) -> torch.nn.Module:
-    return create_model(ModelConfig(name="oadn", backbone="resnet-tiny", **overrides), num_classes=7, image_size=64).eval()
+    return create_model(ModelConfig(name="oadn", backbone="resnet-tiny", **overrides), num_classes=7,
+                        image_size=64).eval()
 
 
 def _landmarks(batch: int, score: float) -> torch.Tensor:

@@ -14,7 +14,8 @@ from oadn.data.registry import get_dataset
 
 @pytest.fixture(scope="module")
 def face():
-    source = get_dataset("synthetic", train_size=14, test_size=14, seed=1).open_split("test_clean", root=None, image_size=64)
+    source = get_dataset("synthetic", train_size=14, test_size=14, seed=1).open_split(
+        "test_clean", root=None, image_size=64)
     return source[0]
 
 
@@ -55,7 +56,8 @@ def test_bad_input_is_refused(face):
 
 
 def test_oracle_scores_are_zero_exactly_under_the_mask():
-    plain = get_dataset("synthetic", train_size=14, test_size=14, seed=1).open_split("test_clean", root=None, image_size=64)
+    plain = get_dataset("synthetic", train_size=14, test_size=14, seed=1).open_split(
+        "test_clean", root=None, image_size=64)
     adapter = get_dataset("occluded", base="synthetic", kind="mouth", area=0.3, scores="oracle", train_size=14,
                           test_size=14, seed=1)
     assert adapter.classes == get_dataset("synthetic").classes and adapter.splits[-1] == "test_occluded"
@@ -87,8 +89,9 @@ def test_fit_visibility_saves_a_model_the_occluded_data_set_can_use(tmp_path):
     # a second call resumes from the work files and gives the same model
     again = fit_visibility(train, test, settings, tmp_path / "vis.pt", progress=False, log=lambda *_: None)
     assert again == metrics
-    source = get_dataset("occluded", base="synthetic", kind="eyes", scores="learned", visibility=str(tmp_path / "vis.pt"),
-                         train_size=60, test_size=28, seed=2).open_split("test_clean", root=None, image_size=64)
+    source = get_dataset("occluded", base="synthetic", kind="eyes", scores="learned",
+                         visibility=str(tmp_path / "vis.pt"), train_size=60, test_size=28,
+                         seed=2).open_split("test_clean", root=None, image_size=64)
     scores = source[0].landmarks[:, 2]
     assert scores.shape == (68,) and np.all((scores >= 0) & (scores <= 1)) and np.ptp(scores) > 0
     with pytest.raises(ValueError, match="format"):
@@ -129,7 +132,8 @@ def test_train_limit_keeps_a_fixed_draw_of_training_faces_only():
     options = dict(base="synthetic", kind="none", train_size=40, test_size=14, seed=1)
     limited = get_dataset("occluded", train_limit=10, **options)
     train = limited.open_split("train", root=None, image_size=32)
-    assert len(train) == 10 and list(train.image_ids) == list(limited.open_split("train", root=None, image_size=32).image_ids)
+    assert (len(train) == 10
+            and list(train.image_ids) == list(limited.open_split("train", root=None, image_size=32).image_ids))
     assert len(limited.open_split("test_clean", root=None, image_size=32)) == 14
 
 

@@ -39,7 +39,8 @@ def ferplus_copy(tmp_path_factory) -> tuple[Path, Path]:
         for k in range(PER_FOLDER):
             name = f"fer{first + k:07d}.png"
             gradient = np.add.outer(np.arange(48), np.arange(48)) * (k + 1) % 256
-            Image.fromarray((gradient + rng.integers(0, 20, (48, 48))).clip(0, 255).astype(np.uint8)).save(root / folder / name)
+            Image.fromarray((gradient + rng.integers(0, 20, (48, 48))).clip(0, 255).astype(np.uint8)).save(
+                root / folder / name)
             votes = [0] * 10
             votes[k % 8] = 8  # a clear majority for class column k % 8
             lines.append(f'{name},"(0, 0, 48, 48)",' + ",".join(map(str, votes)))

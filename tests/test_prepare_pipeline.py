@@ -220,6 +220,7 @@ def test_show_landmarks_on_the_synthetic_data_set(tmp_path):
     app.command("prepare")(prepare_command)
     app.command("show-landmarks")(show_landmarks_command)
     out = tmp_path / "synthetic.png"
-    result = CliRunner().invoke(app, ["show-landmarks", "synthetic", "--out", str(out), "-n", "4", "--image-size", "112"])
+    result = CliRunner().invoke(app, ["show-landmarks", "synthetic", "--out", str(out), "-n", "4",
+                                      "--image-size", "112"])
     assert result.exit_code == 0, result.output
     assert out.is_file()

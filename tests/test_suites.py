@@ -82,7 +82,8 @@ def test_packages_listed_in_pyproject_cover_the_source_tree():
 
 def test_demo_suite_resolves_to_the_original_configuration():
     original = {
-        "data": {"name": "synthetic", "options": {"train_size": 4200, "test_size": 1400, "train_occlusion": 0.5, "seed": 0},
+        "data": {"name": "synthetic",
+                 "options": {"train_size": 4200, "test_size": 1400, "train_occlusion": 0.5, "seed": 0},
                  "image_size": 64, "val_fraction": 0.1, "test_splits": ["test_clean", "test_occluded"]},
         "model": {"backbone": "cnn-tiny", "name": "oadn"},
         "train": {"epochs": 10, "batch_size": 64, "lr": 0.05, "lr_milestones": [8], "eval_batch_size": 256, "seed": 0},
@@ -183,8 +184,8 @@ def test_evaluate_keeps_one_output_per_split_and_options(tmp_path):
         evaluate_run(run_dir, model_overrides={"thresh": 0.1}, progress=False)
 
     # the same from the command line: a test-time T is scored into that evaluation's folder
-    result = runner.invoke(app, ["evaluate", str(run_dir), "--split", "test_occluded", "--model-option", "threshold=0.1",
-                                 "--no-progress"])
+    result = runner.invoke(app, ["evaluate", str(run_dir), "--split", "test_occluded", "--model-option",
+                                 "threshold=0.1", "--no-progress"])
     assert result.exit_code == 0, result.output
     (folder,) = [p for p in (run_dir / "evaluations").iterdir() if p.name.startswith("synthetic@")]
     assert set(json.loads((folder / "metrics.json").read_text())) == {"test_clean", "test_occluded"}
@@ -216,7 +217,8 @@ def test_tiny_ablation_end_to_end_retrained_and_at_test(tmp_path):
     assert list(table["value"]) == [0.0, 0.0, 0.5, 0.5, 1.0, 1.0] and set(table["kind"]) == {"at-test"}
     assert table["run_dir"].nunique() == 1 and "1 ran" in result.output and table["count"].notna().all()
     scoring = [line for line in result.output.splitlines() if line.startswith("scoring ")]
-    assert len(scoring) == 3 and all("test_clean, test_occluded at {'threshold'" in line for line in scoring)  # one model load per value
+    assert len(scoring) == 3 and all("test_clean, test_occluded at {'threshold'" in line
+                                     for line in scoring)  # one model load per value
     again = runner.invoke(app, at_test)
     assert again.exit_code == 0 and "scoring " not in again.output  # every value's figures are reused
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "at-test" / "ablation.csv"), table)
@@ -226,7 +228,7 @@ def test_tiny_ablation_end_to_end_retrained_and_at_test(tmp_path):
     assert refused.exit_code == 1 and "T and sigma" in refused.output
 
 
-def test_missing_landmark_cache_is_prepared_on_the_way_or_skipped_with_the_command(rafdb_copy, tmp_path):
+def test_missing_landmark_cache_is_prepared_on_the_way_or_skipped_with_the_command(rafdb_copy, tmp_path):  # noqa: F811
     root, landmarks, _ = rafdb_copy
     suite = load_suite(str(write_suite(tmp_path / "s.yaml", data_name="rafdb")))
     broken = DataLocations(roots={"rafdb": root}, cache_dir=tmp_path / "cache", landmarks=f"file:{tmp_path}/none.csv")

@@ -138,7 +138,8 @@ def test_train_compile_takes_a_torch_compile_mode_and_cuda_graph_modes_mark_ever
     train_run(tiny_config("train.compile=true", "train.epochs=1", "model.backbone=cnn-tiny"), tmp_path / "default",
               progress=False)
     assert modes == ["default", "default"] and len(marks) == len(steps)  # no CUDA graphs: no marks
-    with pytest.raises(ConfigError, match=r"train.compile = 'fastest': expected true, false, auto or a torch.compile mode"):
+    with pytest.raises(ConfigError,
+                       match=r"train.compile = 'fastest': expected true, false, auto or a torch.compile mode"):
         tiny_config("train.compile=fastest")
 
 

@@ -14,7 +14,8 @@ from rich.table import Table
 from oadn.data.index import CheckReport, Problem
 from oadn.data.registry import get_dataset, list_datasets, option_names
 
-app = typer.Typer(help="Data sets: what is registered, and whether your copy can serve its protocol.", no_args_is_help=True)
+app = typer.Typer(help="Data sets: what is registered, and whether your copy can serve its protocol.",
+                  no_args_is_help=True)
 #: wide enough for an 8-class counts table when output goes to a file or a pipe (rich defaults to 80 there)
 console = Console(width=None if Console().is_terminal else 160)
 

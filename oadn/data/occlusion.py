@@ -35,7 +35,8 @@ def parse_kinds(kind: str | Sequence[str]) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in kind.split(",")) if isinstance(kind, str) else tuple(kind)
     unknown = [k for k in kinds if k not in KINDS + ("none",)]
     if not kinds or unknown:
-        raise ValueError(f"occluded: unknown occluder kind(s) {unknown or kinds}; expected some of {', '.join(KINDS)}, none")
+        raise ValueError(f"occluded: unknown occluder kind(s) {unknown or kinds}; "
+                         f"expected some of {', '.join(KINDS)}, none")
     return kinds
 
 

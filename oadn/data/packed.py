@@ -78,7 +78,8 @@ class Pack:
         self.directory = Path(directory)
         self.meta = json.loads((self.directory / "pack.json").read_text())
         if self.meta.get("format") != PACK_FORMAT:
-            raise ValueError(f"{self.directory}/pack.json: pack format {self.meta.get('format')}, expected {PACK_FORMAT}")
+            raise ValueError(f"{self.directory}/pack.json: pack format {self.meta.get('format')}, "
+                             f"expected {PACK_FORMAT}")
         self.table = pd.read_parquet(self.directory / "faces.parquet")
         self.images = np.load(self.directory / "images.npy", mmap_mode="r")
         self.landmarks = np.load(self.directory / "landmarks.npy", mmap_mode="r")

@@ -97,7 +97,8 @@ class StepBench:
         self.images = torch.randn(b, 3, s, s, generator=generator).to(device)
         if channels_last:
             self.images = self.images.contiguous(memory_format=torch.channels_last)
-        points = torch.rand(b, 68, 3, generator=generator) * torch.tensor([0.6 * s, 0.6 * s, 1.0]) + torch.tensor([0.2 * s, 0.2 * s, 0.0])
+        points = (torch.rand(b, 68, 3, generator=generator) * torch.tensor([0.6 * s, 0.6 * s, 1.0])
+                  + torch.tensor([0.2 * s, 0.2 * s, 0.0]))
         self.landmarks = points.to(device)
         self.targets = torch.randint(0, num_classes, (b,), generator=generator).to(device)
 
@@ -105,7 +106,8 @@ class StepBench:
         self.model.train()
         step_begins(self.mode)
         with self._autocast(self.device, self.amp):
-            outputs = self.forward(self.images if images is None else images, self.landmarks if landmarks is None else landmarks)
+            outputs = self.forward(self.images if images is None else images,
+                                   self.landmarks if landmarks is None else landmarks)
         loss, _ = self.loss(outputs, self.targets if targets is None else targets, self.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -234,7 +236,8 @@ def run_bench(
             step_rows += measure_steps(benches, mode, device, config.train.batch_size, steps, warmup, repeats)
             for method, bench in benches.items() if profile_dir is not None else ():
                 profile_steps(bench, device, steps, profile_dir / f"{mode}_{method}.txt")
-            loops.append(measure_input_and_loop(config, train_source, benches["oadn"], device, mode, loop_steps, warmup))
+            loops.append(measure_input_and_loop(config, train_source, benches["oadn"],
+                                                device, mode, loop_steps, warmup))
         except Exception as error:  # a compiler failure must not cost the eager figures; it is reported
             if mode == "eager":
                 raise
@@ -254,7 +257,8 @@ def run_bench(
             "loop_over_step": loop["loop_img_per_s"] / oadn["img_per_s"],
         }
     return {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "device": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                   else f"cpu ({torch.get_num_threads()} threads)"),
         "torch": torch.__version__,
         "settings": {
             "data": config.data.name, "backbone": config.model.backbone, "image_size": config.data.image_size,
@@ -272,7 +276,8 @@ def run_bench(
 def results_table(results: dict[str, Any]):
     """The rich table ``bench`` prints."""
     settings = results["settings"]
-    table = Table(title=f"{results['device']}, torch {results['torch']}: {settings['backbone']} {settings['image_size']} px, "
+    table = Table(title=f"{results['device']}, torch {results['torch']}: "
+                        f"{settings['backbone']} {settings['image_size']} px, "
                         f"batch {settings['batch_size']}, {'bf16 + channels_last' if settings['amp'] else 'fp32'}")
     for column in ("measurement", "mode", "img/s", "peak GiB", "ratio"):
         table.add_column(column, justify="left" if column in ("measurement", "mode") else "right", overflow="fold")
@@ -284,8 +289,8 @@ def results_table(results: dict[str, Any]):
         table.add_row("OADN / backbone", mode, f"{ratio['oadn_over_backbone_rate']:.3f}",
                       f"{memory:.3f}" if memory else "-", "")
     for loop in results["loop"]:
-        table.add_row(f"input pipeline ({loop['workers']} workers)", loop["mode"], f"{loop['input_img_per_s']:,.1f}", "-",
-                      f"{loop['image_mb_per_batch']:.2f} MB faces/batch")
+        table.add_row(f"input pipeline ({loop['workers']} workers)", loop["mode"], f"{loop['input_img_per_s']:,.1f}",
+                      "-", f"{loop['image_mb_per_batch']:.2f} MB faces/batch")
         table.add_row("loop (loader + OADN step)", loop["mode"], f"{loop['loop_img_per_s']:,.1f}", "-",
                       f"{results['ratios'][loop['mode']]['loop_over_step']:.3f} of step")
         table.add_row("  of it, data wait", loop["mode"], f"{loop['loop_data_wait_ms']:.2f} ms/batch", "-", "")

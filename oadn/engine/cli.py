@@ -140,14 +140,16 @@ def _compile_modes_option(modes: list[str]) -> list[str]:
 
 def bench_command(
     config: list[Path] = typer.Option([], "--config", "-c", help="YAML config file(s), applied in order."),
-    overrides: list[str] = typer.Option([], "--set", "-s", help="Configuration override, e.g. --set model.backbone=resnet50."),
+    overrides: list[str] = typer.Option([], "--set", "-s", help="Configuration override, e.g. "
+                                        "--set model.backbone=resnet50."),
     steps: int = typer.Option(20, help="Timed steps per measurement."),
     warmup: int = typer.Option(5, help="Untimed steps first (compilation happens here)."),
     repeats: int = typer.Option(4, help="Alternating repeats of the step measurement (median reported)."),
     loop_steps: int = typer.Option(200, help="Batches timed for the input pipeline and for the whole loop."),
     compiled: bool = typer.Option(True, "--compile/--no-compile", help="Also measure torch.compile'd steps."),
-    compile_modes: list[str] = typer.Option(["default"], "--compile-mode", callback=_compile_modes_option, help="torch.compile mode(s) to measure "
-                                            f"(repeat the option for several): {', '.join(COMPILE_MODES)}."),
+    compile_modes: list[str] = typer.Option(["default"], "--compile-mode", callback=_compile_modes_option,
+                                            help="torch.compile mode(s) to measure (repeat the option for several): "
+                                            f"{', '.join(COMPILE_MODES)}."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every figure to this JSON file."),
     profile_dir: Optional[Path] = typer.Option(None, "--profile", help="Also write a torch.profiler table of "
                                                "each method's step, per mode, into this folder."),

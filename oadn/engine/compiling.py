@@ -21,7 +21,8 @@ def compile_mode(setting: bool | str, device: torch.device) -> str | None:
     if isinstance(setting, bool):
         return "default" if setting else None
     if setting not in COMPILE_MODES:
-        raise ValueError(f"train.compile must be true, false, auto or a mode ({', '.join(COMPILE_MODES)}), got {setting!r}")
+        raise ValueError(f"train.compile must be true, false, auto or a mode ({', '.join(COMPILE_MODES)}), "
+                         f"got {setting!r}")
     return setting
 
 

@@ -36,7 +36,8 @@ from oadn.models import create_model
 
 #: model settings that act in the forward pass only (the TEST_TIME role), so a trained run can be scored under
 #: other values
-TEST_TIME_MODEL_KEYS = tuple(key.removeprefix("model.") for key in keys_with_role(TEST_TIME) if key.startswith("model."))
+TEST_TIME_MODEL_KEYS = tuple(key.removeprefix("model.") for key in keys_with_role(TEST_TIME)
+                             if key.startswith("model."))
 
 
 def inherited_options(dataset: str, run_options: dict[str, Any]) -> dict[str, Any]:

@@ -277,7 +277,8 @@ def make_loader(
     7-9 ms a batch at 224 px and lowered the loop from 2,430-2,830 to 1,890-2,260 images/s.
     """
     dataset = FaceDataset(
-        source, hflip=train and hflip, seed=seed, on_bad_image=on_bad_image, target_mode=target_mode if train else "hard"
+        source, hflip=train and hflip, seed=seed, on_bad_image=on_bad_image,
+        target_mode=target_mode if train else "hard"
     )
     workers = resolve_workers(num_workers)
     common = dict(num_workers=workers, collate_fn=collate_faces, pin_memory=torch.cuda.is_available(),

@@ -44,7 +44,8 @@ def remove_temporaries(run_dir: Path) -> list[Path]:
 
 def save_config(config: RunConfig, run_dir: Path) -> None:
     atomic_write(
-        run_dir / "config.yaml", lambda tmp: Path(tmp).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+        run_dir / "config.yaml",
+        lambda tmp: Path(tmp).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
     )
 
 

@@ -54,9 +54,10 @@ def _request(runs_root: Path, where: DataLocations, overrides: list[str], execut
 DATA_ROOT = typer.Option(None, "--data-root", help="Folder holding ferplus/, rafdb/, affectnet/, fedro/.")
 ROOTS = typer.Option([], "--root", help="NAME=PATH: where one data set is (repeatable; wins over --data-root).")
 CACHE = typer.Option(None, "--cache-dir", help="Prepared landmark caches (default $OADN_CACHE or ~/.cache/oadn-bench).")
-LANDMARKS = typer.Option(None, "--landmarks", help="Landmark backend of the caches to read or prepare (fan | dlib | ...); "
-                         "default: the existing cache, else the best backend available.")
-EXECUTOR = typer.Option("local", "--executor", help="Where runs train: local (here, in turn) or another registered one.")
+LANDMARKS = typer.Option(None, "--landmarks", help="Landmark backend of the caches to read or prepare "
+                         "(fan | dlib | ...); default: the existing cache, else the best backend available.")
+EXECUTOR = typer.Option("local", "--executor", help="Where runs train: local (here, in turn) "
+                        "or another registered one.")
 EXECUTOR_OPTIONS = typer.Option([], "--executor-option", help="KEY=VALUE passed to the executor (repeatable).")
 
 
@@ -98,20 +99,26 @@ def run_command(
 
 
 def ablate_command(
-    param: Optional[str] = typer.Option(None, "--param", help="T, K, lambda, sigma, backbone or any dotted config key."),
-    values: Optional[str] = typer.Option(None, "--values", help="Comma-separated values (default: the ablation file's)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Data set to ablate on (default: the ablation file's; "
-                                          "the paper's Fig. 7 uses rafdb)."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", help="Number of seeds (0..N-1; default: the ablation file's)."),
-    sweep: Optional[str] = typer.Option(None, "--sweep", help="A built-in ablation name (see run --list) or an ablation YAML file."),
-    at_test: bool = typer.Option(False, "--at-test", help="T and sigma: train once, score each value without retraining."),
+    param: Optional[str] = typer.Option(None, "--param", help="T, K, lambda, sigma, backbone "
+                                        "or any dotted config key."),
+    values: Optional[str] = typer.Option(None, "--values", help="Comma-separated values "
+                                         "(default: the ablation file's)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Data set to ablate on "
+                                          "(default: the ablation file's; the paper's Fig. 7 uses rafdb)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Number of seeds "
+                                        "(0..N-1; default: the ablation file's)."),
+    sweep: Optional[str] = typer.Option(None, "--sweep", help="A built-in ablation name (see run --list) "
+                                        "or an ablation YAML file."),
+    at_test: bool = typer.Option(False, "--at-test", help="T and sigma: train once, "
+                                 "score each value without retraining."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; train nothing."),
     data_root: Optional[Path] = DATA_ROOT,
     root: list[str] = ROOTS,
     cache_dir: Optional[Path] = CACHE,
     landmarks: Optional[str] = LANDMARKS,
     runs_root: Path = typer.Option(Path("runs"), help="Where run directories go."),
-    report_dir: Optional[Path] = typer.Option(None, help="Where the ablation's report goes (default reports/ablate-<name>[-at-test])."),
+    report_dir: Optional[Path] = typer.Option(None, help="Where the ablation's report goes "
+                                              "(default reports/ablate-<name>[-at-test])."),
     overrides: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
     executor: str = EXECUTOR,
     executor_option: list[str] = EXECUTOR_OPTIONS,

@@ -113,8 +113,10 @@ def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLoc
         check.landmarks = check.prepare = usable
     else:
         why = "; ".join(f"{spec}: {backend_problem(spec)}" for spec in candidates)
-        check.reason = (f"no landmark cache for {adapter.cache_name} at {root} and no backend to make one ({why}); run: "
-                        f"{prepare_command_line(adapter.cache_name, root, landmarks=candidates[0], cache_dir=locations.cache_dir)}")
+        check.reason = (
+            f"no landmark cache for {adapter.cache_name} at {root} and no backend to make one ({why}); run: "
+            f"{prepare_command_line(adapter.cache_name, root, landmarks=candidates[0], cache_dir=locations.cache_dir)}"
+        )
     return check
 
 
@@ -187,7 +189,8 @@ def _column_plan(column: Column, experiment: Experiment, run_data: DataCheck, op
     return ColumnPlan(column, column.dataset, check)
 
 
-def plan_suite(suite: Suite, runs_root: Path, locations: DataLocations, overrides: Iterable[str] = ()) -> list[ExperimentPlan]:
+def plan_suite(suite: Suite, runs_root: Path, locations: DataLocations,
+               overrides: Iterable[str] = ()) -> list[ExperimentPlan]:
     """Every experiment's data check, runs and columns, in the suite's order."""
     overrides = list(overrides)
     plans = []
@@ -219,9 +222,11 @@ def plan_suite(suite: Suite, runs_root: Path, locations: DataLocations, override
                     runs.append(PlannedRun(experiment, method, seed, config, None, "skip", missing))
                     continue
                 found = find_run(runs_root, config)
-                run_dir = found or Path(runs_root) / slug(experiment.id) / slug(method) / f"seed{seed}-{config_hash(config)}"
+                run_dir = (found or Path(runs_root) / slug(experiment.id) / slug(method)
+                           / f"seed{seed}-{config_hash(config)}")
                 per_epoch, total = image_counts(config, data.sizes, column_sizes)
-                runs.append(PlannedRun(experiment, method, seed, config, run_dir, run_status(found), "", per_epoch, total))
+                runs.append(PlannedRun(experiment, method, seed, config, run_dir, run_status(found), "",
+                                       per_epoch, total))
         plans.append(ExperimentPlan(experiment, data, runs, columns))
     return plans
 
@@ -251,6 +256,6 @@ def format_plan(plans: list[ExperimentPlan]) -> str:
                 lines.append(f"  column {column.column.name!r} skipped: {column.data.reason}")
             elif column.data is not None and column.data.prepare and plan.data.ok:
                 lines.append(f"  column {column.column.name!r}: prepare landmark cache first ({column.data.prepare})")
-    lines.append(f"plan: {totals['new']} new, {totals['reuse']} reuse, {totals['resume']} resume, {totals['skip']} skip; "
-                 f"about {images} images to process")
+    lines.append(f"plan: {totals['new']} new, {totals['reuse']} reuse, {totals['resume']} resume, "
+                 f"{totals['skip']} skip; about {images} images to process")
     return "\n".join(lines)

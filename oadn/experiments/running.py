@@ -190,8 +190,8 @@ def plan_and_train(suite: Suite, request: RunRequest) -> tuple[list[ExperimentPl
     return plans, summary
 
 
-def finish_report(report_dir: Path, info_file: str, info: dict[str, Any], started: float, render: Callable[[Path], Path],
-                  markdown: str, summary: Summary, log: Log, what: str) -> Path:
+def finish_report(report_dir: Path, info_file: str, info: dict[str, Any], started: float,
+                  render: Callable[[Path], Path], markdown: str, summary: Summary, log: Log, what: str) -> Path:
     """Write ``info_file`` (with the wall time since ``started``), render the report, print its Markdown and the
     summary; returns the report's index page."""
     info = {**info, "wall_seconds": round(time.perf_counter() - started, 1)}

@@ -158,7 +158,8 @@ def load_suite(name_or_path: str) -> Suite:
         chosen = raw.get("methods") or list(methods)
         missing = [m for m in chosen if m not in methods]
         if missing:
-            raise ValueError(f"{at}: method(s) {', '.join(missing)} are not in the suite's methods ({', '.join(methods)})")
+            raise ValueError(f"{at}: method(s) {', '.join(missing)} are not in the suite's methods "
+                             f"({', '.join(methods)})")
         config = merge(base, raw.get("config") or {})
         table = raw.get("table", values.get("table", ""))
         experiments.append(Experiment(

@@ -99,7 +99,8 @@ def _from_hf_hub(name: str, repo_id: str, filename: str | None) -> Path:
                 f"pretrained weights {name}: {names[0]} of https://huggingface.co/{repo_id} is not in the Hugging "
                 f"Face cache {folder} and {how}. Fetch it once while online with the same HF_HOME "
                 f"(`hf download {repo_id} {names[0]}`), or download "
-                f"https://huggingface.co/{repo_id}/resolve/main/{names[0]} and pass model.pretrained=/path/to/{names[0]}"
+                f"https://huggingface.co/{repo_id}/resolve/main/{names[0]} and pass "
+                f"model.pretrained=/path/to/{names[0]}"
             ) from None
         except EntryNotFoundError:
             continue  # online: the repository has no such file, try timm's next name

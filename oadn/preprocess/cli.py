@@ -29,12 +29,18 @@ def prepare_command(
         "auto", "--align", help="auto: skip detection for images the data set marks aligned; detect: always run "
         "MTCNN; aligned: treat every image as an aligned crop (resize only)."
     ),
-    fan_weights: Optional[Path] = typer.Option(None, "--fan-weights", help="2D-FAN weights file (default: torch hub cache)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root (default $OADN_CACHE or ~/.cache/oadn-bench)."),
+    fan_weights: Optional[Path] = typer.Option(
+        None, "--fan-weights", help="2D-FAN weights file (default: torch hub cache)."
+    ),
+    cache_dir: Optional[Path] = typer.Option(
+        None, "--cache-dir", help="Cache root (default $OADN_CACHE or ~/.cache/oadn-bench)."
+    ),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: the GPU when there is one)."),
     chunk_size: int = typer.Option(256, "--chunk-size", help="Images per batch and per cache chunk."),
     option: list[str] = typer.Option([], "--option", "-o", help="Data set protocol option KEY=VALUE (repeatable)."),
-    visibility: Optional[Path] = typer.Option(None, "--visibility", help="Visibility model (fit-visibility) scoring the points."),
+    visibility: Optional[Path] = typer.Option(
+        None, "--visibility", help="Visibility model (fit-visibility) scoring the points."
+    ),
 ) -> None:
     """Align every image of a data set and compute 68 landmarks with scores, once, into a parquet cache.
 
@@ -51,13 +57,15 @@ def prepare_command(
         raise typer.Exit(2) from err
     if not isinstance(adapter, OnDiskDatasetAdapter):
         raise typer.BadParameter(f"{name!r} is not an on-disk data set; nothing to prepare", param_hint="NAME")
-    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
     try:
         with Progress(*columns, console=console, transient=False) as bar:
             task = bar.add_task(f"prepare {name}", total=None)
             summary = prepare(
                 adapter, root, landmarks=landmarks, align=align, cache_dir=cache_dir, fan_weights=fan_weights,
-                device=device, chunk_size=chunk_size, visibility=visibility, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                device=device, chunk_size=chunk_size, visibility=visibility,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     except LandmarkBackendError as err:
         console.print(f"[red]error:[/red] {escape(str(err))}")
@@ -132,7 +140,9 @@ def pack_command(
     root: Path = typer.Option(..., "--root", help="Your copy of the data set (read only)."),
     out: Path = typer.Option(..., "--out", help="The pack file to write, e.g. ferplus.pack (a .tar.xz)."),
     size: int = typer.Option(..., "--size", help="Face size in pixels stored (FERPlus' own: 48)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root (default $OADN_CACHE or ~/.cache/oadn-bench)."),
+    cache_dir: Optional[Path] = typer.Option(
+        None, "--cache-dir", help="Cache root (default $OADN_CACHE or ~/.cache/oadn-bench)."
+    ),
     landmarks: Optional[str] = typer.Option(None, "--landmarks", help="Which prepared cache, when there are several."),
     align: Optional[str] = typer.Option(None, "--align", help="Which prepared cache, when there are several."),
 ) -> None:
@@ -167,11 +177,19 @@ def fit_visibility_command(
     samples: int = typer.Option(6000, "--samples", help="Occluded training faces drawn once."),
     eval_samples: int = typer.Option(1000, "--eval-samples", help="Held-out faces per judgement."),
     epochs: int = typer.Option(8, "--epochs"),
-    kinds: str = typer.Option("sunglasses,mask,rect,texture,upper,lower,left,right", "--kinds", help="Occluder kinds for training."),
-    holdout: str = typer.Option("hand,scarf,hair", "--holdout", help="Occluder kinds kept out of training, for judging."),
+    kinds: str = typer.Option(
+        "sunglasses,mask,rect,texture,upper,lower,left,right", "--kinds", help="Occluder kinds for training."
+    ),
+    holdout: str = typer.Option(
+        "hand,scarf,hair", "--holdout", help="Occluder kinds kept out of training, for judging."
+    ),
     seed: int = typer.Option(0, "--seed"),
-    degrade: float = typer.Option(0.0, "--degrade", help="Share of faces shrunk and enlarged back (blur as a real photo's)."),
-    eval_split: Optional[str] = typer.Option(None, "--eval-split", help="Held-out faces for judging (default: the last split)."),
+    degrade: float = typer.Option(
+        0.0, "--degrade", help="Share of faces shrunk and enlarged back (blur as a real photo's)."
+    ),
+    eval_split: Optional[str] = typer.Option(
+        None, "--eval-split", help="Held-out faces for judging (default: the last split)."
+    ),
     option: list[str] = typer.Option([], "--option", "-o", help="Data set protocol option KEY=VALUE (repeatable)."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
@@ -187,9 +205,10 @@ def fit_visibility_command(
         split_options = {}
         if isinstance(adapter, OnDiskDatasetAdapter):
             split_options = {k: v for k, v in {"cache_dir": cache_dir, "landmarks": landmarks}.items() if v is not None}
-        settings = FitSettings(dataset=name, image_size=image_size, samples=samples, eval_samples=eval_samples, epochs=epochs,
-                               train_kinds=kinds.split(","), holdout_kinds=holdout.split(","), seed=seed, degrade=degrade,
-                               train_split=adapter.splits[0], eval_split=eval_split or adapter.splits[-1])
+        settings = FitSettings(dataset=name, image_size=image_size, samples=samples, eval_samples=eval_samples,
+                               epochs=epochs, train_kinds=kinds.split(","), holdout_kinds=holdout.split(","),
+                               seed=seed, degrade=degrade, train_split=adapter.splits[0],
+                               eval_split=eval_split or adapter.splits[-1])
         train = adapter.open_split(settings.train_split, root=root, image_size=image_size, **split_options)
         held = adapter.open_split(settings.eval_split, root=root, image_size=image_size, **split_options)
         metrics = fit_visibility(train, held, settings, out, progress=progress, log=console.print)

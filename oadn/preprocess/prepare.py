@@ -237,7 +237,8 @@ class _ChunkWorker:
             else:
                 box, five = faces[i]
                 matrix = similarity_transform(five, template_points(REFERENCE_SIZE))
-                corners = apply_transform(matrix, np.array([[box[0], box[1]], [box[2], box[1]], [box[0], box[3]], [box[2], box[3]]]))
+                corners = apply_transform(matrix, np.array([[box[0], box[1]], [box[2], box[1]],
+                                                            [box[0], box[3]], [box[2], box[3]]]))
                 aligned_box = np.concatenate([corners.min(0), corners.max(0)]).astype(np.float64)
                 pending.append((i, matrix, aligned_box, self.detector().description))
         if not pending:

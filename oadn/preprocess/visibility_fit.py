@@ -43,7 +43,8 @@ class FitSettings:
     degrade: float = 0.0
     area_min: float = 0.1
     area_max: float = 0.5
-    train_kinds: list[str] = field(default_factory=lambda: ["sunglasses", "mask", "rect", "texture", "upper", "lower", "left", "right"])
+    train_kinds: list[str] = field(default_factory=lambda: ["sunglasses", "mask", "rect", "texture",
+                                                            "upper", "lower", "left", "right"])
     holdout_kinds: list[str] = field(default_factory=lambda: ["hand", "scarf", "hair"])
     seed: int = 0
     width: int = 32
@@ -82,7 +83,8 @@ def make_examples(source: FaceSource, count: int, kinds: list[str], settings: Fi
             covered = np.zeros(68, dtype=bool)
             if rng.random() < probability:
                 kind = kinds[int(rng.integers(0, len(kinds)))]
-                occlusion = occlude(image, landmarks, kind, float(rng.uniform(settings.area_min, settings.area_max)), rng)
+                occlusion = occlude(image, landmarks, kind,
+                                    float(rng.uniform(settings.area_min, settings.area_max)), rng)
                 image, covered = occlusion.image, points_under(occlusion.mask, landmarks)
             face, xy = resize_face(image, landmarks, size)
             if rng.random() < settings.degrade:
@@ -170,8 +172,9 @@ def fit_visibility(train_source: FaceSource, eval_source: FaceSource, settings: 
             scheduler.step()
             auc = point_auc(held_out["visible"], predict(net, held_out))
             bar.update(task, info=f"loss {total / max(steps, 1):.3f}  held-out AUC {auc:.3f}")
-            save_torch({"settings": dataclasses.asdict(settings), "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "epoch": epoch + 1}, checkpoint)
+            save_torch({"settings": dataclasses.asdict(settings), "model": net.state_dict(),
+                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                        "epoch": epoch + 1}, checkpoint)
     metrics = {
         "point_auc_heldout_kinds": point_auc(held_out["visible"], predict(net, held_out)),
         "point_auc_training_kinds": point_auc(seen["visible"], predict(net, seen)),

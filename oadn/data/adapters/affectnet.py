@@ -56,7 +56,8 @@ def parse_list(path: Path, num_classes: int) -> tuple[pd.DataFrame, list[Problem
             split.append(fields)
             kept.append(line + 1)
         elif lines[line].strip():
-            problems.append(Problem(str(path), f"expected {len(HEADER)} comma-separated fields ({', '.join(HEADER)}), got {len(fields)}", line + 1))
+            problems.append(Problem(str(path), f"expected {len(HEADER)} comma-separated fields ({', '.join(HEADER)}), "
+                                    f"got {len(fields)}", line + 1))
     if not split:
         return pd.DataFrame(columns=list(HEADER)), problems
     columns = dict(zip(HEADER, (np.array(c, dtype=object) for c in zip(*split))))
@@ -75,9 +76,11 @@ def parse_list(path: Path, num_classes: int) -> tuple[pd.DataFrame, list[Problem
         fields = ", ".join(f"{c}={columns[c][row]!r}" for c, v in parsed.items() if np.isnan(v[row]))
         problems.append(Problem(str(path), f"expected numbers, got {fields}", int(line_numbers[row])))
     for row in np.flatnonzero(bad_code):
-        problems.append(Problem(str(path), f"unknown expression code {columns['expression'][row]!r} (expected 0-10)", int(line_numbers[row])))
+        problems.append(Problem(str(path), f"unknown expression code {columns['expression'][row]!r} (expected 0-10)",
+                                int(line_numbers[row])))
     for row in np.flatnonzero(bad_landmarks):
-        problems.append(Problem(str(path), "facial_landmarks: expected 136 ';'-separated numbers (68 x,y pairs)", int(line_numbers[row])))
+        problems.append(Problem(str(path), "facial_landmarks: expected 136 ';'-separated numbers (68 x,y pairs)",
+                                int(line_numbers[row])))
     good = ~(bad_numbers | bad_code | bad_landmarks)
     rows = pd.DataFrame({c: v[good] for c, v in parsed.items()}, index=line_numbers[good])
     rows["subDirectory_filePath"] = [p.strip() for p in columns["subDirectory_filePath"][good]]
@@ -119,14 +122,16 @@ class AffectNet(FileDatasetAdapter):
 
     @property
     def protocol(self) -> str:
-        return f"{self.num_classes} classes (codes 0-{self.num_classes - 1}), train = training.csv, test = validation.csv"
+        return (f"{self.num_classes} classes (codes 0-{self.num_classes - 1}), train = training.csv, "
+                "test = validation.csv")
 
     def scan(self, root: Path) -> tuple[pd.DataFrame, list[Problem]]:
         require_dir(Path(root), "AffectNet root")
         image_dir = require_dir(root / IMAGE_DIR, "AffectNet manually annotated images")
         parts, problems = [], []
         for split, file_name in SPLIT_FILES.items():
-            rows, split_problems = parse_list(require_file(root / LIST_DIR / file_name, f"AffectNet {split} list"), self.num_classes)
+            rows, split_problems = parse_list(require_file(root / LIST_DIR / file_name, f"AffectNet {split} list"),
+                                              self.num_classes)
             problems.extend(split_problems)
             if rows.empty:
                 continue
@@ -143,13 +148,16 @@ class AffectNet(FileDatasetAdapter):
                 "landmarks68": rows["landmarks68"].to_numpy(),
                 "valence": rows["valence"].to_numpy(),
                 "arousal": rows["arousal"].to_numpy(),
-                EXCLUDED: np.where(used, "", [f"expression {c} ({CODE_NAMES[c]}) not in the {self.num_classes}-class protocol" for c in code]),
+                EXCLUDED: np.where(used, "", [f"expression {c} ({CODE_NAMES[c]}) not in the "
+                                              f"{self.num_classes}-class protocol" for c in code]),
             })
             duplicated = part["image_id"].duplicated()
             for line, image_id in zip(rows.index[duplicated.to_numpy()], part["image_id"][duplicated]):
-                problems.append(Problem(str(root / LIST_DIR / file_name), f"{image_id} listed again; kept once", int(line), "warning"))
+                problems.append(Problem(str(root / LIST_DIR / file_name), f"{image_id} listed again; kept once",
+                                        int(line), "warning"))
             parts.append(part[~duplicated])
-        df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["image_id", "path", "split", "label", EXCLUDED])
+        df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+            columns=["image_id", "path", "split", "label", EXCLUDED])
         df["label"] = df["label"].astype(np.int64)
         df["aligned"] = False
         return df, problems

@@ -46,7 +46,8 @@ class FEDRO(FileDatasetAdapter):
                 continue
             cls = canonical_class(entry.name)
             if cls not in BASIC_CLASSES:
-                problems.append(Problem(str(entry), f"unknown class folder (expected one of {', '.join(BASIC_CLASSES)}, "
+                problems.append(Problem(str(entry), "unknown class folder (expected one of "
+                                                    f"{', '.join(BASIC_CLASSES)}, "
                                                     "or a synonym such as happy, angry or the published neural)"))
             elif cls in found:
                 problems.append(Problem(str(entry), f"second folder for {cls} (first: {found[cls].name})"))

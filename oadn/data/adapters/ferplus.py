@@ -125,12 +125,14 @@ def read_label_csv(path: Path, folder: str) -> tuple[list[tuple[int, str, list[f
             if not fields:
                 continue
             if len(fields) != 12:
-                problems.append(Problem(str(path), f"expected 12 fields (name, box, 10 votes), got {len(fields)}", line))
+                problems.append(Problem(str(path), "expected 12 fields (name, box, 10 votes), "
+                                        f"got {len(fields)}", line))
                 continue
             name, box_text, vote_text = fields[0].strip(), fields[1].strip(), fields[2:]
             box = _BOX.match(box_text)
             if not name.endswith(".png") or box is None:
-                problems.append(Problem(str(path), f"expected 'ferNNNNNNN.png,\"(x0, y0, x1, y1)\"', got {name!r}, {box_text!r}", line))
+                problems.append(Problem(str(path), "expected 'ferNNNNNNN.png,\"(x0, y0, x1, y1)\"', "
+                                        f"got {name!r}, {box_text!r}", line))
                 continue
             try:
                 votes = [int(v) for v in vote_text]
@@ -145,7 +147,8 @@ def read_label_csv(path: Path, folder: str) -> tuple[list[tuple[int, str, list[f
                                         "FERPlus images have about 10 annotators)", line))
                 continue
             if name in seen:
-                problems.append(Problem(str(path), f"{name} listed again (first on line {seen[name]}); kept once", line, "warning"))
+                problems.append(Problem(str(path), f"{name} listed again (first on line {seen[name]}); kept once",
+                                        line, "warning"))
                 continue
             seen[name] = line
             rows.append((line, name, [float(v) for v in box.groups()], votes))
@@ -170,7 +173,8 @@ def cross_check(root: Path, labels: dict[tuple[str, str], tuple[int, list[int]]]
             try:
                 votes = [int(v) for v in fields[2:]]
             except ValueError:
-                problems.append(Problem(str(master), f"expected 10 integer vote counts, got {fields[2:]}", line, "warning"))
+                problems.append(Problem(str(master), f"expected 10 integer vote counts, got {fields[2:]}",
+                                        line, "warning"))
                 continue
             by_key.setdefault((fields[0].strip(), fields[1].strip()), []).append((line, votes))
     usage_of = {usage: folder for folder, usage in FOLDERS.items()}
@@ -184,8 +188,8 @@ def cross_check(root: Path, labels: dict[tuple[str, str], tuple[int, list[int]]]
         entries = by_key.get((FOLDERS[folder], name))
         label_file = str(root / folder / "label.csv")
         if entries is None:
-            problems.append(Problem(label_file, f"{name} has no {FOLDERS[folder]} row in fer2013new.csv", line, "warning",
-                                    "image has no row in fer2013new.csv"))
+            problems.append(Problem(label_file, f"{name} has no {FOLDERS[folder]} row in fer2013new.csv", line,
+                                    "warning", "image has no row in fer2013new.csv"))
         elif all(v != votes for _, v in entries):
             problems.append(Problem(label_file, f"{name} votes {votes} differ from fer2013new.csv line "
                                     f"{entries[0][0]} {entries[0][1]} (label.csv is used)", line, "warning",
@@ -197,7 +201,8 @@ def cross_check(root: Path, labels: dict[tuple[str, str], tuple[int, list[int]]]
 class FERPlus(FileDatasetAdapter):
     """FERPlus, 8 classes, under one label mode and one split protocol."""
 
-    description = "FERPlus (FER2013 + Microsoft votes), 8 classes; label_mode majority|plurality|probability|crossentropy, protocol official|ran"
+    description = ("FERPlus (FER2013 + Microsoft votes), 8 classes; "
+                   "label_mode majority|plurality|probability|crossentropy, protocol official|ran")
 
     def __init__(self, label_mode: str = "majority", protocol: str = "official"):
         if label_mode not in LABEL_MODES:
@@ -227,7 +232,8 @@ class FERPlus(FileDatasetAdapter):
 
     def scan(self, root: Path) -> tuple[pd.DataFrame, list[Problem]]:
         require_dir(Path(root), "FERPlus root")
-        columns: dict[str, list] = {k: [] for k in ("image_id", "path", "split", "label", "face_box", "soft_target", EXCLUDED)}
+        columns: dict[str, list] = {k: [] for k in ("image_id", "path", "split", "label", "face_box", "soft_target",
+                                                    EXCLUDED)}
         problems: list[Problem] = []
         parsed: dict[tuple[str, str], tuple[int, list[int]]] = {}
         for folder, split in PROTOCOL_SPLITS[self.protocol_name].items():
@@ -243,7 +249,8 @@ class FERPlus(FileDatasetAdapter):
                 reason = "" if winner >= 0 else f"no {self.label_mode} label (votes {row_votes})"
                 if (folder, name) in KNOWN_MISLABELLED:
                     reason = "known upstream quirk: " + KNOWN_MISLABELLED[(folder, name)]
-                    problems.append(Problem(str(directory / "label.csv"), f"{name} left out: {KNOWN_MISLABELLED[(folder, name)]}", line, "warning",
+                    problems.append(Problem(str(directory / "label.csv"),
+                                            f"{name} left out: {KNOWN_MISLABELLED[(folder, name)]}", line, "warning",
                                             "known upstream quirk: image left out"))
                 columns["image_id"].append(name)
                 columns["path"].append(str((directory / name).absolute()))

@@ -88,7 +88,8 @@ class FolderDataset(FileDatasetAdapter):
                 return []
             return [("test", root)]
         for other in (p for p in folders if p.name.lower() not in SPLIT_FOLDERS):
-            problems.append(Problem(str(other), f"unexpected folder for layout=splits (expected {', '.join(SPLIT_FOLDERS)})"))
+            problems.append(Problem(str(other), "unexpected folder for layout=splits "
+                                    f"(expected {', '.join(SPLIT_FOLDERS)})"))
         found = [(p.name.lower(), p) for p in folders if p.name.lower() in SPLIT_FOLDERS]
         if not found:
             problems.append(Problem(str(root), f"no {'/'.join(SPLIT_FOLDERS)} folder (layout=splits)"))

@@ -59,14 +59,16 @@ class RAFDB(FileDatasetAdapter):
                 continue
             match = _LINE.match(text.strip())
             if match is None:
-                problems.append(Problem(str(label_file), f"expected '<train|test>_NNNN.jpg <label 1-7>', got {text!r}", line))
+                problems.append(Problem(str(label_file), "expected '<train|test>_NNNN.jpg <label 1-7>', "
+                                        f"got {text!r}", line))
                 continue
             stem, label = match["stem"], match["label"]
             if label not in {"1", "2", "3", "4", "5", "6", "7"}:
                 problems.append(Problem(str(label_file), f"unknown label {label!r} for {stem} (expected 1-7)", line))
                 continue
             if stem in seen:
-                problems.append(Problem(str(label_file), f"{stem} listed again (first on line {seen[stem]}); kept once", line, "warning"))
+                problems.append(Problem(str(label_file), f"{stem} listed again (first on line {seen[stem]}); "
+                                        "kept once", line, "warning"))
                 continue
             seen[stem] = line
             columns["image_id"].append(stem)
@@ -81,7 +83,8 @@ class RAFDB(FileDatasetAdapter):
     def check_counts(self, usable: pd.DataFrame, root: Path) -> list[Problem]:
         found = usable["split"].value_counts()
         return [
-            Problem(str(root), f"{split}: {int(found.get(split, 0))} usable images, the published protocol has {n}", None, "warning")
+            Problem(str(root), f"{split}: {int(found.get(split, 0))} usable images, the published protocol has {n}",
+                    None, "warning")
             for split, n in PUBLISHED_COUNTS.items()
             if int(found.get(split, 0)) != n
         ]

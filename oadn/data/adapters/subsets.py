@@ -66,13 +66,15 @@ def parse_list(path: Path, key: Callable[[str], str]) -> tuple[dict[str, int], l
             continue
         k = key(tokens[0])
         if k in keys:
-            problems.append(Problem(str(path), f"duplicate entry {tokens[0]!r} (first on line {keys[k]}); counted once", line, "warning"))
+            problems.append(Problem(str(path), f"duplicate entry {tokens[0]!r} (first on line {keys[k]}); "
+                                    "counted once", line, "warning"))
         else:
             keys[k] = line
     return keys, problems
 
 
-def resolve_list(relative: str | None, list_path: str | os.PathLike | None, ran_lists: str | os.PathLike | None) -> Path:
+def resolve_list(relative: str | None, list_path: str | os.PathLike | None,
+                 ran_lists: str | os.PathLike | None) -> Path:
     """The list file to use: the user's own, else ``relative`` under the RAN lists directory in effect."""
     if list_path is not None:
         return Path(list_path)
@@ -103,7 +105,8 @@ class ListSubset(FileDatasetAdapter):
 
     @property
     def protocol(self) -> str:
-        return f"{self.parent_family} test images listed in {self.list_file.name}; parent protocol: {self.parent.protocol}"
+        return (f"{self.parent_family} test images listed in {self.list_file.name}; "
+                f"parent protocol: {self.parent.protocol}")
 
     def scan(self, root: Path) -> tuple[pd.DataFrame, list[Problem]]:
         df, problems = self.parent.scan(Path(root))
@@ -118,13 +121,15 @@ class ListSubset(FileDatasetAdapter):
         matched = []
         for k, line in keys.items():
             if k not in rows:
-                problems.append(Problem(str(self.list_file), f"entry {k!r} matches no {self.parent_family} test image", line, "warning"))
+                problems.append(Problem(str(self.list_file), f"entry {k!r} matches no {self.parent_family} test image",
+                                        line, "warning"))
                 continue
             row = rows[k]
             matched.append(row)
             reason = test[EXCLUDED].iat[row]
             if reason:
-                problems.append(Problem(str(self.list_file), f"entry {k!r}: its image is left out by the parent protocol: {reason}", line, "warning"))
+                problems.append(Problem(str(self.list_file), f"entry {k!r}: its image is left out by the parent "
+                                        f"protocol: {reason}", line, "warning"))
         subset = test.iloc[sorted(matched)].reset_index(drop=True)
         subset["subset"] = self.name
         if not matched:

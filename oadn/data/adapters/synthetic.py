@@ -32,7 +32,8 @@ class SyntheticDataset(DatasetAdapter):
     def splits(self) -> tuple[str, ...]:
         return tuple(SPLIT_CODES)
 
-    def open_split(self, split: str, *, root: Path | None = None, image_size: int = 112, **options: Any) -> SyntheticFaces:
+    def open_split(self, split: str, *, root: Path | None = None, image_size: int = 112,
+                   **options: Any) -> SyntheticFaces:
         """Open ``split``; ``options`` go to :class:`SyntheticFaces` (e.g. ``occluder_kinds``, ``frontal``)."""
         if split not in SPLIT_CODES:
             raise ValueError(f"unknown split {split!r} of 'synthetic'; expected one of {', '.join(SPLIT_CODES)}")

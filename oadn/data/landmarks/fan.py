@@ -74,7 +74,8 @@ def load_fan(path: Path, device: str | torch.device) -> torch.nn.Module:
         else:
             state = torch.load(path, map_location=device, weights_only=True)
             state = state.get("state_dict", state)
-            model = FAN(num_modules=sum(1 for k in state if k.startswith("l") and k.endswith(".weight") and k[1:-7].isdigit()))
+            model = FAN(num_modules=sum(1 for k in state
+                                        if k.startswith("l") and k.endswith(".weight") and k[1:-7].isdigit()))
             model.load_state_dict(state)
     except Exception as err:  # noqa: BLE001 - any failure here means the file is not a FAN checkpoint
         raise LandmarkBackendError(f"{path}: not a loadable 2D-FAN checkpoint ({err})") from err
@@ -96,7 +97,8 @@ class FanBackend(ImageLandmarkBackend):
     @classmethod
     def from_spec(cls, argument: str, *, device: str = "cpu", fan_weights: Path | None = None) -> LandmarkBackend:
         if argument:
-            raise LandmarkBackendError(f"--landmarks fan takes no argument (weights: --fan-weights), got fan:{argument}")
+            raise LandmarkBackendError("--landmarks fan takes no argument (weights: --fan-weights), "
+                                       f"got fan:{argument}")
         return cls(weights=fan_weights, device=device)
 
     def __init__(self, weights: Path | None = None, device: str | torch.device = "cpu", batch_size: int = 32):

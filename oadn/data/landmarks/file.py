@@ -68,7 +68,8 @@ def _load(path: Path) -> tuple[dict[str, np.ndarray], bool]:
         raise LandmarkBackendError(f"{path}: expected a .csv, .parquet or .pkl landmark file")
     missing = [c for c in ["name", *_X, *_Y] if c not in frame.columns]
     if missing:
-        raise LandmarkBackendError(f"{path}: missing columns {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        raise LandmarkBackendError(f"{path}: missing columns "
+                                   f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
     has_scores = all(c in frame.columns for c in _S)
     xy = np.stack([frame[_X].to_numpy(np.float32), frame[_Y].to_numpy(np.float32)], axis=-1)
     scores = frame[_S].to_numpy(np.float32) if has_scores else np.ones(xy.shape[:2], np.float32)

@@ -28,7 +28,8 @@ NUM_POINTS = 68
 
 
 def _block(cin: int, cout: int, pool: bool) -> list[nn.Module]:
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                               nn.ReLU(inplace=True)]
     return layers + ([nn.MaxPool2d(2)] if pool else [])
 
 

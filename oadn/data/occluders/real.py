@@ -163,7 +163,8 @@ def _hand(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = No
             for k in range(5):
                 layer.line(np.stack([base[k], tips[k]]), col, 0.3 * r)
         for k in range(3):  # creases between fingers
-            layer.line(np.stack([(base[k] + base[k + 1]) / 2, (tips[k] + tips[k + 1]) / 2 * 0.3 + where * 0.7]), shade, 0.04 * r)
+            layer.line(np.stack([(base[k] + base[k + 1]) / 2, (tips[k] + tips[k + 1]) / 2 * 0.3 + where * 0.7]),
+                       shade, 0.04 * r)
 
     return paint
 
@@ -205,14 +206,17 @@ def _hair(rng: np.random.Generator, frame: Frame) -> Painter:
             offset = (u - 0.5) * width
             wave = np.sin(2 * np.pi * (t * 2 + phase)) * 0.04 * f.unit
             curve = start + axis * t + normal * (offset + wave)
-            layer.line(curve, tuple(int(v) for v in np.clip(col * (0.7 + 0.6 * tone), 0, 255)), max(0.08 * f.unit, width / 10))
+            layer.line(curve, tuple(int(v) for v in np.clip(col * (0.7 + 0.6 * tone), 0, 255)),
+                       max(0.08 * f.unit, width / 10))
 
     return paint
 
 
-def _rect(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = None, aspect: float | None = None) -> Painter:
+def _rect(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = None,
+          aspect: float | None = None) -> Painter:
     col = tinted_grey(rng, 0, 255, 70)
-    where = centre if centre is not None else frame.points[int(rng.integers(0, NUM_LANDMARKS))] + rng.normal(0, 0.2, 2) * frame.unit
+    where = (centre if centre is not None
+             else frame.points[int(rng.integers(0, NUM_LANDMARKS))] + rng.normal(0, 0.2, 2) * frame.unit)
     ratio = aspect if aspect is not None else rng.uniform(0.5, 2.0)
     spin = rng.uniform(-0.3, 0.3)
 
@@ -223,9 +227,11 @@ def _rect(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = No
     return paint
 
 
-def _texture(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = None, aspect: float | None = None) -> Painter:
+def _texture(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = None,
+             aspect: float | None = None) -> Painter:
     pattern = random_pattern(rng, frame.size)
-    where = centre if centre is not None else frame.points[int(rng.integers(0, NUM_LANDMARKS))] + rng.normal(0, 0.2, 2) * frame.unit
+    where = (centre if centre is not None
+             else frame.points[int(rng.integers(0, NUM_LANDMARKS))] + rng.normal(0, 0.2, 2) * frame.unit)
     ratio = aspect if aspect is not None else rng.uniform(0.5, 2.0)
     power, spin = rng.uniform(2.0, 8.0), rng.uniform(-0.5, 0.5)
 
@@ -258,7 +264,8 @@ def _side(rng: np.random.Generator, frame: Frame, direction: np.ndarray) -> Pain
         edge = outer - (outer - inner) * s
         normal = np.array([-direction[1], direction[0]])
         c = direction * edge
-        outline = np.array([c + normal * big, c + normal * big + direction * big, c - normal * big + direction * big, c - normal * big])
+        outline = np.array([c + normal * big, c + normal * big + direction * big, c - normal * big + direction * big,
+                            c - normal * big])
         if pattern is None:
             layer.polygon(outline, col)
         else:

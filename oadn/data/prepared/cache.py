@@ -98,7 +98,8 @@ class PreparedCache:
         self.directory = Path(directory)
 
     @classmethod
-    def locate(cls, dataset: str, root: Path, landmarks: str, align: str, cache_dir: Path | None = None) -> "PreparedCache":
+    def locate(cls, dataset: str, root: Path, landmarks: str, align: str,
+               cache_dir: Path | None = None) -> "PreparedCache":
         backend = landmarks.partition(":")[0]
         return cls(cache_root(cache_dir) / "prepared" / dataset / f"{backend}-{cache_key(root, landmarks, align)}")
 
@@ -217,7 +218,8 @@ def changed_mask(recorded: pd.DataFrame, paths: list[str]) -> tuple[np.ndarray, 
     old_mtime = recorded["file_mtime_ns"].to_numpy(dtype=object)
     unrecorded = np.array([pd.isna(a) or pd.isna(b) for a, b in zip(old_size, old_mtime)], dtype=bool)
     changed = np.array(
-        [not u and (s is not None) and (s != a or m != b) for u, s, m, a, b in zip(unrecorded, sizes, mtimes, old_size, old_mtime)],
+        [not u and (s is not None) and (s != a or m != b)
+         for u, s, m, a, b in zip(unrecorded, sizes, mtimes, old_size, old_mtime)],
         dtype=bool,
     )
     return changed, unrecorded

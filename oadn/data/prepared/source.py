@@ -203,7 +203,8 @@ def _refuse_changed_files(table: pd.DataFrame, cache: PreparedCache, command: st
 
 def _fail_non_finite(table: pd.DataFrame, cache: PreparedCache) -> pd.DataFrame:
     """Faces with NaN/inf landmarks become failed faces (no landmarks), counted in a warning, never NaN scores."""
-    values = np.stack([np.array(table[c].tolist(), dtype=np.float64).reshape(len(table), -1) for c in ("x", "y", "score")], axis=1)
+    values = np.stack([np.array(table[c].tolist(), dtype=np.float64).reshape(len(table), -1)
+                       for c in ("x", "y", "score")], axis=1)
     bad = ~np.isfinite(values).all(axis=(1, 2)) & (table["status"] == "ok").to_numpy()
     if not bad.any():
         return table
