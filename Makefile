@@ -1,10 +1,11 @@
-# The two entry points of the README. Each creates .venv and installs the project when needed, then acts.
+# The entry points of the README (demo, test) and of CI (lint, test). Each creates .venv and installs the project
+# when needed, then acts.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.oadn-installed
 
-.PHONY: demo test install
+.PHONY: demo test lint install
 
 install: $(STAMP)
 
@@ -18,3 +19,6 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .

@@ -126,7 +126,7 @@ class TrainConfig:
     #: metric on the validation split that picks the checkpoint evaluated on test
     select_metric: str = "mean_class_accuracy"
     eval_batch_size: int = field(default=256, metadata=role(LOCATION))
-    #: torch.compile the training step: true, false, "auto" (on CUDA only; it pays there, see README), or a
+    #: torch.compile the training step: true, false, "auto" (on CUDA only; it pays there: docs/performance.md), or a
     #: torch.compile mode (default, reduce-overhead = CUDA graphs, max-autotune, max-autotune-no-cudagraphs)
     compile: bool | str = "auto"
 

@@ -69,8 +69,9 @@ def read_compact(source: FaceSource, index: int) -> FaceRecord:
     """Item ``index`` as cheaply as ``source`` can hand it to the loader: a compact record (stored pixels, resized
     on the device; see :attr:`FaceRecord.frame`) from a source that offers ``compact_record``, else ``source[index]``.
 
-    A packed 48 px grey face is 2.3 KB where the same face at 224 px RGB is 150 KB: workers, pinning and the copy
-    to the device move 65 times less, and no worker spends time resizing.
+    A packed grey face at its own size is a small fraction of the bytes of the same face at the model's size in
+    RGB, so workers, pinning and the copy to the device move far less, and no worker spends time resizing
+    (docs/performance.md has the figures).
     """
     reader = getattr(source, "compact_record", None)
     return reader(index) if reader is not None else source[index]

@@ -121,7 +121,7 @@ class PackedSource(PreparedFaces):
         image = self._stored(index)
         if image.shape[0] != self.image_size:
             image = self._resized(image)
-        if image.shape[-1] == 1:  # grey to RGB; torch's expand copies 5x faster than np.repeat
+        if image.shape[-1] == 1:  # grey to RGB; torch's expand copies faster than np.repeat (docs/performance.md)
             image = torch.from_numpy(np.array(image)).expand(-1, -1, 3).contiguous().numpy()
         return self._record(index, image)
 

@@ -1,1 +1,2 @@
-"""Training and evaluation as plain functions (torchvision-references style), plus metrics and the loader."""
+"""Training and evaluation as plain functions (torchvision-references style): the loop, the loader and device
+step, evaluation and metrics, the run directory, resume and preflight, DDP, and bench."""

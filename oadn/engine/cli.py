@@ -58,7 +58,7 @@ def train_command(
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default runs/<name>)."),
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Continue the interrupted run in this directory; with --set, change the settings "
-        "listed in the README (learning rate, epochs, ...), recorded in <run>/resume_changes.jsonl."
+        "listed in docs/configuration.md (learning rate, epochs, ...), recorded in <run>/resume_changes.jsonl."
     ),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
     progress: bool = typer.Option(True, help="Show progress bars (without: one line per epoch)."),

@@ -60,7 +60,7 @@ class FaceDataset(Dataset):
         image = torch.from_numpy(np.require(record.image, dtype=np.uint8, requirements=["C", "W"])).permute(2, 0, 1)
         rng = np.random.default_rng([self.seed, epoch, index])
         if self.hflip and rng.random() < 0.5:
-            image = image.flip(2)  # torch's flip: 35 us at 224 px, where numpy's reversed copy takes 575
+            image = image.flip(2)  # torch's flip, far faster than numpy's reversed copy (docs/performance.md)
             landmarks = flip_landmarks(landmarks, record.frame or image.shape[2])  # a resize commutes with the flip
         item = {
             "image": image,
@@ -243,7 +243,7 @@ class TrainingLoader:
 def resolve_workers(value: int | str) -> int:
     """``data.num_workers``: a count, or "auto": with a GPU, this process's share of the usable cores less one
     (for the training process itself), at most 12; without one, 0, because the training step's threads already
-    use every core (on a 2-core machine one worker lowered loop/step from 0.68-0.75 to 0.52-0.56)."""
+    use every core (one worker slowed a 2-core machine's loop; docs/performance.md)."""
     if value == "auto":
         if not torch.cuda.is_available():
             return 0
@@ -273,8 +273,7 @@ def make_loader(
 
     ``batch_size`` is per process; with ``world_size`` > 1 a training loader yields this rank's slice of each
     global batch and an evaluation loader this rank's shard of the split. On CUDA, batches come in pinned memory,
-    pinned by the DataLoader's own thread: pinning on the training thread instead (tried on an H200) cost it
-    7-9 ms a batch at 224 px and lowered the loop from 2,430-2,830 to 1,890-2,260 images/s.
+    pinned by the DataLoader's own thread (pinning on the training thread slowed the loop; docs/performance.md).
     """
     dataset = FaceDataset(
         source, hflip=train and hflip, seed=seed, on_bad_image=on_bad_image,

@@ -1,5 +1,5 @@
-"""Preparation: face alignment and 68 landmarks with scores, computed once per data set and cached.
-
-``prepare`` writes the cache, ``open_prepared_split`` reads it back as a :class:`~oadn.data.faces.FaceSource`
-and ``show`` draws the paper's interest points for a visual check.
+"""Writers: face alignment and 68 landmarks with scores, computed once per data set into a cache (``prepare``),
+a prepared data set as one file (``pack``), the paper's interest points drawn for a visual check (``show``), and
+the visibility network trained on pasted occluders (``visibility_fit``). What they write is read back by
+:mod:`oadn.data` (``oadn.data.prepared``, ``oadn.data.packed``, ``oadn.data.landmarks.visibility``).
 """

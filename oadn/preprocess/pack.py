@@ -5,8 +5,8 @@ preparation status and reason per face), ``images.npy`` (N x S x S x C uint8 ali
 S; C = 1 when every face is grayscale, as FERPlus' are), ``landmarks.npy`` (N x 68 x 3 float32, the cache's
 own values in its reference frame, so they are exact and dlib's whole-pixel points compress well)
 and ``files/`` (the data set's own label and list files, so its adapter indexes the pack as it indexes the
-copy). A delta filter before LZMA2 codes each byte as its difference from the previous one (FERPlus at 48 px:
-55.9 MiB of faces against 57.6 with LZMA2 alone). ``oadn.data.packed`` reads it back.
+copy). A delta filter before LZMA2 codes each byte as its difference from the previous one, which compresses
+neighbouring grey levels better (docs/performance.md). ``oadn.data.packed`` reads it back.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Images are read and processed in chunks; each finished chunk is one atomic parquet file of the cache, so the
 command is idempotent (a second call finds nothing to do) and resumable (a killed call continues with the
 images no chunk holds). Failures are rows too (status + reason), never exceptions, so one bad file cannot stop
-a 300k-image run; what happens to them later is the loader's ``policy`` (see :mod:`.prepared`).
+a 300k-image run; what happens to them later is the reader's ``policy`` (see :mod:`oadn.data.prepared.source`).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ Protocols: 7 classes (codes 0-6) or 8 (0-7); codes 8-10 are never used; the vali
 emitted as ``face_box`` (x0, y0, x1, y1) and ``landmarks68``, valence and arousal as columns of those names.
 
 Speed: lines are split with plain str methods (which keep exact line numbers for malformed lines), numbers are
-parsed column-wise by pandas, and the 136 landmark values only for rows in the protocol, so a 300k-row file
-indexes in seconds without opening an image.
+parsed column-wise by pandas, and the 136 landmark values only for rows in the protocol, so even the full
+~300k-row files index without opening an image (docs/data.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 dlib gives no per-point confidence, so every score is 1.0 and the description says so. The predictor needs a
 face rectangle in dlib's detector convention: we run dlib's frontal detector on the aligned face and keep the
 detection that overlaps the expected box best; when it finds none, the expected box itself is used. For aligned
-crops without a box, the expected box is the median dlib detection measured on 300 FERPlus training crops.
+crops without a box, the expected box is ``ALIGNED_CROP_BOX``, dlib's median detection (docs/data.md).
 """
 
 from __future__ import annotations
