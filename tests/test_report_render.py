@@ -145,7 +145,7 @@ def ablation_dir(tmp_path):
     pd.DataFrame(rows, columns=columns).to_csv(report / "ablation.csv", index=False)
     (report / "ablation.json").write_text(json.dumps({"param": "T", "dataset": "synthetic", "paper_value": 0.6,
                                                       "values": [0.0, 0.3, 0.6, 0.9], "kind": "retrained",
-                                                      "description": "T sweep", "wall_seconds": 5}))  # fmt: skip
+                                                      "description": "T ablation", "wall_seconds": 5}))  # fmt: skip
     return report
 
 

@@ -197,10 +197,10 @@ def test_evaluate_keeps_one_output_per_split_and_options(tmp_path):
 
 
 def test_tiny_ablation_end_to_end_retrained_and_at_test(tmp_path):
-    sweep = tmp_path / "tiny-T.yaml"
-    sweep.write_text(yaml.safe_dump({"name": "tiny-T", "param": "T", "values": [0.2, 0.8], "paper_value": 0.6,
-                                     "base": {**TINY, "data": {**TINY["data"], "test_splits": ["test_occluded"]}}}))
-    common = ["--sweep", str(sweep), "--runs-root", str(tmp_path / "runs"), "--no-progress"]
+    ablation = tmp_path / "tiny-T.yaml"
+    ablation.write_text(yaml.safe_dump({"name": "tiny-T", "param": "T", "values": [0.2, 0.8], "paper_value": 0.6,
+                                        "base": {**TINY, "data": {**TINY["data"], "test_splits": ["test_occluded"]}}}))
+    common = ["--sweep", str(ablation), "--runs-root", str(tmp_path / "runs"), "--no-progress"]
     result = runner.invoke(app, ["ablate", *common, "--report-dir", str(tmp_path / "retrained")])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "retrained" / "ablation.csv")

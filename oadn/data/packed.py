@@ -34,7 +34,7 @@ from oadn.data.faces import BadImageError, FaceRecord
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.landmarks.base import canonical_spec
 from oadn.data.prepared.cache import cache_root
-from oadn.data.prepared.source import PreparedFaces, check_split_options
+from oadn.data.prepared.source import PreparedFaces, ReadOptions
 
 PACK_FORMAT = 1
 
@@ -136,20 +136,12 @@ class PackedSource(PreparedFaces):
 
 
 def open_packed_split(
-    adapter: OnDiskDatasetAdapter,
-    pack_file: Path,
-    split: str,
-    *,
-    image_size: int,
-    cache_dir: Path | None = None,
-    landmarks: str | None = None,
-    align: str | None = None,
-    policy: str = "keep-invisible",
-    **unknown: Any,
+    adapter: OnDiskDatasetAdapter, pack_file: Path, split: str, *, image_size: int, **options: Any
 ) -> PackedSource:
-    """``split`` of ``adapter`` read from a pack file (policies as for a prepared cache)."""
-    check_split_options("packed", policy, unknown)
-    pack = Pack(unpack(pack_file, cache_dir))
+    """``split`` of ``adapter`` read from a pack file (``options`` and policies as for a prepared cache)."""
+    read = ReadOptions.parse("packed", options)
+    landmarks, align = read.landmarks, read.align
+    pack = Pack(unpack(pack_file, read.cache_dir))
     source = pack.meta["source"]
     if pack.meta["dataset"] != adapter.cache_name:
         raise ValueError(f"{pack_file} packs {pack.meta['dataset']!r}, not {adapter.cache_name!r} ({adapter.name})")
@@ -170,6 +162,6 @@ def open_packed_split(
             f"(e.g. {table.loc[missing, 'image_id'].iloc[0]}); pack the data set again"
         )
     table["row"] = table["row"].astype(np.int64)
-    if policy == "drop":
+    if read.policy == "drop":
         table = table[table["status"] == "ok"]
     return PackedSource(adapter.classes, table, pack, image_size)

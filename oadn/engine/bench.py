@@ -32,6 +32,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from oadn.config import COMPILE_MODES
 from oadn.data.geometry import attention_maps, interest_point_indices, interest_points
+from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.engine.compiling import compile_step, step_begins
 from oadn.engine.device import autocast_for, fast_layout, resolve_device
 from oadn.engine.loader import make_loader, resolve_workers, to_device, training_targets
@@ -97,7 +98,7 @@ class StepBench:
         self.images = torch.randn(b, 3, s, s, generator=generator).to(device)
         if channels_last:
             self.images = self.images.contiguous(memory_format=torch.channels_last)
-        points = (torch.rand(b, 68, 3, generator=generator) * torch.tensor([0.6 * s, 0.6 * s, 1.0])
+        points = (torch.rand(b, NUM_LANDMARKS, 3, generator=generator) * torch.tensor([0.6 * s, 0.6 * s, 1.0])
                   + torch.tensor([0.2 * s, 0.2 * s, 0.0]))
         self.landmarks = points.to(device)
         self.targets = torch.randint(0, num_classes, (b,), generator=generator).to(device)
@@ -191,7 +192,7 @@ def measure_attention(config, device, steps: int) -> float:
     backbone = create_backbone(config.model.backbone)
     side = -(-config.data.image_size // backbone.stride)
     b, s = config.train.batch_size, config.data.image_size
-    landmarks = (torch.rand(b, 68, 3) * torch.tensor([s, s, 1.0])).to(device)
+    landmarks = (torch.rand(b, NUM_LANDMARKS, 3) * torch.tensor([s, s, 1.0])).to(device)
     indices = interest_point_indices().to(device)  # as the model keeps them: no host copy per render
 
     def render() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ import torch
 from oadn.config import ConfigError, RunConfig
 from oadn.data.adapters.synthetic import SyntheticDataset
 from oadn.data.faces import BadImageError, FaceSource
+from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.index import OnDiskDatasetAdapter
-from oadn.data.prepared.source import open_prepared_split
+from oadn.data.prepared.source import ReadOptions
 from oadn.data.registry import DatasetAdapter, get_dataset, list_datasets, option_names
 from oadn.data.synthetic.source import SyntheticFaces
 from oadn.engine.device import resolve_device
@@ -43,7 +45,7 @@ def _keyword_names(function: Any, skip: set[str]) -> set[str] | None:
 def split_option_names(adapter: DatasetAdapter) -> set[str] | None:
     """The keys ``data.split_options`` may hold for ``adapter`` (None when its adapter does not say)."""
     if isinstance(adapter, OnDiskDatasetAdapter):
-        return _keyword_names(open_prepared_split, {"adapter", "root", "split", "image_size"})
+        return {item.name for item in fields(ReadOptions)}
     if isinstance(adapter, SyntheticDataset):
         return _keyword_names(SyntheticFaces.__init__, {"self", "split", "size", "image_size", "seed"})
     return _keyword_names(adapter.open_split, {"split", "root", "image_size"})
@@ -182,7 +184,7 @@ def warn_if_landmarks_unusable(source: FaceSource, threshold: float) -> None:
         except BadImageError:  # recorded by the loader when training meets it
             continue
     count = len(read)
-    landmarks = np.stack(read) if read else np.zeros((0, 68, 3))
+    landmarks = np.stack(read) if read else np.zeros((0, NUM_LANDMARKS, 3))
     nan_faces = int((~np.isfinite(landmarks).all(axis=(1, 2))).sum())
     if nan_faces:
         warnings.warn(f"{nan_faces} of {count} sampled training faces have NaN/inf landmarks; the loss will be NaN")

@@ -26,6 +26,7 @@ import pandas as pd
 
 from oadn.common.files import save_bytes
 from oadn.data.aligned_frame import rescale_transform, warp_image
+from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.images import decode_rgb, image_extensions
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.packed import PACK_FORMAT
@@ -118,7 +119,7 @@ def pack_dataset(
     if grayscale:
         images = images[..., :1]
     points = np.stack([np.array(table[c].tolist(), dtype=np.float32) for c in ("x", "y", "score")], axis=-1)
-    points = points.reshape(-1, 68, 3)
+    points = points.reshape(-1, NUM_LANDMARKS, 3)
     pack_meta = {
         "format": PACK_FORMAT,
         "dataset": adapter.cache_name,

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from oadn.data.aligned_frame import apply_transform, resize_transform, warp_image
-from oadn.data.ibug68 import five_points
+from oadn.data.ibug68 import NUM_LANDMARKS, five_points
 from oadn.data.images import decode_rgb
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.landmarks.base import (
@@ -42,7 +42,7 @@ from oadn.preprocess.alignment import (
 from oadn.preprocess.visibility_backend import with_visibility
 
 ALIGN_MODES = ("auto", "detect", "aligned")
-NO_POINTS = np.zeros((68, 3), dtype=np.float32)
+NO_POINTS = np.zeros((NUM_LANDMARKS, 3), dtype=np.float32)
 
 
 @dataclass

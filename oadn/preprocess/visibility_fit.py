@@ -20,6 +20,7 @@ from sklearn.metrics import roc_auc_score
 from oadn.common.files import save_torch
 from oadn.common.progress import progress_bar
 from oadn.data.faces import BadImageError, FaceSource
+from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.landmarks.visibility import VisibilityNet, normalise, resize_face, save_model
 from oadn.data.occluders.canvas import points_under
 from oadn.data.occluders.real import image_rng, occlude
@@ -80,7 +81,7 @@ def make_examples(source: FaceSource, count: int, kinds: list[str], settings: Fi
                 continue  # no landmarks: nothing to learn from
             rng = image_rng(seed, record.image_id)
             image, landmarks = record.image, record.landmarks
-            covered = np.zeros(68, dtype=bool)
+            covered = np.zeros(NUM_LANDMARKS, dtype=bool)
             if rng.random() < probability:
                 kind = kinds[int(rng.integers(0, len(kinds)))]
                 occlusion = occlude(image, landmarks, kind,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.landmarks.base import LandmarkBackendError, SourceLandmarkBackend, register_landmark_backend
 
 
@@ -31,4 +32,4 @@ def _parse(value) -> np.ndarray | None:
     flat = np.asarray(value, dtype=np.float32)
     if flat.size != 136 or not np.isfinite(flat).all():
         return None
-    return np.concatenate([flat.reshape(68, 2), np.ones((68, 1), np.float32)], axis=1)
+    return np.concatenate([flat.reshape(NUM_LANDMARKS, 2), np.ones((NUM_LANDMARKS, 1), np.float32)], axis=1)

@@ -10,6 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from oadn.data.ibug68 import NUM_LANDMARKS
+
 
 def _conv3x3(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel_size=3, padding=1, bias=False)
@@ -66,7 +68,7 @@ class HourGlass(nn.Module):
 class FAN(nn.Module):
     """``num_modules`` stacked hourglasses with intermediate supervision (2DFAN-4 has four)."""
 
-    def __init__(self, num_modules: int = 4, num_points: int = 68):
+    def __init__(self, num_modules: int = 4, num_points: int = NUM_LANDMARKS):
         super().__init__()
         self.num_modules = num_modules
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.landmarks.base import (
     LandmarkBackend,
     LandmarkBackendError,
@@ -22,9 +23,9 @@ from oadn.data.landmarks.base import (
     register_landmark_backend,
 )
 
-_X = [f"x{i}" for i in range(68)]
-_Y = [f"y{i}" for i in range(68)]
-_S = [f"s{i}" for i in range(68)]
+_X = [f"x{i}" for i in range(NUM_LANDMARKS)]
+_Y = [f"y{i}" for i in range(NUM_LANDMARKS)]
+_S = [f"s{i}" for i in range(NUM_LANDMARKS)]
 
 
 @register_landmark_backend("file")
@@ -79,9 +80,9 @@ def _load(path: Path) -> tuple[dict[str, np.ndarray], bool]:
 
 def _from_array(path: Path, key, value) -> np.ndarray:
     array = np.asarray(value, dtype=np.float32)
-    if array.shape == (3, 68):
+    if array.shape == (3, NUM_LANDMARKS):
         array = array.T
-    if array.shape != (68, 3):
+    if array.shape != (NUM_LANDMARKS, 3):
         raise LandmarkBackendError(f"{path}: entry {key!r} has shape {array.shape}, expected 3 x 68 or 68 x 3")
     array = array.copy()
     array[:, 2] = np.clip(array[:, 2], 0, 1)

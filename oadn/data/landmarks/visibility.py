@@ -20,11 +20,11 @@ from torch import nn
 
 from oadn.common.files import save_torch
 from oadn.data.aligned_frame import rescale_points
+from oadn.data.ibug68 import NUM_LANDMARKS
 
 #: the visibility net's own input normalisation (ImageNet statistics; fixed, since saved nets were trained with it)
 IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)
-NUM_POINTS = 68
 
 
 def _block(cin: int, cout: int, pool: bool) -> list[nn.Module]:
@@ -41,7 +41,7 @@ class VisibilityNet(nn.Module):
         self.width, self.embed = width, embed
         self.features = nn.Sequential(*_block(3, width // 2, True), *_block(width // 2, width, True),
                                       *_block(width, 2 * width, False), *_block(2 * width, 2 * width, False))
-        self.point_embedding = nn.Parameter(torch.zeros(NUM_POINTS, embed))
+        self.point_embedding = nn.Parameter(torch.zeros(NUM_LANDMARKS, embed))
         self.context = nn.Linear(2 * width, embed)
         self.head = nn.Sequential(nn.Linear(2 * width + 2 * embed, 64), nn.ReLU(inplace=True), nn.Linear(64, 1))
 
@@ -51,7 +51,7 @@ class VisibilityNet(nn.Module):
         grid = ((points + 0.5) / size * 2 - 1)[:, :, None, :]  # pixel centres -> [-1, 1], align_corners=False
         local = F.grid_sample(fmap, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[..., 0]
         local = local.transpose(1, 2)  # B x 68 x C
-        context = self.context(fmap.mean(dim=(2, 3)))[:, None].expand(-1, NUM_POINTS, -1)
+        context = self.context(fmap.mean(dim=(2, 3)))[:, None].expand(-1, NUM_LANDMARKS, -1)
         identity = self.point_embedding[None].expand(len(images), -1, -1)
         return self.head(torch.cat([local, identity, context], dim=-1))[..., 0]
 

@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from oadn.common.files import atomic_write, save_bytes
+from oadn.data.ibug68 import NUM_LANDMARKS
 
 STATUSES = ("ok", "no_face", "no_landmarks", "unreadable")
 SCHEMA = pa.schema(
@@ -48,9 +49,9 @@ SCHEMA = pa.schema(
         ("status", pa.string()),
         ("reason", pa.string()),
         ("note", pa.string()),
-        ("x", pa.list_(pa.float32(), 68)),
-        ("y", pa.list_(pa.float32(), 68)),
-        ("score", pa.list_(pa.float32(), 68)),
+        ("x", pa.list_(pa.float32(), NUM_LANDMARKS)),
+        ("y", pa.list_(pa.float32(), NUM_LANDMARKS)),
+        ("score", pa.list_(pa.float32(), NUM_LANDMARKS)),
         ("transform", pa.list_(pa.float64(), 6)),
         ("box", pa.list_(pa.float64())),
         ("detector", pa.string()),

@@ -13,6 +13,7 @@ Images that failed preparation follow ``policy``:
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,6 +22,7 @@ import pandas as pd
 
 from oadn.data.aligned_frame import rescale_points, rescale_transform, warp_image
 from oadn.data.faces import BadImageError, FaceRecord, soft_targets
+from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.images import ImageDecodeError, decode_rgb
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.landmarks.base import canonical_spec
@@ -109,8 +111,8 @@ class PreparedSource(PreparedFaces):
 
     def __init__(self, classes: Sequence[str], table: pd.DataFrame, reference_size: int, image_size: int):
         points = np.stack([np.array(table[c].tolist(), dtype=np.float32) for c in ("x", "y", "score")], axis=-1)
-        super().__init__(classes, table, rescale_points(points.reshape(-1, 68, 3), reference_size, image_size),
-                         image_size)
+        landmarks = rescale_points(points.reshape(-1, NUM_LANDMARKS, 3), reference_size, image_size)
+        super().__init__(classes, table, landmarks, image_size)
         self._paths = table["path"].astype(str).tolist()
         #: preparation status and note per item, for picking detector fallbacks or failures to show
         self.statuses = table["status"].astype(str).tolist()
@@ -131,39 +133,46 @@ class PreparedSource(PreparedFaces):
         return self._record(index, warp_image(image, self._matrices[index], self.image_size))
 
 
-def check_split_options(kind: str, policy: str, unknown: dict[str, Any]) -> None:
-    """What every reader of prepared faces (a cache, a pack) accepts: a typo or an unknown policy is named."""
-    if unknown:
-        raise TypeError(f"unknown option(s) for a {kind} split: {', '.join(sorted(unknown))}")
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+@dataclass(frozen=True)
+class ReadOptions:
+    """What every reader of prepared faces (a cache, a pack) takes as ``data.split_options``."""
+
+    #: the cache root ``prepare`` wrote to (None: $OADN_CACHE, else ~/.cache/oadn-bench)
+    cache_dir: Path | None = None
+    #: which cache or pack, by landmark backend and alignment mode, when there are several
+    landmarks: str | None = None
+    align: str | None = None
+    #: what happens to faces that failed preparation: keep-invisible or drop (see the module docstring)
+    policy: str = "keep-invisible"
+
+    @classmethod
+    def parse(cls, kind: str, options: dict[str, Any]) -> "ReadOptions":
+        """The options of a ``kind`` split ("prepared", "packed"); a typo or an unknown policy is named."""
+        unknown = sorted(set(options) - {item.name for item in fields(cls)})
+        if unknown:
+            raise TypeError(f"unknown option(s) for a {kind} split: {', '.join(unknown)}")
+        read = cls(**options)
+        if read.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {read.policy!r}")
+        return read
 
 
 def open_prepared_split(
-    adapter: OnDiskDatasetAdapter,
-    root: Path,
-    split: str,
-    *,
-    image_size: int,
-    cache_dir: Path | None = None,
-    landmarks: str | None = None,
-    align: str | None = None,
-    policy: str = "keep-invisible",
-    **unknown: Any,
+    adapter: OnDiskDatasetAdapter, root: Path, split: str, *, image_size: int, **options: Any
 ) -> PreparedSource:
-    """``split`` of ``adapter`` at ``root`` read through its prepared cache (see the module docstring)."""
-    check_split_options("prepared", policy, unknown)
+    """``split`` of ``adapter`` at ``root`` read through its prepared cache (``options``: :class:`ReadOptions`)."""
+    read = ReadOptions.parse("prepared", options)
     require_root(root)  # a wrong root is named as such, not answered with "run prepare"
-    cache = find_cache(adapter.cache_name, root, landmarks=landmarks, align=align, cache_dir=cache_dir)
+    cache = find_cache(adapter.cache_name, root, landmarks=read.landmarks, align=read.align, cache_dir=read.cache_dir)
     meta = cache.read_meta()
     command = prepare_command_line(adapter.cache_name, root, landmarks=meta["landmarks"], align=meta["align"],
-                              cache_dir=cache_dir)
+                                   cache_dir=read.cache_dir)
     index = adapter.index(Path(root))
     if split not in set(index["split"]):
         raise KeyError(f"data set {adapter.name!r} has no split {split!r}; it has {', '.join(adapter.splits)}")
     rows = index[index["split"] == split].drop(columns=["landmarks68"], errors="ignore")
     table = prepared_rows(cache, rows, command, f" of split {split!r}")
-    if policy == "drop":
+    if read.policy == "drop":
         table = table[table["status"] == "ok"]
     return PreparedSource(adapter.classes, table, meta["reference_size"], image_size)
 
@@ -209,7 +218,7 @@ def _fail_non_finite(table: pd.DataFrame, cache: PreparedCache) -> pd.DataFrame:
     if not bad.any():
         return table
     table = table.copy()
-    zeros = [[0.0] * 68] * int(bad.sum())
+    zeros = [[0.0] * NUM_LANDMARKS] * int(bad.sum())
     for column in ("x", "y", "score"):
         table.loc[bad, column] = pd.Series(zeros, index=table.index[bad], dtype=object)
     table.loc[bad, "status"] = "no_landmarks"

@@ -35,7 +35,7 @@ from oadn.data.ibug68 import (
 #: contour points appended after the 68 landmarks, drawn but not annotated: the forehead (from jaw point 16 over
 #: the top to jaw point 0), the hair outline (the same, pushed outward per identity) and the neck
 NUM_FOREHEAD = 9
-FOREHEAD = np.arange(68, 68 + NUM_FOREHEAD)
+FOREHEAD = np.arange(NUM_LANDMARKS, NUM_LANDMARKS + NUM_FOREHEAD)
 HAIR = np.arange(FOREHEAD[-1] + 1, FOREHEAD[-1] + 3 + NUM_FOREHEAD)
 NECK = np.arange(HAIR[-1] + 1, HAIR[-1] + 5)
 _HAIR_CENTRE = np.array([0.0, -0.17])
