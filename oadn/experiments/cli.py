@@ -5,20 +5,24 @@ and ablations."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from oadn.common.console import console, fail, log
 from oadn.config import parse_override
-from oadn.experiments.planning import DataLocations
-from oadn.experiments.running import RunRequest
+
+if TYPE_CHECKING:  # the commands import the experiment machinery when they run: --help stays quick
+    from oadn.experiments.planning import DataLocations
+    from oadn.experiments.running import RunRequest
 
 SET_HELP = "Override a configuration value of every run, e.g. --set train.lr=0.01 (repeatable)."
 
 
 def locations(data_root: Optional[Path], root: list[str], cache_dir: Optional[Path],
               landmarks: Optional[str]) -> DataLocations:
+    from oadn.experiments.planning import DataLocations
+
     roots = {}
     for text in root:
         key, sep, value = text.partition("=")
@@ -48,6 +52,8 @@ def list_builtin() -> None:
 
 def _request(runs_root: Path, where: DataLocations, overrides: list[str], executor: str, options: list[str],
              dry_run: bool, progress: bool) -> RunRequest:
+    from oadn.experiments.running import RunRequest
+
     return RunRequest(runs_root, where, list(overrides), executor, executor_options(options), dry_run, progress, log)
 
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import timm
 import torch
-from timm.models.resnet import BasicBlock, ResNet
 from torch import nn
 
 from oadn.models.pretrained import SCRATCH, PretrainedWeightsError, fetch_timm_weights, is_local_file, timm_name
 from oadn.models.registry import BACKBONES, register_backbone
+
+if TYPE_CHECKING:  # timm (with torchvision under it) takes seconds to import: only the builders import it
+    from timm.models.resnet import ResNet
 
 
 @dataclass
@@ -64,6 +65,8 @@ def _resnet_last_stride_one(factory: Callable[[], ResNet]) -> Backbone:
 
 def _create_timm(architecture: str, tag: str | None, **kwargs) -> nn.Module:
     """A timm model with random weights, or with the pretrained weights of ``tag`` from the standard caches."""
+    import timm
+
     if tag is None:
         return timm.create_model(architecture, pretrained=False, **kwargs)
     name = timm_name(architecture, tag)
@@ -115,6 +118,8 @@ def _tiny_cnn(tag: str | None) -> Backbone:
 def _tiny_resnet() -> ResNet:
     """One BasicBlock per stage (16-128 channels) behind a light 3-conv stem without max-pool, so small CPU-sized
     inputs keep the detail expressions live in: a 64 px face gives an 8 x 8 map (stride 8)."""
+    from timm.models.resnet import BasicBlock, ResNet
+
     model = ResNet(BasicBlock, layers=(1, 1, 1, 1), channels=(16, 32, 64, 128), stem_width=8, stem_type="deep")
     model.maxpool = nn.Identity()
     return model

@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 
 import torch
-from timm.models import get_pretrained_cfg, list_pretrained
 
 from oadn.common.downloads import download, offline
 
@@ -56,6 +55,8 @@ def hf_cache_dir() -> Path:
 
 def timm_name(architecture: str, tag: str) -> str:
     """``architecture.tag`` of a timm model with pretrained weights; ``imagenet`` becomes timm's default tag."""
+    from timm.models import get_pretrained_cfg, list_pretrained  # timm takes seconds to import: only when asked
+
     if tag == DEFAULT_TAG:
         cfg = get_pretrained_cfg(architecture)
         if cfg is None or not (cfg.hf_hub_id or cfg.url):
@@ -71,6 +72,8 @@ def timm_name(architecture: str, tag: str) -> str:
 
 def fetch_timm_weights(name: str) -> Path:
     """The local file of timm model ``name``'s (``arch.tag``) pretrained weights, downloaded when online."""
+    from timm.models import get_pretrained_cfg
+
     cfg = get_pretrained_cfg(name)
     if cfg is None:
         raise PretrainedWeightsError(f"timm has no pretrained configuration {name!r}")
