@@ -5,8 +5,8 @@ result can always be traced to the exact settings that produced it. Overrides lo
 ``train.lr=0.01`` or ``model.regions=9`` and are parsed as YAML scalars/lists. Every value is range-checked
 when a configuration is built, so a bad value stops a run before anything is written.
 
-Each field declares its role beside it (:func:`role`); run identity, resume, evaluation, ablations at test
-time and preflight all read the roles from here (:func:`keys_with_role`) instead of keeping their own lists.
+Each field declares its role beside it (:func:`role`); run identity, resume, evaluation and ablations at test
+time read the roles from here (:func:`keys_with_role`) instead of keeping their own lists.
 """
 
 from __future__ import annotations

@@ -31,3 +31,30 @@ def test_mistakes_are_named():
         parse_override("train.lr")
     with pytest.raises(ValueError, match="expected a mapping"):
         build_config(overrides=["train=3"])
+
+
+def test_roles_say_what_identity_resume_and_evaluation_may_ignore_or_change():
+    from oadn.config import DURATION, LABEL, LOCATION, OPTIMISER, TEST_TIME, WEIGHTS, keys_with_role, role
+
+    location = {"data.root", "data.split_options.cache_dir", "data.num_workers", "train.device",
+                "train.eval_batch_size"}
+    optimiser = {"train.lr", "train.momentum", "train.weight_decay", "train.lr_milestones", "train.lr_gamma"}
+    assert set(keys_with_role(LOCATION)) == location and keys_with_role(LABEL) == ("name",)
+    assert set(keys_with_role(OPTIMISER)) == optimiser and keys_with_role(DURATION) == ("train.epochs",)
+    assert keys_with_role(TEST_TIME) == ("model.threshold", "model.sigma")
+    weights = set(keys_with_role(WEIGHTS))
+    assert {"model.regions", "model.lam", "model.backbone", "train.seed", "data.split_options"} <= weights
+    assert not weights & (location | optimiser | {"name", "train.epochs", "model.threshold"})
+    with pytest.raises(ValueError, match="unknown role 'locaton'"):
+        role("locaton")
+
+
+def test_the_readers_of_the_roles_use_them():
+    from oadn.engine.evaluate import TEST_TIME_MODEL_KEYS
+    from oadn.engine.resume import OPTIMISER_KEYS, RESUMABLE_KEYS
+    from oadn.experiments.identity import NOT_IDENTITY_KEYS
+
+    assert set(NOT_IDENTITY_KEYS) == {"name", "data.root", "data.split_options.cache_dir", "data.num_workers",
+                                      "train.device", "train.eval_batch_size"}
+    assert set(RESUMABLE_KEYS) == set(NOT_IDENTITY_KEYS) - {"name"} | set(OPTIMISER_KEYS) | {"train.epochs"}
+    assert TEST_TIME_MODEL_KEYS == ("threshold", "sigma")

@@ -2,11 +2,8 @@
 landmark scores re-set, as a test set or as augmentation (the ``occluded`` data set,
 :mod:`oadn.data.adapters.occluded`, wraps any registered data set with it).
 
-Options: ``base`` (the data set wrapped; its own options pass through), ``kind`` (one kind or a list: each face
-draws one), ``area`` (share of the face covered, or ``any``: a random size, drawn ten times faster, for
-augmentation), ``probability`` (share of faces occluded; 1 for a test set, e.g. 0.5 for training augmentation),
-``occluder_seed``, ``train_limit`` (keep that many training faces, a fixed random draw: for CPU-sized runs), and
-``scores``, how the landmark scores of an occluded face are set:
+A face draws one of the kinds, is occluded with a probability, over a share of its face (or a random share),
+and its landmark scores are then set by a score mode:
 
 - ``backend``: unchanged (dlib gives 1.0 everywhere, so nothing is dropped);
 - ``oracle``: points under the pasted mask get 0, the others keep theirs;
@@ -19,15 +16,30 @@ Occluders are fixed per (seed, image): the same face always gets the same occlud
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from oadn.data.faces import FaceRecord, FaceSource
+from oadn.data.landmarks.rescoring import DetectorRescorer
+from oadn.data.landmarks.visibility import VisibilityScorer
 from oadn.data.occluders.canvas import points_under
 from oadn.data.occluders.real import KINDS, image_rng, occlude
 
 SCORE_MODES = ("backend", "oracle", "detector", "learned")
+#: (image, landmarks) -> landmarks with new scores (and, for the detector, new positions)
+Rescorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def make_rescorer(scores: str, visibility: str | Path | None = None) -> Rescorer | None:
+    """What re-scores an occluded face's landmarks under score mode ``scores``; None where the scores are set
+    without looking at the pixels (backend, oracle)."""
+    if scores == "detector":
+        return DetectorRescorer()
+    if scores == "learned":
+        return VisibilityScorer.load(Path(visibility))
+    return None
 
 
 def parse_kinds(kind: str | Sequence[str]) -> tuple[str, ...]:
@@ -44,7 +56,7 @@ class OccludedSource:
     """A FaceSource whose faces carry a pasted occluder (with probability ``probability``) and re-set scores."""
 
     def __init__(self, source: FaceSource, *, kinds: tuple[str, ...], area: float | None, probability: float, seed: int,
-                 scores: str, rescorer: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None):
+                 scores: str, rescorer: Rescorer | None = None):
         self.source = source
         self.classes = source.classes
         self.kinds, self.area, self.probability, self.seed = kinds, area, probability, seed

@@ -1,4 +1,11 @@
-"""``occluded``: any registered data set with occluders pasted on its aligned faces (see :mod:`oadn.data.occlusion`).
+"""``occluded``: any registered data set with occluders pasted on its aligned faces, as test set or augmentation
+(the transform and its score modes are :mod:`oadn.data.occlusion`).
+
+Options: ``base`` (the data set wrapped; its own options pass through), ``kind`` (one kind or a list: each face
+draws one), ``area`` (share of the face covered, or ``any``: a random size, drawn ten times faster, for
+augmentation), ``probability`` (share of faces occluded; 1 for a test set, e.g. 0.5 for training augmentation),
+``occluder_seed``, ``train_limit`` (keep that many training faces, a fixed random draw: for CPU-sized runs),
+``scores`` (backend, oracle, detector, learned) and ``visibility`` (the model file ``scores=learned`` reads).
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from oadn.data.faces import SubsetSource
-from oadn.data.occlusion import SCORE_MODES, OccludedSource, parse_kinds
+from oadn.data.occlusion import SCORE_MODES, OccludedSource, make_rescorer, parse_kinds
 from oadn.data.registry import DatasetAdapter, get_dataset, register_dataset
 
 
@@ -54,21 +61,11 @@ class OccludedDataset(DatasetAdapter):
         return (f"{self.base.name} with occluders {'/'.join(self.kinds)} over {area} of the face on "
                 f"{self.probability:.0%} of faces, scores {self.scores}; base: {self.base.protocol}")
 
-    def _rescorer(self):
-        if self.scores == "detector":
-            from oadn.data.landmarks.rescoring import DetectorRescorer
-
-            return DetectorRescorer()
-        if self.scores == "learned":
-            from oadn.data.landmarks.visibility import VisibilityScorer
-
-            return VisibilityScorer.load(Path(self.visibility))
-        return None
-
     def open_split(self, split: str, *, root: Path | None, image_size: int, **options: Any) -> OccludedSource:
         source = self.base.open_split(split, root=root, image_size=image_size, **options)
         if split == "train" and self.train_limit is not None and self.train_limit < len(source):
             keep = np.sort(np.random.default_rng(0).permutation(len(source))[: self.train_limit])
             source = SubsetSource(source, keep)
         return OccludedSource(source, kinds=self.kinds, area=self.area, probability=self.probability,
-                              seed=self.seed, scores=self.scores, rescorer=self._rescorer())
+                              seed=self.seed, scores=self.scores,
+                              rescorer=make_rescorer(self.scores, self.visibility))

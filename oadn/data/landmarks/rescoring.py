@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from oadn.data.landmarks.dlib_backend import DlibBackend
+
 #: dlib's predictor needs more pixels than a 48-64 px training face; faces are enlarged to this size first
 DETECTOR_SIZE = 192
 
@@ -17,8 +19,6 @@ class DetectorRescorer:
     """Callable (image, landmarks) -> dlib's 68 x 3 landmarks on ``image`` (H x W x 3 uint8), in its pixels."""
 
     def __init__(self) -> None:
-        from oadn.data.landmarks.dlib_backend import DlibBackend
-
         self.backend = DlibBackend()
 
     def __call__(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
