@@ -11,9 +11,11 @@ from rich.markup import escape
 console = Console()
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print a named error and exit: 2 for a usage error (a bad option or configuration value), else 1."""
-    console.print(f"[bold red]error:[/] {escape(message)}")
+def fail(problem: str | BaseException, code: int = 1) -> NoReturn:
+    """Print a named error and exit: 2 for a usage error (a bad option or configuration value), else 1. An
+    exception's own message is printed (a KeyError's without the quotes ``str`` would add)."""
+    message = problem.args[0] if isinstance(problem, KeyError) and problem.args else str(problem)
+    console.print(f"[bold red]error:[/] {escape(str(message))}", soft_wrap=True)
     raise typer.Exit(code=code)
 
 

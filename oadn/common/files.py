@@ -13,7 +13,7 @@ from typing import Any, Callable
 TEMPORARY_GLOB = ".*.*.tmp"
 
 
-def user_file_mode() -> int:
+def _user_file_mode() -> int:
     """0666 less the process umask: the mode ``open()`` gives a new file."""
     mask = os.umask(0)
     os.umask(mask)
@@ -26,7 +26,7 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, user_file_mode())
+    os.fchmod(fd, _user_file_mode())
     os.close(fd)
     try:
         write(tmp)

@@ -13,10 +13,12 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Names of one ``kind`` of thing (e.g. "data set") mapped to what was registered under them."""
+    """Names of one ``kind`` of thing (e.g. "data set") mapped to what was registered under them; with
+    ``name_attribute``, each entry is also told its name (``entry.name = "ferplus"``)."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, name_attribute: str | None = None):
         self.kind = kind
+        self.name_attribute = name_attribute
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -26,6 +28,8 @@ class Registry(Generic[T]):
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice ({_label(self._entries[name])}, "
                                  f"{_label(entry)})")
+            if self.name_attribute is not None:
+                setattr(entry, self.name_attribute, name)
             self._entries[name] = entry
             return entry
 

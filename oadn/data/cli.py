@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from oadn.common.console import fail
 from oadn.data.index import CheckReport, Problem
 from oadn.data.registry import get_dataset, list_datasets, option_names
 
@@ -117,8 +118,7 @@ def check_command(
     try:
         adapter = get_dataset(name, **options)
     except (KeyError, ValueError, TypeError) as error:
-        console.print(f"[red]error:[/] {error}")
-        raise typer.Exit(2) from None
+        fail(error, code=2)
     if not hasattr(adapter, "check"):
         console.print(f"{name} needs no copy on disk: nothing to check")
         return

@@ -12,8 +12,6 @@ import torch
 
 from oadn.data.ibug68 import FLIP_PERMUTATION, NUM_LANDMARKS
 
-NUM_INTEREST_POINTS = 24
-
 # The paper's interest points (PG-CNN's pts68_24 rule), written 1-based as published, converted below.
 _DIRECT_1BASED = (19, 22, 23, 26, 39, 37, 44, 46, 28, 30, 49, 51, 53, 55, 59, 57)
 _MIDPOINT_PAIRS_1BASED = ((20, 38), (25, 45), (41, 42), (47, 48), (18, 59), (27, 57))

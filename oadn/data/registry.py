@@ -46,17 +46,12 @@ class DatasetAdapter(ABC):
 
 A = TypeVar("A", bound=DatasetAdapter)
 #: data sets by name; each entry is a DatasetAdapter class (built-ins: :mod:`oadn.data.adapters`)
-DATASETS: Registry[type[DatasetAdapter]] = Registry("data set")
+DATASETS: Registry[type[DatasetAdapter]] = Registry("data set", name_attribute="name")
 
 
 def register_dataset(name: str) -> Callable[[type[A]], type[A]]:
     """Class decorator adding an adapter to the registry under ``name`` (its ``name`` attribute is set to it)."""
-
-    def decorate(cls: type[A]) -> type[A]:
-        cls.name = name
-        return DATASETS.register(name)(cls)
-
-    return decorate
+    return DATASETS.register(name)
 
 
 def list_datasets() -> list[str]:

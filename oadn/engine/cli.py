@@ -85,9 +85,9 @@ def train_command(
             target = run_dir or Path("runs") / run_config.name
             metrics = train_run(run_config, target, progress=progress)
     except ConfigError as error:
-        fail(str(error), code=2)
+        fail(error, code=2)
     except (TrainingDiverged, RunLockedError, CheckpointDamaged, OSError, KeyError, ValueError) as error:
-        fail(str(error))
+        fail(error)
     from oadn.engine.distributed import is_main
 
     if is_main():  # under torchrun every rank has the metrics; one table is enough
@@ -123,9 +123,9 @@ def evaluate_command(
             split_options={"cache_dir": str(cache)} if cache else None, model_overrides=model_overrides,
         )
     except ConfigError as error:
-        fail(str(error), code=2)
+        fail(error, code=2)
     except (OSError, KeyError, ValueError, RuntimeError) as error:
-        fail(str(error))
+        fail(error)
     console.print(_metrics_table(f"{run} on {data or 'its own data'}", results))
 
 

@@ -101,7 +101,7 @@ def run_command(
                            executor_option, dry_run, progress)
         run_suite(spec, report_dir or Path("reports") / spec.name, request)
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:  # TrainingDiverged is a RuntimeError
-        fail(str(error) if not isinstance(error, KeyError) else error.args[0])
+        fail(error)
 
 
 def ablate_command(
@@ -144,4 +144,4 @@ def ablate_command(
                            executor_option, dry_run, progress)
         run_ablation(spec, target, request, at_test=at_test)
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:  # TrainingDiverged is a RuntimeError
-        fail(str(error) if not isinstance(error, KeyError) else error.args[0])
+        fail(error)

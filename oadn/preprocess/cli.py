@@ -8,17 +8,15 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
+from oadn.common.console import console, fail
 from oadn.config import parse_override
 from oadn.data.cli import parse_options
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.landmarks import LandmarkBackendError
 from oadn.data.registry import get_dataset
-
-console = Console()
 
 
 def prepare_command(
@@ -53,8 +51,7 @@ def prepare_command(
     try:
         adapter = get_dataset(name, **parse_options(option))
     except (KeyError, ValueError, TypeError) as err:  # unknown name or protocol option: a usage error
-        console.print(f"[red]error:[/red] {escape(str(err.args[0]) if isinstance(err, KeyError) else str(err))}")
-        raise typer.Exit(2) from err
+        fail(err, code=2)
     if not isinstance(adapter, OnDiskDatasetAdapter):
         raise typer.BadParameter(f"{name!r} is not an on-disk data set; nothing to prepare", param_hint="NAME")
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -68,11 +65,9 @@ def prepare_command(
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     except LandmarkBackendError as err:
-        console.print(f"[red]error:[/red] {escape(str(err))}")
-        raise typer.Exit(2) from err
+        fail(err, code=2)
     except (OSError, ValueError, RuntimeError) as err:  # named by the code that raised them: root, cache, labels
-        console.print(f"[red]error:[/red] {escape(str(err))}", soft_wrap=True)
-        raise typer.Exit(1) from err
+        fail(err)
     for removed in summary.repaired_chunks:
         console.print(f"repaired: {escape(removed)}; its images were prepared again", soft_wrap=True)
     if summary.recorded_stats:
@@ -129,9 +124,7 @@ def show_landmarks_command(
         source = adapter.open_split(split or adapter.splits[0], root=root, image_size=image_size, **options)
         path = render_landmark_grid(source, pick_indices(source, count, seed, only), out, threshold)
     except (OSError, ValueError, KeyError, RuntimeError) as err:  # each names its file or option
-        console.print(f"[red]error:[/red] {escape(str(err.args[0]) if isinstance(err, KeyError) else str(err))}",
-                      soft_wrap=True)
-        raise typer.Exit(1) from err
+        fail(err)
     console.print(f"wrote {path}")
 
 
@@ -213,8 +206,7 @@ def fit_visibility_command(
         held = adapter.open_split(settings.eval_split, root=root, image_size=image_size, **split_options)
         metrics = fit_visibility(train, held, settings, out, progress=progress, log=console.print)
     except (KeyError, ValueError, FileNotFoundError, NotADirectoryError, RuntimeError) as error:
-        console.print(f"[bold red]error:[/] {error}")
-        raise typer.Exit(code=1)
+        fail(error)
     console.print(f"wrote {out}")
     console.print(f"per-point AUC on held-out faces: {metrics['point_auc_heldout_kinds']:.3f} with held-out kinds "
                   f"({holdout}), {metrics['point_auc_training_kinds']:.3f} with training kinds")

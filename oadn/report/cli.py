@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-console = Console()
+from oadn.common.console import console, fail
 
 
 def _kind(folder: Path) -> str | None:
@@ -33,19 +32,16 @@ def report_command(
     if not folder.is_dir():
         folder = reports_root / target
     if not folder.is_dir():
-        console.print(f"[bold red]error:[/] no report folder {target!r} (nor {folder}); run the suite first")
-        raise typer.Exit(code=1)
+        fail(f"no report folder {target!r} (nor {folder}); run the suite first")
     folders = [folder] if _kind(folder) else sorted(p for p in folder.iterdir() if p.is_dir() and _kind(p))
     if not folders:
-        console.print(f"[bold red]error:[/] {folder} holds no manifest.csv or ablation.csv (nor do its sub-folders)")
-        raise typer.Exit(code=1)
+        fail(f"{folder} holds no manifest.csv or ablation.csv (nor do its sub-folders)")
     for report in folders:
         render = render_suite_report if _kind(report) == "suite" else render_ablation_report
         try:
             index = render(report)
         except (FileNotFoundError, ValueError) as error:
-            console.print(f"[bold red]error:[/] {error}")
-            raise typer.Exit(code=1)
+            fail(error)
         if show:
             typer.echo((report / ("results.md" if _kind(report) == "suite" else "ablation.md")).read_text())
         console.print(f"{_kind(report)} report written to {index}")

@@ -47,17 +47,9 @@ class LandmarkBackend(ABC):
 
 
 #: landmark backends by ``--landmarks`` name; each entry is a LandmarkBackend class
-LANDMARK_BACKENDS: Registry[type[LandmarkBackend]] = Registry("landmark backend")
-
-
-def register_landmark_backend(name: str):
-    """Class decorator adding a backend under ``name`` (its ``name`` attribute is set to it)."""
-
-    def decorate(cls: type[LandmarkBackend]) -> type[LandmarkBackend]:
-        cls.name = name
-        return LANDMARK_BACKENDS.register(name)(cls)
-
-    return decorate
+LANDMARK_BACKENDS: Registry[type[LandmarkBackend]] = Registry("landmark backend", name_attribute="name")
+#: class decorator adding a backend under a ``--landmarks`` name (its ``name`` attribute is set to it)
+register_landmark_backend = LANDMARK_BACKENDS.register
 
 
 class ImageLandmarkBackend(LandmarkBackend):

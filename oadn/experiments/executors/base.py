@@ -48,10 +48,6 @@ EXECUTORS: Registry[type[Executor]] = Registry("executor")
 register_executor = EXECUTORS.register
 
 
-def list_executors() -> list[str]:
-    return EXECUTORS.names()
-
-
 def get_executor(name: str, **options: Any) -> Executor:
     """The executor registered as ``name``, built with ``options`` (e.g. ``progress=False``)."""
     return EXECUTORS.get(name)(**options)
