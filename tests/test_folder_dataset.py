@@ -117,3 +117,16 @@ def test_prepare_and_read_a_folder_as_a_test_set(folder: Path, tmp_path: Path, m
     records = {source[i].image_id: source[i] for i in range(len(source))}
     deep = records["happy/deep.png"].image
     assert deep.shape == (32, 32, 3) and 0 < deep.mean() < 250  # the 16-bit face is not all white
+
+
+def test_exif_orientation_is_applied_at_decode(tmp_path: Path):
+    """A phone JPEG stored sideways (4 wide x 2 high, EXIF orientation 6: rotate 90 degrees clockwise to view)
+    decodes upright: 2 wide x 4 high, the stored top-left pixel now at the top right."""
+    stored = np.zeros((40, 80, 3), np.uint8)
+    stored[:20, :20] = 255  # a white block at the stored top-left corner
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif.tobytes(), quality=95)
+    rgb = decode_rgb(tmp_path / "phone.jpg")
+    assert rgb.shape == (80, 40, 3)
+    assert rgb[:20, -20:].mean() > 200 and rgb[:20, :20].mean() < 50

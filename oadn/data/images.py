@@ -4,6 +4,8 @@ Pillow's own ``convert("RGB")`` clips 16-bit and 32-bit integer pixels at 255, s
 TIFF would come out all white: those modes are scaled here (full 16-bit range -> 0..255) instead. Float images
 have no agreed range and are rejected by name rather than guessed. An image over Pillow's decompression-bomb
 limit is an unreadable image like any other (an :class:`ImageDecodeError`), never a crash.
+The EXIF orientation tag is applied at decode (a phone JPEG stored sideways with orientation 6 comes out
+upright), so detection, alignment and training all see the face the way a viewer shows it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 #: modes Pillow converts to RGB without losing range
 _DIRECT_MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "La", "RGBa"}
@@ -51,7 +53,7 @@ def decode_rgb(path: str | Path) -> np.ndarray:
                 raise ImageDecodeError(path, f"larger than Pillow's decompression-bomb limit ({image.width} x "
                                              f"{image.height} pixels, limit {limit})")
             image.load()  # decodes every byte: a truncated file raises here
-            return to_rgb(image, path)
+            return to_rgb(ImageOps.exif_transpose(image), path)
     except ImageDecodeError:
         raise
     except FileNotFoundError:
