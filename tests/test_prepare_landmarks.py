@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import torch
 
 from oadn.data.aligned_frame import apply_transform, warp_image
 from oadn.data.landmarks import LandmarkBackendError, make_backend
+from oadn.data.landmarks.base import canonical_spec
 from oadn.data.landmarks.fan import CHECKPOINT_NAMES
 from oadn.data.landmarks.fan_net import FAN
 from oadn.preprocess.alignment import MtcnnDetector, similarity_transform, template_points
@@ -103,7 +105,7 @@ def test_dlib_on_the_astronaut(astronaut_aligned):
     assert points[36:42, 0].mean() < points[42:48, 0].mean()
 
 
-def test_file_backend_reads_csv_and_pickle(tmp_path):
+def test_file_backend_reads_csv_npz_and_a_trusted_pickle(tmp_path):
     rng = np.random.default_rng(0)
     points = rng.uniform(0, 40, size=(2, 68, 3)).astype(np.float32)
     points[..., 2] = rng.uniform(0, 1, size=(2, 68))
@@ -113,8 +115,9 @@ def test_file_backend_reads_csv_and_pickle(tmp_path):
     frame.to_csv(tmp_path / "lm.csv", index=False)
     with open(tmp_path / "lm.pkl", "wb") as fh:
         pickle.dump({"a.png": points[0].T, "b": points[1].T}, fh)
+    np.savez(tmp_path / "lm.npz", **{"a.png": points[0].T, "b": points[1]})
     rows = pd.DataFrame({"image_id": ["x/a.png", "b.jpg", "c"], "path": ["/d/a.png", "/d/b.jpg", "/d/c.png"]})
-    for name in ("lm.csv", "lm.pkl"):
+    for name in ("lm.csv", "lm.npz", "lm.pkl?trust_pickle=1"):
         backend = make_backend(f"file:{tmp_path / name}")
         found = backend.lookup(rows)
         np.testing.assert_allclose(found[0], points[0], atol=1e-5)  # by file name
@@ -123,6 +126,30 @@ def test_file_backend_reads_csv_and_pickle(tmp_path):
     with pytest.raises(LandmarkBackendError, match="missing columns"):
         pd.DataFrame({"name": ["a"]}).to_csv(tmp_path / "bad.csv", index=False)
         make_backend(f"file:{tmp_path / 'bad.csv'}")
+
+
+class _Payload:
+    """Unpickling this object calls ``ran.append`` on the module-level list: a stand-in for running code."""
+
+    def __reduce__(self):
+        return (RAN.append, ("payload ran",))
+
+
+RAN: list[str] = []
+
+
+def test_file_backend_refuses_a_pickle_unless_trusted_and_an_npz_of_objects(tmp_path):
+    with open(tmp_path / "lm.pkl", "wb") as fh:
+        pickle.dump({"a.png": _Payload()}, fh)
+    with pytest.raises(LandmarkBackendError, match=r"refused: a pickle file runs any code.*trust_pickle=1"):
+        make_backend(f"file:{tmp_path / 'lm.pkl'}")
+    assert RAN == []
+    np.savez(tmp_path / "objects.npz", a=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(LandmarkBackendError, match="not a plain NPZ"):
+        make_backend(f"file:{tmp_path / 'objects.npz'}")
+    with pytest.raises(LandmarkBackendError, match="unknown flag"):
+        make_backend(f"file:{tmp_path / 'lm.pkl'}?trust=yes")
+    assert canonical_spec("file:lm.pkl?trust_pickle=1") == f"file:{Path('lm.pkl').resolve()}?trust_pickle=1"
 
 
 def test_fan_weights_download_into_the_torch_hub_cache_when_online(tmp_path, monkeypatch):

@@ -289,7 +289,7 @@ def test_best_weights_are_restored_from_the_checkpoint_after_a_crash_between_wri
     with pytest.raises(Interrupt):
         train_run(tiny_config("train.epochs=1"), run, progress=False)
     monkeypatch.undo()
-    checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
     assert checkpoint["state"]["best_epoch"] == 1 and not (run / "best.pt").exists()
     train_run(None, run, resume=True, progress=False)
     best = torch.load(run / "best.pt", weights_only=True)

@@ -1,5 +1,8 @@
 """Files written so that nothing is ever half-saved: each is written to a temporary file beside its target and
-renamed into place, with the mode ``open()`` would give it (0666 less the umask), not mkstemp's 0600."""
+renamed into place, with the mode ``open()`` would give it (0666 less the umask), not mkstemp's 0600.
+
+Torch files are read back only as tensors and plain values (``weights_only=True``): researchers pass checkpoints
+and model files to each other, and a full unpickle of a crafted file runs its code."""
 
 from __future__ import annotations
 
@@ -48,6 +51,40 @@ def save_torch(obj: Any, path: Path) -> None:
     import torch
 
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+class TorchFileError(ValueError):
+    """A torch file that cannot be read (empty, truncated, not a torch file)."""
+
+
+class UnsafeTorchFileError(TorchFileError):
+    """A torch file holding Python objects other than tensors and plain values: refused, never unpickled."""
+
+
+def load_torch(path: Path, map_location: Any = "cpu") -> Any:
+    """The tensors and plain values saved in ``path``, loaded with ``weights_only=True``; a file that needs a full
+    unpickle is an :class:`UnsafeTorchFileError`, any other failure a :class:`TorchFileError`, both one line
+    naming the file."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()
+        detail = next((line.strip() for line in reason if "Unsupported global" in line or "GLOBAL" in line),
+                      reason[0] if reason else "")
+        raise UnsafeTorchFileError(
+            f"{path}: refused: it holds Python objects, not only tensors and plain values, and loading it would run "
+            f"code from the file ({detail}); only files this tool wrote can be read"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise TorchFileError(f"{path}: cannot be read as a torch file (truncated or not one: {first})") from None
 
 
 def save_parquet(frame: Any, path: Path) -> None:

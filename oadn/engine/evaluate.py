@@ -22,9 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
-from oadn.common.files import save_json, save_parquet
+from oadn.common.files import load_torch, save_json, save_parquet
 from oadn.config import TEST_TIME, RunConfig, build_config, config_to_dict, keys_with_role, merge
 from oadn.data.registry import DatasetAdapter, get_dataset, option_names
 from oadn.engine.device import resolve_device
@@ -149,7 +147,7 @@ def evaluate_run(
     # typed and range-checked as any configuration (a ConfigError names the key)
     model_config = build_config(base=merge(config_to_dict(config), {"model": spec.model_overrides})).model
     model = create_model(model_config, len(spec.run_classes), config.data.image_size).to(device)
-    model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+    model.load_state_dict(load_torch(weights, map_location=device))
     metrics_path = spec.out_dir / "metrics.json"
     saved = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     results: dict[str, Any] = {}

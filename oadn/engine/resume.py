@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import torch
 
-from oadn.common.files import save_torch
+from oadn.common.files import TorchFileError, UnsafeTorchFileError, load_torch, save_torch
 from oadn.config import (
     DURATION,
     LOCATION,
@@ -77,11 +77,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if path.stat().st_size == 0:
         raise CheckpointDamaged(f"{path.name} is damaged: {path} is empty (0 bytes); {advice}")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for a bad file
-        raise CheckpointDamaged(
-            f"{path.name} is damaged: {path} cannot be read (truncated, or not a checkpoint: {error}); {advice}"
-        ) from error
+        checkpoint = load_torch(path)
+    except UnsafeTorchFileError as error:
+        raise CheckpointDamaged(f"{error}; {advice}") from None
+    except TorchFileError as error:
+        raise CheckpointDamaged(f"{path.name} is damaged: {error}; {advice}") from None
     missing = [key for key in CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
     if missing:
         raise CheckpointDamaged(f"{path.name} is damaged: {path} lacks {', '.join(missing)}; {advice}")

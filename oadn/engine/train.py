@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from oadn.common.files import save_json, save_parquet, save_torch
+from oadn.common.files import load_torch, save_json, save_parquet, save_torch
 from oadn.common.progress import epoch_line, progress_bar
 from oadn.config import ConfigError, RunConfig, config_to_dict
 from oadn.data.registry import DatasetAdapter
@@ -343,7 +343,7 @@ def _train(
         if main:
             save_torch(model.state_dict(), run_dir / "best.pt")
     distributed.barrier()  # rank 0 has written best.pt
-    model.load_state_dict(torch.load(run_dir / "best.pt", map_location=device, weights_only=True))
+    model.load_state_dict(load_torch(run_dir / "best.pt", map_location=device))
     return _final_evaluation(model, config, adapter, run_dir, state, bad_log, eval_kwargs)
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable
 import torch
 from torch import nn
 
+from oadn.common.files import load_torch
 from oadn.models.pretrained import SCRATCH, PretrainedWeightsError, fetch_timm_weights, is_local_file, timm_name
 from oadn.models.registry import BACKBONES, register_backbone
 
@@ -145,7 +146,7 @@ def load_pretrained(backbone: Backbone, path: str | Path) -> None:
 
         state = load_file(str(path))
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch(path)
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     target = backbone.module.model

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from oadn.common.files import save_torch
+from oadn.common.files import atomic_write, load_torch, save_torch
 from oadn.common.progress import progress_bar
 from oadn.data.faces import BadImageError, FaceSource
 from oadn.data.ibug68 import NUM_LANDMARKS
@@ -115,11 +115,21 @@ def point_auc(visible: np.ndarray, probability: np.ndarray) -> float:
 
 
 def _examples(path: Path, make) -> dict[str, np.ndarray]:
+    """Examples made once and kept beside the output as NPZ (arrays only, read without pickle)."""
     if path.is_file():
-        return torch.load(path, weights_only=False)
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                return {key: saved[key] for key in saved.files}
+        except (OSError, ValueError, EOFError) as error:
+            raise ValueError(f"{path}: cannot be read ({error}); delete it to make the examples again") from None
     examples = make()
-    save_torch(examples, path)
+    atomic_write(path, lambda tmp: _save_npz(tmp, examples))
     return examples
+
+
+def _save_npz(tmp: str, arrays: dict[str, np.ndarray]) -> None:
+    with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
+        np.savez(fh, **arrays)
 
 
 def fit_visibility(train_source: FaceSource, eval_source: FaceSource, settings: FitSettings, out: Path,
@@ -129,13 +139,13 @@ def fit_visibility(train_source: FaceSource, eval_source: FaceSource, settings: 
     work = out.with_name(out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
-    train = _examples(work / "train.pt", lambda: make_examples(
+    train = _examples(work / "train.npz", lambda: make_examples(
         train_source, settings.samples, settings.train_kinds, settings, settings.seed, settings.probability,
         "occluded training faces", progress))
-    held_out = _examples(work / "eval_holdout.pt", lambda: make_examples(
+    held_out = _examples(work / "eval_holdout.npz", lambda: make_examples(
         eval_source, settings.eval_samples, settings.holdout_kinds, settings, settings.seed + 1, 1.0,
         "held-out faces, held-out kinds", progress))
-    seen = _examples(work / "eval_seen.pt", lambda: make_examples(
+    seen = _examples(work / "eval_seen.npz", lambda: make_examples(
         eval_source, settings.eval_samples, settings.train_kinds, settings, settings.seed + 2, 1.0,
         "held-out faces, training kinds", progress))
     net = VisibilityNet(settings.width, settings.embed)
@@ -144,7 +154,7 @@ def fit_visibility(train_source: FaceSource, eval_source: FaceSource, settings: 
     start_epoch = 0
     checkpoint = work / "checkpoint.pt"
     if checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
+        state = load_torch(checkpoint)
         if state["settings"] != dataclasses.asdict(settings):
             raise ValueError(f"{checkpoint}: made with other settings; delete {work} to start again")
         net.load_state_dict(state["model"])

@@ -83,4 +83,7 @@ def make_backend(spec: str, *, device: str = "cpu", fan_weights: Path | None = N
 def canonical_spec(spec: str) -> str:
     """The spec with a file path made absolute, so the cache key does not depend on the working directory."""
     name, _, arg = spec.partition(":")
-    return f"file:{Path(arg).expanduser().resolve()}" if name == "file" and arg else spec
+    if name != "file" or not arg:
+        return spec
+    path, sep, flags = arg.rpartition("?")
+    return f"file:{Path(path).expanduser().resolve()}?{flags}" if sep else f"file:{Path(arg).expanduser().resolve()}"

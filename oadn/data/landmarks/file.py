@@ -3,7 +3,9 @@
 Accepted formats:
 - CSV or parquet: a ``name`` column (image id, file name or file stem) and columns ``x0..x67``, ``y0..y67``
   and optionally ``s0..s67`` (scores; 1.0 when absent);
-- pickle: a dict ``name -> array`` of shape 3 x 68 (rows x, y, score) or 68 x 3.
+- NPZ (``numpy.savez``): one array per name, of shape 3 x 68 (rows x, y, score) or 68 x 3; read without pickle;
+- pickle: a dict ``name -> array`` of the same shapes, read only when the spec says the file is trusted
+  (``file:PATH?trust_pickle=1``): loading a pickle runs whatever code the file holds.
 A row of the index matches by image id first, then by file name, then by file stem.
 """
 
@@ -32,15 +34,16 @@ _S = [f"s{i}" for i in range(NUM_LANDMARKS)]
 class FileLandmarks(SourceLandmarkBackend):
     @classmethod
     def from_spec(cls, argument: str, *, device: str = "cpu", fan_weights: Path | None = None) -> LandmarkBackend:
-        if not argument:
-            raise LandmarkBackendError("--landmarks file:PATH needs the path of a CSV, parquet or pickle file")
-        return cls(Path(argument))
+        path, trust_pickle = split_file_argument(argument)
+        if not path:
+            raise LandmarkBackendError("--landmarks file:PATH needs the path of a CSV, parquet or NPZ file")
+        return cls(Path(path), trust_pickle=trust_pickle)
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, trust_pickle: bool = False):
         self.path = Path(path).expanduser().resolve()
         if not self.path.is_file():
             raise LandmarkBackendError(f"landmark file {self.path} not found")
-        self.table, self.provides_scores = _load(self.path)
+        self.table, self.provides_scores = _load(self.path, trust_pickle)
         scores = "scores from the file" if self.provides_scores else "no scores (all 1.0)"
         self.description = f"file {self.path.name}; {scores}"
 
@@ -53,9 +56,32 @@ class FileLandmarks(SourceLandmarkBackend):
         return found
 
 
-def _load(path: Path) -> tuple[dict[str, np.ndarray], bool]:
+def split_file_argument(argument: str) -> tuple[str, bool]:
+    """``PATH`` or ``PATH?trust_pickle=1`` -> (PATH, whether a pickle file is trusted)."""
+    path, sep, flags = argument.rpartition("?")
+    if not sep:
+        return argument, False
+    if flags not in ("trust_pickle=1", "trust_pickle=0"):
+        raise LandmarkBackendError(f"--landmarks file:{argument}: unknown flag {flags!r}; the one flag is "
+                                   "?trust_pickle=1 (read a pickle file you trust)")
+    return path, flags == "trust_pickle=1"
+
+
+def _load(path: Path, trust_pickle: bool = False) -> tuple[dict[str, np.ndarray], bool]:
     suffix = path.suffix.lower()
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                return {name: _from_array(path, name, arrays[name]) for name in arrays.files}, True
+        except ValueError as error:  # an object array needs pickle: refused like a pickle file
+            raise LandmarkBackendError(f"{path}: not a plain NPZ of number arrays ({error})") from None
     if suffix in (".pkl", ".pickle"):
+        if not trust_pickle:
+            raise LandmarkBackendError(
+                f"{path}: refused: a pickle file runs any code it holds when loaded. Convert it to CSV, parquet "
+                f"or NPZ (numpy.savez(FILE, **{{name: array}})), or, for a file you trust, pass "
+                f"--landmarks 'file:{path}?trust_pickle=1'"
+            )
         with open(path, "rb") as fh:
             raw = pickle.load(fh)
         if not isinstance(raw, dict):
@@ -66,7 +92,7 @@ def _load(path: Path) -> tuple[dict[str, np.ndarray], bool]:
     elif suffix in (".parquet", ".pq"):
         frame = pd.read_parquet(path)
     else:
-        raise LandmarkBackendError(f"{path}: expected a .csv, .parquet or .pkl landmark file")
+        raise LandmarkBackendError(f"{path}: expected a .csv, .parquet or .npz landmark file (or a trusted .pkl)")
     missing = [c for c in ["name", *_X, *_Y] if c not in frame.columns]
     if missing:
         raise LandmarkBackendError(f"{path}: missing columns "

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from oadn.common.files import save_torch
+from oadn.common.files import load_torch, save_torch
 from oadn.data.aligned_frame import rescale_points
 from oadn.data.ibug68 import NUM_LANDMARKS
 
@@ -85,7 +85,7 @@ class VisibilityScorer:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no visibility model (make one with oadn-bench fit-visibility)")
-        saved = torch.load(path, map_location="cpu", weights_only=False)
+        saved = load_torch(path)
         if not isinstance(saved, dict) or saved.get("format") != "oadn-visibility-1":
             raise ValueError(f"{path}: not a visibility model file (expected format oadn-visibility-1)")
         settings = saved["settings"]
