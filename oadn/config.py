@@ -21,6 +21,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from oadn.common.names import relative_path_problem
+
 # What a setting is for. Every field has one (WEIGHTS unless it says otherwise); a mapping field may give some of
 # its keys another (data.split_options.cache_dir is a LOCATION).
 #: decides what is trained: part of a run's identity, fixed once training has started
@@ -221,6 +223,8 @@ def _problems(config: RunConfig) -> list[tuple[str, object, str]]:
     """(dotted key, value, what is expected) for every value out of range."""
     data, model, train = config.data, config.model, config.train
     checks = [
+        ("name", config.name, not relative_path_problem(config.name),
+         f"a relative run name, names joined by '/' ({relative_path_problem(config.name)})"),
         ("data.image_size", data.image_size, data.image_size >= MIN_IMAGE_SIZE, f"an integer >= {MIN_IMAGE_SIZE}"),
         ("data.val_fraction", data.val_fraction, 0.0 <= data.val_fraction < 1.0, "a fraction in [0, 1)"),
         ("data.test_splits", data.test_splits, len(set(data.test_splits)) == len(data.test_splits),

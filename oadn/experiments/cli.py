@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from oadn.common.console import console, fail, log
-from oadn.config import parse_override
+from oadn.config import ConfigError, parse_override
 
 if TYPE_CHECKING:  # the commands import the experiment machinery when they run: --help stays quick
     from oadn.experiments.planning import DataLocations
@@ -100,6 +100,8 @@ def run_command(
         request = _request(runs_root, locations(data_root, root, cache_dir, landmarks), overrides, executor,
                            executor_option, dry_run, progress)
         run_suite(spec, report_dir or Path("reports") / spec.name, request)
+    except ConfigError as error:  # a bad name or configuration value: a usage error
+        fail(error, code=2)
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:  # TrainingDiverged is a RuntimeError
         fail(error)
 
@@ -143,5 +145,7 @@ def ablate_command(
         request = _request(runs_root, locations(data_root, root, cache_dir, landmarks), overrides, executor,
                            executor_option, dry_run, progress)
         run_ablation(spec, target, request, at_test=at_test)
+    except ConfigError as error:
+        fail(error, code=2)
     except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:  # TrainingDiverged is a RuntimeError
         fail(error)

@@ -22,7 +22,7 @@ from oadn.data.prepared.source import find_cache, prepare_command_line
 from oadn.data.registry import DatasetAdapter, get_dataset
 from oadn.engine.evaluate import column_options
 from oadn.experiments.identity import config_hash, find_run, run_status, slug
-from oadn.experiments.suites import Column, Experiment, Suite, init_of, method_config
+from oadn.experiments.suites import Column, Experiment, Suite, check_names, init_of, method_config
 from oadn.models.pretrained import is_local_file
 
 #: landmark backends tried, best first, when neither --landmarks nor an existing cache decides
@@ -192,6 +192,7 @@ def _column_plan(column: Column, experiment: Experiment, run_data: DataCheck, op
 def plan_suite(suite: Suite, runs_root: Path, locations: DataLocations,
                overrides: Iterable[str] = ()) -> list[ExperimentPlan]:
     """Every experiment's data check, runs and columns, in the suite's order."""
+    check_names(suite)
     overrides = list(overrides)
     plans = []
     for experiment in suite.experiments:

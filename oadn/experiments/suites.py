@@ -29,7 +29,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, Iterable
 
-from oadn.config import RunConfig, build_config, load_yaml, merge
+from oadn.common.names import name_problem
+from oadn.config import ConfigError, RunConfig, build_config, load_yaml, merge
 
 SUITE_KEYS = {"name", "description", "notes", "seeds", "base", "methods", "experiments", "table"}
 EXPERIMENT_KEYS = {"id", "title", "table", "root", "config", "methods", "columns"}
@@ -172,6 +173,21 @@ def load_suite(name_or_path: str) -> Suite:
         raise ValueError(f"{where}: experiment ids must be unique, got {ids}")
     return Suite(name=name, description=values.get("description", ""), seeds=list(values.get("seeds", [0])),
                  experiments=experiments, notes=list(values.get("notes", [])), path=path)
+
+
+def check_names(suite: Suite) -> None:
+    """A ConfigError listing every suite name, experiment id, method and column name that cannot be a path
+    component (each becomes a folder or file name under --runs-root and the report folder); run before any work."""
+    where = suite.path or suite.name
+    named = [("name", suite.name)]
+    for number, experiment in enumerate(suite.experiments):
+        named.append((f"experiments[{number}].id", experiment.id))
+        named += [(f"experiments[{number}] method", method) for method in experiment.methods]
+        named += [(f"experiments[{number}].columns[{k}].name", c.name) for k, c in enumerate(experiment.columns)]
+    problems = [f"{key} {value!r}: {problem}" for key, value in dict.fromkeys(named)
+                if (problem := name_problem(value))]
+    if problems:
+        raise ConfigError(f"{where}: " + "; ".join(problems))
 
 
 def method_config(
