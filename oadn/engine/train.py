@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from oadn.common.files import load_torch, save_json, save_parquet, save_torch
+from oadn.common.files import TEMPORARY_GLOB, load_torch, save_json, save_parquet, save_torch
 from oadn.common.progress import epoch_line, progress_bar
 from oadn.config import ConfigError, RunConfig, config_to_dict
 from oadn.data.registry import DatasetAdapter
@@ -156,6 +156,7 @@ def train_run(
             raise ValueError("a configuration is needed unless resuming")
         if (run_dir / "config.yaml").exists():
             raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick a new name")
+        refuse_foreign_files(run_dir)
     opened = None if resume else check_run(config, run_dir)
     created = not run_dir.exists()
     # One process owns a run directory; under torchrun that is rank 0 (the other ranks write nothing).
@@ -180,6 +181,18 @@ def train_run(
             if main and not resume:
                 discard_unstarted(run_dir, created)
             raise
+
+
+def refuse_foreign_files(run_dir: Path) -> None:
+    """A new run goes into a new or empty folder: one holding other files (a user's metrics.json, a paper draft)
+    would have them overwritten or mixed with the run's."""
+    if not run_dir.is_dir():
+        return
+    others = sorted(p.name for p in run_dir.iterdir() if p.name != ".lock" and not p.match(TEMPORARY_GLOB))
+    if others:
+        shown = ", ".join(others[:6]) + (f" and {len(others) - 6} more" if len(others) > 6 else "")
+        raise FileExistsError(f"{run_dir} holds files that are not a run's ({shown}); a new run needs a new or "
+                              f"empty folder: pick another --run-dir")
 
 
 def diverged_advice(run_dir: Path) -> str:

@@ -29,8 +29,10 @@ from oadn.experiments.planning import ExperimentPlan
 from oadn.experiments.running import RunRequest, finish_report, plan_and_train, score_columns
 from oadn.experiments.suites import Experiment, Suite, builtin_dir, check_keys, parse_columns
 from oadn.report import render_ablation_report
+from oadn.report.ablation_report import ABLATION_INPUTS, ABLATION_OUTPUTS
 from oadn.report.ablation_report import COLUMNS as CSV_COLUMNS
 from oadn.report.manifest import ManifestRow
+from oadn.report.output import claim, refuse_foreign
 
 ALIASES = {"T": "model.threshold", "K": "model.regions", "lambda": "model.lam", "sigma": "model.sigma",
            "backbone": "model.backbone"}
@@ -126,6 +128,7 @@ def run_ablation(ablation: Ablation, report_dir: Path, request: RunRequest, *, a
     if not ablation.values:
         raise ValueError(f"ablation {ablation.name!r} has no values: pass --values a,b,c")
     started = time.perf_counter()
+    refuse_foreign(Path(report_dir), ABLATION_INPUTS + ABLATION_OUTPUTS)  # before any training, not after it
     suite = ablation_suite(ablation, at_test, request.overrides)
     trained = plan_and_train(suite, request)
     if trained is None:
@@ -139,7 +142,7 @@ def run_ablation(ablation: Ablation, report_dir: Path, request: RunRequest, *, a
         rows = _retrained_rows(ablation, score_columns(suite, plans, request))
     table = pd.DataFrame(rows, columns=CSV_COLUMNS)
     report_dir = Path(report_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
+    claim(report_dir, ["ablation.csv"])
     table.to_csv(report_dir / "ablation.csv", index=False)
     info = {"param": ablation.param, "dataset": plans[0].data.adapter.name, "paper_value": ablation.paper_value,
             "values": ablation.values, "kind": "at-test" if at_test else "retrained",

@@ -31,6 +31,8 @@ from oadn.experiments.suites import Suite
 from oadn.preprocess.prepare import prepare
 from oadn.report import render_suite_report
 from oadn.report.manifest import ManifestRow, write_manifest
+from oadn.report.output import claim, refuse_foreign
+from oadn.report.suite_report import SUITE_INPUTS, SUITE_OUTPUTS
 
 Log = Callable[[str], None]
 
@@ -195,6 +197,8 @@ def finish_report(report_dir: Path, info_file: str, info: dict[str, Any], starte
     """Write ``info_file`` (with the wall time since ``started``), render the report, print its Markdown and the
     summary; returns the report's index page."""
     info = {**info, "wall_seconds": round(time.perf_counter() - started, 1)}
+    refuse_foreign(report_dir, [info_file])
+    claim(report_dir, [info_file])
     (report_dir / info_file).write_text(json.dumps(info, indent=2, default=str) + "\n")
     path = render(report_dir)
     log((report_dir / markdown).read_text())
@@ -207,13 +211,14 @@ def finish_report(report_dir: Path, info_file: str, info: dict[str, Any], starte
 def run_suite(suite: Suite, report_dir: Path, request: RunRequest) -> Summary:
     """Plan, prepare, train, score and report one suite (a dry run prints the plan and stops)."""
     started = time.perf_counter()
+    report_dir = Path(report_dir)
+    refuse_foreign(report_dir, SUITE_INPUTS + SUITE_OUTPUTS)  # before any training, not after it
     trained = plan_and_train(suite, request)
     if trained is None:
         return Summary()
     plans, summary = trained
     rows = score_columns(suite, plans, request)
-    report_dir = Path(report_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
+    claim(report_dir, ["manifest.csv"])
     write_manifest(rows, report_dir / "manifest.csv")
     info = {
         "name": suite.name, "description": suite.description, "notes": suite.notes, "summary": summary.counts(),

@@ -8,8 +8,13 @@ from pathlib import Path
 import pandas as pd
 
 from oadn.report import html
+from oadn.report.output import staged
 from oadn.report.plots import plot_ablation
 
+#: what ``ablate`` writes and the report is rendered from (kept when the report is rendered again)
+ABLATION_INPUTS = ("ablation.csv", "ablation.json")
+#: files every ablation report writes (``ablate`` checks them before training)
+ABLATION_OUTPUTS = ("ablation.md", "index.html")
 COLUMNS = ["param", "value", "kind", "seed", "column", "count", "accuracy", "mean_class_accuracy", "status", "run_dir"]
 KIND_TEXT = {
     "retrained": "retrained: one model trained per value",
@@ -92,20 +97,21 @@ def render_ablation_report(report_dir: Path) -> Path:
         for r in frame[frame["status"] != "finished"].itertuples()
     ]
     table = ablation_table(points) if len(points) else pd.DataFrame()
-    figure = None
-    if len(points):
-        figure = plot_ablation(points, param, info.get("paper_value"), title, report_dir / f"ablation_{param}.png")
     heading = title.replace("\n", "; ").replace("; ", ": ", 1)
-    flat = table.set_axis([f"{g} {m}" for g, m in table.columns], axis=1).reset_index() if len(table) else None
-    markdown = [f"# {heading}", "", flat.to_markdown(index=False) if len(table) else "(no finished point yet)", ""]
-    markdown += (["Missing:", ""] + [f"- {m}" for m in missing] + [""]) if missing else []
-    markdown += [f"- {n}" for n in notes]
-    (report_dir / "ablation.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
-    body = ['<p><a href="ablation.md">ablation.md</a> · <a href="ablation.csv">ablation.csv</a></p>']
-    body += [html.image(figure, heading, wide=True)] if figure else []
-    body += [html.table(table, index=True)] if len(table) else []
-    body += [f"<p>Missing:</p>{html.bullets(missing)}"] if missing else []
-    body += [html.bullets(notes)]
-    index = html.write_page(report_dir / "index.html", heading, body)
+    with staged(report_dir, keep=ABLATION_INPUTS) as out:
+        figure = None
+        if len(points):
+            figure = plot_ablation(points, param, info.get("paper_value"), title, out / f"ablation_{param}.png")
+        flat = table.set_axis([f"{g} {m}" for g, m in table.columns], axis=1).reset_index() if len(table) else None
+        markdown = [f"# {heading}", "", flat.to_markdown(index=False) if len(table) else "(no finished point yet)", ""]
+        markdown += (["Missing:", ""] + [f"- {m}" for m in missing] + [""]) if missing else []
+        markdown += [f"- {n}" for n in notes]
+        (out / "ablation.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
+        body = ['<p><a href="ablation.md">ablation.md</a> · <a href="ablation.csv">ablation.csv</a></p>']
+        body += [html.image(figure, heading, wide=True)] if figure else []
+        body += [html.table(table, index=True)] if len(table) else []
+        body += [f"<p>Missing:</p>{html.bullets(missing)}"] if missing else []
+        body += [html.bullets(notes)]
+        html.write_page(out / "index.html", heading, body)
     html.refresh_reports_index(report_dir.parent)
-    return index
+    return report_dir / "index.html"

@@ -75,8 +75,17 @@ def _describe(report: Path) -> tuple[str, str]:
     return "report", ""
 
 
-def refresh_reports_index(reports_root: Path) -> Path:
-    """``<reports_root>/index.html`` linking every rendered report (a sub-folder with an index.html)."""
+#: marks the reports index as this tool's: an ``index.html`` without it is the user's and is left alone
+INDEX_GENERATOR = '<meta name="generator" content="oadn-bench reports index">'
+
+
+def refresh_reports_index(reports_root: Path) -> Path | None:
+    """``<reports_root>/index.html`` linking every rendered report (a sub-folder with an index.html); None, and
+    nothing written, when an ``index.html`` there is not one this tool wrote."""
+    path = Path(reports_root) / "index.html"
+    head = path.read_text(encoding="utf-8", errors="replace")[:2000] if path.is_file() else INDEX_GENERATOR
+    if INDEX_GENERATOR not in head and "<title>oadn-bench reports</title>" not in head:  # (the latter: older ones)
+        return None
     rows = []
     for report in sorted(p for p in Path(reports_root).iterdir() if (p / "index.html").is_file()):
         kind, description = _describe(report)
@@ -87,9 +96,8 @@ def refresh_reports_index(reports_root: Path) -> Path:
     header = '<table class="index"><tr><th>report</th><th>kind</th><th>description</th></tr>'
     body = header + "".join(rows) + "</table>"
     page = (
-        f'<!doctype html><html><head><meta charset="utf-8"><title>oadn-bench reports</title><style>{STYLE}</style>'
-        f"</head><body><h1>oadn-bench reports</h1>{body}</body></html>"
+        f'<!doctype html><html><head><meta charset="utf-8">{INDEX_GENERATOR}<title>oadn-bench reports</title>'
+        f"<style>{STYLE}</style></head><body><h1>oadn-bench reports</h1>{body}</body></html>"
     )
-    path = Path(reports_root) / "index.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -10,6 +10,7 @@ import pandas as pd
 
 from oadn.report import html
 from oadn.report.manifest import load_manifest
+from oadn.report.output import staged
 from oadn.report.plots import plot_confusion_matrix, plot_method_bars
 from oadn.report.published import load_published
 from oadn.report.stats import EXACT_BELOW
@@ -128,35 +129,40 @@ def _experiment_section(
     return markdown, latex, body
 
 
+#: what ``run`` writes and the report is rendered from (kept when the report is rendered again)
+SUITE_INPUTS = ("manifest.csv", "suite.json")
+#: files every suite report writes (``run`` checks them before training)
+SUITE_OUTPUTS = ("results.md", "results.tex", "results.csv", "results_by_seed.csv", "per_class.csv", "mcnemar.csv",
+                 "index.html")
+
+
 def render_suite_report(report_dir: Path, *, resamples: int = RESAMPLES) -> Path:
-    """Re-render a suite's report from manifest.csv, suite.json and the predictions they name; never trains."""
+    """Re-render a suite's report from manifest.csv, suite.json and the predictions they name; never trains.
+    Written into a temporary folder and moved into place (see :mod:`oadn.report.output`)."""
     report_dir = Path(report_dir)
     manifest = load_manifest(report_dir)
     info_path = report_dir / "suite.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     summary = summarise_suite(manifest, report_dir, load_published(), resamples=resamples)
-    summary.results.to_csv(report_dir / "results.csv", index=False)
-    summary.per_seed.to_csv(report_dir / "results_by_seed.csv", index=False)
-    summary.per_class.to_csv(report_dir / "per_class.csv", index=False)
-    summary.mcnemar.to_csv(report_dir / "mcnemar.csv", index=False)
-    figures_dir = report_dir / "figures"
-    for stale in figures_dir.glob("*.png"):  # figures of methods or test sets no longer in the manifest
-        stale.unlink()
-    title = info.get("description") or info.get("name") or str(manifest["suite"].iloc[0])
-    notes = _notes(manifest, info, resamples)
-    markdown, latex, body = [f"# {title}", ""], [], []
-    for experiment in dict.fromkeys(manifest["experiment"]):
-        section_markdown, section_latex, section_body = _experiment_section(summary, manifest, experiment, figures_dir)
-        markdown += section_markdown
-        latex.append(section_latex)
-        body += section_body
-    markdown += ["Notes:", ""] + [f"- {note}" for note in notes]
-    (report_dir / "results.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
-    (report_dir / "results.tex").write_text("% needs \\usepackage{booktabs}\n" + "\n".join(latex), encoding="utf-8")
-    files = ("results.md", "results.tex", "results.csv", "results_by_seed.csv", "per_class.csv", "mcnemar.csv")
-    links = " · ".join(f'<a href="{name}">{name}</a>' for name in files)
-    index = html.write_page(
-        report_dir / "index.html", title, [f"<p>{links}</p>"] + body + ["<h2>Notes</h2>", html.bullets(notes)]
-    )
+    with staged(report_dir, keep=SUITE_INPUTS) as out:
+        summary.results.to_csv(out / "results.csv", index=False)
+        summary.per_seed.to_csv(out / "results_by_seed.csv", index=False)
+        summary.per_class.to_csv(out / "per_class.csv", index=False)
+        summary.mcnemar.to_csv(out / "mcnemar.csv", index=False)
+        title = info.get("description") or info.get("name") or str(manifest["suite"].iloc[0])
+        notes = _notes(manifest, info, resamples)
+        markdown, latex, body = [f"# {title}", ""], [], []
+        for experiment in dict.fromkeys(manifest["experiment"]):
+            section_markdown, section_latex, section_body = _experiment_section(summary, manifest, experiment,
+                                                                                out / "figures")
+            markdown += section_markdown
+            latex.append(section_latex)
+            body += section_body
+        markdown += ["Notes:", ""] + [f"- {note}" for note in notes]
+        (out / "results.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
+        (out / "results.tex").write_text("% needs \\usepackage{booktabs}\n" + "\n".join(latex), encoding="utf-8")
+        files = SUITE_OUTPUTS[:-1]
+        links = " · ".join(f'<a href="{name}">{name}</a>' for name in files)
+        html.write_page(out / "index.html", title, [f"<p>{links}</p>"] + body + ["<h2>Notes</h2>", html.bullets(notes)])
     html.refresh_reports_index(report_dir.parent)
-    return index
+    return report_dir / "index.html"

@@ -1,0 +1,113 @@
+"""A report folder owns only the files its reports wrote.
+
+Reports are rendered into folders researchers choose (``--report-dir``), which may hold their own files: a
+``results.md`` they edited, figures of their own. ``.oadn-report.json`` in the folder lists every file a report
+wrote there; a render may replace or remove only those, refuses (naming them) to overwrite anything else, and
+never deletes a file it did not write. A render is written into a temporary folder beside its target and
+moved into place only when complete, so a failed render leaves the previous report as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator
+
+#: the record of the files reports wrote in a folder (paths relative to it)
+MARKER = ".oadn-report.json"
+#: files only this tool writes: a folder holding one from before ownership was recorded is a report folder
+LEGACY_SIGNS = ("suite.json", "ablation.json")
+
+
+class ReportFolderError(ValueError):
+    """A report would overwrite a file it did not write."""
+
+
+def owned_files(folder: Path) -> set[str]:
+    """The files reports wrote in ``folder`` (relative paths), as its record lists them."""
+    path = Path(folder) / MARKER
+    if not path.is_file():
+        return set()
+    try:
+        return set(json.loads(path.read_text())["files"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ReportFolderError(f"{path}: damaged record of the report's files ({error}); it lists what the "
+                                f"report may replace: restore it, or render into a new folder") from None
+
+
+def _legacy(folder: Path) -> bool:
+    """A report folder written before the record existed (it holds a file only this tool writes)."""
+    return not (folder / MARKER).is_file() and any((folder / name).is_file() for name in LEGACY_SIGNS)
+
+
+def foreign_files(folder: Path, names: Iterable[str]) -> list[str]:
+    """Those of ``names`` that exist in ``folder`` but no report wrote."""
+    folder = Path(folder)
+    owned = owned_files(folder)
+    legacy = _legacy(folder)
+    return sorted(name for name in names if (folder / name).exists() and name not in owned and not legacy)
+
+
+def refuse_foreign(folder: Path, names: Iterable[str]) -> None:
+    """A ReportFolderError naming every file of ``names`` in ``folder`` that a report did not write."""
+    foreign = foreign_files(folder, names)
+    if foreign:
+        shown = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8 else "")
+        raise ReportFolderError(
+            f"{folder}: refusing to overwrite {shown}: not written by a report here (no record in {MARKER}); "
+            f"move them away or choose another report folder"
+        )
+
+
+def _record(folder: Path, files: Iterable[str]) -> None:
+    path = Path(folder) / MARKER
+    tmp = path.with_name(f".{MARKER}.tmp")
+    tmp.write_text(json.dumps({"files": sorted(set(files))}, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def claim(folder: Path, names: Iterable[str]) -> None:
+    """Record ``names`` as the report's (after :func:`refuse_foreign` said they are free)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _record(folder, owned_files(folder) | set(names))
+
+
+def _files_under(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+@contextmanager
+def staged(folder: Path, keep: Iterable[str] = ()) -> Iterator[Path]:
+    """A temporary folder to render into; on success its files replace the report's previous ones in ``folder``
+    (those not rendered again are removed, except ``keep``: the report's inputs), on failure it is removed and
+    ``folder`` is untouched."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".render-"))
+    try:
+        yield staging
+        publish(staging, folder, keep)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def publish(staging: Path, folder: Path, keep: Iterable[str] = ()) -> list[str]:
+    """Move every file under ``staging`` into ``folder``, refusing to overwrite files no report wrote; remove
+    the report's own files that this render did not write again; record the result."""
+    new = _files_under(staging)
+    refuse_foreign(folder, new)
+    keep = set(keep)
+    previous = owned_files(folder) | ({n for n in new + sorted(keep) if (folder / n).is_file()} if _legacy(folder)
+                                      else set())
+    for stale in sorted(previous - set(new) - keep):
+        (folder / stale).unlink(missing_ok=True)
+    for name in new:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, folder / name)
+    _record(folder, set(new) | (previous & keep))
+    return new
