@@ -50,6 +50,8 @@ def paper_table(table: pd.DataFrame, source_column: str = "Source") -> str:
     styler = flat.style.hide(axis="index").apply(
         lambda column: ["font-style: italic; color: #555" if p else "" for p in published], axis=0
     )
+    # a Styler escapes nothing by default: method names (cells) and test-set names (headers) are the user's
+    styler = styler.format(escape="html", na_rep="-").format_index(escape="html", axis=1)
     return '<div class="scroll">' + styler.to_html() + "</div>"
 
 
