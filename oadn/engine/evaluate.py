@@ -4,7 +4,9 @@ Protocol options: a data set the run was not trained on inherits those of the ru
 accepts (so Occlusion-FERPlus is read under the run's FERPlus label mode), unless ``options`` overrides them.
 Each (data set, options, model overrides) gets its own folder ``<run>/evaluations/<key>/`` with one parquet per
 split, ``metrics.json`` (per split; evaluating one split never removes another's figures) and
-``evaluation.json`` (what was evaluated and how classes were scored).
+``evaluation.json`` (what was evaluated and how classes were scored). Each split's metrics carry the
+fingerprint of the data they were computed on (:mod:`oadn.data.fingerprint`): figures on another copy of the
+data are computed again, never reused.
 
 Cross-data-set scoring: a test set whose classes are a strict subset of the training classes (FERPlus' 8 ->
 FED-RO's 7, a lab set without neutral) is scored on the shared classes, matched by canonical name, with each
@@ -24,6 +26,7 @@ from typing import Any, Callable
 
 from oadn.common.files import load_torch, save_json, save_parquet
 from oadn.config import TEST_TIME, RunConfig, build_config, config_to_dict, keys_with_role, merge
+from oadn.data.fingerprint import data_fingerprints
 from oadn.data.registry import DatasetAdapter, get_dataset, option_names
 from oadn.engine.device import resolve_device
 from oadn.engine.predict import metrics_by_branch, predict
@@ -168,10 +171,21 @@ def evaluate_run(
         save_parquet(frame, spec.out_dir / f"{split}.parquet")
         results[split] = metrics_by_branch(frame, spec.adapter.classes)
         results[split]["bad_images"] = [list(b) for b in bad]
+    fingerprints = split_fingerprints(spec, config, root, data.split_options)
+    for split in splits:
+        if fingerprints is not None:
+            results[split]["data"] = fingerprints.get(split)
     save_json({**saved, **results}, metrics_path)
     save_json({**spec.describe(), "root": str(root) if root else config.data.root}, spec.out_dir / "evaluation.json")
     save_json(provenance, spec.out_dir / "weights.json")
     return results
+
+
+def split_fingerprints(spec: EvaluationSpec, config: RunConfig, root: Path | None,
+                       split_options: dict[str, Any]) -> dict[str, Any] | None:
+    """The fingerprints of the evaluated data set's splits at ``root`` (else the run's own root)."""
+    where = root if root is not None else (Path(config.data.root) if config.data.root else None)
+    return data_fingerprints(spec.adapter, where, split_options.get("cache_dir"))
 
 
 def evaluate_missing(
@@ -191,7 +205,10 @@ def evaluate_missing(
     spec = resolve_evaluation(Path(run_dir), load_config(run_dir), dataset, options, model_overrides)
     path = spec.out_dir / "metrics.json"
     saved = json.loads(path.read_text()) if path.is_file() else {}
-    missing = [s for s in splits if s not in saved or not (spec.out_dir / f"{s}.parquet").is_file()]
+    config = load_config(run_dir)
+    now = split_fingerprints(spec, config, root, {**config.data.split_options, **(split_options or {})})
+    missing = [s for s in splits if s not in saved or not (spec.out_dir / f"{s}.parquet").is_file()
+               or (now is not None and saved[s].get("data") != now.get(s))]  # figures of another copy: again
     if missing:
         at = f" at {spec.model_overrides}" if spec.model_overrides else ""
         log(f"scoring {run_dir} on {spec.dataset} {', '.join(missing)}{at}")

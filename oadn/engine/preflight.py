@@ -167,7 +167,7 @@ def discard_unstarted(run_dir: Path, created: bool) -> None:
     run_dir = Path(run_dir)
     if (run_dir / "checkpoint.pt").exists():
         return
-    for name in ("config.yaml", "bad_images.csv", "history.jsonl", ".lock"):
+    for name in ("config.yaml", "data.json", "bad_images.csv", "history.jsonl", ".lock"):
         (run_dir / name).unlink(missing_ok=True)
     if created and run_dir.is_dir() and not any(run_dir.iterdir()):
         run_dir.rmdir()

@@ -8,6 +8,7 @@
     <run>/predictions/<split>.parquet   per-image labels, predictions and scores
     <run>/bad_images.csv     images skipped because they could not be read (header only when none)
     <run>/resume_changes.jsonl   settings changed on purpose when the run was resumed
+    <run>/data.json          fingerprints of the data it trained, validated and was tested on (on-disk data sets)
     <run>/.lock              held while a process trains the run (:class:`RunLock`)
 
 Every file is written atomically (:mod:`oadn.common.files`), with the user's usual permissions.
@@ -66,6 +67,34 @@ def load_metrics(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: run has no final metrics (unfinished? resume it with --resume)")
     return json.loads(path.read_text())
+
+
+DATA_RECORD = "data.json"
+
+
+def run_splits(config: RunConfig) -> list[str]:
+    """The splits a run reads: training, the protocol's validation split (if any), the test splits."""
+    data = config.data
+    return list(dict.fromkeys([data.train_split, *([data.val_split] if data.val_split else []), *data.test_splits]))
+
+
+def data_record(config: RunConfig, fingerprints: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What ``data.json`` holds for a run of ``config`` on data with ``fingerprints`` (None: generated data)."""
+    if fingerprints is None:
+        return None
+    return {"dataset": config.data.name, "splits": {s: fingerprints.get(s) for s in run_splits(config)}}
+
+
+def load_data_record(run_dir: Path) -> dict[str, Any] | None:
+    """The run's recorded data fingerprints; None for generated data or a run from before they were recorded."""
+    path = Path(run_dir) / DATA_RECORD
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as error:
+        raise ValueError(f"{path}: damaged ({error}); it records which data the run saw: restore it from a "
+                         f"backup, or move the run away and train it again") from None
 
 
 class BadImageLog:

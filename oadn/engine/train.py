@@ -21,6 +21,8 @@ import torch
 from oadn.common.files import TEMPORARY_GLOB, load_torch, save_json, save_parquet, save_torch
 from oadn.common.progress import epoch_line, progress_bar
 from oadn.config import ConfigError, RunConfig, config_to_dict
+from oadn.data.fingerprint import data_fingerprints
+from oadn.data.fingerprint import differences as fingerprint_differences
 from oadn.data.registry import DatasetAdapter
 from oadn.data.sampling import class_balanced_weights
 from oadn.engine import distributed
@@ -31,11 +33,15 @@ from oadn.engine.predict import metrics_by_branch, predict
 from oadn.engine.preflight import OpenedRun, check_run, discard_unstarted, warn_if_landmarks_unusable
 from oadn.engine.resume import OPTIMISER_KEYS, ResumePlan, plan_resume, record_changes, restore_best, retune_optimizer
 from oadn.engine.run_dir import (
+    DATA_RECORD,
     BadImageLog,
     RunLock,
+    data_record,
     load_config,
+    load_data_record,
     load_metrics,
     remove_temporaries,
+    run_splits,
     save_config,
 )
 from oadn.engine.splits import open_data_split, open_splits
@@ -219,16 +225,28 @@ def _settle(
     if resume:
         plan = plan_resume(run_dir, changes)
         opened = check_run(plan.config, run_dir)
+        recorded, current = load_data_record(run_dir), data_record(plan.config, _fingerprints(plan.config, opened))
+        if recorded is not None and current is not None and recorded["splits"] != current["splits"]:
+            changed = fingerprint_differences(recorded["splits"], current["splits"], run_splits(plan.config))
+            raise ValueError(f"{run_dir} was trained on other data than {plan.config.data.root} holds now "
+                             f"({'; '.join(changed)}); resume it on the data it started on, or start a new run")
         if main:
             record_changes(run_dir, plan)
         return plan.config, plan, opened
     assert config is not None and opened is not None
     if (run_dir / "config.yaml").exists():
         raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick a new name")
+    record = data_record(config, _fingerprints(config, opened))
     distributed.barrier()  # every rank has looked before rank 0 writes
     if main:
         save_config(config, run_dir)
+        if record is not None:
+            save_json(record, run_dir / DATA_RECORD)
     return config, None, opened
+
+
+def _fingerprints(config: RunConfig, opened: OpenedRun) -> dict[str, Any] | None:
+    return data_fingerprints(opened[0], config.data.root, config.data.split_options.get("cache_dir"))
 
 
 def _train(

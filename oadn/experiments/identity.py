@@ -3,7 +3,10 @@
 Two requests are the same run exactly when their resolved configurations are equal once the keys whose role
 is LOCATION (where data and caches live, worker count, device, evaluation batch size) or LABEL (the display
 ``name``) are left out (the roles are declared in :mod:`oadn.config`); so an edited suite or a new ``--set``
-always starts a new run and never silently reuses a stale one.
+always starts a new run and never silently reuses a stale one. The root path is not part of the identity, but
+the data's content is: a run on disk is the same only when its recorded data fingerprints (``data.json``) equal
+those of the data asked for; the same configuration on other data gets a directory of its own
+(``seed<k>-<hash>-data<8 hex>``). A run from before fingerprints were recorded matches any data.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import yaml
 
 from oadn.config import LABEL, LOCATION, RunConfig, config_to_dict, keys_with_role
+from oadn.engine.run_dir import load_data_record
 
 #: dotted keys left out of a run's identity: where things are (LOCATION) and its display name (LABEL)
 NOT_IDENTITY_KEYS = keys_with_role(LOCATION, LABEL)
@@ -54,14 +58,31 @@ def saved_identity(run_dir: Path) -> dict[str, Any] | None:
     return identity_dict(yaml.safe_load(path.read_text()) or {})
 
 
-def find_run(runs_root: Path, config: RunConfig) -> Path | None:
-    """An existing run directory under ``runs_root`` whose saved configuration has the same identity."""
+def same_data(run_dir: Path, data: dict[str, Any] | None) -> bool:
+    """Whether the run at ``run_dir`` saw the data of record ``data`` (see :func:`oadn.engine.run_dir.data_record`)."""
+    recorded = load_data_record(run_dir)
+    return data is None or recorded is None or recorded.get("splits") == data["splits"]
+
+
+def find_run(runs_root: Path, config: RunConfig, data: dict[str, Any] | None = None) -> Path | None:
+    """An existing run directory under ``runs_root`` whose saved configuration has the same identity and which
+    saw the same data (``data``: the record a new run would write; None for generated data)."""
     digest = config_hash(config)
     wanted = identity_dict(config_to_dict(config))
-    for candidate in sorted(Path(runs_root).glob(f"**/*-{digest}")):
-        if candidate.is_dir() and saved_identity(candidate) == wanted:
+    root = Path(runs_root)
+    candidates = sorted(set(root.glob(f"**/*-{digest}")) | set(root.glob(f"**/*-{digest}-data*")))
+    for candidate in candidates:
+        if candidate.is_dir() and saved_identity(candidate) == wanted and same_data(candidate, data):
             return candidate
     return None
+
+
+def new_run_dir(default: Path, data: dict[str, Any] | None) -> Path:
+    """``default``, or, when a run of the same configuration on other data is there, ``default-data<8 hex>``."""
+    if data is None or not (Path(default) / "config.yaml").is_file():
+        return Path(default)
+    digest = hashlib.sha256(json.dumps(data["splits"], sort_keys=True).encode()).hexdigest()[:8]
+    return Path(default).with_name(f"{Path(default).name}-data{digest}")
 
 
 def run_status(run_dir: Path | None) -> str:

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from oadn.config import RunConfig
+from oadn.data.fingerprint import index_fingerprints
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.landmarks import LandmarkBackendError, make_backend
 from oadn.data.prepared.source import find_cache, prepare_command_line
 from oadn.data.registry import DatasetAdapter, get_dataset
 from oadn.engine.evaluate import column_options
-from oadn.experiments.identity import config_hash, find_run, run_status, slug
+from oadn.engine.run_dir import data_record
+from oadn.experiments.identity import config_hash, find_run, new_run_dir, run_status, slug
 from oadn.experiments.suites import Column, Experiment, Suite, check_names, init_of, method_config
 from oadn.models.pretrained import is_local_file
 
@@ -56,6 +58,8 @@ class DataCheck:
     landmarks: str | None = None
     prepare: str | None = None  # backend to prepare a missing cache with
     reason: str = ""
+    #: per split, the fingerprint of the copy's image ids and labels (None: generated data)
+    fingerprints: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -97,7 +101,7 @@ def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLoc
             index = adapter.index(root)
     except (FileNotFoundError, ValueError) as error:
         return DataCheck(adapter, root, reason=f"data missing or unusable: {error}")
-    check = DataCheck(adapter, root, index["split"].value_counts().to_dict())
+    check = DataCheck(adapter, root, index["split"].value_counts().to_dict(), fingerprints=index_fingerprints(index))
     try:
         cache = find_cache(adapter.cache_name, root, landmarks=locations.landmarks, cache_dir=locations.cache_dir)
         check.landmarks = cache.read_meta()["landmarks"]
@@ -222,9 +226,10 @@ def plan_suite(suite: Suite, runs_root: Path, locations: DataLocations,
                 if missing:
                     runs.append(PlannedRun(experiment, method, seed, config, None, "skip", missing))
                     continue
-                found = find_run(runs_root, config)
-                run_dir = (found or Path(runs_root) / slug(experiment.id) / slug(method)
-                           / f"seed{seed}-{config_hash(config)}")
+                record = data_record(config, data.fingerprints)
+                found = find_run(runs_root, config, record)
+                run_dir = found or new_run_dir(
+                    Path(runs_root) / slug(experiment.id) / slug(method) / f"seed{seed}-{config_hash(config)}", record)
                 per_epoch, total = image_counts(config, data.sizes, column_sizes)
                 runs.append(PlannedRun(experiment, method, seed, config, run_dir, run_status(found), "",
                                        per_epoch, total))
