@@ -11,13 +11,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from test_suites import TINY
 from typer.testing import CliRunner
 
 from oadn.cli import app
 from oadn.data.fingerprint import index_fingerprints
 from oadn.data.registry import get_dataset
 from test_end_to_end_rafdb import rafdb_copy  # noqa: F401  (fixture: a tiny RAF-DB copy on disk)
-from test_suites import TINY
 
 runner = CliRunner()
 

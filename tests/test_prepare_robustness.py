@@ -205,3 +205,27 @@ def test_show_landmarks_without_a_cache_is_one_named_line(root: Path, tmp_path: 
     text = result.output.replace("\n", "")
     assert "no prepared cache for 'folder'" in text and "Traceback" not in text
     assert f"--cache-dir {tmp_path / 'none'}" in text
+
+
+def test_a_fresh_cache_with_a_missing_image_never_says_it_predates_file_tracking(tmp_path: Path, backend):
+    """An image the label file names but the copy lacks is recorded unreadable without file stats; neither the
+    next prepare nor reading the cache may call that "written before file changes were tracked"."""
+    import warnings
+
+
+    root = tmp_path / "rafdb"
+    (root / "EmoLabel").mkdir(parents=True)
+    (root / "Image" / "aligned").mkdir(parents=True)
+    for stem in ("train_00001", "train_00002", "test_0001"):
+        Image.fromarray(np.full((48, 48, 3), 120, np.uint8)).save(root / "Image" / "aligned" / f"{stem}_aligned.jpg")
+    (root / "EmoLabel" / "list_patition_label.txt").write_text(
+        "train_00001.jpg 1\ntrain_00002.jpg 2\ntrain_00003.jpg 3\ntest_0001.jpg 4\n")  # train_00003: no image
+    args = ["prepare", "rafdb", "--root", str(root), "--landmarks", "fake", "--cache-dir", str(tmp_path / "cache")]
+    for _ in range(2):
+        result = CliRunner().invoke(_app(), args)
+        assert result.exit_code == 0, result.output
+        assert "written before file changes were tracked" not in result.output
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rafdb = get_dataset("rafdb")
+        assert len(open_prepared_split(rafdb, root, "train", image_size=32, cache_dir=tmp_path / "cache")) == 3  # the loader skips the unreadable one

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from test_report_render import ablation_dir, suite_dir  # noqa: F401  (fixtures: report folders on disk)
 
 from oadn.report import render_ablation_report, render_suite_report
-from test_report_render import ablation_dir, suite_dir  # noqa: F401  (fixtures: report folders on disk)
 
 MARKUP = '<script>alert("x")</script>'
 

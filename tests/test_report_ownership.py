@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_names import suite_file
+from test_report_render import suite_dir  # noqa: F401  (fixture: a suite report folder with predictions)
 from typer.testing import CliRunner
 
 import oadn.report.suite_report as suite_report
 from oadn.cli import app
 from oadn.report import render_suite_report
 from oadn.report.output import MARKER, ReportFolderError
-from test_names import suite_file
-from test_report_render import suite_dir  # noqa: F401  (fixture: a suite report folder with predictions)
 
 runner = CliRunner()
 

@@ -6,11 +6,14 @@ and model files to each other, and a full unpickle of a crafted file runs its co
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 #: how a temporary file of :func:`atomic_write` is named: ``.<target name>.<random>.tmp``
 TEMPORARY_GLOB = ".*.*.tmp"
@@ -34,6 +37,14 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            kept = f"the previous {path.name} is intact" if path.exists() else f"nothing was written to {path}"
+            raise OSError(error.errno, f"no space left on the device holding {path.parent} while writing "
+                                       f"{path.name} ({kept}); free some space there and run the command again"
+                          ) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -51,6 +62,29 @@ def save_torch(obj: Any, path: Path) -> None:
     import torch
 
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+class DamagedFileError(ValueError):
+    """A file the tool wrote that cannot be read back (truncated, edited, zero bytes)."""
+
+
+def read_checked(path: Path, read: Callable[[Path], T], advice: str) -> T:
+    """``read(path)``; a failure to parse it is a :class:`DamagedFileError` naming the file and what to do (a
+    missing file stays a FileNotFoundError)."""
+    path = Path(path)
+    try:
+        return read(path)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as error:  # pyarrow's and pandas' errors: ValueError
+        text = str(error).strip().splitlines()
+        raise DamagedFileError(f"{path}: damaged, cannot be read ({text[0] if text else type(error).__name__}); "
+                               f"{advice}") from None
+
+
+def read_json(path: Path, advice: str) -> Any:
+    """The JSON document at ``path``; damage is a :class:`DamagedFileError` (see :func:`read_checked`)."""
+    return read_checked(path, lambda p: json.loads(p.read_text()), advice)
 
 
 class TorchFileError(ValueError):

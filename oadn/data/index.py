@@ -103,4 +103,12 @@ class OnDiskDatasetAdapter(DatasetAdapter):
             return open_packed_split(self, Path(root), split, image_size=image_size, **options)
         from oadn.data.prepared.source import open_prepared_split
 
-        return open_prepared_split(self, Path(root), split, image_size=image_size, **options)
+        try:
+            return open_prepared_split(self, Path(root), split, image_size=image_size, **options)
+        except FileNotFoundError as no_cache:
+            try:  # "run prepare" helps only when the copy is there: an empty or wrong root is named instead
+                self.index(Path(root))
+            except FileNotFoundError as missing:
+                raise FileNotFoundError(f"{missing} (the copy of {self.name} at {root} is not complete, so it has "
+                                        f"no prepared cache either)") from None
+            raise no_cache

@@ -67,6 +67,7 @@ def train_command(
     from oadn.engine.resume import CheckpointDamaged
     from oadn.engine.run_dir import RunLockedError, load_config
     from oadn.engine.train import TrainingDiverged, train_run
+    from oadn.models.pretrained import PretrainedWeightsError
 
     try:
         if resume is not None:
@@ -86,7 +87,8 @@ def train_command(
             metrics = train_run(run_config, target, progress=progress)
     except ConfigError as error:
         fail(error, code=2)
-    except (TrainingDiverged, RunLockedError, CheckpointDamaged, OSError, KeyError, ValueError) as error:
+    except (TrainingDiverged, RunLockedError, CheckpointDamaged, PretrainedWeightsError, OSError, KeyError,
+            ValueError) as error:
         fail(error)
     from oadn.engine.distributed import is_main
 
@@ -117,7 +119,9 @@ def evaluate_command(
         for text in model_option:
             model_overrides.update(parse_override(text))
         own = load_config(run).data
-        cache = _cache_dir(data or own.name, options if data else own.options, cache_dir)
+        # the cache the run was trained from comes before $OADN_CACHE; --cache-dir before both
+        recorded = own.split_options.get("cache_dir") if cache_dir is None else None
+        cache = Path(recorded) if recorded else _cache_dir(data or own.name, options if data else own.options, cache_dir)
         results = evaluate_run(
             run, dataset=data, root=root, splits=split or None, options=options, progress=progress,
             split_options={"cache_dir": str(cache)} if cache else None, model_overrides=model_overrides,

@@ -24,12 +24,13 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-from oadn.common.files import load_torch, save_json, save_parquet
+from oadn.common.files import load_torch, read_json, save_json, save_parquet
 from oadn.config import TEST_TIME, RunConfig, build_config, config_to_dict, keys_with_role, merge
 from oadn.data.fingerprint import data_fingerprints
 from oadn.data.registry import DatasetAdapter, get_dataset, option_names
 from oadn.engine.device import resolve_device
 from oadn.engine.predict import metrics_by_branch, predict
+from oadn.engine.preflight import check_writable
 from oadn.engine.resume import selected_weights
 from oadn.engine.run_dir import load_config
 from oadn.engine.splits import open_data_split
@@ -142,6 +143,7 @@ def evaluate_run(
             f"weights of epoch {provenance['epoch']}, the best on validation so far"
         )
     spec = resolve_evaluation(run_dir, config, dataset, options, model_overrides)
+    check_writable(spec.out_dir)  # before scoring, not after it
     if spec.dataset == config.data.name and not splits:
         splits = config.data.test_splits
     splits = splits or [s for s in spec.adapter.splits if s.startswith("test")]
@@ -152,7 +154,7 @@ def evaluate_run(
     model = create_model(model_config, len(spec.run_classes), config.data.image_size).to(device)
     model.load_state_dict(load_torch(weights, map_location=device))
     metrics_path = spec.out_dir / "metrics.json"
-    saved = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    saved = read_json(metrics_path, f"remove {spec.out_dir} and evaluate again") if metrics_path.is_file() else {}
     results: dict[str, Any] = {}
     for split in splits:
         source = open_data_split(spec.adapter, data, split, root)
@@ -204,7 +206,7 @@ def evaluate_missing(
     metrics or predictions are not on disk yet; suites and ablations ask this way, so finished figures are reused."""
     spec = resolve_evaluation(Path(run_dir), load_config(run_dir), dataset, options, model_overrides)
     path = spec.out_dir / "metrics.json"
-    saved = json.loads(path.read_text()) if path.is_file() else {}
+    saved = read_json(path, f"remove {spec.out_dir} and evaluate again") if path.is_file() else {}
     config = load_config(run_dir)
     now = split_fingerprints(spec, config, root, {**config.data.split_options, **(split_options or {})})
     missing = [s for s in splits if s not in saved or not (spec.out_dir / f"{s}.parquet").is_file()

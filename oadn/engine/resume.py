@@ -31,7 +31,7 @@ from oadn.config import (
     merge,
     parse_override,
 )
-from oadn.engine.run_dir import append_jsonl, load_config, save_config
+from oadn.engine.run_dir import append_jsonl, load_config, load_metrics, save_config
 
 #: settings that may change when a run continues (their roles say so): the optimiser's, the number of epochs, and
 #: where data and compute are
@@ -170,7 +170,7 @@ def selected_weights(run_dir: Path) -> dict[str, Any]:
     planned = load_config(run_dir).train.epochs
     metrics = run_dir / "metrics.json"
     if metrics.is_file():
-        final = json.loads(metrics.read_text())
+        final = load_metrics(run_dir)
         return {"finished": True, "epoch": final["selected_epoch"], "epochs_done": final["epochs"], "epochs": planned}
     path = run_dir / "checkpoint.pt"
     state = load_checkpoint(path)["state"] if path.is_file() else {"epoch": 0, "best_epoch": None}

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from oadn.common.files import TEMPORARY_GLOB, atomic_write
+from oadn.common.files import TEMPORARY_GLOB, atomic_write, read_json
 from oadn.config import RunConfig, config_from_dict, config_to_dict, load_yaml
 from oadn.engine import distributed
 
@@ -66,7 +66,8 @@ def load_metrics(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "metrics.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: run has no final metrics (unfinished? resume it with --resume)")
-    return json.loads(path.read_text())
+    return read_json(path, f"remove it and run `oadn-bench train --resume {run_dir}`: the test splits are scored "
+                           f"again from best.pt")
 
 
 DATA_RECORD = "data.json"

@@ -22,12 +22,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from oadn.config import TEST_TIME, build_config, keys_with_role, load_yaml, merge
+from oadn.config import TEST_TIME, ConfigError, build_config, keys_with_role, load_yaml, merge
 from oadn.engine.evaluate import evaluate_missing
 from oadn.engine.run_dir import load_metrics
 from oadn.experiments.planning import ExperimentPlan
 from oadn.experiments.running import RunRequest, finish_report, plan_and_train, score_columns
-from oadn.experiments.suites import Experiment, Suite, builtin_dir, check_keys, parse_columns
+from oadn.experiments.suites import Experiment, Suite, builtin_dir, check_keys, check_types, parse_columns
 from oadn.report import render_ablation_report
 from oadn.report.ablation_report import ABLATION_INPUTS, ABLATION_OUTPUTS
 from oadn.report.ablation_report import COLUMNS as CSV_COLUMNS
@@ -70,6 +70,7 @@ def load_ablation(path: Path) -> Ablation:
     for required in ("param", "values"):
         if required not in values:
             raise ValueError(f"{path}: an ablation needs '{required}'")
+    check_types(values, str(path))
     return Ablation(name=values.get("name", path.stem), description=values.get("description", ""),
                     param=values["param"], values=list(values["values"]), paper_value=values.get("paper_value"),
                     seeds=list(values.get("seeds", [0])), root=values.get("root"), base=values.get("base") or {})
@@ -83,7 +84,15 @@ def resolve_ablation(name: str | None, param: str | None, dataset: str | None) -
         if not path.is_file():
             names = ", ".join(p.stem for p in sorted(ablations_dir().glob("*.yaml")))
             raise FileNotFoundError(f"no ablation {name!r}: not a file, and not a built-in ablation ({names})")
-        return load_ablation(path)
+        found = load_ablation(path)
+        if param is not None and ALIASES.get(param, param) != found.key:
+            raise ConfigError(f"--param {param}: ablation {name!r} varies {found.param} ({found.key}), not "
+                              f"{ALIASES.get(param, param)}; drop --param, or ablate it with --param {param} alone")
+        if dataset is not None and found.base.get("data", {}).get("name") != dataset:
+            raise ConfigError(f"--dataset {dataset}: ablation {name!r} runs on "
+                              f"{found.base.get('data', {}).get('name', 'synthetic')}; drop --dataset, or use "
+                              f"--param {found.param} --dataset {dataset}")
+        return found
     if param is None:
         raise ValueError("pass --param NAME (T, K, lambda, sigma, backbone or a dotted config key) or --sweep NAME")
     folder = ablations_dir()

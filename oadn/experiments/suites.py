@@ -106,6 +106,33 @@ def check_keys(values: dict[str, Any], allowed: set[str], where: str) -> None:
         raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(sorted(allowed))}")
 
 
+#: what each key of a suite, experiment, column and ablation file holds: (test, what is expected)
+_STRING = (lambda v: isinstance(v, str), "a string")
+_MAPPING = (lambda v: v is None or isinstance(v, dict), "a mapping")
+_SEEDS = (lambda v: isinstance(v, list) and len(v) > 0 and all(type(s) is int and s >= 0 for s in v),
+          "a non-empty list of integers >= 0")
+FILE_TYPES = {
+    "name": _STRING, "description": _STRING, "title": _STRING, "table": _STRING, "root": _STRING, "id": _STRING,
+    "split": _STRING, "dataset": _STRING, "published_key": _STRING, "param": _STRING,
+    "notes": (lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v), "a list of strings"),
+    "seeds": _SEEDS, "base": _MAPPING, "config": _MAPPING, "options": _MAPPING,
+    "methods": (lambda v: v is None or isinstance(v, (dict, list)), "a mapping (suite) or a list of names"),
+    "experiments": (lambda v: v is None or isinstance(v, list), "a list of experiments"),
+    "columns": (lambda v: v is None or isinstance(v, list), "a list of columns"),
+    "values": (lambda v: isinstance(v, list) and len(v) > 0 and all(not isinstance(x, (dict, list)) for x in v),
+               "a non-empty list of values"),
+    "paper_value": (lambda v: v is None or not isinstance(v, (dict, list)), "one value"),
+}
+
+
+def check_types(values: dict[str, Any], where: str) -> None:
+    """A ConfigError listing every key of ``values`` whose value is not of the kind :data:`FILE_TYPES` says."""
+    problems = [f"{key} = {values[key]!r}: expected {FILE_TYPES[key][1]}" for key in values
+                if key in FILE_TYPES and not FILE_TYPES[key][0](values[key])]
+    if problems:
+        raise ConfigError(f"{where}: " + "; ".join(problems))
+
+
 def parse_columns(raw: list[Any] | None, config: dict[str, Any], table: str, where: str) -> list[Column]:
     """An experiment's test-set columns from its file (``raw``), or one per ``data.test_splits`` entry of its
     configuration when the file gives none."""
@@ -117,6 +144,7 @@ def parse_columns(raw: list[Any] | None, config: dict[str, Any], table: str, whe
         if not isinstance(item, dict) or "name" not in item:
             raise ValueError(f"{where}.columns[{number}]: expected a mapping with at least 'name', got {item!r}")
         check_keys(item, COLUMN_KEYS, f"{where}.columns[{number}]")
+        check_types(item, f"{where}.columns[{number}]")
         columns.append(Column(**{"table": table, **item}))
     own = config.get("data", {}).get("test_splits", ["test"])
     for column in columns:
@@ -144,9 +172,13 @@ def load_suite(name_or_path: str) -> Suite:
     values = load_yaml(path)
     where = str(path)
     check_keys(values, SUITE_KEYS, where)
+    check_types(values, where)
     methods = values.get("methods") or {}
-    if not methods:
-        raise ValueError(f"{where}: a suite needs a non-empty 'methods' mapping")
+    if not methods or not isinstance(methods, dict):
+        raise ConfigError(f"{where}: a suite needs a non-empty 'methods' mapping")
+    bad = [f"methods.{m} = {v!r}" for m, v in methods.items() if not (v is None or isinstance(v, dict))]
+    if bad:
+        raise ConfigError(f"{where}: {'; '.join(bad)}: expected a mapping of configuration overrides (or nothing)")
     base = values.get("base") or {}
     name = values.get("name", path.stem)
     raw_experiments = values.get("experiments") or [{"id": name}]
@@ -156,6 +188,7 @@ def load_suite(name_or_path: str) -> Suite:
         if not isinstance(raw, dict) or "id" not in raw:
             raise ValueError(f"{at}: expected a mapping with an 'id'")
         check_keys(raw, EXPERIMENT_KEYS, at)
+        check_types(raw, at)
         chosen = raw.get("methods") or list(methods)
         missing = [m for m in chosen if m not in methods]
         if missing:

@@ -68,6 +68,10 @@ def _create_timm(architecture: str, tag: str | None, **kwargs) -> nn.Module:
     """A timm model with random weights, or with the pretrained weights of ``tag`` from the standard caches."""
     import timm
 
+    if not timm.is_model(architecture):
+        close = ", ".join(timm.list_models(f"*{architecture[:4]}*")[:5]) or "none"
+        raise KeyError(f"timm has no model {architecture!r} (timm:NAME takes a name of timm.list_models(), e.g. "
+                       f"timm:resnet18; close ones: {close})")
     if tag is None:
         return timm.create_model(architecture, pretrained=False, **kwargs)
     name = timm_name(architecture, tag)

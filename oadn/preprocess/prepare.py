@@ -190,11 +190,17 @@ class _ChunkWorker:
         images: list[np.ndarray | None] = []
         for row in rows.itertuples():
             try:
-                images.append(decode_rgb(row.path))
+                image = decode_rgb(row.path)
             except (OSError, ValueError) as err:
                 images.append(None)
                 out.append(_row(row.image_id, "unreadable", f"{type(err).__name__}: {err}"))
                 continue
+            if min(image.shape[:2]) < MIN_IMAGE_SIDE:
+                images.append(None)
+                out.append(_row(row.image_id, "unreadable", f"degenerate image: a side under {MIN_IMAGE_SIDE} "
+                                "pixels, no face fits"))
+                continue
+            images.append(image)
             out.append({})
         if isinstance(self.backend, SourceLandmarkBackend):
             self._from_source(rows, images, out)
@@ -253,6 +259,11 @@ class _ChunkWorker:
             else:
                 out[i] = _row(image_id, "ok", "", note=note, points=points, transform=matrix, box=box,
                               detector=detector, landmarker=self.backend.description)
+
+
+#: the smallest image side prepared: MTCNN looks for faces of 20 px and more (its min_face_size); a smaller side
+#: leaves its image pyramid empty (facenet-pytorch then fails on the whole batch)
+MIN_IMAGE_SIDE = 20
 
 
 def _series(rows: pd.DataFrame):

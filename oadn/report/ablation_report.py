@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from oadn.common.files import read_checked, read_json
 from oadn.report import html
 from oadn.report.output import staged
 from oadn.report.plots import plot_ablation
@@ -28,7 +28,10 @@ def load_ablation(report_dir: Path) -> tuple[pd.DataFrame, dict]:
     for needed in (path, info_path):
         if not needed.is_file():
             raise FileNotFoundError(f"{needed}: missing (is {report_dir} an ablation report directory?)")
-    frame = pd.read_csv(path, keep_default_na=False, dtype={"value": str, "status": str, "kind": str, "column": str})
+    advice = "run the ablation again (`oadn-bench ablate ...`): it writes the file again and reuses every finished run"
+    frame = read_checked(path, lambda p: pd.read_csv(p, keep_default_na=False, dtype={"value": str, "status": str,
+                                                                                      "kind": str, "column": str}),
+                         advice)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -43,7 +46,7 @@ def load_ablation(report_dir: Path) -> tuple[pd.DataFrame, dict]:
             line = int(bad[bad].index[0]) + 2
             raise ValueError(f"{path}, line {line}: {column} should be a fraction in 0..1 for a finished point")
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    return frame, json.loads(info_path.read_text())
+    return frame, read_json(info_path, advice)
 
 
 def ablation_points(frame: pd.DataFrame) -> pd.DataFrame:

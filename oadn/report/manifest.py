@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from oadn.common.files import read_checked
+
 
 @dataclass
 class ManifestRow:
@@ -99,7 +101,9 @@ def load_manifest(report_dir: Path) -> pd.DataFrame:
     path = Path(report_dir) / "manifest.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no manifest (is {report_dir} a suite report directory?)")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = read_checked(path, lambda p: pd.read_csv(p, dtype=str, keep_default_na=False),
+                         "run the suite again (`oadn-bench run --suite ...`): it writes the manifest again and reuses "
+                         "every finished run")
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -136,12 +140,14 @@ def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
     if not row["predictions"] or not path.is_file():
         raise FileNotFoundError(f"predictions not found: {row['predictions'] or '(empty path)'}")
     needed = ["image_id", "label", "pred_prediction"]
-    stored = pq.read_schema(path).names
+    advice = ("remove it and run the suite again: a run's own predictions are written again by `oadn-bench train "
+              "--resume RUN` once metrics.json is removed too, an evaluation's by evaluating again")
+    stored = read_checked(path, lambda p: pq.read_schema(p).names, advice)
     missing = [c for c in needed if c not in stored]
     if missing:
         raise ValueError(f"{path}: predictions lack column(s) {', '.join(missing)}; expected {', '.join(needed)}")
     branches = [c for c in stored if c.startswith("pred_") and c != "pred_prediction"]
-    frame = pd.read_parquet(path, columns=needed + branches)
+    frame = read_checked(path, lambda p: pd.read_parquet(p, columns=needed + branches), advice)
     classes, scored = list(row["classes"]), list(row["scored_classes"])
     names = np.asarray(classes, dtype=object)
     for column in ("label", "pred_prediction"):

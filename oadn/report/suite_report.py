@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pandas as pd
 
+from oadn.common.files import read_json
 from oadn.report import html
 from oadn.report.manifest import load_manifest
 from oadn.report.output import staged
@@ -142,7 +142,8 @@ def render_suite_report(report_dir: Path, *, resamples: int = RESAMPLES) -> Path
     report_dir = Path(report_dir)
     manifest = load_manifest(report_dir)
     info_path = report_dir / "suite.json"
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    advice = "run the suite again (`oadn-bench run --suite ...`): it writes it again and reuses every finished run"
+    info = read_json(info_path, advice) if info_path.is_file() else {}
     summary = summarise_suite(manifest, report_dir, load_published(), resamples=resamples)
     with staged(report_dir, keep=SUITE_INPUTS) as out:
         summary.results.to_csv(out / "results.csv", index=False)

@@ -171,11 +171,20 @@ class FileDatasetAdapter(OnDiskDatasetAdapter):
         used = df[df[EXCLUDED] == ""]
         reasons = check_images(used["path"], used["image_id"], decode=verify_images, progress=progress)
         ok = np.array([r is None for r in reasons], dtype=bool)
-        for path, reason in zip(used["path"], reasons):
+        for path, reason in zip(used["path"], reasons):  # skipped by prepare and training: the rest stays usable
             if reason is not None:
-                problems.append(Problem(file=path, message=f"unusable image: {reason}"))
-        problems.extend(self.check_counts(used[ok] if len(used) else used, Path(root)))
-        counts = counts_table(used[ok] if len(used) else used, self.splits, self.classes)
+                problems.append(Problem(file=path, message=f"unusable image: {reason}", severity="warning",
+                                        kind="unusable image (prepare and training skip it)"))
+        usable = used[ok] if len(used) else used
+        problems.extend(self.check_counts(usable, Path(root)))
+        if len(usable) == 0 and not any(p.severity == "error" for p in problems):
+            problems.append(Problem(str(root), "no usable image in any split"))
+        elif len(usable):
+            present = set(usable["split"])
+            problems.extend(Problem(str(root), f"split {split!r} has no usable image", severity="warning",
+                                    kind="a split without usable images") for split in self.splits
+                            if split not in present)
+        counts = counts_table(usable, self.splits, self.classes)
         return CheckReport(self.name, str(root), counts, problems)
 
     def check_counts(self, usable: pd.DataFrame, root: Path) -> list[Problem]:

@@ -241,6 +241,8 @@ class FERPlus(FileDatasetAdapter):
             rows, folder_problems = read_label_csv(require_file(directory / "label.csv", "FERPlus votes"), folder)
             problems.extend(folder_problems)
             if not rows:
+                problems.append(Problem(str(directory / "label.csv"), f"lists no image: split {split!r} is empty",
+                                        severity="warning", kind="an empty label.csv"))
                 continue
             votes = np.array([r[3] for r in rows], dtype=np.int64)
             winners, targets = self._labels(votes)

@@ -102,6 +102,8 @@ def _record_missing_stats(table: pa.Table, paths_by_id: dict[str, str]) -> tuple
     ids = table.column("image_id").to_pylist()
     missing = [size is None and i in paths_by_id for i, size in zip(ids, table.column("file_size").to_pylist())]
     sizes, mtimes = file_stats([paths_by_id[i] if m else "" for i, m in zip(ids, missing)])
+    # a file that cannot be stat'ed (gone: recorded unreadable) has no stats to record, now or at the next call
+    missing = [m and size is not None for m, size in zip(missing, sizes)]
     mask = pa.array(missing)
     for name, values in (("file_size", sizes), ("file_mtime_ns", mtimes)):
         filled = pc.if_else(mask, pa.array(values, pa.int64()), table.column(name))

@@ -39,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from oadn.common.files import atomic_write, save_bytes
+from oadn.common.files import atomic_write, read_json, save_bytes
 from oadn.data.ibug68 import NUM_LANDMARKS
 
 STATUSES = ("ok", "no_face", "no_landmarks", "unreadable")
@@ -112,7 +112,8 @@ class PreparedCache:
         return self.meta_path.is_file()
 
     def read_meta(self) -> dict[str, Any]:
-        return json.loads(self.meta_path.read_text())
+        return read_json(self.meta_path, f"the cache {self.directory} cannot be used: remove it and run "
+                                         f"`oadn-bench prepare` again")
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         """Create the directory with ``meta``; an existing cache must have been made with the same settings."""
@@ -217,7 +218,9 @@ def changed_mask(recorded: pd.DataFrame, paths: list[str]) -> tuple[np.ndarray, 
     sizes, mtimes = file_stats(paths)
     old_size = recorded["file_size"].to_numpy(dtype=object)
     old_mtime = recorded["file_mtime_ns"].to_numpy(dtype=object)
-    unrecorded = np.array([pd.isna(a) or pd.isna(b) for a, b in zip(old_size, old_mtime)], dtype=bool)
+    # a file missing now and then (an unreadable row) has nothing to record: it is not "unrecorded"
+    unrecorded = np.array([(pd.isna(a) or pd.isna(b)) and s is not None for a, b, s in zip(old_size, old_mtime, sizes)],
+                          dtype=bool)
     changed = np.array(
         [not u and (s is not None) and (s != a or m != b)
          for u, s, m, a, b in zip(unrecorded, sizes, mtimes, old_size, old_mtime)],
