@@ -130,3 +130,33 @@ def test_exif_orientation_is_applied_at_decode(tmp_path: Path):
     rgb = decode_rgb(tmp_path / "phone.jpg")
     assert rgb.shape == (80, 40, 3)
     assert rgb[:20, -20:].mean() > 200 and rgb[:20, :20].mean() < 50
+
+
+def test_the_class_set_comes_from_the_class_folders_present_unless_classes_is_given(tmp_path: Path, monkeypatch):
+    """A CK+-style set (no neutral folder, a contempt one) is a set of its own classes, so a run trained on 8
+    classes scores it on those, predictions restricted to them; an explicit classes option still wins."""
+    root = tmp_path / "lab"
+    for name in ("contempt", "happy", "Sad"):
+        (root / name).mkdir(parents=True)
+        Image.fromarray(_face(len(name) * 20)).save(root / name / "a.png")
+    adapter = get_dataset("folder").at_root(root)
+    assert adapter.classes == ("happiness", "sadness", "contempt")  # in the canonical order
+    assert sorted(adapter.index(root)["label"]) == [0, 1, 2]
+    assert get_dataset("folder", classes="8").at_root(root).classes == get_dataset("ferplus").classes
+    assert get_dataset("folder", classes="happy,sad,contempt,neutral").at_root(root).classes == (
+        "happiness", "sadness", "neutral", "contempt")
+    splits = tmp_path / "splits"
+    for split, name in (("train", "angry"), ("test", "happy")):
+        (splits / split / name).mkdir(parents=True)
+    assert get_dataset("folder", layout="splits").at_root(splits).classes == ("happiness", "anger")
+
+    from oadn.engine.evaluate import resolve_evaluation
+    from oadn.config import build_config
+
+    config = build_config(overrides=["data.name=ferplus", "data.root=/nowhere"])  # an 8-class run
+    spec = resolve_evaluation(tmp_path / "run", config, "folder", {}, None, root)
+    assert spec.describe()["scored_classes"] == ["happiness", "sadness", "contempt"] and spec.describe()["restricted"]
+    assert spec.restrict_to == [3, 4, 7]  # of the 8 canonical classes the run was trained on
+    result = CliRunner().invoke(datasets_app, ["check", "folder", "--root", str(root), "--no-verify-images",
+                                               "--problems-file", str(tmp_path / "p.txt")])
+    assert result.exit_code == 0 and "neutral" not in result.output and "contempt" in result.output

@@ -125,7 +125,7 @@ def check_command(
     with Progress(TextColumn("checking images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("images", total=None)
-        report = adapter.check(root, verify_images=verify_images,
+        report = adapter.at_root(root).check(root, verify_images=verify_images,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     console.print(_counts_table(report))
     _print_errors(report, None if show_all else 50)

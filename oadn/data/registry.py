@@ -43,6 +43,11 @@ class DatasetAdapter(ABC):
     def open_split(self, split: str, *, root: Path | None, image_size: int, **options: Any) -> FaceSource:
         """Open ``split`` as a :class:`FaceSource` of aligned faces at ``image_size``."""
 
+    def at_root(self, root: Path | str | None) -> "DatasetAdapter":
+        """The adapter for the copy at ``root``: itself, unless its protocol depends on what the copy holds (the
+        ``folder`` data set takes its classes from the class folders present)."""
+        return self
+
 
 A = TypeVar("A", bound=DatasetAdapter)
 #: data sets by name; each entry is a DatasetAdapter class (built-ins: :mod:`oadn.data.adapters`)

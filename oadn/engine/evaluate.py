@@ -90,14 +90,16 @@ def resolve_evaluation(
     dataset: str | None,
     options: dict[str, Any] | None,
     model_overrides: dict[str, Any] | None,
+    root: Path | None = None,
 ) -> EvaluationSpec:
-    """Adapter, options and output folder of an evaluation; fails when the classes cannot be matched."""
+    """Adapter, options and output folder of an evaluation; fails when the classes cannot be matched. ``root``
+    (else the run's) is the copy evaluated on: a ``folder`` data set takes its classes from it."""
     own = config.data.name
     dataset = dataset or own
     inherited = inherited_options(dataset, config.data.options)  # all of them for the run's own data set
     resolved = column_options(dataset, config.data.options, options)
-    adapter = get_dataset(dataset, **resolved)
-    run_classes = tuple(get_dataset(own, **config.data.options).classes)
+    adapter = get_dataset(dataset, **resolved).at_root(root if root is not None else config.data.root)
+    run_classes = tuple(get_dataset(own, **config.data.options).at_root(config.data.root).classes)
     extra = set(adapter.classes) - set(run_classes)
     if extra:
         raise ValueError(f"{dataset} has classes {list(adapter.classes)}, {sorted(extra)} of which the run "
@@ -142,7 +144,7 @@ def evaluate_run(
             f"{run_dir} is unfinished ({provenance['epochs_done']} of {provenance['epochs']} epochs); evaluating the "
             f"weights of epoch {provenance['epoch']}, the best on validation so far"
         )
-    spec = resolve_evaluation(run_dir, config, dataset, options, model_overrides)
+    spec = resolve_evaluation(run_dir, config, dataset, options, model_overrides, root)
     check_writable(spec.out_dir)  # before scoring, not after it
     if spec.dataset == config.data.name and not splits:
         splits = config.data.test_splits
@@ -204,7 +206,7 @@ def evaluate_missing(
 ) -> tuple[EvaluationSpec, dict[str, Any]]:
     """The run's metrics on ``splits`` (as :func:`evaluate_run`), evaluating in one pass only the splits whose
     metrics or predictions are not on disk yet; suites and ablations ask this way, so finished figures are reused."""
-    spec = resolve_evaluation(Path(run_dir), load_config(run_dir), dataset, options, model_overrides)
+    spec = resolve_evaluation(Path(run_dir), load_config(run_dir), dataset, options, model_overrides, root)
     path = spec.out_dir / "metrics.json"
     saved = read_json(path, f"remove {spec.out_dir} and evaluate again") if path.is_file() else {}
     config = load_config(run_dir)

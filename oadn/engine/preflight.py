@@ -65,7 +65,7 @@ def open_adapter(config: RunConfig) -> DatasetAdapter:
             f"config.data.options: {data.name} has no option(s) {', '.join(unknown)}; "
             f"valid: {', '.join(sorted(valid)) or 'none'}"
         )
-    return get_dataset(data.name, **data.options)
+    return get_dataset(data.name, **data.options).at_root(data.root)
 
 
 def run_splits(config: RunConfig) -> list[tuple[str, str]]:

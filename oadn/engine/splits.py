@@ -43,7 +43,7 @@ def open_splits(
     """The data set's adapter, the training source and the validation source of a run (taken from ``opened``,
     what :func:`~oadn.engine.preflight.check_run` opened, where it holds them)."""
     data = config.data
-    adapter, sources = opened or (get_dataset(data.name, **data.options), {})
+    adapter, sources = opened or (get_dataset(data.name, **data.options).at_root(data.root), {})
 
     def split(name: str) -> FaceSource:
         return sources[name] if name in sources else open_data_split(adapter, data, name)

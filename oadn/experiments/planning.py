@@ -95,6 +95,7 @@ def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLoc
     if root is None:
         return DataCheck(adapter, None, reason=f"no copy of {adapter.name}: pass --data-root DIR (expects DIR/{key}) "
                                                f"or --root {key}=PATH")
+    adapter = adapter.at_root(root)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # list mismatches are reported by `datasets check`

@@ -9,9 +9,10 @@ Folder names map to canonical classes by name or common synonym, in any case (ha
 anger, sad -> sadness, neural -> neutral, surprised -> surprise, fearful/afraid/scared -> fear, disgusted ->
 disgust, ...). An unknown folder name is an error naming the folder and the accepted names, never a silent skip.
 
-Labels index into the 8 canonical classes, or into the subset option ``classes`` names (e.g.
-``classes=happy,sad,neutral``); the class space never depends on what a copy holds, so label indices mean the
-same on every machine. Faces are detected and aligned by ``prepare`` unless ``aligned=true`` says they are
+Labels index into the classes whose folders the copy holds (a CK+-style set with seven folders, contempt and no
+neutral, is a 7-class set, so cross-data-set scoring restricts to those seven), in canonical order; the option
+``classes`` names them explicitly (e.g. ``classes=happy,sad,neutral``, or ``8`` for all) and then wins, pinning
+the label indices whatever a copy holds. Faces are detected and aligned by ``prepare`` unless ``aligned=true`` says they are
 already aligned crops. Hidden files and files without an image extension are ignored (``check`` lists them).
 """
 
@@ -34,7 +35,7 @@ _TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 
 
 def _parse_classes(classes: str | Sequence[str] | int | None) -> tuple[str, ...]:
-    if classes is None or str(classes).strip() in ("", "8", "all"):
+    if classes is None or str(classes).strip() in ("", "8", "all"):  # None: all, until a root says which
         return CANONICAL_CLASSES
     if str(classes).strip() == "7":
         return CANONICAL_CLASSES[:7]
@@ -71,7 +72,20 @@ class FolderDataset(FileDatasetAdapter):
         self.layout = layout
         self.aligned = _parse_bool(aligned, "aligned")
         self._classes = _parse_classes(classes)
+        self._explicit_classes = classes is not None
         self._splits = ("test",) if layout == "flat" else SPLIT_FOLDERS
+
+    def at_root(self, root: Path | str | None) -> "FolderDataset":
+        """This protocol with the classes whose folders the copy at ``root`` holds, unless ``classes`` was given."""
+        if self._explicit_classes or root is None or not Path(root).is_dir():
+            return self
+        problems: list[Problem] = []
+        present = {canonical_class(folder.name) for _, split_dir in self._split_dirs(Path(root), problems)
+                   for folder in split_dir.iterdir() if folder.is_dir() and not folder.name.startswith(".")}
+        found = tuple(c for c in CANONICAL_CLASSES if c in present)
+        if not found:
+            return self  # nothing to go by: scanning names the problem
+        return FolderDataset(self.layout, classes=",".join(found), aligned=self.aligned)
 
     @property
     def protocol(self) -> str:
