@@ -150,8 +150,8 @@ def test_the_class_set_comes_from_the_class_folders_present_unless_classes_is_gi
         (splits / split / name).mkdir(parents=True)
     assert get_dataset("folder", layout="splits").at_root(splits).classes == ("happiness", "anger")
 
-    from oadn.engine.evaluate import resolve_evaluation
     from oadn.config import build_config
+    from oadn.engine.evaluate import resolve_evaluation
 
     config = build_config(overrides=["data.name=ferplus", "data.root=/nowhere"])  # an 8-class run
     spec = resolve_evaluation(tmp_path / "run", config, "folder", {}, None, root)

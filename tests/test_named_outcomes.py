@@ -15,6 +15,8 @@ import pytest
 import torch
 import yaml
 from PIL import Image
+from test_names import suite_file
+from test_report_render import suite_dir  # noqa: F401  (fixture: a suite report folder with predictions)
 from typer.testing import CliRunner
 
 import oadn.common.files as files_module
@@ -23,8 +25,6 @@ from helpers import TINY_OVERRIDES, tiny_config
 from oadn.cli import app
 from oadn.engine.train import train_run
 from oadn.models.pretrained import PretrainedWeightsError
-from test_names import suite_file
-from test_report_render import suite_dir  # noqa: F401  (fixture: a suite report folder with predictions)
 
 runner = CliRunner()
 
@@ -168,9 +168,9 @@ def test_evaluate_reads_the_cache_the_run_recorded_before_oadn_cache(tmp_path, m
     prepare(get_dataset("rafdb"), root, landmarks=f"file:{tmp_path / 'lm.csv'}", align="aligned", cache_dir=cache)
     run = tmp_path / "run"
     overrides = [o for o in TINY_OVERRIDES if not o.startswith("data.options")]
-    result = runner.invoke(app, ["train", "--no-progress"] + [a for o in overrides + [
-                                     "train.epochs=1", "data.name=rafdb", f"data.root={root}", "data.test_splits=[test]",
-                                     "model.backbone=cnn-tiny"] for a in ("--set", o)]
+    overrides += ["train.epochs=1", "data.name=rafdb", f"data.root={root}", "data.test_splits=[test]",
+                  "model.backbone=cnn-tiny"]
+    result = runner.invoke(app, ["train", "--no-progress"] + [a for o in overrides for a in ("--set", o)]
                            + ["--run-dir", str(run), "--cache-dir", str(cache)])
     assert result.exit_code == 0, result.output
     monkeypatch.setenv("OADN_CACHE", str(tmp_path / "elsewhere"))

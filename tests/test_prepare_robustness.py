@@ -228,4 +228,5 @@ def test_a_fresh_cache_with_a_missing_image_never_says_it_predates_file_tracking
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         rafdb = get_dataset("rafdb")
-        assert len(open_prepared_split(rafdb, root, "train", image_size=32, cache_dir=tmp_path / "cache")) == 3  # the loader skips the unreadable one
+        source = open_prepared_split(rafdb, root, "train", image_size=32, cache_dir=tmp_path / "cache")
+        assert len(source) == 3  # the unreadable one is skipped by the loader

@@ -106,7 +106,17 @@ def test_suite_report_numbers_tables_and_figures(suite_dir):
     assert re.search(r"\| ResNet-18 \| scratch .*\| - +\| - +\|", markdown)  # Pose>30 cells missing
     assert "ResNet-18 on Pose>30-FERPlus, seed 0: skipped (data missing: pose_30_ferplus_list.txt)" in markdown
     assert "seed 1: unfinished (no final metrics)" in markdown
-    assert "scored on the 6 classes shared with training" in markdown and "arg-max over all" in markdown
+    # every column says how it was scored, in the notes (Markdown and HTML) and in results.csv
+    assert "Lab faces (lab): scored on 6 of 7 classes, arg-max over all 7" in markdown
+    assert "Occlusion-FERPlus (ferplus-ran): scored on 7 of 7 classes (surprise, fear" in markdown
+    assert "Lab faces (lab): scored on 6 of 7 classes, arg-max over all 7" in (suite_dir / "index.html").read_text()
+    assert lab.scoring.startswith("6 of 7 classes, arg-max") and lab.scored_classes == ",".join(CLASSES[:6])
+    restricted_manifest = pd.read_csv(suite_dir / "manifest.csv", dtype=str, keep_default_na=False)
+    restricted_manifest.loc[restricted_manifest["column"] == "Lab faces", "restricted"] = "true"
+    restricted_manifest.to_csv(suite_dir / "manifest.csv", index=False)
+    render_suite_report(suite_dir, resamples=50)
+    assert "scored on 6 of 7 classes, predictions restricted to them" in (suite_dir / "results.md").read_text()
+    markdown = (suite_dir / "results.md").read_text()
 
     latex = (suite_dir / "results.tex").read_text()
     assert all(rule in latex for rule in ("\\toprule", "\\midrule", "\\bottomrule", "\\begin{tabular}"))

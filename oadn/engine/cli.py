@@ -121,7 +121,8 @@ def evaluate_command(
         own = load_config(run).data
         # the cache the run was trained from comes before $OADN_CACHE; --cache-dir before both
         recorded = own.split_options.get("cache_dir") if cache_dir is None else None
-        cache = Path(recorded) if recorded else _cache_dir(data or own.name, options if data else own.options, cache_dir)
+        cache = (Path(recorded) if recorded
+                 else _cache_dir(data or own.name, options if data else own.options, cache_dir))
         results = evaluate_run(
             run, dataset=data, root=root, splits=split or None, options=options, progress=progress,
             split_options={"cache_dir": str(cache)} if cache else None, model_overrides=model_overrides,

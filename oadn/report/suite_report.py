@@ -15,7 +15,7 @@ from oadn.report.plots import plot_confusion_matrix, plot_method_bars
 from oadn.report.published import load_published
 from oadn.report.stats import EXACT_BELOW
 from oadn.report.suite_tables import details_table, flat_columns, main_table, per_class_table, to_latex
-from oadn.report.summary import OURS, PUBLISHED, SuiteSummary, reference_method, summarise_suite
+from oadn.report.summary import OURS, PUBLISHED, SuiteSummary, reference_method, scoring_text, summarise_suite
 
 RESAMPLES = 2000
 
@@ -49,16 +49,8 @@ def _notes(manifest: pd.DataFrame, info: dict, resamples: int) -> list[str]:
             "chi-square with continuity correction (χ² cc); b/c = images only this method / only OADN got right."
         )
     for row in manifest[manifest["status"] == "finished"].drop_duplicates(["experiment", "column"]).itertuples():
-        if list(row.scored_classes) != list(row.classes):
-            how = (
-                "predictions restricted to those classes"
-                if row.restricted
-                else "arg-max over all trained classes (a prediction of another class counts as wrong)"
-            )
-            notes.append(
-                f"{row.column} ({row.experiment}): scored on the {len(row.scored_classes)} classes shared with "
-                f"training ({', '.join(row.scored_classes)}); {how}."
-            )
+        how = scoring_text(row.classes, row.scored_classes, row.restricted)
+        notes.append(f"{row.column} ({row.experiment}): scored on {how} ({', '.join(row.scored_classes)}).")
     if "wall_seconds" in info:
         notes.append(f"Suite wall time: {info['wall_seconds']:.0f} s; runs: {info.get('summary', {})}.")
     return notes

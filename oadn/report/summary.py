@@ -21,8 +21,17 @@ RESULT_COLUMNS = [
     "published_table", "seeds", "seed_list", "images", "accuracy_pct", "accuracy_std_pct", "accuracy_ci_low_pct",
     "accuracy_ci_high_pct", "mean_class_accuracy_pct", "mean_class_accuracy_std_pct", "mean_class_ci_low_pct",
     "mean_class_ci_high_pct", "delta_vs_published_oadn_pp", "delta_reference", "mcnemar_seed", "mcnemar_p",
-    "mcnemar_test", "mcnemar_only_method", "mcnemar_only_oadn",
+    "mcnemar_test", "mcnemar_only_method", "mcnemar_only_oadn", "scoring", "scored_classes",
 ]  # fmt: skip
+
+
+def scoring_text(classes: list[str], scored: list[str], restricted: bool) -> str:
+    """How a column was scored, e.g. "7 of 8 classes, predictions restricted to them"."""
+    text = f"{len(scored)} of {len(classes)} classes"
+    if list(scored) == list(classes):
+        return text
+    return text + (", predictions restricted to them" if restricted else
+                   f", arg-max over all {len(classes)} (a prediction of another class counts as wrong)")
 
 
 @dataclass
@@ -135,6 +144,11 @@ def summarise_suite(
     results, per_seed, per_class, pairs = [], [], [], []
     for (experiment, column), cell in manifest.groupby(["experiment", "column"], sort=False):
         head = cell.iloc[0]
+        done = cell[cell["status"] == "finished"]
+        first = None if done.empty else done.iloc[0]
+        how = {} if first is None else {
+            "scoring": scoring_text(first["classes"], first["scored_classes"], first["restricted"]),
+            "scored_classes": ",".join(first["scored_classes"])}
         base = {
             "suite": head["suite"], "experiment": experiment, "experiment_title": head["experiment_title"],
             "table": head["table"], "column": column, "published_key": head["published_key"],
@@ -148,7 +162,7 @@ def summarise_suite(
         ] if head["published_key"] else []  # fmt: skip
         oadn = reference_method(list(scored))
         for method, by_seed in scored.items():
-            entry = {**base, "source": OURS, "method": method, "pretraining": pretraining_label(inits[method])}
+            entry = {**base, "source": OURS, "method": method, "pretraining": pretraining_label(inits[method]), **how}
             if not by_seed:
                 results.append({**entry, "seeds": 0})
                 continue

@@ -12,8 +12,9 @@ disgust, ...). An unknown folder name is an error naming the folder and the acce
 Labels index into the classes whose folders the copy holds (a CK+-style set with seven folders, contempt and no
 neutral, is a 7-class set, so cross-data-set scoring restricts to those seven), in canonical order; the option
 ``classes`` names them explicitly (e.g. ``classes=happy,sad,neutral``, or ``8`` for all) and then wins, pinning
-the label indices whatever a copy holds. Faces are detected and aligned by ``prepare`` unless ``aligned=true`` says they are
-already aligned crops. Hidden files and files without an image extension are ignored (``check`` lists them).
+the label indices whatever a copy holds. Faces are detected and aligned by ``prepare`` unless ``aligned=true``
+says they are already aligned crops. Hidden files and files without an image extension are ignored (``check``
+lists them).
 """
 
 from __future__ import annotations
