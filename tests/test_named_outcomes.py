@@ -210,3 +210,22 @@ def test_degenerate_images_are_named_per_image_and_prepare_goes_on(tmp_path, mon
     assert summary.total == 3 and summary.status_counts["unreadable"] == 2
     assert summary.reasons == {"degenerate image: a side under 20 pixels, no face fits": 2,
                                **{k: v for k, v in summary.reasons.items() if "degenerate" not in k}}
+
+
+def test_every_long_command_takes_the_progress_flags():
+    for command in ("prepare", "train", "evaluate", "run", "ablate", "fit-visibility"):
+        result = runner.invoke(app, [command, "--help"], terminal_width=200)
+        assert result.exit_code == 0 and "--no-progress" in result.output, command
+
+
+def test_prepare_without_progress_prints_no_bar(tmp_path, monkeypatch):
+    import oadn.preprocess.prepare as prepare_module
+    from helpers_data import ConstantLandmarker
+
+    monkeypatch.setattr(prepare_module, "make_backend", lambda spec, **kw: ConstantLandmarker())
+    (tmp_path / "faces" / "happy").mkdir(parents=True)
+    Image.fromarray(np.full((40, 40, 3), 120, np.uint8)).save(tmp_path / "faces" / "happy" / "a.png")
+    result = runner.invoke(app, ["prepare", "folder", "--root", str(tmp_path / "faces"), "-o", "aligned=true",
+                                 "--landmarks", "fake", "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "prepare folder" not in result.output and "1 images: 0 already prepared, 1 processed" in result.output

@@ -39,6 +39,7 @@ def prepare_command(
     visibility: Optional[Path] = typer.Option(
         None, "--visibility", help="Visibility model (fit-visibility) scoring the points."
     ),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Align every image of a data set and compute 68 landmarks with scores, once, into a parquet cache.
 
@@ -57,7 +58,7 @@ def prepare_command(
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     try:
-        with Progress(*columns, console=console, transient=False) as bar:
+        with Progress(*columns, console=console, transient=False, disable=not progress) as bar:
             task = bar.add_task(f"prepare {name}", total=None)
             summary = prepare(
                 adapter, root, landmarks=landmarks, align=align, cache_dir=cache_dir, fan_weights=fan_weights,
