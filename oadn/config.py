@@ -44,6 +44,8 @@ ON_BAD_IMAGE = ("skip", "fail")
 #: torch.compile's modes, any of which train.compile takes (see oadn.engine.compiling)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 SELECT_METRICS = ("accuracy", "mean_class_accuracy")
+#: per-epoch loggers besides history.jsonl (see oadn.engine.loggers)
+LOGGERS = ("tensorboard",)
 #: the smallest input any backbone accepts; the exact bound for a backbone is checked against its stride
 MIN_IMAGE_SIZE = 16
 
@@ -131,6 +133,9 @@ class TrainConfig:
     #: torch.compile the training step: true, false, "auto" (on CUDA only; it pays there: docs/performance.md), or a
     #: torch.compile mode (default, reduce-overhead = CUDA graphs, max-autotune, max-autotune-no-cudagraphs)
     compile: bool | str = "auto"
+    #: where per-epoch figures go besides history.jsonl: [tensorboard] writes SummaryWriter events into
+    #: <run>/tensorboard (losses, learning rate, validation accuracies); an output, not part of the identity
+    loggers: list[str] = field(default_factory=list, metadata=role(LOCATION))
 
 
 @dataclass
@@ -255,6 +260,8 @@ def _problems(config: RunConfig) -> list[tuple[str, object, str]]:
          f"true, false, auto or a torch.compile mode ({', '.join(COMPILE_MODES)})"),
         ("train.select_metric", train.select_metric, train.select_metric in SELECT_METRICS,
          " or ".join(SELECT_METRICS)),
+        ("train.loggers", train.loggers, set(train.loggers) <= set(LOGGERS) and len(set(train.loggers)) ==
+         len(train.loggers), f"a list of loggers without repeats, each one of: {', '.join(LOGGERS)}"),
     ]
     return [(key, value, expected) for key, value, ok, expected in checks if not ok]
 

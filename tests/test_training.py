@@ -161,3 +161,28 @@ def test_the_bad_image_log_sends_other_ranks_only_the_records_it_met_since_its_l
     assert [[row["image_id"] for row in rows] for rows in sent] == [["a"], ["c"], []]
     log.flush()
     assert sorted(pd.read_csv(tmp_path / "bad_images.csv")["image_id"]) == ["a", "b", "c"]
+
+
+def test_the_tensorboard_logger_writes_events_that_read_back_as_the_history(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    train_run(tiny_config("model.backbone=cnn-tiny", "train.loggers=[tensorboard]"), run, progress=False)
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    history = pd.read_json(run / "history.jsonl", lines=True)
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "val/accuracy", "val/mean_class_accuracy"} <= tags
+    for tag, column in (("train/loss", "loss"), ("val/accuracy", "val_accuracy"), ("train/lr", "lr")):
+        scalars = events.Scalars(tag)
+        assert [s.step for s in scalars] == list(history["epoch"])
+        np.testing.assert_allclose([s.value for s in scalars], history[column], rtol=1e-6)
+    assert (run / "history.jsonl").is_file()  # history.jsonl stays
+
+
+def test_an_unknown_logger_is_a_config_error():
+    from oadn.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"train\.loggers.*one of: tensorboard"):
+        tiny_config("train.loggers=[wandb]")

@@ -23,6 +23,7 @@ from oadn.data.prepared.source import ReadOptions
 from oadn.data.registry import DatasetAdapter, get_dataset, list_datasets, option_names
 from oadn.data.synthetic.source import SyntheticFaces
 from oadn.engine.device import resolve_device
+from oadn.engine.loggers import check_loggers
 from oadn.engine.splits import open_data_split
 from oadn.models import list_models, model_class
 from oadn.models.backbones import create_backbone
@@ -157,6 +158,7 @@ def check_run(config: RunConfig, run_dir: Path) -> OpenedRun:
     check_writable(run_dir)
     check_device(config)
     check_model(config)
+    check_loggers(config)
     adapter = open_adapter(config)
     return adapter, check_splits(config, adapter)
 

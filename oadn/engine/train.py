@@ -29,6 +29,7 @@ from oadn.engine import distributed
 from oadn.engine.compiling import compile_mode, compile_step, step_begins
 from oadn.engine.device import autocast_for, fast_layout, resolve_device
 from oadn.engine.loader import make_loader, to_device, training_targets
+from oadn.engine.loggers import make_loggers
 from oadn.engine.predict import metrics_by_branch, predict
 from oadn.engine.preflight import OpenedRun, check_run, discard_unstarted, warn_if_landmarks_unusable
 from oadn.engine.resume import OPTIMISER_KEYS, ResumePlan, plan_resume, record_changes, restore_best, retune_optimizer
@@ -331,6 +332,7 @@ def _train(
         on_bad_image=config.data.on_bad_image, rank=rank, world_size=world_size,
     )
 
+    loggers = make_loggers(config, run_dir, state["epoch"]) if main else []
     for epoch in range(state["epoch"], config.train.epochs):
         started = time.perf_counter()
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
@@ -364,10 +366,14 @@ def _train(
         if val_source is not None and improved:  # after the checkpoint: see oadn.engine.resume.restore_best
             save_torch(model.state_dict(), run_dir / "best.pt")
         pd.DataFrame(state["history"]).to_json(run_dir / "history.jsonl", orient="records", lines=True)
+        for logger in loggers:
+            logger.log(row)
         bad_log.flush()
         if not progress:
             print(epoch_line(row, config.train.epochs), flush=True)
 
+    for logger in loggers:
+        logger.close()
     loader.close()  # its workers would otherwise sit on the batches they prepared for an epoch that never comes
     if val_source is None:
         state["best_epoch"] = state["epoch"]
