@@ -5,7 +5,8 @@ Tolerance: relative 1e-4 on losses, one image on validation and final test accur
 noise (one contraction instead of a loop, another BLAS) moves a loss in its 6th significant digit (b6dc8dd moved
 epoch 2's loss_lab from 1.9473520517 to 1.9473555088, 2e-6 relative) and passes; a change of data order,
 augmentation, loss or labels moves them by far more and fails (measured on epoch 1's baseline loss: no flip
-3.3e-3, label smoothing 0.1 5.6e-3, the synthetic faces of another seed 1.9e-2; each fails both methods). A commit that moves these figures says why in its message.
+3.3e-3, label smoothing 0.1 5.6e-3, the synthetic faces of another seed 1.9e-2; each fails both methods).
+A commit that moves these figures says why in its message.
 
 To re-pin after an intended change, run ``python tests/test_training_numbers.py`` from the project root and
 paste the table it prints over PINNED.
