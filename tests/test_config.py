@@ -37,7 +37,7 @@ def test_roles_say_what_identity_resume_and_evaluation_may_ignore_or_change():
     from oadn.config import DURATION, LABEL, LOCATION, OPTIMISER, TEST_TIME, WEIGHTS, keys_with_role, role
 
     location = {"data.root", "data.split_options.cache_dir", "data.num_workers", "train.device",
-                "train.eval_batch_size"}
+                "train.eval_batch_size", "train.loggers"}
     optimiser = {"train.lr", "train.momentum", "train.weight_decay", "train.lr_milestones", "train.lr_gamma"}
     assert set(keys_with_role(LOCATION)) == location and keys_with_role(LABEL) == ("name",)
     assert set(keys_with_role(OPTIMISER)) == optimiser and keys_with_role(DURATION) == ("train.epochs",)
@@ -55,6 +55,6 @@ def test_the_readers_of_the_roles_use_them():
     from oadn.experiments.identity import NOT_IDENTITY_KEYS
 
     assert set(NOT_IDENTITY_KEYS) == {"name", "data.root", "data.split_options.cache_dir", "data.num_workers",
-                                      "train.device", "train.eval_batch_size"}
+                                      "train.device", "train.eval_batch_size", "train.loggers"}
     assert set(RESUMABLE_KEYS) == set(NOT_IDENTITY_KEYS) - {"name"} | set(OPTIMISER_KEYS) | {"train.epochs"}
     assert TEST_TIME_MODEL_KEYS == ("threshold", "sigma")
