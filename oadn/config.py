@@ -42,6 +42,7 @@ ON_BAD_IMAGE = ("skip", "fail")
 #: torch.compile's modes, any of which train.compile takes (see oadn.engine.compiling)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 SELECT_METRICS = ("accuracy", "mean_class_accuracy")
+LAB_POOLINGS = ("mean", "weighted")
 #: the smallest input any backbone accepts; the exact bound for a backbone is checked against its stride
 MIN_IMAGE_SIZE = 16
 
@@ -101,6 +102,10 @@ class ModelConfig:
     #: the attention Gaussian's standard deviation, in feature cells
     sigma: float = field(default=1.0, metadata=role(TEST_TIME))
     embed_dim: int = 256
+    #: how the attention branch pools F * A_i: "mean" over all h*w cells (the paper's "GAP" read literally, which
+    #: scales the branch by each map's mass / (h*w)) or "weighted" (divided by the map's mass: an
+    #: attention-weighted average); docs/model.md says which the measurements chose
+    lab_pooling: str = "mean"
 
 
 @dataclass
@@ -235,6 +240,7 @@ def _problems(config: RunConfig) -> list[tuple[str, object, str]]:
         ("model.lam", model.lam, 0.0 <= model.lam <= 1.0, "lambda in [0, 1]"),
         ("model.sigma", model.sigma, model.sigma > 0, "a positive number of feature cells"),
         ("model.embed_dim", model.embed_dim, model.embed_dim >= 1, "an integer >= 1"),
+        ("model.lab_pooling", model.lab_pooling, model.lab_pooling in LAB_POOLINGS, " or ".join(LAB_POOLINGS)),
         ("train.epochs", train.epochs, train.epochs >= 1, "an integer >= 1"),
         ("train.batch_size", train.batch_size, train.batch_size >= 1, "an integer >= 1"),
         ("train.eval_batch_size", train.eval_batch_size, train.eval_batch_size >= 1, "an integer >= 1"),

@@ -85,7 +85,8 @@ def test_attention_pooling_equals_the_materialised_product():
     landmarks = torch.rand(2, 68, 3) * torch.tensor([64.0, 64.0, 1.0])
     from oadn.data.geometry import attention_maps, interest_points
 
-    maps = attention_maps(interest_points(landmarks, 64), (4, 4), 64, model.sigma, model.threshold)
+    points = interest_points(landmarks, 64)
+    maps = attention_maps(points, points[..., 2] >= model.threshold, (4, 4), model.grid, model.sigma)
     expected = (features[:, None] * maps[:, :, None]).mean(dim=(3, 4)).amax(dim=1)
     torch.testing.assert_close(model.attention_features(features, landmarks)[0], expected)
 

@@ -34,7 +34,8 @@ def test_a_dropped_point_never_wins_the_max_with_negative_features():
     only[0, 18, 2] = 1.0
     from oadn.data.geometry import attention_maps, interest_points
 
-    maps = attention_maps(interest_points(only, 64), (4, 4), 64, model_all.sigma, 0.6)
+    points = interest_points(only, 64)
+    maps = attention_maps(points, points[..., 2] >= 0.6, (4, 4), model_all.grid, model_all.sigma)
     expected = (features[:, None] * maps[:, :, None]).mean(dim=(3, 4))[:, 0]
     torch.testing.assert_close(pooled, expected)
 

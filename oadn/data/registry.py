@@ -43,6 +43,10 @@ class DatasetAdapter(ABC):
     def open_split(self, split: str, *, root: Path | None, image_size: int, **options: Any) -> FaceSource:
         """Open ``split`` as a :class:`FaceSource` of aligned faces at ``image_size``."""
 
+    def training_problem(self) -> str | None:
+        """Why a run may not train on this protocol (a test-only transform), or None when it may."""
+        return None
+
 
 A = TypeVar("A", bound=DatasetAdapter)
 #: data sets by name; each entry is a DatasetAdapter class (built-ins: :mod:`oadn.data.adapters`)
