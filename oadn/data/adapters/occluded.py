@@ -56,6 +56,14 @@ class OccludedDataset(DatasetAdapter):
         return self.base.classes
 
     @property
+    def cache_name(self) -> str:
+        """The base's: its faces on disk and their landmark cache are what a suite checks and prepares."""
+        return self.base.cache_name
+
+    def index(self, root: Path):
+        return self.base.index(root)
+
+    @property
     def splits(self) -> tuple[str, ...]:
         return self.base.splits
 
