@@ -102,10 +102,10 @@ class ModelConfig:
     #: the attention Gaussian's standard deviation, in feature cells
     sigma: float = field(default=1.0, metadata=role(TEST_TIME))
     embed_dim: int = 256
-    #: how the attention branch pools F * A_i: "mean" over all h*w cells (the paper's "GAP" read literally, which
-    #: scales the branch by each map's mass / (h*w)) or "weighted" (divided by the map's mass: an
-    #: attention-weighted average); docs/model.md says which the measurements chose
-    lab_pooling: str = "mean"
+    #: how the attention branch pools F * A_i: "weighted" (divided by the map's mass: an attention-weighted
+    #: average) or "mean" over all h*w cells (the paper's "GAP" read literally, which scales the branch by each
+    #: map's mass / (h*w)); the default is the measured choice (docs/model.md)
+    lab_pooling: str = "weighted"
 
 
 @dataclass

@@ -87,7 +87,8 @@ def test_attention_pooling_equals_the_materialised_product():
 
     points = interest_points(landmarks, 64)
     maps = attention_maps(points, points[..., 2] >= model.threshold, (4, 4), model.grid, model.sigma)
-    expected = (features[:, None] * maps[:, :, None]).mean(dim=(3, 4)).amax(dim=1)
+    weighted = (features[:, None] * maps[:, :, None]).sum(dim=(3, 4)) / maps.sum(dim=(2, 3))[..., None]
+    expected = weighted.amax(dim=1)
     torch.testing.assert_close(model.attention_features(features, landmarks)[0], expected)
 
 

@@ -36,7 +36,8 @@ def test_a_dropped_point_never_wins_the_max_with_negative_features():
 
     points = interest_points(only, 64)
     maps = attention_maps(points, points[..., 2] >= 0.6, (4, 4), model_all.grid, model_all.sigma)
-    expected = (features[:, None] * maps[:, :, None]).mean(dim=(3, 4))[:, 0]
+    weighted = (features[:, None] * maps[:, :, None]).sum(dim=(3, 4)) / maps.sum(dim=(2, 3))[..., None]
+    expected = weighted[:, 0]
     torch.testing.assert_close(pooled, expected)
 
 
