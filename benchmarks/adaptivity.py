@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 #: (minuend column, subtrahend column) of each contrast; the primary endpoint is the first two on "occluded"
-CONTRASTS = [(f"{test} / oracle", f"{test} / {other}") for test in ("occluded", "swap-mouth", "swap-eyes")
+CONTRASTS = [(f"{test}, oracle", f"{test}, {other}") for test in ("occluded", "swap-mouth", "swap-eyes")
              for other in ("ones", "random-drop")]
 BRANCHES = {"lab": "attention", "frb": "region", "prediction": "fused"}
 RESAMPLES = 2000
