@@ -46,6 +46,7 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 SELECT_METRICS = ("accuracy", "mean_class_accuracy")
 #: per-epoch loggers besides history.jsonl (see oadn.engine.loggers)
 LOGGERS = ("tensorboard",)
+LAB_POOLINGS = ("mean", "weighted")
 #: the smallest input any backbone accepts; the exact bound for a backbone is checked against its stride
 MIN_IMAGE_SIZE = 16
 
@@ -105,6 +106,10 @@ class ModelConfig:
     #: the attention Gaussian's standard deviation, in feature cells
     sigma: float = field(default=1.0, metadata=role(TEST_TIME))
     embed_dim: int = 256
+    #: how the attention branch pools F * A_i: "weighted" (divided by the map's mass: an attention-weighted
+    #: average) or "mean" over all h*w cells (the paper's "GAP" read literally, which scales the branch by each
+    #: map's mass / (h*w)); the default is the measured choice (docs/model.md)
+    lab_pooling: str = "weighted"
 
 
 @dataclass
@@ -244,6 +249,7 @@ def _problems(config: RunConfig) -> list[tuple[str, object, str]]:
         ("model.lam", model.lam, 0.0 <= model.lam <= 1.0, "lambda in [0, 1]"),
         ("model.sigma", model.sigma, model.sigma > 0, "a positive number of feature cells"),
         ("model.embed_dim", model.embed_dim, model.embed_dim >= 1, "an integer >= 1"),
+        ("model.lab_pooling", model.lab_pooling, model.lab_pooling in LAB_POOLINGS, " or ".join(LAB_POOLINGS)),
         ("train.epochs", train.epochs, train.epochs >= 1, "an integer >= 1"),
         ("train.batch_size", train.batch_size, train.batch_size >= 1, "an integer >= 1"),
         ("train.eval_batch_size", train.eval_batch_size, train.eval_batch_size >= 1, "an integer >= 1"),

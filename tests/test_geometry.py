@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from oadn.data.geometry import attention_maps, flip_landmarks, interest_points
+from oadn.data.geometry import CellGrid, attention_maps, face_found, flip_landmarks, interest_points, kept_points
 from oadn.data.ibug68 import FLIP_PERMUTATION as FLIP_PERMUTATION_68
 
 
@@ -53,21 +53,34 @@ def test_interest_points_work_batched():
 
 def test_threshold_zeroes_exactly_the_low_confidence_maps():
     points = torch.tensor([[[50.0, 50.0, 0.59], [50.0, 50.0, 0.6], [80.0, 20.0, 0.95]]])
-    maps = attention_maps(points, (14, 14), image_size=224, sigma=1.0, threshold=0.6)
+    kept = kept_points(points, 0.6, torch.tensor([True]))
+    maps = attention_maps(points, kept, (14, 14), CellGrid(16, 0.0), sigma=1.0)
     assert maps.shape == (1, 3, 14, 14)
     assert maps[0, 0].abs().sum() == 0
     assert maps[0, 1].max() > 0.5 and maps[0, 2].max() > 0.5
 
 
-@pytest.mark.parametrize("row,col,size,cells", [(3, 5, 224, 14), (0, 13, 224, 14), (6, 2, 112, 7)])
-def test_attention_peak_is_at_the_feature_cell_containing_the_point(row, col, size, cells):
-    stride = size / cells
-    x = col * stride + (stride - 1) / 2
-    y = row * stride + (stride - 1) / 2
-    maps = attention_maps(torch.tensor([[[x, y, 1.0]]]), (cells, cells), size, sigma=1.0, threshold=0.6)
+@pytest.mark.parametrize("row,col,cells,grid", [(3, 5, 14, CellGrid(16, 0.0)), (0, 13, 14, CellGrid(16, 7.5)),
+                                                (6, 2, 7, CellGrid(16, 0.0))])
+def test_attention_peaks_at_one_on_the_cell_centred_on_the_point(row, col, cells, grid):
+    x = col * grid.stride + grid.offset
+    y = row * grid.stride + grid.offset
+    points = torch.tensor([[[x, y, 1.0]]])
+    maps = attention_maps(points, torch.tensor([[True]]), (cells, cells), grid, sigma=1.0)
     peak = np.unravel_index(int(maps[0, 0].argmax()), (cells, cells))
     assert tuple(int(v) for v in peak) == (row, col)
     assert maps[0, 0, row, col] == pytest.approx(1.0)
+
+
+def test_a_missed_face_keeps_no_point_at_any_threshold():
+    """A face the detector missed is stored with every point at (0, 0), score 0: T = 0 must not keep them."""
+    landmarks = torch.rand(2, 68, 3) * torch.tensor([64.0, 64.0, 1.0])
+    landmarks[1] = 0.0
+    points = interest_points(landmarks, 64)
+    for threshold in (0.0, 0.3, 0.6):
+        kept = kept_points(points, threshold, face_found(landmarks))
+        assert not kept[1].any()
+    assert kept_points(points, 0.0, face_found(landmarks))[0].all()  # a found face keeps every point at T = 0
 
 
 def test_flip_permutation_is_an_involution_and_swaps_the_expected_pairs():

@@ -85,8 +85,10 @@ def test_attention_pooling_equals_the_materialised_product():
     landmarks = torch.rand(2, 68, 3) * torch.tensor([64.0, 64.0, 1.0])
     from oadn.data.geometry import attention_maps, interest_points
 
-    maps = attention_maps(interest_points(landmarks, 64), (4, 4), 64, model.sigma, model.threshold)
-    expected = (features[:, None] * maps[:, :, None]).mean(dim=(3, 4)).amax(dim=1)
+    points = interest_points(landmarks, 64)
+    maps = attention_maps(points, points[..., 2] >= model.threshold, (4, 4), model.grid, model.sigma)
+    weighted = (features[:, None] * maps[:, :, None]).sum(dim=(3, 4)) / maps.sum(dim=(2, 3))[..., None]
+    expected = weighted.amax(dim=1)
     torch.testing.assert_close(model.attention_features(features, landmarks)[0], expected)
 
 

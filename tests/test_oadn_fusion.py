@@ -34,8 +34,10 @@ def test_a_dropped_point_never_wins_the_max_with_negative_features():
     only[0, 18, 2] = 1.0
     from oadn.data.geometry import attention_maps, interest_points
 
-    maps = attention_maps(interest_points(only, 64), (4, 4), 64, model_all.sigma, 0.6)
-    expected = (features[:, None] * maps[:, :, None]).mean(dim=(3, 4))[:, 0]
+    points = interest_points(only, 64)
+    maps = attention_maps(points, points[..., 2] >= 0.6, (4, 4), model_all.grid, model_all.sigma)
+    weighted = (features[:, None] * maps[:, :, None]).sum(dim=(3, 4)) / maps.sum(dim=(2, 3))[..., None]
+    expected = weighted[:, 0]
     torch.testing.assert_close(pooled, expected)
 
 

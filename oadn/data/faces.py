@@ -28,6 +28,9 @@ class FaceRecord:
     frame: only in a compact record (:func:`read_compact`): the model's input size, ``frame`` x ``frame``, that
         ``image`` (then S x S x 1 or 3 at the size the source stores it) is resized to on the device; the
         landmarks are in that frame.
+    hidden: optional 68 bools, the truth of which points an occluder covers, where the source knows it
+        (synthetic faces, pasted occluders): what the ``oracle`` and ``random-drop`` score modes read.
+    donor_label: where a region of another face was swapped in, that face's class (its "donor class").
     """
 
     image: np.ndarray
@@ -36,6 +39,8 @@ class FaceRecord:
     image_id: str
     soft_target: np.ndarray | None = None
     frame: int | None = None
+    hidden: np.ndarray | None = None
+    donor_label: int | None = None
 
 
 @runtime_checkable
@@ -65,14 +70,19 @@ def soft_targets(table: pd.DataFrame) -> list[np.ndarray | None]:
     return [None if t is None or np.isscalar(t) else np.asarray(t, dtype=np.float32) for t in soft]
 
 
-def read_compact(source: FaceSource, index: int) -> FaceRecord:
+def read_compact(source: FaceSource, index: int, epoch: int = 0) -> FaceRecord:
     """Item ``index`` as cheaply as ``source`` can hand it to the loader: a compact record (stored pixels, resized
     on the device; see :attr:`FaceRecord.frame`) from a source that offers ``compact_record``, else ``source[index]``.
+    A source whose augmentation changes from epoch to epoch (occluders drawn anew) offers ``epoch_record``, a
+    pure function of (index, epoch); ``epoch`` 0 is what ``source[index]`` gives.
 
     A packed grey face at its own size is a small fraction of the bytes of the same face at the model's size in
     RGB, so workers, pinning and the copy to the device move far less, and no worker spends time resizing
     (docs/performance.md has the figures).
     """
+    by_epoch = getattr(source, "epoch_record", None)
+    if by_epoch is not None:
+        return by_epoch(index, epoch)
     reader = getattr(source, "compact_record", None)
     return reader(index) if reader is not None else source[index]
 
@@ -93,6 +103,9 @@ class SubsetSource:
 
     def compact_record(self, index: int) -> FaceRecord:
         return read_compact(self.source, int(self.indices[index]))
+
+    def epoch_record(self, index: int, epoch: int) -> FaceRecord:
+        return read_compact(self.source, int(self.indices[index]), epoch)
 
     @property
     def labels(self) -> np.ndarray:

@@ -7,6 +7,8 @@ model's device, batched, at feature resolution; nothing at image resolution is e
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -67,27 +69,46 @@ def interest_points(landmarks: torch.Tensor, image_size: int, indices: torch.Ten
     return torch.cat([direct, midpoints, cheeks], dim=-2)
 
 
+@dataclass(frozen=True)
+class CellGrid:
+    """Where a backbone's feature cells sit in the image: cell j is centred at ``stride * j + offset`` pixels
+    (the centre of its receptive field). A max-pooled CNN without padding at its strided layers has
+    ``offset = (stride - 1) / 2``; a ResNet, whose stride-2 convolutions are zero-padded, has ``offset = 0``."""
+
+    stride: float
+    offset: float
+
+    def cells(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Image pixel coordinates in feature cells (fractional)."""
+        return (pixels - self.offset) / self.stride
+
+
+def face_found(landmarks: torch.Tensor) -> torch.Tensor:
+    """Per face (any leading dims of ... x 68 x 3 landmarks): whether the detector found it. A face it missed is
+    stored with every point at (0, 0) and score 0."""
+    return landmarks.flatten(-2).abs().amax(dim=-1) > 0
+
+
+def kept_points(points: torch.Tensor, threshold: float, found: torch.Tensor) -> torch.Tensor:
+    """B x M bools: the paper's rule (score >= T), on a face the detector found. A missed face keeps no point at
+    any T: at T = 0 its points at the image corner would otherwise be attended to."""
+    return (points[..., 2] >= threshold) & found[..., None]
+
+
 def attention_maps(
-    points: torch.Tensor,
-    feature_size: tuple[int, int],
-    image_size: int,
-    sigma: float,
-    threshold: float,
+    points: torch.Tensor, kept: torch.Tensor, feature_size: tuple[int, int], grid: CellGrid, sigma: float
 ) -> torch.Tensor:
     """Gaussian attention map per interest point, rendered directly at feature resolution.
 
-    points: B x M x 3 (x, y in image pixels, score). Returns B x M x h x w; a map is all zeros where the point's
-    score is below ``threshold`` (the paper's T). ``sigma`` is in feature cells. A feature cell j covers image
-    pixels [j*s, (j+1)*s) with s = image_size / w, so its centre is at pixel j*s + (s-1)/2.
+    points: B x M x 3 (x, y in image pixels, score); kept: B x M bools (:func:`kept_points`). Returns
+    B x M x h x w; a map is all zeros where its point is not kept. ``sigma`` is in feature cells; a point sits
+    at the fractional cell position ``grid`` gives it.
     """
     h, w = feature_size
-    stride_x = image_size / w
-    stride_y = image_size / h
-    u = (points[..., 0] - (stride_x - 1) / 2) / stride_x  # B x M, in feature cells
-    v = (points[..., 1] - (stride_y - 1) / 2) / stride_y
+    u = grid.cells(points[..., 0])  # B x M, in feature cells
+    v = grid.cells(points[..., 1])
     cols = torch.arange(w, device=points.device, dtype=points.dtype)
     rows = torch.arange(h, device=points.device, dtype=points.dtype)
     gx = torch.exp(-((cols - u[..., None]) ** 2) / (2 * sigma**2))  # B x M x w
     gy = torch.exp(-((rows - v[..., None]) ** 2) / (2 * sigma**2))  # B x M x h
-    keep = (points[..., 2] >= threshold).to(points.dtype)
-    return gy[..., :, None] * gx[..., None, :] * keep[..., None, None]
+    return gy[..., :, None] * gx[..., None, :] * kept.to(points.dtype)[..., None, None]

@@ -48,6 +48,10 @@ class DatasetAdapter(ABC):
         ``folder`` data set takes its classes from the class folders present)."""
         return self
 
+    def training_problem(self) -> str | None:
+        """Why a run may not train on this protocol (a test-only transform), or None when it may."""
+        return None
+
 
 A = TypeVar("A", bound=DatasetAdapter)
 #: data sets by name; each entry is a DatasetAdapter class (built-ins: :mod:`oadn.data.adapters`)

@@ -31,7 +31,7 @@ from rich.table import Table
 from torch.profiler import ProfilerActivity, profile
 
 from oadn.config import COMPILE_MODES
-from oadn.data.geometry import attention_maps, interest_point_indices, interest_points
+from oadn.data.geometry import attention_maps, face_found, interest_point_indices, interest_points, kept_points
 from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.engine.compiling import compile_step, step_begins
 from oadn.engine.device import autocast_for, fast_layout, resolve_device
@@ -197,7 +197,8 @@ def measure_attention(config, device, steps: int) -> float:
 
     def render() -> None:
         points = interest_points(landmarks, s, indices)
-        attention_maps(points, (side, side), s, config.model.sigma, config.model.threshold)
+        kept = kept_points(points, config.model.threshold, face_found(landmarks))
+        attention_maps(points, kept, (side, side), backbone.grid, config.model.sigma)
 
     render()
     return b * steps / _timed(device, render, steps)

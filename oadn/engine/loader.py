@@ -1,6 +1,7 @@
 """From a FaceSource to device batches: deterministic shuffling, a flip that mirrors landmarks, bad-image records.
 
-Every random choice (sample order, flips) is a pure function of (seed, epoch, index), so an interrupted run that
+Every random choice (sample order, flips, a source's own augmentation such as occluders drawn anew each epoch) is
+a pure function of (seed, epoch, index), so an interrupted run that
 resumes from an epoch-end checkpoint replays exactly the batches an uninterrupted run would see. Training batches
 are lists of ``(index, epoch)`` pairs: the epoch travels with each index, so one stream of batches runs across
 epoch ends (workers are never told about a new epoch), and the same items come out whichever process reads them.
@@ -53,7 +54,7 @@ class FaceDataset(Dataset):
         """Item ``key`` = index (epoch 0, as evaluation reads) or ``(index, epoch)`` (as training samples)."""
         index, epoch = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), 0)
         try:
-            record = read_compact(self.source, index)
+            record = read_compact(self.source, index, epoch)
         except BadImageError as error:  # raised (data.on_bad_image=fail) by the Loader, in the main process
             return {"bad": (error.image_id, error.path, error.reason)}
         landmarks = record.landmarks
@@ -70,6 +71,8 @@ class FaceDataset(Dataset):
         }
         if record.frame is not None:
             item["frame"] = record.frame
+        if record.donor_label is not None:
+            item["donor"] = int(record.donor_label)
         if record.soft_target is not None and self.target_mode == "soft":
             item["soft_target"] = torch.as_tensor(record.soft_target, dtype=torch.float32)
         elif record.soft_target is not None and self.target_mode == "sample":
@@ -93,6 +96,8 @@ def collate_faces(items: list[dict[str, Any]]) -> dict[str, Any]:
     batch["index"] = torch.tensor([item["index"] for item in good], dtype=torch.long)
     if "frame" in good[0]:
         batch["frame"] = good[0]["frame"]
+    # the donor class of a face with another face's region swapped in; -1 for the others
+    batch["donor"] = torch.tensor([item.get("donor", -1) for item in good], dtype=torch.long)
     if all("soft_target" in item for item in good):
         batch["soft_target"] = torch.stack([item["soft_target"] for item in good])
     if all("train_label" in item for item in good):

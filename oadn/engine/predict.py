@@ -17,6 +17,9 @@ from oadn.engine.metrics import classification_metrics
 from oadn.models.backbones import input_normalisation
 from oadn.models.base import FERModel
 
+#: the prediction table's column of donor classes (faces with another face's region swapped in)
+DONOR = "donor"
+
 
 @torch.no_grad()
 def predict(
@@ -33,8 +36,9 @@ def predict(
     restrict_to: Sequence[int] | None = None,
     loader: Loader | None = None,
 ) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
-    """Per-image table (image_id, label, pred_<branch> for every branch, scores of the prediction) and the
-    images that could not be read.
+    """Per-image table (image_id, label, pred_<branch> for every branch, scores of the prediction, and ``donor``
+    where faces carry another face's region: its class, -1 for the others) and the images that could not be
+    read.
 
     ``restrict_to`` (model output indices, in the source's class order) scores a test set whose classes are a
     subset of the training classes: each branch's arg-max runs over those outputs only, and predictions and
@@ -52,6 +56,7 @@ def predict(
     channels_last = fast_layout(model, device, amp)
     normalisation = input_normalisation(getattr(model, "backbone", model))
     indices: list[np.ndarray] = []
+    donors: list[np.ndarray] = []
     branch_scores: dict[str, list] = {}  # device tensors per batch, then one array per branch
     bad: list[tuple[str, str, str]] = []
     with progress_bar(progress) as bar:
@@ -65,10 +70,13 @@ def predict(
                 for name, scores in model.branch_scores(outputs).items():  # kept on the device: no sync per batch
                     branch_scores.setdefault(name, []).append(scores.float())
                 indices.append(batch["index"].numpy())
+                donors.append(batch["donor"].numpy())
             bar.advance(task)
     branch_scores = {name: [torch.cat(chunks).cpu().numpy()] for name, chunks in branch_scores.items()}
     if world_size > 1:
-        indices, branch_scores, bad = distributed.gather_predictions(indices, branch_scores, bad)
+        indices, columns, bad = distributed.gather_predictions(indices, {**branch_scores, DONOR: donors}, bad)
+        donors = columns.pop(DONOR)
+        branch_scores = columns
     if not indices:
         raise RuntimeError(f"{description}: no readable image in the split ({len(bad)} unreadable)")
     order = np.concatenate(indices)
@@ -78,6 +86,9 @@ def predict(
     frame = pd.DataFrame(
         {"image_id": [ids[i] for i in order], "label": np.asarray(source.labels)[order].astype(np.int64)}
     )
+    donor = np.concatenate(donors)[ranked] if donors else np.empty(0, dtype=np.int64)
+    if (donor >= 0).any():
+        frame[DONOR] = donor
     for name, chunks in branch_scores.items():
         scores = np.concatenate(chunks)[ranked]
         if restrict_to is not None:
@@ -89,9 +100,16 @@ def predict(
 
 
 def metrics_by_branch(frame: pd.DataFrame, classes: Sequence[str]) -> dict[str, Any]:
-    """Metrics for every ``pred_<branch>`` column of a prediction table."""
+    """Metrics for every ``pred_<branch>`` column of a prediction table; where faces carry a swapped-in region,
+    also ``donor_rate``: the share of those faces predicted as the donor's class."""
     branches = [column.removeprefix("pred_") for column in frame.columns if column.startswith("pred_")]
-    return {
+    metrics = {
         branch: classification_metrics(frame["label"].to_numpy(), frame[f"pred_{branch}"].to_numpy(), classes)
         for branch in branches
     }
+    if DONOR in frame:
+        swapped = frame[frame[DONOR] >= 0]
+        for branch in branches:
+            metrics[branch]["donor_rate"] = float((swapped[f"pred_{branch}"] == swapped[DONOR]).mean())
+            metrics[branch]["swapped_faces"] = len(swapped)
+    return metrics

@@ -66,7 +66,11 @@ def open_adapter(config: RunConfig) -> DatasetAdapter:
             f"config.data.options: {data.name} has no option(s) {', '.join(unknown)}; "
             f"valid: {', '.join(sorted(valid)) or 'none'}"
         )
-    return get_dataset(data.name, **data.options).at_root(data.root)
+    adapter = get_dataset(data.name, **data.options).at_root(data.root)
+    problem = adapter.training_problem()
+    if problem:
+        raise ConfigError(f"config.data: {problem}")
+    return adapter
 
 
 def run_splits(config: RunConfig) -> list[tuple[str, str]]:

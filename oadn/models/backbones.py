@@ -3,6 +3,8 @@
 The paper's backbone is ResNet-50 with its last stage's stride set to 1 (no dilation), so a 224 input gives
 F of 2048 x 14 x 14. ``resnet18`` gets the same surgery; ``resnet-tiny`` is a narrow 4-block ResNet with the same
 surgery, sized for CPU tests and the demo; ``timm:<name>`` takes any timm model's ``forward_features`` as is.
+Each backbone says where its feature cells are centred in the image (its :class:`CellGrid`): declared for the
+registered ones, measured once per architecture for ``timm:`` (:mod:`oadn.models.receptive_field`).
 ``pretrained`` is a local state-dict file or a timm pretrained tag (``imagenet`` = timm's default weights for the
 architecture; see :mod:`oadn.models.pretrained` for the caches and the offline rule).
 """
@@ -17,7 +19,9 @@ import torch
 from torch import nn
 
 from oadn.common.files import load_torch
+from oadn.data.geometry import CellGrid
 from oadn.models.pretrained import SCRATCH, PretrainedWeightsError, fetch_timm_weights, is_local_file, timm_name
+from oadn.models.receptive_field import measure_grid
 from oadn.models.registry import BACKBONES, register_backbone
 
 if TYPE_CHECKING:  # timm (with torchvision under it) takes seconds to import: only the builders import it
@@ -31,6 +35,7 @@ class Backbone:
     module: nn.Module
     channels: int
     stride: int
+    grid: CellGrid  # where each feature cell's receptive field is centred (oadn.models.receptive_field)
 
 
 def _last_stage_stride_one(model: ResNet) -> None:
@@ -61,7 +66,8 @@ def _resnet_last_stride_one(factory: Callable[[], ResNet]) -> Backbone:
     model.reset_classifier(0)  # F is all the heads need; an unused 1000-way fc would only be trained by decay
     _last_stage_stride_one(model)
     stride = 16 if isinstance(model.maxpool, nn.MaxPool2d) else 8
-    return Backbone(_ForwardFeatures(model), channels=model.num_features, stride=stride)
+    # zero-padded stride-2 convolutions (and the padded max-pool) centre cell j at stride * j
+    return Backbone(_ForwardFeatures(model), channels=model.num_features, stride=stride, grid=CellGrid(stride, 0.0))
 
 
 def _create_timm(architecture: str, tag: str | None, **kwargs) -> nn.Module:
@@ -117,7 +123,8 @@ def _tiny_cnn(tag: str | None) -> Backbone:
 
     _own_design("cnn-tiny", tag)
     layers = block(3, 16, True) + block(16, 32, True) + block(32, 64, True) + block(64, 128, False)
-    return Backbone(_PlainFeatures(*layers), channels=128, stride=8)
+    # unpadded 2 x 2 max-pools: cell j covers pixels [8j, 8j + 8), centred at 8j + 3.5
+    return Backbone(_PlainFeatures(*layers), channels=128, stride=8, grid=CellGrid(8, 3.5))
 
 
 def _tiny_resnet() -> ResNet:
@@ -134,10 +141,17 @@ def list_backbones() -> list[str]:
     return BACKBONES.names() + ["timm:<any timm model name>"]
 
 
+#: timm architecture -> its measured cell grid, once per process
+_MEASURED_GRIDS: dict[str, CellGrid] = {}
+
+
 def _timm_backbone(name: str, tag: str | None = None) -> Backbone:
     model = _create_timm(name, tag, num_classes=0, global_pool="")
     stride = int(model.feature_info[-1]["reduction"]) if getattr(model, "feature_info", None) else 32
-    return Backbone(_ForwardFeatures(model), channels=model.num_features, stride=stride)
+    module = _ForwardFeatures(model)
+    if name not in _MEASURED_GRIDS:  # the grid depends on the architecture only, not on the weights
+        _MEASURED_GRIDS[name] = measure_grid(module, stride)
+    return Backbone(module, channels=model.num_features, stride=stride, grid=_MEASURED_GRIDS[name])
 
 
 def load_pretrained(backbone: Backbone, path: str | Path) -> None:

@@ -9,6 +9,11 @@ from torch import nn
 from oadn.config import ModelConfig
 
 
+def embedding_classifier(channels: int, embed_dim: int, num_classes: int) -> nn.Sequential:
+    """OADN's head on a pooled feature: FC to ``embed_dim``, ReLU, classifier (every branch and region has one)."""
+    return nn.Sequential(nn.Linear(channels, embed_dim), nn.ReLU(inplace=True), nn.Linear(embed_dim, num_classes))
+
+
 def classification_loss(
     logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float, mask: torch.Tensor | None = None
 ) -> torch.Tensor:

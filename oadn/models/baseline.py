@@ -1,4 +1,6 @@
-"""The baseline every table compares OADN with: the same backbone, global average pooling and one classifier."""
+"""The baselines every table compares OADN with: the same backbone and global average pooling, then one
+classifier (``baseline``, the usual GAP baseline) or OADN's own head, FC-256 + ReLU + classifier
+(``baseline-fc``: the control that separates OADN's landmark guidance from its larger heads)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from torch import nn
 
 from oadn.config import ModelConfig
 from oadn.models.backbones import create_backbone
-from oadn.models.base import FERModel, classification_loss
+from oadn.models.base import FERModel, classification_loss, embedding_classifier
 from oadn.models.registry import register_model
 
 
@@ -29,3 +31,11 @@ class GapClassifier(FERModel):
 
     def branch_scores(self, outputs):
         return {"prediction": outputs["logits"].float().softmax(dim=-1)}
+
+
+@register_model("baseline-fc")
+class GapEmbeddingClassifier(GapClassifier):
+    def __init__(self, config: ModelConfig, num_classes: int, image_size: int):
+        super().__init__(config, num_classes, image_size)
+        channels = self.classifier.in_features
+        self.classifier = embedding_classifier(channels, config.embed_dim, num_classes)

@@ -1,7 +1,9 @@
 """OADN (Ding, Zhou, Chellappa 2020): a landmark-guided attention branch and a facial region branch.
 
-LAB: one Gaussian map per kept interest point (score >= T) at feature resolution; each map weights F and is
-average-pooled, written as one contraction (no B x M x C x h x w product is materialised); max over the KEPT
+LAB: one Gaussian map per kept interest point (score >= T, on a face the detector found) at feature resolution,
+centred where the backbone's feature cells see (its cell grid); each map weights F and is pooled
+(``model.lab_pooling``: "mean" over all cells, the paper's GAP read literally, or "weighted", divided by the
+map's mass), written as one contraction (no B x M x C x h x w product is materialised); max over the KEPT
 points only (a dropped point's zero vector would otherwise win the max wherever kept features are negative, as
 with signed timm features); FC to ``embed_dim``; classifier. FRB: F split into K non-overlapping blocks, each
 average-pooled and given its OWN FC and classifier; its loss is the sum of the K cross-entropies. Training loss is
@@ -21,14 +23,10 @@ import torch
 from torch import nn
 
 from oadn.config import ModelConfig
-from oadn.data.geometry import attention_maps, interest_point_indices, interest_points
+from oadn.data.geometry import attention_maps, face_found, interest_point_indices, interest_points, kept_points
 from oadn.models.backbones import create_backbone
-from oadn.models.base import FERModel, classification_loss
+from oadn.models.base import FERModel, classification_loss, embedding_classifier
 from oadn.models.registry import register_model
-
-
-def _embedding_classifier(channels: int, embed_dim: int, num_classes: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(channels, embed_dim), nn.ReLU(inplace=True), nn.Linear(embed_dim, num_classes))
 
 
 def _block_of_cell(length: int, parts: int, device: torch.device) -> torch.Tensor:
@@ -84,25 +82,33 @@ class OADN(FERModel):
         self.sigma = config.sigma
         self.regions = config.regions
         self.lam = config.lam
-        self.attention_head = _embedding_classifier(backbone.channels, config.embed_dim, num_classes)
+        self.lab_pooling = config.lab_pooling
+        self.grid = backbone.grid
+        self.attention_head = embedding_classifier(backbone.channels, config.embed_dim, num_classes)
         self.region_heads = nn.ModuleList(
-            _embedding_classifier(backbone.channels, config.embed_dim, num_classes) for _ in range(config.regions)
+            embedding_classifier(backbone.channels, config.embed_dim, num_classes) for _ in range(config.regions)
         )
         # the 68 -> 24 rule's gather indices, on the model's device (not part of the weights)
         self.register_buffer("interest_indices", interest_point_indices(), persistent=False)
 
     def pool(self, features: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Both branches' pooling as one contraction of F: B x M x C attention-weighted averages (one per interest
-        point), B x K x C region means, and B x M bools: which points were kept (score >= T)."""
+        """Both branches' pooling as one contraction of F: B x M x C pooled F * A_i (one per interest point; see
+        ``model.lab_pooling``), B x K x C region means, and B x M bools: which points were kept."""
         h, w = features.shape[-2:]
-        points = interest_points(landmarks.float(), self.image_size, self.interest_indices)
-        attention = attention_maps(points, (h, w), self.image_size, self.sigma, self.threshold)
+        landmarks = landmarks.float()
+        points = interest_points(landmarks, self.image_size, self.interest_indices)
+        kept = kept_points(points, self.threshold, face_found(landmarks))
+        attention = attention_maps(points, kept, (h, w), self.grid, self.sigma)
         masks = region_masks((h, w), self.regions, features.device)
         weights = torch.cat([attention, masks.expand(features.shape[0], -1, -1, -1)], dim=1)
         sums = weighted_sums(features, weights)
         per_point, regions = sums.split([attention.shape[1], self.regions], dim=1)
         areas = masks.sum(dim=(1, 2))[:, None].to(sums.dtype)
-        return per_point / (h * w), regions / areas, points[..., 2] >= self.threshold
+        if self.lab_pooling == "weighted":  # a dropped point's map is all zeros: its sum stays 0
+            per_point = per_point / attention.sum(dim=(2, 3))[..., None].clamp_min(1e-12).to(sums.dtype)
+        else:
+            per_point = per_point / (h * w)
+        return per_point, regions / areas, kept
 
     @staticmethod
     def max_over_kept(per_point: torch.Tensor, kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from oadn.data.faces import BadImageError, FaceSource
-from oadn.data.geometry import interest_points
+from oadn.data.geometry import face_found, interest_points, kept_points
 from oadn.data.landmarks.base import is_fallback
 
 #: which faces ``pick_indices`` draws from
@@ -61,8 +61,10 @@ def render_landmark_grid(source: FaceSource, indices: Sequence[int], out: Path, 
         ax.axis("off")
     for ax, record in zip(axes.flat, records):
         size = record.image.shape[0]
-        points = interest_points(torch.from_numpy(record.landmarks), size).numpy()
-        kept = points[:, 2] >= threshold
+        landmarks = torch.from_numpy(record.landmarks)
+        points = interest_points(landmarks, size)
+        kept = kept_points(points, threshold, face_found(landmarks)).numpy()
+        points = points.numpy()
         ax.imshow(record.image)
         if not record.landmarks[:, 2].any():  # a failed face: no landmarks to draw (not 68 points at 0, 0)
             ax.set_title(f"{record.image_id}\nno landmarks (failed face)", fontsize=8)

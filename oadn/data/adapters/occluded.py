@@ -5,7 +5,9 @@ Options: ``base`` (the data set wrapped; its own options pass through), ``kind``
 draws one), ``area`` (share of the face covered, or ``any``: a random size, drawn ten times faster, for
 augmentation), ``probability`` (share of faces occluded; 1 for a test set, e.g. 0.5 for training augmentation),
 ``occluder_seed``, ``train_limit`` (keep that many training faces, a fixed random draw: for CPU-sized runs),
-``scores`` (backend, oracle, detector, learned) and ``visibility`` (the model file ``scores=learned`` reads).
+``scores`` (backend, ones, oracle, random-drop, detector, learned) and ``visibility`` (the model file
+``scores=learned`` reads). The swap kinds (``swap-mouth``, ``swap-eyes``: a region of a face of another class)
+make test sets only; training occluders are drawn anew each epoch.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from oadn.data.faces import SubsetSource
+from oadn.data.occluders.swap import SWAP_KINDS
 from oadn.data.occlusion import SCORE_MODES, OccludedSource, make_rescorer, parse_kinds
 from oadn.data.registry import DatasetAdapter, get_dataset, register_dataset
 
@@ -25,7 +28,8 @@ class OccludedDataset(DatasetAdapter):
     """Another data set's faces with pasted occluders (see the module docstring)."""
 
     description = ("a data set with pasted occluders; options base, kind, area, probability, occluder_seed, "
-                   "train_limit, scores=backend|oracle|detector|learned, visibility=FILE, plus the base's options")
+                   "train_limit, scores=backend|ones|oracle|random-drop|detector|learned, visibility=FILE, plus the "
+                   "base's options")
 
     def __init__(self, base: str = "ferplus", kind: str | Sequence[str] = "random", area: float | str | None = 0.25,
                  probability: float | str = 1.0, occluder_seed: int | str = 0, scores: str = "oracle",
@@ -52,6 +56,14 @@ class OccludedDataset(DatasetAdapter):
         return self.base.classes
 
     @property
+    def cache_name(self) -> str:
+        """The base's: its faces on disk and their landmark cache are what a suite checks and prepares."""
+        return self.base.cache_name
+
+    def index(self, root: Path):
+        return self.base.index(root)
+
+    @property
     def splits(self) -> tuple[str, ...]:
         return self.base.splits
 
@@ -60,6 +72,13 @@ class OccludedDataset(DatasetAdapter):
         area = "a random share" if self.area is None else f"{self.area:.0%}"
         return (f"{self.base.name} with occluders {'/'.join(self.kinds)} over {area} of the face on "
                 f"{self.probability:.0%} of faces, scores {self.scores}; base: {self.base.protocol}")
+
+    def training_problem(self) -> str | None:
+        swaps = [kind for kind in self.kinds if kind in SWAP_KINDS]
+        if swaps and self.probability > 0:
+            return (f"occluded: kind {', '.join(swaps)} makes test sets only (it pastes another class's face "
+                    f"region, false evidence); train with the painted kinds")
+        return None
 
     def open_split(self, split: str, *, root: Path | None, image_size: int, **options: Any) -> OccludedSource:
         source = self.base.open_split(split, root=root, image_size=image_size, **options)

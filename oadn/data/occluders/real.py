@@ -298,9 +298,11 @@ def _painter(kind: str, rng: np.random.Generator, frame: Frame) -> Painter:
     return _PAINTERS[kind](rng, frame)
 
 
-def image_rng(seed: int, image_id: str) -> np.random.Generator:
-    """The generator for one (seed, image): the same occluder every time, independent of load order."""
-    return np.random.default_rng([int(seed), zlib.crc32(image_id.encode())])
+def image_rng(seed: int, image_id: str, epoch: int = 0) -> np.random.Generator:
+    """The generator for one (seed, image, epoch): the same occluder every time, independent of load order; a
+    training face draws a new one each epoch (epoch 0 is the test sets' one draw)."""
+    key = [int(seed), zlib.crc32(image_id.encode())]
+    return np.random.default_rng(key + [int(epoch)] if epoch else key)
 
 
 def occlude(

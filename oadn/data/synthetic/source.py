@@ -1,8 +1,10 @@
 """The synthetic data set's faces as a :class:`~oadn.data.faces.FaceSource` (its adapter is
 :mod:`oadn.data.adapters.synthetic`).
 
-Item ``i`` of a split is a pure function of ``(seed, split, i)``: it is drawn from its own generator
-``default_rng([seed, split_code, i])``, so items can be produced alone, in any order, in any DataLoader worker.
+Item ``i`` of a split is a pure function of ``(seed, split, i)``: the face is drawn from its own generator
+``default_rng([seed, split_code, i])``, so items can be produced alone, in any order, in any DataLoader worker;
+its occluders and detector noise from a second, ``default_rng([seed, split_code, i, epoch, 1])``, so a
+training face is occluded anew each epoch (tests read epoch 0) and a resumed run replays the same draws.
 Labels come from a counter-based hash instead, balanced in blocks of seven, so they are known without drawing.
 """
 
@@ -83,24 +85,29 @@ class SyntheticFaces:
         return self.size
 
     def __getitem__(self, index: int) -> FaceRecord:
+        return self.epoch_record(index, 0)
+
+    def epoch_record(self, index: int, epoch: int) -> FaceRecord:
+        """Item ``index`` with the occluders of ``epoch`` (see the module docstring)."""
         if not -self.size <= index < self.size:
             raise IndexError(f"index {index} out of range for {self.size} synthetic faces")
         index = int(index) % self.size
         label = int(self._labels[index])
         rng = np.random.default_rng([self.seed, self._code, index])
+        occluders = np.random.default_rng([self.seed, self._code, index, int(epoch), 1])
         n = self.image_size
         geom = sample_geometry(rng, self._au_rows[label], n, frontal=self.frontal)
         img, points, unit = draw_face(rng, geom, n)
         hidden = np.zeros(len(geom.landmarks), dtype=bool)
-        if rng.random() < self.occlusion:
+        if occluders.random() < self.occlusion:
             canvas = Canvas(img)
-            draw_occluders(canvas, FaceFrame(points, unit, geom.roll), rng, self.occluder_kinds, self.targeted)
+            draw_occluders(canvas, FaceFrame(points, unit, geom.roll), occluders, self.occluder_kinds, self.targeted)
             hidden = points_well_under(np.asarray(canvas.coverage) > 0, points[: len(hidden)], 0.03 * unit)
         image = finish(rng, img, n)
         xy = geom.landmarks
         inside = np.all((xy >= 0) & (xy <= n - 1), axis=1)
-        landmarks = np.column_stack([xy, confidence(rng, hidden, inside)]).astype(np.float32)
-        return FaceRecord(image=image, landmarks=landmarks, label=label, image_id=self._ids[index])
+        landmarks = np.column_stack([xy, confidence(occluders, hidden, inside)]).astype(np.float32)
+        return FaceRecord(image=image, landmarks=landmarks, label=label, image_id=self._ids[index], hidden=hidden)
 
     @property
     def labels(self) -> np.ndarray:
