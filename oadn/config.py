@@ -101,6 +101,8 @@ class ModelConfig:
     #: the attention Gaussian's standard deviation, in feature cells
     sigma: float = field(default=1.0, metadata=role(TEST_TIME))
     embed_dim: int = 256
+    #: a method's own settings (RAN's margin, a plugin's), read by that method; part of the identity
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

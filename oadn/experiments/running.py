@@ -50,6 +50,8 @@ class RunRequest:
     dry_run: bool = False
     progress: bool = True
     log: Log = print
+    #: plugins loaded for this call (``--plugin``, the suite's ``plugins:``), as a job in another process loads them
+    plugins: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -108,7 +110,7 @@ def train_missing(plans: list[ExperimentPlan], summary: Summary, request: RunReq
                 summary.reused.append(_label(run))
             else:
                 resume = run.status == "resume"
-                jobs.append(RunJob(None if resume else run.config, run.run_dir, resume, _label(run)))
+                jobs.append(RunJob(None if resume else run.config, run.run_dir, resume, _label(run), request.plugins))
                 planned.append(run)
     if not jobs:
         return
