@@ -13,7 +13,7 @@ import pandas as pd
 
 from oadn.report.summary import OURS, PUBLISHED
 
-ACC, MCA, DELTA = "acc %", "mean-class acc %", "Δ acc pp"
+ACC, MCA, DELTA, ECE, NLL = "acc %", "mean-class acc %", "Δ acc pp", "ECE %", "NLL"
 LATEX_ESCAPES = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
@@ -27,12 +27,12 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _mean_std(mean, std, latex: bool) -> str:
+def _mean_std(mean, std, latex: bool, digits: int = 2) -> str:
     if _missing(mean):
         return "-"
     if _missing(std):
-        return f"{mean:.2f}"
-    return f"{mean:.2f} {LATEX_PM if latex else '±'} {std:.2f}"
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} {LATEX_PM if latex else '±'} {std:.{digits}f}"
 
 
 def _test_set_header(rows: pd.DataFrame, column: str) -> str:
@@ -54,6 +54,8 @@ def main_table(results: pd.DataFrame, experiment: str, *, latex: bool = False) -
     text = latex_text if latex else str
     headers = {c: _test_set_header(rows, c) for c in dict.fromkeys(rows["column"])}
     metrics = [ACC, MCA] + ([DELTA] if (rows["published_key"] != "").any() else [])
+    calibrated = "ece_pct" in rows and rows["ece_pct"].notna().any()
+    metrics += [ECE, NLL] if calibrated else []
     cells: dict[tuple, dict[tuple, str]] = {}
     for source in (PUBLISHED, OURS):
         for r in rows[rows["source"] == source].itertuples():
@@ -68,6 +70,9 @@ def main_table(results: pd.DataFrame, experiment: str, *, latex: bool = False) -
             row[(header, text(MCA))] = _mean_std(
                 getattr(r, "mean_class_accuracy_pct", None), getattr(r, "mean_class_accuracy_std_pct", None), latex
             )
+            if calibrated:
+                row[(header, text(ECE))] = _mean_std(r.ece_pct, r.ece_std_pct, latex)
+                row[(header, text(NLL))] = _mean_std(r.nll, r.nll_std, latex, digits=3)
             delta = getattr(r, "delta_vs_published_oadn_pp", None)
             if DELTA in metrics:
                 row[(header, text(DELTA))] = "-" if _missing(delta) else f"{delta:+.2f}"
@@ -140,3 +145,31 @@ def flat_columns(table: pd.DataFrame) -> pd.DataFrame:
     flat = table.copy()
     flat.columns = [f"{test_set} {metric}" for test_set, metric in table.columns]
     return flat.reset_index()
+
+
+def matrix_seed(pairwise: pd.DataFrame, experiment: str, column: str) -> int | None:
+    """The seed an all-pairs matrix shows: the lowest one with the most method pairs (every method, when they
+    share one)."""
+    rows = pairwise[(pairwise["experiment"] == experiment) & (pairwise["column"] == column)] if len(pairwise) else []
+    if not len(rows):
+        return None
+    counts = rows.groupby("seed").size()
+    return int(counts[counts == counts.max()].index.min())
+
+
+def pairs_matrix(pairwise: pd.DataFrame, experiment: str, column: str) -> pd.DataFrame:
+    """Method x method: row minus column accuracy (pp) and the Holm-adjusted McNemar p, at :func:`matrix_seed`."""
+    seed = matrix_seed(pairwise, experiment, column)
+    if seed is None:
+        return pd.DataFrame()
+    rows = pairwise[(pairwise["experiment"] == experiment) & (pairwise["column"] == column)
+                    & (pairwise["seed"] == seed)]
+    methods = list(dict.fromkeys([*rows["method"], *rows["versus"]]))
+    cells = pd.DataFrame("-", index=pd.Index(methods, name=f"row vs column (seed {seed})"), columns=methods)
+    for r in rows.itertuples():
+        delta = r.accuracy_method_pct - r.accuracy_versus_pct
+        cells.loc[r.method, r.versus] = f"{delta:+.2f} pp, p={r.p_holm:.3g}"
+        cells.loc[r.versus, r.method] = f"{-delta:+.2f} pp, p={r.p_holm:.3g}"
+    for method in methods:
+        cells.loc[method, method] = ""
+    return cells

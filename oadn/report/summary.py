@@ -13,7 +13,7 @@ import pandas as pd
 
 from oadn.models.pretrained import is_local_file
 from oadn.report.manifest import ScoredRow, score_row
-from oadn.report.stats import bootstrap_intervals, mcnemar
+from oadn.report.stats import bootstrap_intervals, holm, mcnemar, reliability_bins
 
 OURS, PUBLISHED = "ours", "published"
 RESULT_COLUMNS = [
@@ -21,7 +21,7 @@ RESULT_COLUMNS = [
     "published_table", "seeds", "seed_list", "images", "accuracy_pct", "accuracy_std_pct", "accuracy_ci_low_pct",
     "accuracy_ci_high_pct", "mean_class_accuracy_pct", "mean_class_accuracy_std_pct", "mean_class_ci_low_pct",
     "mean_class_ci_high_pct", "delta_vs_published_oadn_pp", "delta_reference", "mcnemar_seed", "mcnemar_p",
-    "mcnemar_test", "mcnemar_only_method", "mcnemar_only_oadn",
+    "mcnemar_test", "mcnemar_only_method", "mcnemar_only_oadn", "ece_pct", "ece_std_pct", "nll", "nll_std",
 ]  # fmt: skip
 
 
@@ -31,6 +31,10 @@ class SuiteSummary:
     per_seed: pd.DataFrame = field(default_factory=pd.DataFrame)  # per scored (experiment, column, method, seed)
     per_class: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean per-class accuracy over seeds
     mcnemar: pd.DataFrame = field(default_factory=pd.DataFrame)  # every seed pair of (method, OADN)
+    #: McNemar between every pair of our methods per (experiment, column, seed), Holm-corrected within each
+    pairwise: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: reliability-diagram bins per (experiment, column, method), seeds pooled
+    reliability: pd.DataFrame = field(default_factory=pd.DataFrame)
     confusions: dict[tuple[str, str, str], tuple[np.ndarray, list[str], list[str]]] = field(default_factory=dict)
     missing: list[dict] = field(default_factory=list)  # experiment, column, method, seed, status, reason
 
@@ -108,7 +112,10 @@ def _pooled(by_seed: dict[int, ScoredRow], resamples: int) -> dict:
     ci = bootstrap_intervals(labels, correct, resamples=resamples, seed=0)
     accuracy = np.array([100 * r.accuracy for r in by_seed.values()])
     mean_class = np.array([100 * r.mean_class_accuracy for r in by_seed.values()])
+    ece = np.array([100 * r.ece for r in by_seed.values()])
+    nll = np.array([r.nll for r in by_seed.values()])
     return {
+        "ece_pct": ece.mean(), "ece_std_pct": _spread(ece), "nll": nll.mean(), "nll_std": _spread(nll),
         "seeds": len(by_seed), "seed_list": " ".join(map(str, by_seed)), "images": len(ids),
         "accuracy_pct": accuracy.mean(), "accuracy_std_pct": _spread(accuracy),
         "accuracy_ci_low_pct": 100 * ci["accuracy"].low, "accuracy_ci_high_pct": 100 * ci["accuracy"].high,
@@ -127,12 +134,44 @@ def _summed_confusion(rows: list[ScoredRow]) -> tuple[np.ndarray, list[str], lis
     return matrix, classes, predicted
 
 
+def _reliability(rows: list[ScoredRow], base: dict) -> list[dict]:
+    """Reliability bins of one method on one test set, every seed's images pooled; none without scores."""
+    if any(r.probabilities is None for r in rows):
+        return []
+    confidence = np.concatenate([r.probabilities.max(axis=1) for r in rows])
+    table = reliability_bins(confidence, np.concatenate([r.correct for r in rows]))
+    return [{**base, "bin": number, **values} for number, values in enumerate(table.to_dict("records"))]
+
+
+def all_pairs(scored: dict[str, dict[int, ScoredRow]], base: dict) -> list[dict]:
+    """McNemar between every pair of methods on one test set, per seed both have, on the images both scored;
+    Holm's correction over the pairs of each seed (one family per test set and seed)."""
+    methods = [m for m in scored if scored[m]]
+    out = []
+    for seed in sorted({s for m in methods for s in scored[m]}):
+        family = []
+        for i, first in enumerate(methods):
+            for second in methods[i + 1:]:
+                if seed not in scored[first] or seed not in scored[second]:
+                    continue
+                a, b = _paired(scored[first][seed], scored[second][seed])
+                test = mcnemar(a, b)
+                family.append({**base, "seed": seed, "method": first, "versus": second, "images": len(a),
+                               "accuracy_method_pct": 100 * a.mean(), "accuracy_versus_pct": 100 * b.mean(),
+                               "only_method": test.only_first, "only_versus": test.only_second,
+                               "p_value": test.p_value, "test": test.test})  # fmt: skip
+        for row, adjusted in zip(family, holm(np.array([r["p_value"] for r in family]))):
+            row["p_holm"] = float(adjusted)
+        out += family
+    return out
+
+
 def summarise_suite(
     manifest: pd.DataFrame, report_dir: Path, published: pd.DataFrame, *, resamples: int = 2000
 ) -> SuiteSummary:
     """Score every finished row, pool seeds per method, attach intervals, McNemar and published rows."""
     summary = SuiteSummary()
-    results, per_seed, per_class, pairs = [], [], [], []
+    results, per_seed, per_class, pairs, pairwise, reliability = [], [], [], [], [], []
     for (experiment, column), cell in manifest.groupby(["experiment", "column"], sort=False):
         head = cell.iloc[0]
         base = {
@@ -155,7 +194,7 @@ def summarise_suite(
             entry.update(_pooled(by_seed, resamples))
             per_seed += [
                 {**base, "method": method, "seed": seed, "images": len(row.correct), "accuracy_pct": 100 * row.accuracy,
-                 "mean_class_accuracy_pct": 100 * row.mean_class_accuracy,
+                 "mean_class_accuracy_pct": 100 * row.mean_class_accuracy, "ece_pct": 100 * row.ece, "nll": row.nll,
                  **{f"{branch}_accuracy_pct": 100 * value for branch, value in row.branch_accuracy.items()}}
                 for seed, row in by_seed.items()
             ]  # fmt: skip
@@ -179,6 +218,9 @@ def summarise_suite(
             recalls = pd.DataFrame([r.per_class_accuracy() for r in rows])[rows[0].scored_classes]
             per_class.append({**base, "method": method, "seeds": len(rows), **(100 * recalls.mean()).to_dict()})
             summary.confusions[(experiment, column, method)] = _summed_confusion(rows)
+            reliability += _reliability(rows, {**base, "method": method})
+        pairwise += all_pairs(scored, base)
     summary.results = pd.DataFrame(results, columns=RESULT_COLUMNS)
     summary.per_seed, summary.per_class, summary.mcnemar = map(pd.DataFrame, (per_seed, per_class, pairs))
+    summary.pairwise, summary.reliability = pd.DataFrame(pairwise), pd.DataFrame(reliability)
     return summary
