@@ -187,8 +187,8 @@ def test_calibration_and_all_pairs_matrix(tmp_path):
     for method, correct, confidence in (("OADN", 90, 0.9), ("Baseline", 60, 0.95), ("RAN", 85, 0.5)):
         for seed in (0, 1):
             path = _predictions(tmp_path / "runs" / method / f"seed{seed}.parquet", correct, confidence=confidence)
-            rows.append({**_row(tmp_path, "Occlusion-FERPlus", "occlusion-ferplus", method, seed, correct=correct),
-                         "predictions": path})
+            rows.append({**_row(tmp_path, "Occlusion-FERPlus", "occlusion-ferplus", method, seed, correct=correct,
+                                init="vggface2", model=method.lower()), "predictions": path})
     report = tmp_path / "report"
     report.mkdir()
     pd.DataFrame(rows).to_csv(report / "manifest.csv", index=False)
@@ -217,3 +217,27 @@ def test_calibration_and_all_pairs_matrix(tmp_path):
     names = {p.name for p in _pngs_are_images(report / "figures")}
     assert {"reliability_ferplus-ran_occlusion-ferplus.png", "pairs_ferplus-ran_occlusion-ferplus.png"} <= names
     assert "McNemar, Holm-adjusted" in index.read_text()
+
+
+def test_published_rows_sit_beside_our_rows_of_the_same_method(tmp_path):
+    rows = []
+    for method, model, correct in (("OADN", "oadn", 90), ("RAN", "ran", 80), ("Mine", "mine", 70)):
+        rows.append(_row(tmp_path, "Occlusion-FERPlus", "occlusion-ferplus", method, 0, correct=correct,
+                         init="vggface2", model=model))
+    report = tmp_path / "report"
+    report.mkdir()
+    pd.DataFrame(rows).to_csv(report / "manifest.csv", index=False)
+    render_suite_report(report, resamples=50)
+    results = pd.read_csv(report / "results.csv").query("source == 'ours'").set_index("method")
+    assert results.loc["RAN", "delta_vs_published_same_pp"] == pytest.approx(80.0 - 83.63)
+    assert results.loc["RAN", "published_method"] == "RAN" and results.loc["RAN", "published_pretraining"] == "vggface2"
+    assert results.loc["OADN", "delta_vs_published_same_pp"] == pytest.approx(90.0 - 84.57)
+    assert pd.isna(results.loc["Mine", "delta_vs_published_same_pp"])
+    lines = [line for line in (report / "results.md").read_text().splitlines() if line.startswith("| ")]
+    labels = [line.split("|")[1].strip() for line in lines[1:6]]
+    assert labels == ["RAN (published)", "RAN (ours)", "OADN (published)", "OADN (ours)", "Mine"]
+    assert "Δ vs its published pp" in lines[0] and "-3.63" in lines[2]
+    # a manifest written before the model column existed still renders, without links
+    pd.DataFrame(rows).drop(columns="model").to_csv(report / "manifest.csv", index=False)
+    render_suite_report(report, resamples=50)
+    assert "Δ vs its published pp" not in (report / "results.md").read_text()

@@ -47,9 +47,13 @@ class ManifestRow:
     scored_classes: str = "[]"
     #: whether predictions were restricted to the scored classes
     restricted: bool = False
+    #: the registered method the row trained (model.name), which links it to a published row of that method
+    model: str = ""
 
 
 COLUMNS = [item.name for item in fields(ManifestRow)]
+#: columns a manifest written before they existed may lack, and the value they take then
+OPTIONAL_COLUMNS = {"model": ""}
 STATUSES = ("finished", "unfinished", "skipped")
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False, "": False}
 
@@ -121,6 +125,7 @@ def load_manifest(report_dir: Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no manifest (is {report_dir} a suite report directory?)")
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = frame.assign(**{c: v for c, v in OPTIONAL_COLUMNS.items() if c not in frame.columns})
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")

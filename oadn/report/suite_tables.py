@@ -14,6 +14,7 @@ import pandas as pd
 from oadn.report.summary import OURS, PUBLISHED
 
 ACC, MCA, DELTA, ECE, NLL = "acc %", "mean-class acc %", "Δ acc pp", "ECE %", "NLL"
+SAME = "Δ vs its published pp"  # our row minus the published row of the same method
 LATEX_ESCAPES = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
@@ -48,23 +49,34 @@ def latex_text(text: object) -> str:
 def main_table(results: pd.DataFrame, experiment: str, *, latex: bool = False) -> pd.DataFrame:
     """Method x (test set, metric) strings for one experiment; "-" where a figure is missing or unpublished.
 
-    With ``latex`` every cell and label is LaTeX (escaped names, $\\pm$), ready for Styler.to_latex.
+    Our rows of a method the paper prints (same registered model, e.g. RAN) sit right under that published row,
+    labelled "RAN (published)" and "RAN (ours)", with the difference in the SAME column. With ``latex`` every
+    cell and label is LaTeX (escaped names, $\\pm$), ready for Styler.to_latex.
     """
     rows = results[results["experiment"] == experiment]
     text = latex_text if latex else str
     headers = {c: _test_set_header(rows, c) for c in dict.fromkeys(rows["column"])}
     metrics = [ACC, MCA] + ([DELTA] if (rows["published_key"] != "").any() else [])
+    links = _links(rows)
+    metrics += [SAME] if links else []
     calibrated = "ece_pct" in rows and rows["ece_pct"].notna().any()
     metrics += [ECE, NLL] if calibrated else []
+    linked_published = set(links.values())
     cells: dict[tuple, dict[tuple, str]] = {}
     for source in (PUBLISHED, OURS):
         for r in rows[rows["source"] == source].itertuples():
-            key = (text(r.method), text(r.pretraining), source)
+            name = r.method
+            if (source == PUBLISHED and (r.method, r.pretraining) in linked_published) or (
+                    source == OURS and (r.method, r.pretraining) in links):
+                name = f"{r.method} ({source})"
+            key = (text(name), text(r.pretraining), source)
             row = cells.setdefault(key, {(text(h), text(m)): "-" for h in headers.values() for m in metrics})
             header = text(headers[r.column])
             if source == PUBLISHED:
                 row[(header, text(ACC))] = f"{r.accuracy_pct:.2f}"
                 row[(header, text(DELTA))] = ""
+                if links:
+                    row[(header, text(SAME))] = ""
                 continue
             row[(header, text(ACC))] = _mean_std(r.accuracy_pct, getattr(r, "accuracy_std_pct", None), latex)
             row[(header, text(MCA))] = _mean_std(
@@ -76,10 +88,37 @@ def main_table(results: pd.DataFrame, experiment: str, *, latex: bool = False) -
             delta = getattr(r, "delta_vs_published_oadn_pp", None)
             if DELTA in metrics:
                 row[(header, text(DELTA))] = "-" if _missing(delta) else f"{delta:+.2f}"
-    table = pd.DataFrame.from_dict(cells, orient="index")
-    table.index = pd.MultiIndex.from_tuples(list(cells), names=ROW_KEYS)
+            same = getattr(r, "delta_vs_published_same_pp", None)
+            if links:
+                row[(header, text(SAME))] = "-" if _missing(same) else f"{same:+.2f}"
+    order = _linked_order(list(cells), {(text(m), text(p)): (text(pm), text(pp)) for (m, p), (pm, pp)
+                                         in links.items()})
+    table = pd.DataFrame.from_dict({key: cells[key] for key in order}, orient="index")
+    table.index = pd.MultiIndex.from_tuples(order, names=ROW_KEYS)
     table.columns = pd.MultiIndex.from_tuples(list(table.columns))
     return table
+
+
+def _links(rows: pd.DataFrame) -> dict[tuple[str, str], tuple[str, str]]:
+    """(our method, pre-training) -> (published method, pre-training) it retrains, on any test set."""
+    if "published_method" not in rows:
+        return {}
+    ours = rows[(rows["source"] == OURS) & rows["published_method"].notna() & (rows["published_method"] != "")]
+    return {(r.method, r.pretraining): (r.published_method, r.published_pretraining) for r in ours.itertuples()}
+
+
+def _linked_order(keys: list[tuple], links: dict[tuple, tuple]) -> list[tuple]:
+    """Published rows in the paper's order, each followed by our rows linked to it; then our other rows."""
+    def bare(label: str, source: str) -> str:
+        return label.removesuffix(f" ({source})")
+
+    published = [k for k in keys if k[2] == PUBLISHED]
+    ours = [k for k in keys if k[2] == OURS]
+    order = []
+    for key in published:
+        order.append(key)
+        order += [o for o in ours if links.get((bare(o[0], OURS), o[1])) == (bare(key[0], PUBLISHED), key[1])]
+    return order + [o for o in ours if o not in order]
 
 
 def _interval(low, high) -> str:

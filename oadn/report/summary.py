@@ -22,6 +22,7 @@ RESULT_COLUMNS = [
     "accuracy_ci_high_pct", "mean_class_accuracy_pct", "mean_class_accuracy_std_pct", "mean_class_ci_low_pct",
     "mean_class_ci_high_pct", "delta_vs_published_oadn_pp", "delta_reference", "mcnemar_seed", "mcnemar_p",
     "mcnemar_test", "mcnemar_only_method", "mcnemar_only_oadn", "ece_pct", "ece_std_pct", "nll", "nll_std",
+    "model", "published_method", "published_pretraining", "delta_vs_published_same_pp",
 ]  # fmt: skip
 
 
@@ -60,6 +61,18 @@ def _published_reference(published: pd.DataFrame, key: str, init: str) -> pd.Ser
     return None
 
 
+def _published_same_method(published: pd.DataFrame, key: str, model: str, init: str) -> pd.Series | None:
+    """The published row of the method our row retrains (same registered model): same pre-training if printed,
+    else the first the paper prints; None for a method the paper does not print on this test set."""
+    if not key or not model:
+        return None
+    rows = published[(published["published_key"] == key) & (published["model"] == model)]
+    for choice in (rows[rows["pretraining"] == init], rows):
+        if len(choice):
+            return choice.iloc[0]
+    return None
+
+
 def _aligned(scored: dict[int, ScoredRow]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Image ids, labels and (seeds, images) correctness on the images every seed scored."""
     first = next(iter(scored.values()))
@@ -82,13 +95,16 @@ def _paired(first: ScoredRow, second: ScoredRow) -> tuple[np.ndarray, np.ndarray
     return a, b
 
 
-def _score_cell(cell: pd.DataFrame, report_dir: Path, base: dict) -> tuple[dict, dict, list[dict]]:
-    """Scored rows per method and seed, each method's initialisation, and the rows that are missing and why."""
+def _score_cell(cell: pd.DataFrame, report_dir: Path, base: dict) -> tuple[dict, dict, dict, list[dict]]:
+    """Scored rows per method and seed, each method's initialisation and registered model, and the rows that are
+    missing and why."""
     scored: dict[str, dict[int, ScoredRow]] = {}
     inits: dict[str, str] = {}
+    models: dict[str, str] = {}
     missing = []
     for row in cell.itertuples(index=False):
         inits.setdefault(row.method, row.init)
+        models.setdefault(row.method, row.model)
         scored.setdefault(row.method, {})
         reason = row.reason or row.status
         if row.status == "finished":
@@ -98,7 +114,7 @@ def _score_cell(cell: pd.DataFrame, report_dir: Path, base: dict) -> tuple[dict,
             except FileNotFoundError as error:  # a partial report shows the cell as missing, with why
                 reason = str(error)
         missing.append({**base, "method": row.method, "seed": row.seed, "status": row.status, "reason": reason})
-    return scored, inits, missing
+    return scored, inits, models, missing
 
 
 def _spread(values: np.ndarray) -> float:
@@ -178,16 +194,17 @@ def summarise_suite(
             "suite": head["suite"], "experiment": experiment, "experiment_title": head["experiment_title"],
             "table": head["table"], "column": column, "published_key": head["published_key"],
         }  # fmt: skip
-        scored, inits, missing = _score_cell(cell, report_dir, base)
+        scored, inits, models, missing = _score_cell(cell, report_dir, base)
         summary.missing += missing
         results += [
             {**base, "source": PUBLISHED, "method": pub.method, "pretraining": pub.pretraining,
-             "accuracy_pct": pub.accuracy, "published_table": pub.table}
+             "accuracy_pct": pub.accuracy, "published_table": pub.table, "model": pub.model}
             for pub in published[published["published_key"] == head["published_key"]].itertuples(index=False)
         ] if head["published_key"] else []  # fmt: skip
         oadn = reference_method(list(scored))
         for method, by_seed in scored.items():
-            entry = {**base, "source": OURS, "method": method, "pretraining": pretraining_label(inits[method])}
+            entry = {**base, "source": OURS, "method": method, "pretraining": pretraining_label(inits[method]),
+                     "model": models[method]}
             if not by_seed:
                 results.append({**entry, "seeds": 0})
                 continue
@@ -198,6 +215,10 @@ def summarise_suite(
                  **{f"{branch}_accuracy_pct": 100 * value for branch, value in row.branch_accuracy.items()}}
                 for seed, row in by_seed.items()
             ]  # fmt: skip
+            same = _published_same_method(published, head["published_key"], models[method], inits[method])
+            if same is not None:
+                entry.update(published_method=same["method"], published_pretraining=same["pretraining"],
+                             delta_vs_published_same_pp=entry["accuracy_pct"] - same["accuracy"])
             reference = _published_reference(published, head["published_key"], inits[method])
             if reference is not None:
                 entry["delta_vs_published_oadn_pp"] = entry["accuracy_pct"] - reference["accuracy"]
