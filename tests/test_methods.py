@@ -90,19 +90,30 @@ def test_ran_flip_mirrors_every_crop(crops, order):
 
 
 def test_gated_units_have_their_own_weights():
-    for name, units in (("pacnn", 24), ("gacnn", 25)):
+    for name in ("pacnn", "gacnn"):
         model = model_for(name)
-        modules = list(model.patch_units) + ([model.global_gate] if name == "gacnn" else [])
-        assert len(modules) == units and hasattr(model, "global_gate") == (name == "gacnn")
-        storages = {p.data_ptr() for unit in modules for p in unit.parameters()}
-        assert len(storages) == sum(len(list(unit.parameters())) for unit in modules)  # nothing shared
-    # the gradient of one unit's output reaches that unit's weights only
+        assert hasattr(model, "global_gate") == (name == "gacnn")
+        units = model.patch_units
+        channels = units.channels
+        assert units.conv[0].groups == 24 and units.conv[0].weight.shape == (24 * channels, channels, 3, 3)
+        assert units.attention_conv[0].groups == 24 and units.vector.weight.shape[0] == 24
+    # the gradient of one unit's output reaches that unit's slice of every weight only (nothing is shared)
     model = model_for("pacnn")
-    patches = torch.randn(2, 24, model.patch_units[0].conv[0].in_channels, model.patch, model.patch)
-    vector, _ = model.patch_units[3](patches[:, 3])
-    vector.sum().backward()
-    touched = [i for i, unit in enumerate(model.patch_units) if any(p.grad is not None for p in unit.parameters())]
-    assert touched == [3]
+    units, channels = model.patch_units, model.patch_units.channels
+    patches = torch.randn(2, 24, channels, model.patch, model.patch)
+    weighted, alpha = units(patches)
+    assert weighted.shape == (2, 24, 64) and alpha.shape == (2, 24)
+    (weighted[:, 3].sum() + alpha[:, 3].sum()).backward()
+    for name, parameter in units.named_parameters():
+        grad = parameter.grad.view(24, -1) if "conv" in name else parameter.grad.flatten(1)
+        touched = [i for i in range(24) if grad[i].abs().sum() > 0]
+        assert touched == [3], name
+    # and a unit's output depends on its own patch only
+    changed = patches.clone()
+    changed[:, 5] += 1.0
+    again, _ = units(changed)
+    differs = (again - weighted).abs().flatten(2).sum(-1).sum(0) > 0
+    assert differs.nonzero().flatten().tolist() == [5]
 
 
 def test_feature_patches_are_mirrored_by_a_mirrored_map_and_centres():

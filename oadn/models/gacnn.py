@@ -35,7 +35,7 @@ from oadn.models.base import FERModel, classification_loss
 from oadn.models.options import method_options
 from oadn.models.registry import register_model
 
-DEFAULTS = {"patch_fraction": 6 / 28, "unit_dim": 64, "global_dim": 512, "attention_dim": 128}
+DEFAULTS = {"patch_fraction": 6 / 28, "unit_dim": 64, "global_dim": 512, "attention_dim": 128, "unit_channels": 512}
 
 
 def patch_cells(feature_side: int, fraction: float) -> int:
@@ -68,9 +68,9 @@ class AttentionNet(nn.Module):
 
 
 class GatedUnit(nn.Module):
-    """A PG-Unit (on a patch) or the GG-Unit (on the whole map): its own conv, a vector psi and an attention
-    weight alpha; returns (alpha * psi, alpha). ``cells``: the input's side when the vector path flattens it (a
-    patch), None to average-pool it (the whole map, whose size depends on the input)."""
+    """The GG-Unit (on the whole map; a PG-Unit on a patch, with ``cells`` its side, has the same layers): its own
+    conv, a vector psi and an attention weight alpha; returns (alpha * psi, alpha). ``cells``: the input's side
+    when the vector path flattens it, None to average-pool it (the whole map, whose size depends on the input)."""
 
     def __init__(self, channels: int, dim: int, hidden: int, cells: int | None):
         super().__init__()
@@ -85,6 +85,48 @@ class GatedUnit(nn.Module):
         psi = self.vector(y.flatten(1) if self.flatten else y.mean(dim=(2, 3)))
         alpha = self.attention(y)
         return alpha[:, None].to(psi.dtype) * psi, alpha
+
+
+class UnitLinear(nn.Module):
+    """M independent FC layers, one per unit, as one batched product: B x M x in -> B x M x out."""
+
+    def __init__(self, units: int, inputs: int, outputs: int):
+        super().__init__()
+        bound = inputs ** -0.5  # nn.Linear's default initialisation, per unit
+        self.weight = nn.Parameter(torch.empty(units, inputs, outputs).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(units, outputs).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bmi,mio->bmo", x, self.weight.to(x.dtype)) + self.bias.to(x.dtype)
+
+
+class PatchGatedUnits(nn.Module):
+    """M PG-Units with their OWN weights, run together: each unit's convs are one group of a grouped conv and
+    its FC layers one slice of a batched product, so no weight is shared and one kernel serves all units (24
+    small modules called in turn cost several times more per step). Same layers as :class:`GatedUnit`:
+    B x M x C x p x p patches -> (B x M x dim weighted vectors alpha_i * psi_i, B x M weights alpha_i)."""
+
+    def __init__(self, units: int, channels: int, cells: int, dim: int, hidden: int):
+        super().__init__()
+        self.units, self.channels = units, channels
+        wide = units * channels
+
+        def grouped_conv() -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(wide, wide, 3, padding=1, groups=units), nn.ReLU(inplace=True))
+
+        self.conv = grouped_conv()
+        self.vector = UnitLinear(units, channels * cells * cells, dim)
+        self.attention_conv = grouped_conv()
+        self.attention_hidden = UnitLinear(units, channels, hidden)
+        self.attention_out = UnitLinear(units, hidden, 1)
+
+    def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, units = patches.shape[:2]
+        y = self.conv(patches.flatten(1, 2))  # B x (M C) x p x p, unit m in channels [m C, (m + 1) C)
+        psi = torch.relu(self.vector(y.view(batch, units, -1)))
+        pooled = self.attention_conv(y).view(batch, units, self.channels, -1).mean(dim=-1)
+        alpha = torch.sigmoid(self.attention_out(torch.relu(self.attention_hidden(pooled))).squeeze(-1).float())
+        return alpha[..., None].to(psi.dtype) * psi, alpha
 
 
 @register_model("pacnn")
@@ -105,12 +147,15 @@ class PatchGatedCNN(FERModel):
         self.stride = backbone.stride
         self.image_size = image_size
         self.patch = patch_cells(image_size // backbone.stride, options["patch_fraction"])
-        channels = backbone.channels
+        channels = min(backbone.channels, options["unit_channels"])
+        # a wide map (ResNet-50's 2048 channels) is first reduced to the paper's conv4_2 width by one shared 1 x 1
+        # conv, or 24 units of 3 x 3 convs would hold billions of weights
+        self.reduce = nn.Identity() if channels == backbone.channels else nn.Sequential(
+            nn.Conv2d(backbone.channels, channels, 1), nn.ReLU(inplace=True))
         self.register_buffer("interest_indices", interest_point_indices(), persistent=False)
         points = len(DIRECT_INDICES) + len(MIDPOINT_PAIRS) + len(CHEEK_CORNERS)  # the 24 interest points
-        self.patch_units = nn.ModuleList(
-            GatedUnit(channels, options["unit_dim"], options["attention_dim"], self.patch) for _ in range(points)
-        )
+        self.patch_units = PatchGatedUnits(points, channels, self.patch, options["unit_dim"],
+                                           options["attention_dim"])
         fused = points * options["unit_dim"]
         if self.global_unit:
             self.global_gate = GatedUnit(channels, options["global_dim"], options["attention_dim"], None)
@@ -124,11 +169,10 @@ class PatchGatedCNN(FERModel):
         return feature_patches(features, points[..., :2] / self.stride, self.patch)
 
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.backbone(images)
-        patches = self.patches(features, landmarks)
-        gated = [unit(patches[:, i]) for i, unit in enumerate(self.patch_units)]
-        vectors = [vector for vector, _ in gated]
-        outputs = {"patch_attention": torch.stack([alpha for _, alpha in gated], dim=1)}
+        features = self.reduce(self.backbone(images))
+        weighted, alpha = self.patch_units(self.patches(features, landmarks))
+        vectors = [weighted.flatten(1)]
+        outputs = {"patch_attention": alpha}
         if self.global_unit:
             vector, alpha = self.global_gate(features)
             vectors.append(vector)
