@@ -102,9 +102,11 @@ class RegionAttentionNetwork(FERModel):
                              f"stride ({backbone.stride}), a crop would have no feature cell")
         self.uses_landmarks = options["crops"] == "landmark"
         self.image_size = image_size
-        self.crops, self.crop_ratio, self.landmark_ratio = options["crops"], options["crop_ratio"], \
-            options["landmark_ratio"]
-        self.margin, self.rb_weight = options["margin"], options["rb_weight"]
+        self.crops = options["crops"]
+        self.crop_ratio = options["crop_ratio"]
+        self.landmark_ratio = options["landmark_ratio"]
+        self.margin = options["margin"]
+        self.rb_weight = options["rb_weight"]
         self.backbone = backbone.module  # one backbone for every region (the paper's shared CNN)
         channels = backbone.channels
         self.self_attention = nn.Linear(channels, 1)  # q0, shared by the regions
