@@ -41,6 +41,11 @@ LABEL = "label"
 ROLES = (WEIGHTS, OPTIMISER, DURATION, TEST_TIME, LOCATION, LABEL)
 
 ON_BAD_IMAGE = ("skip", "fail")
+#: train.optimizer: the paper's SGD (torch's, weight decay on every parameter) or AdamW (timm's factory, no decay
+#: on biases and norms)
+OPTIMIZERS = ("sgd", "adamw")
+#: train.schedule: the paper's step decay (lr_milestones), or cosine / one-cycle with warm-up (per epoch)
+SCHEDULES = ("step", "cosine", "onecycle")
 #: torch.compile's modes, any of which train.compile takes (see oadn.engine.compiling)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 SELECT_METRICS = ("accuracy", "mean_class_accuracy")
@@ -82,6 +87,13 @@ class DataConfig:
     val_fraction: float = 0.1
     test_splits: list[str] = field(default_factory=lambda: ["test"])
     hflip: bool = True
+    #: random shift of the face (with its landmarks), at most this fraction of the side each way; 0 = off
+    random_shift: float = 0.0
+    #: random resized crop: the smallest crop, as a fraction of the face's area (zoomed back to the input size,
+    #: landmarks moved with the pixels); 1 = off
+    random_crop_area: float = 1.0
+    #: random erasing (timm's RandomErasing, per-pixel noise), the probability per training face; 0 = off
+    random_erasing: float = 0.0
     balanced_sampler: bool = False
     #: loader worker processes: a count, or "auto" (with a GPU: this process's share of the cores less one, at
     #: most 12; without: 0)
@@ -110,6 +122,8 @@ class ModelConfig:
     #: average) or "mean" over all h*w cells (the paper's "GAP" read literally, which scales the branch by each
     #: map's mass / (h*w)); the default is the measured choice (docs/model.md)
     lab_pooling: str = "weighted"
+    #: a method's own settings (RAN's margin, a plugin's), read by that method; part of the identity
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,6 +140,12 @@ class TrainConfig:
     weight_decay: float = field(default=5e-4, metadata=role(OPTIMISER))
     lr_milestones: list[int] = field(default_factory=lambda: [20, 40], metadata=role(OPTIMISER))
     lr_gamma: float = field(default=0.1, metadata=role(OPTIMISER))
+    #: sgd (the paper's) or adamw
+    optimizer: str = "sgd"
+    #: step (the paper's: lr_milestones, lr_gamma), cosine or onecycle
+    schedule: str = "step"
+    #: linear warm-up epochs at the start of a cosine or one-cycle schedule
+    warmup_epochs: int = 0
     label_smoothing: float = 0.0
     seed: int = 0
     #: auto (CUDA when there is a GPU), cpu, cuda or cuda:N
@@ -243,6 +263,10 @@ def _problems(config: RunConfig) -> list[tuple[str, object, str]]:
          data.num_workers == "auto" or (isinstance(data.num_workers, int) and data.num_workers >= 0),
          "an integer >= 0 or auto"),
         ("data.on_bad_image", data.on_bad_image, data.on_bad_image in ON_BAD_IMAGE, " or ".join(ON_BAD_IMAGE)),
+        ("data.random_shift", data.random_shift, 0.0 <= data.random_shift < 0.5, "a fraction of the side in [0, 0.5)"),
+        ("data.random_crop_area", data.random_crop_area, 0.0 < data.random_crop_area <= 1.0,
+         "a fraction of the area in (0, 1]"),
+        ("data.random_erasing", data.random_erasing, 0.0 <= data.random_erasing <= 1.0, "a probability in [0, 1]"),
         ("model.threshold", model.threshold, 0.0 <= model.threshold <= 1.0, "T in [0, 1] (a landmark score)"),
         ("model.regions", model.regions, model.regions >= 1 and math.isqrt(model.regions) ** 2 == model.regions,
          "K a square number: 1, 4, 9, 16, ..."),
@@ -260,6 +284,11 @@ def _problems(config: RunConfig) -> list[tuple[str, object, str]]:
          all(m >= 1 for m in train.lr_milestones) and train.lr_milestones == sorted(set(train.lr_milestones)),
          "increasing epoch numbers >= 1"),
         ("train.lr_gamma", train.lr_gamma, 0.0 < train.lr_gamma <= 1.0, "a factor in (0, 1]"),
+        ("train.optimizer", train.optimizer, train.optimizer in OPTIMIZERS, " or ".join(OPTIMIZERS)),
+        ("train.schedule", train.schedule, train.schedule in SCHEDULES, " or ".join(SCHEDULES)),
+        ("train.warmup_epochs", train.warmup_epochs,
+         0 <= train.warmup_epochs < train.epochs and (train.warmup_epochs == 0 or train.schedule != "step"),
+         "an integer in [0, train.epochs), 0 with the step schedule"),
         ("train.label_smoothing", train.label_smoothing, 0.0 <= train.label_smoothing < 1.0, "a value in [0, 1)"),
         ("train.seed", train.seed, train.seed >= 0, "an integer >= 0"),
         ("train.compile", train.compile, isinstance(train.compile, bool) or train.compile in ("auto", *COMPILE_MODES),

@@ -30,6 +30,7 @@ def test_every_registry_holds_its_built_in_entries_once_its_package_is_imported(
 
     assert {"synthetic", "ferplus", "rafdb", "affectnet", "fedro", "folder", "occluded", "subset"} <= set(DATASETS)
     assert set(LANDMARK_BACKENDS) == {"fan", "dlib", "dataset", "file"}
-    assert set(MODELS) == {"oadn", "baseline", "baseline-fc"} and set(BACKBONES) == {"resnet50", "resnet18", "resnet-tiny", "cnn-tiny"}
+    assert set(MODELS) == {"oadn", "baseline", "baseline-fc", "ran", "gacnn", "pacnn"}
+    assert set(BACKBONES) == {"resnet50", "resnet18", "resnet-tiny", "cnn-tiny"}
     assert set(EXECUTORS) == {"local", "slurm"}
     assert DATASETS.get("ferplus").name == "ferplus" and LANDMARK_BACKENDS.get("file").name == "file"

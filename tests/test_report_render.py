@@ -16,14 +16,20 @@ CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neut
 N = 100
 
 
-def _predictions(path, correct_count, labels=None, wrong=None):
-    """Images 0..correct_count-1 right, the rest predicted as the next class (or as ``wrong`` gives)."""
+def _predictions(path, correct_count, labels=None, wrong=None, confidence=None):
+    """Images 0..correct_count-1 right, the rest predicted as the next class (or as ``wrong`` gives); with
+    ``confidence``, a scores column giving the predicted class that probability (the rest shared evenly)."""
     labels = np.arange(N) % 7 if labels is None else np.asarray(labels)
     pred = labels.copy()
     pred[correct_count:] = (labels[correct_count:] + 1) % 7 if wrong is None else wrong
     path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"image_id": [f"img{i:03d}" for i in range(len(labels))], "label": labels,
-                  "pred_prediction": pred}).to_parquet(path)  # fmt: skip
+    frame = pd.DataFrame({"image_id": [f"img{i:03d}" for i in range(len(labels))], "label": labels,
+                          "pred_prediction": pred})  # fmt: skip
+    if confidence is not None:
+        scores = np.full((len(labels), 7), (1 - confidence) / 6, dtype=np.float32)
+        scores[np.arange(len(labels)), pred] = confidence
+        frame["scores"] = list(scores)
+    frame.to_parquet(path)
     return str(path)
 
 
@@ -130,8 +136,10 @@ def test_suite_report_numbers_tables_and_figures(suite_dir):
     pngs = _pngs_are_images(suite_dir / "figures")
     names = {p.name for p in pngs}
     assert "bars_ferplus-ran_occlusion-ferplus.png" in names
-    # a bar chart per test set (3), a confusion matrix per (test set, method with results) (5 + 1)
-    assert "confusion_lab_lab-faces_oadn.png" in names and len(names) == 3 + 5 + 1
+    # a bar chart per test set (3), a confusion matrix per (test set, method with results) (5 + 1), an all-pairs
+    # matrix per test set with two or more methods (2); no reliability diagram: these predictions have no scores
+    assert "confusion_lab_lab-faces_oadn.png" in names and len(names) == 3 + 5 + 1 + 2
+    assert "pairs_ferplus-ran_occlusion-ferplus.png" in names and not any(n.startswith("reliability_") for n in names)
     page = index.read_text()
     assert page.count("data:image/png;base64,") == len(pngs) and "Δ acc" in page
     assert 'href="mini/index.html"' in (suite_dir.parent / "index.html").read_text()
@@ -180,3 +188,66 @@ def test_report_command_by_name_and_folder(ablation_dir, tmp_path):
     assert result.exit_code == 1 and "no report folder" in " ".join(result.output.split())
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 1 and "holds no manifest.csv or ablation.csv" in " ".join(result.output.split())
+
+
+def test_calibration_and_all_pairs_matrix(tmp_path):
+    """Three methods on one test set with scores: ECE and NLL from the scores, every pair McNemar-tested and
+    Holm-corrected, a reliability diagram and a pairs matrix."""
+    rows = []
+    for method, correct, confidence in (("OADN", 90, 0.9), ("Baseline", 60, 0.95), ("RAN", 85, 0.5)):
+        for seed in (0, 1):
+            path = _predictions(tmp_path / "runs" / method / f"seed{seed}.parquet", correct, confidence=confidence)
+            rows.append({**_row(tmp_path, "Occlusion-FERPlus", "occlusion-ferplus", method, seed, correct=correct,
+                                init="vggface2", model=method.lower()), "predictions": path})
+    report = tmp_path / "report"
+    report.mkdir()
+    pd.DataFrame(rows).to_csv(report / "manifest.csv", index=False)
+    index = render_suite_report(report, resamples=100)
+    results = pd.read_csv(report / "results.csv").query("source == 'ours'").set_index("method")
+    # one confidence for every image: ECE = |accuracy - confidence|; NLL = -log p(true) averaged
+    assert results.loc["OADN", "ece_pct"] == pytest.approx(0.0, abs=1e-4)
+    assert results.loc["Baseline", "ece_pct"] == pytest.approx(35.0, abs=1e-4)
+    assert results.loc["RAN", "ece_pct"] == pytest.approx(35.0, abs=1e-4)
+    expected_nll = -(0.6 * np.log(0.95) + 0.4 * np.log(0.05 / 6))
+    assert results.loc["Baseline", "nll"] == pytest.approx(expected_nll, rel=1e-5)
+    assert results.loc["Baseline", "nll_std"] == pytest.approx(0.0, abs=1e-6)
+    pairs = pd.read_csv(report / "mcnemar_all_pairs.csv")
+    assert len(pairs) == 2 * 3  # three pairs per seed
+    seed0 = pairs[pairs.seed == 0].set_index(["method", "versus"])
+    # OADN vs Baseline: 30 vs 0 discordant -> chi-square cc (29^2 / 30); OADN vs RAN 5 vs 0 exact 2 / 2^5
+    raw = {("OADN", "Baseline"): seed0.loc[("OADN", "Baseline"), "p_value"],
+           ("OADN", "RAN"): 2 / 32, ("Baseline", "RAN"): seed0.loc[("Baseline", "RAN"), "p_value"]}
+    assert seed0.loc[("OADN", "RAN"), "p_value"] == pytest.approx(2 / 32)
+    ordered = sorted(raw.values())
+    assert seed0["p_holm"].min() == pytest.approx(3 * ordered[0])
+    assert seed0.loc[("OADN", "RAN"), "p_holm"] == pytest.approx(max(3 * ordered[0], 2 * ordered[1], ordered[2]))
+    markdown = (report / "results.md").read_text()
+    assert "ECE %" in markdown and "NLL" in markdown and "All pairs on Occlusion-FERPlus" in markdown
+    assert re.search(r"\| RAN +\| -5.00 pp, p=", markdown)  # RAN's row against OADN's column
+    names = {p.name for p in _pngs_are_images(report / "figures")}
+    assert {"reliability_ferplus-ran_occlusion-ferplus.png", "pairs_ferplus-ran_occlusion-ferplus.png"} <= names
+    assert "McNemar, Holm-adjusted" in index.read_text()
+
+
+def test_published_rows_sit_beside_our_rows_of_the_same_method(tmp_path):
+    rows = []
+    for method, model, correct in (("OADN", "oadn", 90), ("RAN", "ran", 80), ("Mine", "mine", 70)):
+        rows.append(_row(tmp_path, "Occlusion-FERPlus", "occlusion-ferplus", method, 0, correct=correct,
+                         init="vggface2", model=model))
+    report = tmp_path / "report"
+    report.mkdir()
+    pd.DataFrame(rows).to_csv(report / "manifest.csv", index=False)
+    render_suite_report(report, resamples=50)
+    results = pd.read_csv(report / "results.csv").query("source == 'ours'").set_index("method")
+    assert results.loc["RAN", "delta_vs_published_same_pp"] == pytest.approx(80.0 - 83.63)
+    assert results.loc["RAN", "published_method"] == "RAN" and results.loc["RAN", "published_pretraining"] == "vggface2"
+    assert results.loc["OADN", "delta_vs_published_same_pp"] == pytest.approx(90.0 - 84.57)
+    assert pd.isna(results.loc["Mine", "delta_vs_published_same_pp"])
+    lines = [line for line in (report / "results.md").read_text().splitlines() if line.startswith("| ")]
+    labels = [line.split("|")[1].strip() for line in lines[1:6]]
+    assert labels == ["RAN (published)", "RAN (ours)", "OADN (published)", "OADN (ours)", "Mine"]
+    assert "Δ vs its published pp" in lines[0] and "-3.63" in lines[2]
+    # a manifest written before the model column existed still renders, without links
+    pd.DataFrame(rows).drop(columns="model").to_csv(report / "manifest.csv", index=False)
+    render_suite_report(report, resamples=50)
+    assert "Δ vs its published pp" not in (report / "results.md").read_text()

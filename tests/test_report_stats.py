@@ -5,7 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from oadn.report.stats import bootstrap_intervals, mcnemar
+from oadn.report.stats import (
+    bootstrap_intervals,
+    expected_calibration_error,
+    holm,
+    mcnemar,
+    negative_log_likelihood,
+    reliability_bins,
+)
 
 
 def test_mcnemar_exact_when_few_discordant_pairs():
@@ -57,3 +64,31 @@ def test_bootstrap_is_seeded_and_averages_seeds():
     b = bootstrap_intervals(labels, correct, seed=3)
     assert a == b
     assert a["accuracy"].low < correct.mean() < a["accuracy"].high
+
+
+def test_expected_calibration_error_on_a_hand_computed_case():
+    # bin (0.8667, 0.9333]: confidences 0.9, 0.9, 0.9, 0.9, accuracy 2/4 -> |0.5 - 0.9| = 0.4, weight 4/6
+    # bin (0.2667, 0.3333]: confidences 0.3, 0.3, accuracy 1/2 -> |0.5 - 0.3| = 0.2, weight 2/6
+    confidence = np.array([0.9, 0.9, 0.9, 0.9, 0.3, 0.3])
+    correct = np.array([1, 1, 0, 0, 1, 0], dtype=bool)
+    assert expected_calibration_error(confidence, correct) == pytest.approx(4 / 6 * 0.4 + 2 / 6 * 0.2)
+    bins = reliability_bins(confidence, correct)
+    assert len(bins) == 15 and bins["images"].sum() == 6
+    assert bins.loc[13, "images"] == 4 and bins.loc[4, "images"] == 2  # (13/15, 14/15] and (4/15, 5/15]
+    # an upper edge belongs to its own bin, not the next: 1/15 is in bin 0; 1.0 in the last one
+    edges = reliability_bins(np.array([1 / 15, 1.0]), np.array([True, True]))
+    assert edges.loc[0, "images"] == 1 and edges.loc[14, "images"] == 1
+    assert expected_calibration_error(np.array([1.0, 1.0]), np.array([True, True])) == 0.0
+
+
+def test_negative_log_likelihood_is_the_mean_minus_log_of_the_true_class():
+    probabilities = np.array([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]])
+    labels = np.array([0, 2])
+    assert negative_log_likelihood(probabilities, labels) == pytest.approx(-(math.log(0.5) + math.log(0.1)) / 2)
+
+
+def test_holm_adjusts_step_down_and_keeps_the_order():
+    # sorted 0.01, 0.02, 0.04 -> 3 * 0.01, max(0.03, 2 * 0.02), max(0.04, 1 * 0.04)
+    assert holm(np.array([0.04, 0.01, 0.02])) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm(np.array([0.6, 0.5])) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert len(holm(np.array([]))) == 0

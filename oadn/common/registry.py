@@ -7,6 +7,7 @@ through that package always sees every built-in entry; other code may register m
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -26,8 +27,8 @@ class Registry(Generic[T]):
 
         def decorate(entry: T) -> T:
             if name in self._entries:
-                raise ValueError(f"{self.kind} {name!r} is registered twice ({_label(self._entries[name])}, "
-                                 f"{_label(entry)})")
+                raise ValueError(f"{self.kind} {name!r} is registered twice: first by {_label(self._entries[name])}, "
+                                 f"again by {_label(entry)}")
             if self.name_attribute is not None:
                 setattr(entry, self.name_attribute, name)
             self._entries[name] = entry
@@ -52,4 +53,12 @@ class Registry(Generic[T]):
 
 
 def _label(entry: object) -> str:
-    return getattr(entry, "__qualname__", None) or type(entry).__name__
+    """Where an entry was registered from: its module and name, and its source file and line when known (two
+    plugins that claim one name must both be findable)."""
+    name = getattr(entry, "__qualname__", None) or type(entry).__name__
+    module = getattr(entry, "__module__", None)
+    try:
+        place = f" at {inspect.getsourcefile(entry)}:{inspect.getsourcelines(entry)[1]}"  # type: ignore[arg-type]
+    except (TypeError, OSError):
+        place = ""
+    return f"{module}.{name}{place}" if module else f"{name}{place}"

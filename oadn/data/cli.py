@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from oadn.common.console import fail
+from oadn.common.plugins import PLUGIN_HELP, use_plugins
 from oadn.data.index import CheckReport, Problem
 from oadn.data.registry import get_dataset, list_datasets, option_names
 
@@ -22,8 +23,11 @@ console = Console(width=None if Console().is_terminal else 160)
 
 
 @app.command("list")
-def list_command() -> None:
+def list_command(
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
+) -> None:
     """Every registered data set and subset with its protocol."""
+    use_plugins(plugin)
     table = Table(title="Registered data sets")
     for column in ("name", "classes", "splits", "protocol (default options)", "options"):
         table.add_column(column)
@@ -110,8 +114,10 @@ def check_command(
     show_all: bool = typer.Option(False, "--show-all", help="print every error (default: the first 50)"),
     problems_file: Optional[Path] = typer.Option(None, "--problems-file", help="where to write the full list of "
                                                  "problems (default: $OADN_CACHE/checks/NAME-problems.txt)"),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Counts per split and class, and every problem with file and line; exit code 1 when not usable."""
+    use_plugins(plugin)
     given: dict[str, Any] = {"label_mode": label_mode, "protocol": protocol, "num_classes": num_classes,
                              "images": images, "list_path": list_path, "parent": parent, "ran_lists": ran_lists}
     options = {k: v for k, v in given.items() if v is not None} | parse_options(option)

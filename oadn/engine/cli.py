@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from oadn.common.console import console, fail
+from oadn.common.plugins import PLUGIN_HELP, use_plugins
 from oadn.config import COMPILE_MODES, ConfigError, build_config, parse_override
 from oadn.data.registry import get_dataset
 
@@ -62,8 +63,10 @@ def train_command(
     ),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
     progress: bool = typer.Option(True, help="Show progress bars (without: one line per epoch)."),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Train one model; selects weights on validation data, then evaluates the test splits once."""
+    use_plugins(plugin)
     from oadn.engine.resume import CheckpointDamaged
     from oadn.engine.run_dir import RunLockedError, load_config
     from oadn.engine.train import TrainingDiverged, train_run
@@ -106,8 +109,10 @@ def evaluate_command(
                                            "threshold (T) or sigma, without retraining (repeatable)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
     progress: bool = typer.Option(True, help="Show progress bars."),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Evaluate a run's selected weights; writes predictions and metrics under <run>/evaluations/."""
+    use_plugins(plugin)
     from oadn.engine.evaluate import evaluate_run
     from oadn.engine.run_dir import load_config
 
@@ -158,8 +163,10 @@ def bench_command(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every figure to this JSON file."),
     profile_dir: Optional[Path] = typer.Option(None, "--profile", help="Also write a torch.profiler table of "
                                                "each method's step, per mode, into this folder."),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Training-step, input-pipeline, loop and attention-map throughput, OADN against its backbone."""
+    use_plugins(plugin)
     from oadn.engine.bench import results_table, run_bench
 
     results = run_bench(build_config(config, overrides), steps=steps, warmup=warmup, repeats=repeats,

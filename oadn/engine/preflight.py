@@ -116,7 +116,8 @@ def check_model(config: RunConfig) -> None:
     what the method says it needs."""
     model = config.model
     if model.name not in list_models():
-        raise ConfigError(f"config.model.name = {model.name!r}: unknown method; registered: {', '.join(list_models())}")
+        raise ConfigError(f"config.model.name = {model.name!r}: unknown method; registered: {', '.join(list_models())} "
+                          "(a plugin's method needs --plugin MODULE, a suite's plugins: or an installed entry point)")
     # a timm tag (imagenet, ...) is fetched or named missing when the backbone is built; a file must exist now
     if model.pretrained and is_local_file(model.pretrained) and not Path(model.pretrained).is_file():
         raise ConfigError(f"config.model.pretrained = {model.pretrained!r}: no such file")

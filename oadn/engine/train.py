@@ -26,10 +26,12 @@ from oadn.data.fingerprint import differences as fingerprint_differences
 from oadn.data.registry import DatasetAdapter
 from oadn.data.sampling import class_balanced_weights
 from oadn.engine import distributed
+from oadn.engine.augment import make_augment
 from oadn.engine.compiling import compile_mode, compile_step, step_begins
 from oadn.engine.device import autocast_for, fast_layout, resolve_device
 from oadn.engine.loader import make_loader, to_device, training_targets
 from oadn.engine.loggers import make_loggers
+from oadn.engine.optim import make_optimizer, make_schedule
 from oadn.engine.predict import metrics_by_branch, predict
 from oadn.engine.preflight import OpenedRun, check_run, discard_unstarted, warn_if_landmarks_unusable
 from oadn.engine.resume import OPTIMISER_KEYS, ResumePlan, plan_resume, record_changes, restore_best, retune_optimizer
@@ -92,6 +94,7 @@ def _train_one_epoch(
     model.train()
     channels_last = device.type == "cuda" and config.train.amp
     normalisation = input_normalisation(model.backbone)
+    augment = make_augment(config, device)
     sums: dict[str, torch.Tensor] = {}
     steps = 0
     seen = 0
@@ -116,6 +119,8 @@ def _train_one_epoch(
                 continue
             nan_faces += batch["nan_faces"]
             images, landmarks = to_device(batch, device, channels_last, normalisation)
+            if augment is not None:
+                images, landmarks = augment(images, landmarks, epoch, steps)
             targets = training_targets(batch, device)
             step_begins(step.mode)
             with autocast_for(device, config.train.amp):
@@ -272,15 +277,8 @@ def _train(
     model = create_model(config.model, len(classes), config.data.image_size)
     model = distributed.sync_batch_norm(model, device).to(device)
     fast_layout(model, device, config.train.amp)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.train.lr,
-        momentum=config.train.momentum,
-        weight_decay=config.train.weight_decay,
-    )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=config.train.lr_milestones, gamma=config.train.lr_gamma
-    )
+    optimizer = make_optimizer(model, config.train)
+    scheduler = make_schedule(optimizer, config.train)
     state: dict[str, Any] = {"epoch": 0, "best_score": -math.inf, "best_epoch": None, "history": []}
     checkpoint_path = run_dir / "checkpoint.pt"
     if plan is not None and plan.checkpoint is not None:
@@ -290,7 +288,10 @@ def _train(
         scheduler.load_state_dict(checkpoint["scheduler"])
         state = checkpoint["state"]
         if plan.changed.keys() & set(OPTIMISER_KEYS):  # a new worker count or device leaves the optimiser as saved
-            retune_optimizer(optimizer, scheduler, config.train, state["epoch"])
+            if config.train.schedule != "step" or config.train.optimizer != "sgd":
+                raise ValueError(f"--resume with changed optimiser settings ({', '.join(sorted(plan.changed))}) is "
+                                 "supported for the paper's SGD step schedule only; start a new run")
+            retune_optimizer(optimizer, scheduler.scheduler, config.train, state["epoch"])
         if main:
             restore_best(run_dir, checkpoint)
     if main and model.uses_landmarks:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from oadn.common.console import console, fail, log
+from oadn.common.plugins import PLUGIN_HELP, load_plugins, use_plugins
 from oadn.config import ConfigError, parse_override
 
 if TYPE_CHECKING:  # the commands import the experiment machinery when they run: --help stays quick
@@ -51,10 +52,11 @@ def list_builtin() -> None:
 
 
 def _request(runs_root: Path, where: DataLocations, overrides: list[str], executor: str, options: list[str],
-             dry_run: bool, progress: bool) -> RunRequest:
+             dry_run: bool, progress: bool, plugins: list[str]) -> RunRequest:
     from oadn.experiments.running import RunRequest
 
-    return RunRequest(runs_root, where, list(overrides), executor, executor_options(options), dry_run, progress, log)
+    return RunRequest(runs_root, where, list(overrides), executor, executor_options(options), dry_run, progress, log,
+                      plugins)
 
 
 DATA_ROOT = typer.Option(None, "--data-root", help="Folder holding ferplus/, rafdb/, affectnet/, fedro/.")
@@ -82,6 +84,7 @@ def run_command(
     executor: str = EXECUTOR,
     executor_option: list[str] = EXECUTOR_OPTIONS,
     progress: bool = typer.Option(True, help="Show progress bars."),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Run a benchmark suite: train what is missing (finished runs are reused, unfinished ones resumed), score
     every test-set column, write manifest.csv and the report."""
@@ -94,15 +97,17 @@ def run_command(
     if suite is None:
         fail("pass --suite NAME (see --list)")
     try:
+        loaded = load_plugins(plugin)  # before the suite: a plugin may register what the suite names
         spec = load_suite(suite)
+        loaded += load_plugins(spec.plugins, relative_to=spec.path.parent if spec.path else None)
         if seeds is not None:
             spec.seeds = list(range(seeds))
         request = _request(runs_root, locations(data_root, root, cache_dir, landmarks), overrides, executor,
-                           executor_option, dry_run, progress)
+                           executor_option, dry_run, progress, loaded)
         run_suite(spec, report_dir or Path("reports") / spec.name, request)
     except ConfigError as error:  # a bad name or configuration value: a usage error
         fail(error, code=2)
-    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:  # TrainingDiverged is a RuntimeError
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:  # TrainingDiverged, PluginError too
         fail(error)
 
 
@@ -131,9 +136,11 @@ def ablate_command(
     executor: str = EXECUTOR,
     executor_option: list[str] = EXECUTOR_OPTIONS,
     progress: bool = typer.Option(True, help="Show progress bars."),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Ablate one hyper-parameter (the paper's Fig. 7): every value is an ordinary run (reused when finished), or
     with --at-test one trained model scored at every value; writes ablation.csv/json and the plot."""
+    loaded = use_plugins(plugin)
     from oadn.experiments.ablations import parse_values, resolve_ablation, run_ablation
 
     try:
@@ -143,7 +150,7 @@ def ablate_command(
             spec.seeds = list(range(seeds))
         target = report_dir or Path("reports") / f"ablate-{spec.name}{'-at-test' if at_test else ''}"
         request = _request(runs_root, locations(data_root, root, cache_dir, landmarks), overrides, executor,
-                           executor_option, dry_run, progress)
+                           executor_option, dry_run, progress, loaded)
         run_ablation(spec, target, request, at_test=at_test)
     except ConfigError as error:
         fail(error, code=2)

@@ -52,6 +52,8 @@ class RunRequest:
     dry_run: bool = False
     progress: bool = True
     log: Log = print
+    #: plugins loaded for this call (``--plugin``, the suite's ``plugins:``), as a job in another process loads them
+    plugins: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -110,7 +112,7 @@ def train_missing(plans: list[ExperimentPlan], summary: Summary, request: RunReq
                 summary.reused.append(_label(run))
             else:
                 resume = run.status == "resume"
-                jobs.append(RunJob(None if resume else run.config, run.run_dir, resume, _label(run)))
+                jobs.append(RunJob(None if resume else run.config, run.run_dir, resume, _label(run), request.plugins))
                 planned.append(run)
     if not jobs:
         return
@@ -122,13 +124,13 @@ def train_missing(plans: list[ExperimentPlan], summary: Summary, request: RunReq
             summary.skipped.append((_label(run), f"unfinished: {outcome.error}"))
 
 
-def _row(suite: Suite, run: PlannedRun, column: ColumnPlan, options: dict[str, Any]) -> ManifestRow:
+def _row(suite: Suite, run: PlannedRun, column: ColumnPlan, options: dict[str, Any], model: str) -> ManifestRow:
     exp, test_set = run.experiment, column.column
     return ManifestRow(
         suite=suite.name, experiment=exp.id, experiment_title=exp.title, table=test_set.table, column=test_set.name,
         published_key=test_set.published_key, dataset=column.dataset, split=test_set.split,
         options=json.dumps(options, sort_keys=True), method=run.method, seed=run.seed, init=run.init,
-        run_dir=str(run.run_dir or ""),
+        run_dir=str(run.run_dir or ""), model=model,
     )
 
 
@@ -142,7 +144,7 @@ def score_columns(suite: Suite, plans: list[ExperimentPlan], request: RunRequest
             for column in plan.columns:
                 options = config.data.options if config is not None and column.data is None else (
                     column.column.options or {})
-                row = _row(suite, run, column, dict(options))
+                row = _row(suite, run, column, dict(options), config.model.name if config is not None else "")
                 rows.append(row)
                 if not finished:
                     row.status = "skipped" if run.status == "skip" else "unfinished"

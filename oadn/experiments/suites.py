@@ -3,6 +3,7 @@
 A suite file (``benchmarks/suites/NAME.yaml``) holds::
 
     name, description, notes: [..], seeds: [0, 1, 2]
+    plugins: [my_package.fer, ./my_method.py]       # optional: modules that register methods or data sets
     base: {data: .., model: .., train: ..}          # shared configuration
     methods: {DISPLAY NAME: {config overrides}}     # rows; ``model.pretrained`` states the initialisation
     experiments:                                    # optional; without it the file is one experiment
@@ -32,7 +33,7 @@ from typing import Any, Iterable
 from oadn.common.names import name_problem
 from oadn.config import ConfigError, RunConfig, build_config, load_yaml, merge
 
-SUITE_KEYS = {"name", "description", "notes", "seeds", "base", "methods", "experiments", "table"}
+SUITE_KEYS = {"name", "description", "notes", "seeds", "base", "methods", "experiments", "table", "plugins"}
 EXPERIMENT_KEYS = {"id", "title", "table", "root", "config", "methods", "columns"}
 COLUMN_KEYS = {"name", "dataset", "split", "options", "root", "published_key", "table"}
 
@@ -97,6 +98,8 @@ class Suite:
     experiments: list[Experiment]
     notes: list[str] = field(default_factory=list)
     path: Path | None = None
+    #: plugin modules or .py files (relative to the suite file) that register the suite's methods or data sets
+    plugins: list[str] = field(default_factory=list)
 
 
 def check_keys(values: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -205,7 +208,16 @@ def load_suite(name_or_path: str) -> Suite:
     if len(set(ids)) != len(ids):
         raise ValueError(f"{where}: experiment ids must be unique, got {ids}")
     return Suite(name=name, description=values.get("description", ""), seeds=list(values.get("seeds", [0])),
-                 experiments=experiments, notes=list(values.get("notes", [])), path=path)
+                 experiments=experiments, notes=list(values.get("notes", [])), path=path,
+                 plugins=_plugin_list(values.get("plugins"), where))
+
+
+def _plugin_list(raw: Any, where: str) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(item, str) and item for item in raw):
+        raise ValueError(f"{where}: plugins: expected a list of module names or .py files, got {raw!r}")
+    return list(raw)
 
 
 def check_names(suite: Suite) -> None:

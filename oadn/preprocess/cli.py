@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
 from oadn.common.console import console, fail
+from oadn.common.plugins import PLUGIN_HELP, use_plugins
 from oadn.config import parse_override
 from oadn.data.cli import parse_options
 from oadn.data.index import OnDiskDatasetAdapter
@@ -40,6 +41,7 @@ def prepare_command(
         None, "--visibility", help="Visibility model (fit-visibility) scoring the points."
     ),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Align every image of a data set and compute 68 landmarks with scores, once, into a parquet cache.
 
@@ -47,6 +49,7 @@ def prepare_command(
     without a face or landmarks are recorded with a reason; training and evaluation then keep them with all
     points invisible (policy keep-invisible, the default) or leave them out (policy drop).
     """
+    use_plugins(plugin)
     from oadn.preprocess.prepare import prepare
 
     try:
@@ -111,8 +114,10 @@ def show_landmarks_command(
                              "detected, landmarks fitted to a fixed box) | failed (no face or no landmarks)."),
     seed: int = typer.Option(0, "--seed", help="Seed for choosing the images."),
     option: list[str] = typer.Option([], "--option", "-o", help="Data set protocol option KEY=VALUE (repeatable)."),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Draw the 24 interest points on a few aligned faces (kept: dots, below T: crosses) to a PNG grid."""
+    use_plugins(plugin)
     from oadn.preprocess.show import PICKS, pick_indices, render_landmark_grid
 
     if only not in PICKS:
@@ -139,12 +144,14 @@ def pack_command(
     ),
     landmarks: Optional[str] = typer.Option(None, "--landmarks", help="Which prepared cache, when there are several."),
     align: Optional[str] = typer.Option(None, "--align", help="Which prepared cache, when there are several."),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Pack a prepared data set (aligned uint8 faces, landmarks, label files) into one lzma-compressed file.
 
     Train or evaluate from it by giving the file as the data set's root:
     --set data.root=FILE (train), --root FILE (evaluate).
     """
+    use_plugins(plugin)
     from oadn.preprocess.pack import pack_dataset
 
     adapter = get_dataset(name)
@@ -186,9 +193,11 @@ def fit_visibility_command(
     ),
     option: list[str] = typer.Option([], "--option", "-o", help="Data set protocol option KEY=VALUE (repeatable)."),
     progress: bool = typer.Option(True, help="Show progress bars."),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Train a per-landmark visibility network from pasted occluders; prints its per-point AUC on held-out
     faces with occluder kinds it never saw. Resumable: run the same command again after an interruption."""
+    use_plugins(plugin)
     from oadn.preprocess.visibility_fit import FitSettings, fit_visibility
 
     try:

@@ -1,7 +1,9 @@
 """Reading a suite's manifest.csv and scoring each finished row from its per-image predictions.
 
 Scores are recomputed from predictions (not read from metrics.json) because the report needs per-image
-correctness: bootstrap intervals resample images and McNemar pairs two methods image by image.
+correctness: bootstrap intervals resample images and McNemar pairs two methods image by image. Calibration reads
+the per-image ``scores`` column (the prediction's class probabilities) over the scored classes, renormalised
+over them: for a restricted column that is the probability among the classes the test set has.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from oadn.common.files import read_checked
+from oadn.report.stats import expected_calibration_error, negative_log_likelihood
 
 
 @dataclass
@@ -45,9 +48,13 @@ class ManifestRow:
     scored_classes: str = "[]"
     #: whether predictions were restricted to the scored classes
     restricted: bool = False
+    #: the registered method the row trained (model.name), which links it to a published row of that method
+    model: str = ""
 
 
 COLUMNS = [item.name for item in fields(ManifestRow)]
+#: columns a manifest written before they existed may lack, and the value they take then
+OPTIONAL_COLUMNS = {"model": ""}
 STATUSES = ("finished", "unfinished", "skipped")
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False, "": False}
 
@@ -64,6 +71,23 @@ class ScoredRow:
     confusion: np.ndarray  # (scored, predicted) counts
     #: overall accuracy of each other branch the predictions carry (OADN's ``lab`` and ``frb``), same images
     branch_accuracy: dict[str, float] = field(default_factory=dict)
+    #: images x scored classes: the prediction's probabilities over the scored classes; None when the predictions
+    #: file has no ``scores`` column (written before it existed)
+    probabilities: np.ndarray | None = None
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error of the top-label confidence (15 equal-width bins); NaN without scores."""
+        if self.probabilities is None:
+            return float("nan")
+        return expected_calibration_error(self.probabilities.max(axis=1), self.correct)
+
+    @property
+    def nll(self) -> float:
+        """Mean negative log-likelihood of the true class, in nats; NaN without scores."""
+        if self.probabilities is None:
+            return float("nan")
+        return negative_log_likelihood(self.probabilities, self.labels)
 
     @property
     def accuracy(self) -> float:
@@ -104,6 +128,7 @@ def load_manifest(report_dir: Path) -> pd.DataFrame:
     frame = read_checked(path, lambda p: pd.read_csv(p, dtype=str, keep_default_na=False),
                          "run the suite again (`oadn-bench run --suite ...`): it writes the manifest again and reuses "
                          "every finished run")
+    frame = frame.assign(**{c: v for c, v in OPTIONAL_COLUMNS.items() if c not in frame.columns})
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
@@ -147,7 +172,8 @@ def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
     if missing:
         raise ValueError(f"{path}: predictions lack column(s) {', '.join(missing)}; expected {', '.join(needed)}")
     branches = [c for c in stored if c.startswith("pred_") and c != "pred_prediction"]
-    frame = read_checked(path, lambda p: pd.read_parquet(p, columns=needed + branches), advice)
+    columns = needed + branches + (["scores"] if "scores" in stored else [])
+    frame = read_checked(path, lambda p: pd.read_parquet(p, columns=columns), advice)
     classes, scored = list(row["classes"]), list(row["scored_classes"])
     names = np.asarray(classes, dtype=object)
     for column in ("label", "pred_prediction"):
@@ -176,4 +202,15 @@ def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
             column.removeprefix("pred_"): float(np.mean(names[frame[column].to_numpy()[keep]] == label_names))
             for column in branches
         },
+        probabilities=_scored_probabilities(frame, keep, classes, scored, path) if "scores" in frame else None,
     )
+
+
+def _scored_probabilities(frame: pd.DataFrame, keep: np.ndarray, classes: list[str], scored: list[str],
+                          path: Path) -> np.ndarray:
+    """The kept images' scores over the scored classes (by name), renormalised to sum to one."""
+    scores = np.stack(frame["scores"].to_numpy()[keep]).astype(float)
+    if scores.shape[1] != len(classes):
+        raise ValueError(f"{path}: scores have {scores.shape[1]} columns; expected one per class ({classes})")
+    scores = scores[:, [classes.index(name) for name in scored]]
+    return scores / np.clip(scores.sum(axis=1, keepdims=True), 1e-12, None)

@@ -1,4 +1,5 @@
-"""Report figures: confusion matrices as FER papers print them, per-test-set bar charts, ablation curves.
+"""Report figures: confusion matrices as FER papers print them, per-test-set bar charts, reliability diagrams,
+all-pairs test matrices, ablation curves.
 
 Each function takes numbers and writes one PNG; nothing here computes a statistic.
 """
@@ -140,4 +141,45 @@ def plot_ablation(points: pd.DataFrame, param: str, paper_value, title: str, pat
     axes[0][0].set_ylabel("accuracy % (mean ± std over seeds)")
     axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_reliability(bins: pd.DataFrame, title: str, path: Path) -> Path:
+    """Reliability diagram: accuracy against mean confidence per confidence bin, one line per method, with the
+    diagonal a calibrated method would follow; marker area grows with the bin's share of images."""
+    fig, ax = plt.subplots(figsize=(5.5, 5.0))
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="calibrated")
+    filled = bins[bins["images"] > 0]
+    filled = filled.assign(share=filled["images"] / filled.groupby("method")["images"].transform("sum"))
+    sns.lineplot(data=filled, x="confidence", y="accuracy", hue="method", marker="o", sort=True, ax=ax)
+    sns.scatterplot(data=filled, x="confidence", y="accuracy", hue="method", size="share", sizes=(10, 200),
+                    legend=False, ax=ax)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean confidence in bin (top-label probability)")
+    ax.set_ylabel("accuracy in bin")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_pairs_matrix(delta: pd.DataFrame, p_holm: pd.DataFrame, title: str, path: Path) -> Path:
+    """All-pairs heat map: row minus column accuracy (pp, diverging colours), each cell annotated with it and
+    the Holm-adjusted McNemar p-value (bold star when p < 0.05)."""
+    annotations = delta.copy().astype(object)
+    for row in delta.index:
+        for column in delta.columns:
+            d, p = delta.loc[row, column], p_holm.loc[row, column]
+            annotations.loc[row, column] = "" if row == column or np.isnan(d) else (
+                f"{d:+.1f}\np={p:.2g}{' *' if p < 0.05 else ''}")
+    size = len(delta)
+    fig, ax = plt.subplots(figsize=(2.0 + 1.3 * size, 1.2 + 1.0 * size))
+    bound = max(float(np.nanmax(np.abs(delta.to_numpy()))), 0.5) if np.isfinite(delta.to_numpy()).any() else 1.0
+    sns.heatmap(delta.astype(float), annot=annotations.to_numpy(), fmt="", cmap="RdBu", vmin=-bound, vmax=bound,
+                square=True, cbar_kws={"label": "row − column accuracy (pp)"}, ax=ax, annot_kws={"fontsize": 8})
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.set_title(title)
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+    plt.setp(ax.get_yticklabels(), rotation=0)
     return _save(fig, path)

@@ -1,7 +1,9 @@
 """The paper's published accuracies (Tables 1-5 of the OADN paper), kept in one data file: published.csv.
 
 pretraining: vggface2 (the face-recognition pre-trained rows), imagenet (the paper's own OADN setting), own (a
-cited method's own setting, which the paper lists beside its ImageNet rows).
+cited method's own setting, which the paper lists beside its ImageNet rows). model: the registered method that
+retrains the published one here (oadn, ran, gacnn; PG-CNN's is pacnn, its journal version), empty when none does;
+a report puts our rows of that method beside the published row, with the difference.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ PUBLISHED_KEYS = (
     "pose45-ferplus",
 )
 PRETRAININGS = ("imagenet", "vggface2", "own")
-COLUMNS = ["table", "method", "published_key", "accuracy", "pretraining", "protocol", "metric", "source"]
+COLUMNS = ["table", "method", "published_key", "accuracy", "pretraining", "protocol", "metric", "source", "model"]
 
 
 def load_published(path: Path | None = None) -> pd.DataFrame:

@@ -1,7 +1,9 @@
-"""Uncertainty of an accuracy and paired comparisons of two methods on the same test images.
+"""Uncertainty of an accuracy, calibration, and paired comparisons of methods on the same test images.
 
 A test set of a few hundred faces (Occlusion-FERPlus has ~600) moves accuracy by several points between
-resamples, so every figure gets a bootstrap interval, and "A beats B" gets McNemar's paired test.
+resamples, so every figure gets a bootstrap interval, and "A beats B" gets McNemar's paired test; comparing many
+methods at once makes many tests, so the all-pairs matrix is Holm-corrected. Two methods of equal accuracy can
+differ in how far their scores can be trusted: expected calibration error and NLL say that.
 """
 
 from __future__ import annotations
@@ -9,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.stats import binomtest, chi2
+from sklearn.metrics import log_loss
 
 EXACT_BELOW = 25  # discordant pairs under which McNemar uses the exact binomial test
+CALIBRATION_BINS = 15  # equal-width confidence bins of the expected calibration error (Guo et al. 2017)
 
 
 @dataclass(frozen=True)
@@ -82,3 +87,41 @@ def mcnemar(first_correct: np.ndarray, second_correct: np.ndarray) -> McNemar:
         return McNemar(b, c, float(p), "exact binomial")
     statistic = (abs(b - c) - 1) ** 2 / (b + c)
     return McNemar(b, c, float(chi2.sf(statistic, df=1)), "chi-square (continuity corrected)")
+
+
+def reliability_bins(confidence: np.ndarray, correct: np.ndarray, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
+    """Per equal-width confidence bin (lower edge excluded, upper included: (0, 1/15], ...): images, mean
+    confidence, accuracy; the rows of a reliability diagram and of the ECE."""
+    confidence = np.asarray(confidence, dtype=float)
+    correct = np.asarray(correct, dtype=float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(which, weights=confidence, minlength=bins) / count
+        accuracy = np.bincount(which, weights=correct, minlength=bins) / count
+    return pd.DataFrame({"low": edges[:-1], "high": edges[1:], "images": count,
+                         "confidence": mean_confidence, "accuracy": accuracy})
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """Sum over equal-width bins of (images in bin / images) * |accuracy - mean confidence| (top-label ECE)."""
+    table = reliability_bins(confidence, correct, bins)
+    filled = table[table["images"] > 0]
+    return float((filled["images"] * (filled["accuracy"] - filled["confidence"]).abs()).sum() / table["images"].sum())
+
+
+def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Mean -log p(true class) in nats; probabilities are clipped by scikit-learn's rule (a zero is not infinite)."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    return float(log_loss(labels, probabilities, labels=np.arange(probabilities.shape[1])))
+
+
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error), in the input order."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p)
+    scaled = (len(p) - np.arange(len(p))) * p[order]
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return adjusted

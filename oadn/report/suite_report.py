@@ -11,10 +11,18 @@ from oadn.common.files import read_json
 from oadn.report import html
 from oadn.report.manifest import load_manifest
 from oadn.report.output import staged
-from oadn.report.plots import plot_confusion_matrix, plot_method_bars
+from oadn.report.plots import plot_confusion_matrix, plot_method_bars, plot_pairs_matrix, plot_reliability
 from oadn.report.published import load_published
-from oadn.report.stats import EXACT_BELOW
-from oadn.report.suite_tables import details_table, flat_columns, main_table, per_class_table, to_latex
+from oadn.report.stats import CALIBRATION_BINS, EXACT_BELOW
+from oadn.report.suite_tables import (
+    details_table,
+    flat_columns,
+    main_table,
+    matrix_seed,
+    pairs_matrix,
+    per_class_table,
+    to_latex,
+)
 from oadn.report.summary import OURS, PUBLISHED, SuiteSummary, reference_method, scoring_text, summarise_suite
 
 RESAMPLES = 2000
@@ -48,6 +56,15 @@ def _notes(manifest: pd.DataFrame, info: dict, resamples: int) -> list[str]:
             f"seed pair is in mcnemar.csv); exact binomial test when discordant pairs < {EXACT_BELOW}, else "
             "chi-square with continuity correction (χ² cc); b/c = images only this method / only OADN got right."
         )
+    notes += [
+        f"ECE %: expected calibration error of the top-label probability, {CALIBRATION_BINS} equal-width bins "
+        "(Guo et al. 2017); NLL: mean negative log-likelihood of the true class in nats; both from the per-image "
+        "scores, over the scored classes (renormalised), mean ± std over seeds. Reliability diagrams pool the "
+        "seeds' images (reliability.csv).",
+        "All pairs: McNemar between every two of our methods on the images both scored, per seed, Holm-corrected "
+        "over the pairs of one test set and seed (every seed in mcnemar_all_pairs.csv; the matrix shows the "
+        "lowest seed every method has); the main table's p-column stays against our OADN, uncorrected.",
+    ]
     for row in manifest[manifest["status"] == "finished"].drop_duplicates(["experiment", "column"]).itertuples():
         how = scoring_text(row.classes, row.scored_classes, row.restricted)
         notes.append(f"{row.column} ({row.experiment}): scored on {how} ({', '.join(row.scored_classes)}).")
@@ -81,6 +98,7 @@ def _figures(summary: SuiteSummary, experiment: str, figures: Path) -> list[tupl
         title = f"{column}: n={int(ours['images'].iloc[0])} images"
         path = plot_method_bars(ours, references, title, figures / f"bars_{slug(experiment)}_{slug(column)}.png")
         out.append((path, f"{experiment} / {column}: accuracy with 95% bootstrap CI"))
+        out += _calibration_and_pairs_figures(summary, experiment, column, figures)
     for (exp, column, method), (matrix, classes, predicted) in summary.confusions.items():
         if exp != experiment:
             continue
@@ -91,6 +109,43 @@ def _figures(summary: SuiteSummary, experiment: str, figures: Path) -> list[tupl
         path = plot_confusion_matrix(matrix, classes, title, figures / name, predicted_classes=predicted)
         out.append((path, f"{method} on {column}: row-normalised confusion matrix"))
     return out
+
+
+def _calibration_and_pairs_figures(summary: SuiteSummary, experiment: str, column: str,
+                                   figures: Path) -> list[tuple[Path, str]]:
+    """The test set's reliability diagram (every method, seeds pooled) and its all-pairs McNemar matrix."""
+    out = []
+    name = f"{slug(experiment)}_{slug(column)}.png"
+    bins = summary.reliability
+    if len(bins):
+        bins = bins[(bins["experiment"] == experiment) & (bins["column"] == column)]
+    if len(bins):
+        path = plot_reliability(bins, f"{column}: reliability ({CALIBRATION_BINS} bins, seeds pooled)",
+                                figures / f"reliability_{name}")
+        out.append((path, f"{experiment} / {column}: reliability diagram"))
+    seed = matrix_seed(summary.pairwise, experiment, column)
+    if seed is not None:
+        pairs = summary.pairwise
+        pairs = pairs[(pairs["experiment"] == experiment) & (pairs["column"] == column) & (pairs["seed"] == seed)]
+        methods = list(dict.fromkeys([*pairs["method"], *pairs["versus"]]))
+        delta = pd.DataFrame(float("nan"), index=methods, columns=methods)
+        p_holm = delta.copy()
+        for r in pairs.itertuples():
+            difference = r.accuracy_method_pct - r.accuracy_versus_pct
+            delta.loc[r.method, r.versus], delta.loc[r.versus, r.method] = difference, -difference
+            p_holm.loc[r.method, r.versus] = p_holm.loc[r.versus, r.method] = r.p_holm
+        path = plot_pairs_matrix(delta, p_holm, f"{column}: McNemar, all pairs (Holm), seed {seed}",
+                                 figures / f"pairs_{name}")
+        out.append((path, f"{experiment} / {column}: all-pairs McNemar, Holm-adjusted p"))
+    return out
+
+
+def _pairs_sections(summary: SuiteSummary, experiment: str) -> list[tuple[str, pd.DataFrame]]:
+    """(test set, all-pairs matrix) for every test set of the experiment with two or more of our methods."""
+    if not len(summary.pairwise):
+        return []
+    columns = summary.pairwise.loc[summary.pairwise["experiment"] == experiment, "column"]
+    return [(column, pairs_matrix(summary.pairwise, experiment, column)) for column in dict.fromkeys(columns)]
 
 
 def _experiment_section(
@@ -108,6 +163,10 @@ def _experiment_section(
     markdown = [f"## {heading}", "", flat_columns(table).to_markdown(index=False), ""]
     markdown += [details.to_markdown(index=False), ""]
     markdown += (["Missing:", ""] + [f"- {line}" for line in missing] + [""]) if missing else []
+    pairs = _pairs_sections(summary, experiment)
+    for column, matrix in pairs:
+        markdown += [f"All pairs on {column}: row minus column accuracy and McNemar p, Holm-adjusted over the pairs:",
+                     "", matrix.to_markdown(), ""]
     if len(per_class):
         markdown += ["Per-class accuracy (%), mean over seeds:", "", per_class.to_markdown(index=False), ""]
     latex = to_latex(main_table(summary.results, experiment, latex=True), heading, f"tab:{slug(experiment)}")
@@ -115,9 +174,14 @@ def _experiment_section(
     body = [f"<h2>{html.escape(heading)}</h2>", html.paper_table(table), html.table(details)]
     body += [f"<p>Missing:</p>{html.bullets(missing)}"] if missing else []
     body += [html.image(path, caption) for path, caption in figures if path.name.startswith("bars_")]
+    for column, matrix in pairs:
+        body += [f"<h3>All pairs on {html.escape(column)} (McNemar, Holm-adjusted p)</h3>",
+                 html.table(matrix, index=True)]
+    body += [html.image(path, caption) for path, caption in figures
+             if path.name.startswith(("reliability_", "pairs_"))]
     if len(per_class):
         body += ["<h3>Per-class accuracy (%), mean over seeds</h3>", html.table(per_class)]
-    body += [html.image(path, caption) for path, caption in figures if not path.name.startswith("bars_")]
+    body += [html.image(path, caption) for path, caption in figures if path.name.startswith("confusion_")]
     return markdown, latex, body
 
 
@@ -125,7 +189,7 @@ def _experiment_section(
 SUITE_INPUTS = ("manifest.csv", "suite.json")
 #: files every suite report writes (``run`` checks them before training)
 SUITE_OUTPUTS = ("results.md", "results.tex", "results.csv", "results_by_seed.csv", "per_class.csv", "mcnemar.csv",
-                 "index.html")
+                 "mcnemar_all_pairs.csv", "reliability.csv", "index.html")
 
 
 def render_suite_report(report_dir: Path, *, resamples: int = RESAMPLES) -> Path:
@@ -142,6 +206,8 @@ def render_suite_report(report_dir: Path, *, resamples: int = RESAMPLES) -> Path
         summary.per_seed.to_csv(out / "results_by_seed.csv", index=False)
         summary.per_class.to_csv(out / "per_class.csv", index=False)
         summary.mcnemar.to_csv(out / "mcnemar.csv", index=False)
+        summary.pairwise.to_csv(out / "mcnemar_all_pairs.csv", index=False)
+        summary.reliability.to_csv(out / "reliability.csv", index=False)
         title = info.get("description") or info.get("name") or str(manifest["suite"].iloc[0])
         notes = _notes(manifest, info, resamples)
         markdown, latex, body = [f"# {title}", ""], [], []

@@ -13,7 +13,8 @@ import pandas as pd
 
 from oadn.report.summary import OURS, PUBLISHED
 
-ACC, MCA, DELTA = "acc %", "mean-class acc %", "Δ acc pp"
+ACC, MCA, DELTA, ECE, NLL = "acc %", "mean-class acc %", "Δ acc pp", "ECE %", "NLL"
+SAME = "Δ vs its published pp"  # our row minus the published row of the same method
 LATEX_ESCAPES = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
@@ -27,12 +28,12 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _mean_std(mean, std, latex: bool) -> str:
+def _mean_std(mean, std, latex: bool, digits: int = 2) -> str:
     if _missing(mean):
         return "-"
     if _missing(std):
-        return f"{mean:.2f}"
-    return f"{mean:.2f} {LATEX_PM if latex else '±'} {std:.2f}"
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} {LATEX_PM if latex else '±'} {std:.{digits}f}"
 
 
 def _test_set_header(rows: pd.DataFrame, column: str) -> str:
@@ -48,33 +49,76 @@ def latex_text(text: object) -> str:
 def main_table(results: pd.DataFrame, experiment: str, *, latex: bool = False) -> pd.DataFrame:
     """Method x (test set, metric) strings for one experiment; "-" where a figure is missing or unpublished.
 
-    With ``latex`` every cell and label is LaTeX (escaped names, $\\pm$), ready for Styler.to_latex.
+    Our rows of a method the paper prints (same registered model, e.g. RAN) sit right under that published row,
+    labelled "RAN (published)" and "RAN (ours)", with the difference in the SAME column. With ``latex`` every
+    cell and label is LaTeX (escaped names, $\\pm$), ready for Styler.to_latex.
     """
     rows = results[results["experiment"] == experiment]
     text = latex_text if latex else str
     headers = {c: _test_set_header(rows, c) for c in dict.fromkeys(rows["column"])}
     metrics = [ACC, MCA] + ([DELTA] if (rows["published_key"] != "").any() else [])
+    links = _links(rows)
+    metrics += [SAME] if links else []
+    calibrated = "ece_pct" in rows and rows["ece_pct"].notna().any()
+    metrics += [ECE, NLL] if calibrated else []
+    linked_published = set(links.values())
     cells: dict[tuple, dict[tuple, str]] = {}
     for source in (PUBLISHED, OURS):
         for r in rows[rows["source"] == source].itertuples():
-            key = (text(r.method), text(r.pretraining), source)
+            name = r.method
+            if (source == PUBLISHED and (r.method, r.pretraining) in linked_published) or (
+                    source == OURS and (r.method, r.pretraining) in links):
+                name = f"{r.method} ({source})"
+            key = (text(name), text(r.pretraining), source)
             row = cells.setdefault(key, {(text(h), text(m)): "-" for h in headers.values() for m in metrics})
             header = text(headers[r.column])
             if source == PUBLISHED:
                 row[(header, text(ACC))] = f"{r.accuracy_pct:.2f}"
                 row[(header, text(DELTA))] = ""
+                if links:
+                    row[(header, text(SAME))] = ""
                 continue
             row[(header, text(ACC))] = _mean_std(r.accuracy_pct, getattr(r, "accuracy_std_pct", None), latex)
             row[(header, text(MCA))] = _mean_std(
                 getattr(r, "mean_class_accuracy_pct", None), getattr(r, "mean_class_accuracy_std_pct", None), latex
             )
+            if calibrated:
+                row[(header, text(ECE))] = _mean_std(r.ece_pct, r.ece_std_pct, latex)
+                row[(header, text(NLL))] = _mean_std(r.nll, r.nll_std, latex, digits=3)
             delta = getattr(r, "delta_vs_published_oadn_pp", None)
             if DELTA in metrics:
                 row[(header, text(DELTA))] = "-" if _missing(delta) else f"{delta:+.2f}"
-    table = pd.DataFrame.from_dict(cells, orient="index")
-    table.index = pd.MultiIndex.from_tuples(list(cells), names=ROW_KEYS)
+            same = getattr(r, "delta_vs_published_same_pp", None)
+            if links:
+                row[(header, text(SAME))] = "-" if _missing(same) else f"{same:+.2f}"
+    order = _linked_order(list(cells), {(text(m), text(p)): (text(pm), text(pp)) for (m, p), (pm, pp)
+                                         in links.items()})
+    table = pd.DataFrame.from_dict({key: cells[key] for key in order}, orient="index")
+    table.index = pd.MultiIndex.from_tuples(order, names=ROW_KEYS)
     table.columns = pd.MultiIndex.from_tuples(list(table.columns))
     return table
+
+
+def _links(rows: pd.DataFrame) -> dict[tuple[str, str], tuple[str, str]]:
+    """(our method, pre-training) -> (published method, pre-training) it retrains, on any test set."""
+    if "published_method" not in rows:
+        return {}
+    ours = rows[(rows["source"] == OURS) & rows["published_method"].notna() & (rows["published_method"] != "")]
+    return {(r.method, r.pretraining): (r.published_method, r.published_pretraining) for r in ours.itertuples()}
+
+
+def _linked_order(keys: list[tuple], links: dict[tuple, tuple]) -> list[tuple]:
+    """Published rows in the paper's order, each followed by our rows linked to it; then our other rows."""
+    def bare(label: str, source: str) -> str:
+        return label.removesuffix(f" ({source})")
+
+    published = [k for k in keys if k[2] == PUBLISHED]
+    ours = [k for k in keys if k[2] == OURS]
+    order = []
+    for key in published:
+        order.append(key)
+        order += [o for o in ours if links.get((bare(o[0], OURS), o[1])) == (bare(key[0], PUBLISHED), key[1])]
+    return order + [o for o in ours if o not in order]
 
 
 def _interval(low, high) -> str:
@@ -140,3 +184,31 @@ def flat_columns(table: pd.DataFrame) -> pd.DataFrame:
     flat = table.copy()
     flat.columns = [f"{test_set} {metric}" for test_set, metric in table.columns]
     return flat.reset_index()
+
+
+def matrix_seed(pairwise: pd.DataFrame, experiment: str, column: str) -> int | None:
+    """The seed an all-pairs matrix shows: the lowest one with the most method pairs (every method, when they
+    share one)."""
+    rows = pairwise[(pairwise["experiment"] == experiment) & (pairwise["column"] == column)] if len(pairwise) else []
+    if not len(rows):
+        return None
+    counts = rows.groupby("seed").size()
+    return int(counts[counts == counts.max()].index.min())
+
+
+def pairs_matrix(pairwise: pd.DataFrame, experiment: str, column: str) -> pd.DataFrame:
+    """Method x method: row minus column accuracy (pp) and the Holm-adjusted McNemar p, at :func:`matrix_seed`."""
+    seed = matrix_seed(pairwise, experiment, column)
+    if seed is None:
+        return pd.DataFrame()
+    rows = pairwise[(pairwise["experiment"] == experiment) & (pairwise["column"] == column)
+                    & (pairwise["seed"] == seed)]
+    methods = list(dict.fromkeys([*rows["method"], *rows["versus"]]))
+    cells = pd.DataFrame("-", index=pd.Index(methods, name=f"row vs column (seed {seed})"), columns=methods)
+    for r in rows.itertuples():
+        delta = r.accuracy_method_pct - r.accuracy_versus_pct
+        cells.loc[r.method, r.versus] = f"{delta:+.2f} pp, p={r.p_holm:.3g}"
+        cells.loc[r.versus, r.method] = f"{-delta:+.2f} pp, p={r.p_holm:.3g}"
+    for method in methods:
+        cells.loc[method, method] = ""
+    return cells

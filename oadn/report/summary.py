@@ -13,7 +13,7 @@ import pandas as pd
 
 from oadn.models.pretrained import is_local_file
 from oadn.report.manifest import ScoredRow, score_row
-from oadn.report.stats import bootstrap_intervals, mcnemar
+from oadn.report.stats import bootstrap_intervals, holm, mcnemar, reliability_bins
 
 OURS, PUBLISHED = "ours", "published"
 RESULT_COLUMNS = [
@@ -21,7 +21,8 @@ RESULT_COLUMNS = [
     "published_table", "seeds", "seed_list", "images", "accuracy_pct", "accuracy_std_pct", "accuracy_ci_low_pct",
     "accuracy_ci_high_pct", "mean_class_accuracy_pct", "mean_class_accuracy_std_pct", "mean_class_ci_low_pct",
     "mean_class_ci_high_pct", "delta_vs_published_oadn_pp", "delta_reference", "mcnemar_seed", "mcnemar_p",
-    "mcnemar_test", "mcnemar_only_method", "mcnemar_only_oadn", "scoring", "scored_classes",
+    "mcnemar_test", "mcnemar_only_method", "mcnemar_only_oadn", "scoring", "scored_classes", "ece_pct",
+    "ece_std_pct", "nll", "nll_std", "model", "published_method", "published_pretraining", "delta_vs_published_same_pp",
 ]  # fmt: skip
 
 
@@ -40,6 +41,10 @@ class SuiteSummary:
     per_seed: pd.DataFrame = field(default_factory=pd.DataFrame)  # per scored (experiment, column, method, seed)
     per_class: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean per-class accuracy over seeds
     mcnemar: pd.DataFrame = field(default_factory=pd.DataFrame)  # every seed pair of (method, OADN)
+    #: McNemar between every pair of our methods per (experiment, column, seed), Holm-corrected within each
+    pairwise: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: reliability-diagram bins per (experiment, column, method), seeds pooled
+    reliability: pd.DataFrame = field(default_factory=pd.DataFrame)
     confusions: dict[tuple[str, str, str], tuple[np.ndarray, list[str], list[str]]] = field(default_factory=dict)
     missing: list[dict] = field(default_factory=list)  # experiment, column, method, seed, status, reason
 
@@ -60,6 +65,18 @@ def _published_reference(published: pd.DataFrame, key: str, init: str) -> pd.Ser
     """The published OADN row to compare with: same pre-training if printed, else ImageNet, else any."""
     rows = published[(published["published_key"] == key) & (published["method"] == "OADN")]
     for choice in (rows[rows["pretraining"] == init], rows[rows["pretraining"] == "imagenet"], rows):
+        if len(choice):
+            return choice.iloc[0]
+    return None
+
+
+def _published_same_method(published: pd.DataFrame, key: str, model: str, init: str) -> pd.Series | None:
+    """The published row of the method our row retrains (same registered model): same pre-training if printed,
+    else the first the paper prints; None for a method the paper does not print on this test set."""
+    if not key or not model:
+        return None
+    rows = published[(published["published_key"] == key) & (published["model"] == model)]
+    for choice in (rows[rows["pretraining"] == init], rows):
         if len(choice):
             return choice.iloc[0]
     return None
@@ -87,13 +104,16 @@ def _paired(first: ScoredRow, second: ScoredRow) -> tuple[np.ndarray, np.ndarray
     return a, b
 
 
-def _score_cell(cell: pd.DataFrame, report_dir: Path, base: dict) -> tuple[dict, dict, list[dict]]:
-    """Scored rows per method and seed, each method's initialisation, and the rows that are missing and why."""
+def _score_cell(cell: pd.DataFrame, report_dir: Path, base: dict) -> tuple[dict, dict, dict, list[dict]]:
+    """Scored rows per method and seed, each method's initialisation and registered model, and the rows that are
+    missing and why."""
     scored: dict[str, dict[int, ScoredRow]] = {}
     inits: dict[str, str] = {}
+    models: dict[str, str] = {}
     missing = []
     for row in cell.itertuples(index=False):
         inits.setdefault(row.method, row.init)
+        models.setdefault(row.method, row.model)
         scored.setdefault(row.method, {})
         reason = row.reason or row.status
         if row.status == "finished":
@@ -103,7 +123,7 @@ def _score_cell(cell: pd.DataFrame, report_dir: Path, base: dict) -> tuple[dict,
             except FileNotFoundError as error:  # a partial report shows the cell as missing, with why
                 reason = str(error)
         missing.append({**base, "method": row.method, "seed": row.seed, "status": row.status, "reason": reason})
-    return scored, inits, missing
+    return scored, inits, models, missing
 
 
 def _spread(values: np.ndarray) -> float:
@@ -117,7 +137,10 @@ def _pooled(by_seed: dict[int, ScoredRow], resamples: int) -> dict:
     ci = bootstrap_intervals(labels, correct, resamples=resamples, seed=0)
     accuracy = np.array([100 * r.accuracy for r in by_seed.values()])
     mean_class = np.array([100 * r.mean_class_accuracy for r in by_seed.values()])
+    ece = np.array([100 * r.ece for r in by_seed.values()])
+    nll = np.array([r.nll for r in by_seed.values()])
     return {
+        "ece_pct": ece.mean(), "ece_std_pct": _spread(ece), "nll": nll.mean(), "nll_std": _spread(nll),
         "seeds": len(by_seed), "seed_list": " ".join(map(str, by_seed)), "images": len(ids),
         "accuracy_pct": accuracy.mean(), "accuracy_std_pct": _spread(accuracy),
         "accuracy_ci_low_pct": 100 * ci["accuracy"].low, "accuracy_ci_high_pct": 100 * ci["accuracy"].high,
@@ -136,12 +159,44 @@ def _summed_confusion(rows: list[ScoredRow]) -> tuple[np.ndarray, list[str], lis
     return matrix, classes, predicted
 
 
+def _reliability(rows: list[ScoredRow], base: dict) -> list[dict]:
+    """Reliability bins of one method on one test set, every seed's images pooled; none without scores."""
+    if any(r.probabilities is None for r in rows):
+        return []
+    confidence = np.concatenate([r.probabilities.max(axis=1) for r in rows])
+    table = reliability_bins(confidence, np.concatenate([r.correct for r in rows]))
+    return [{**base, "bin": number, **values} for number, values in enumerate(table.to_dict("records"))]
+
+
+def all_pairs(scored: dict[str, dict[int, ScoredRow]], base: dict) -> list[dict]:
+    """McNemar between every pair of methods on one test set, per seed both have, on the images both scored;
+    Holm's correction over the pairs of each seed (one family per test set and seed)."""
+    methods = [m for m in scored if scored[m]]
+    out = []
+    for seed in sorted({s for m in methods for s in scored[m]}):
+        family = []
+        for i, first in enumerate(methods):
+            for second in methods[i + 1:]:
+                if seed not in scored[first] or seed not in scored[second]:
+                    continue
+                a, b = _paired(scored[first][seed], scored[second][seed])
+                test = mcnemar(a, b)
+                family.append({**base, "seed": seed, "method": first, "versus": second, "images": len(a),
+                               "accuracy_method_pct": 100 * a.mean(), "accuracy_versus_pct": 100 * b.mean(),
+                               "only_method": test.only_first, "only_versus": test.only_second,
+                               "p_value": test.p_value, "test": test.test})  # fmt: skip
+        for row, adjusted in zip(family, holm(np.array([r["p_value"] for r in family]))):
+            row["p_holm"] = float(adjusted)
+        out += family
+    return out
+
+
 def summarise_suite(
     manifest: pd.DataFrame, report_dir: Path, published: pd.DataFrame, *, resamples: int = 2000
 ) -> SuiteSummary:
     """Score every finished row, pool seeds per method, attach intervals, McNemar and published rows."""
     summary = SuiteSummary()
-    results, per_seed, per_class, pairs = [], [], [], []
+    results, per_seed, per_class, pairs, pairwise, reliability = [], [], [], [], [], []
     for (experiment, column), cell in manifest.groupby(["experiment", "column"], sort=False):
         head = cell.iloc[0]
         done = cell[cell["status"] == "finished"]
@@ -153,26 +208,31 @@ def summarise_suite(
             "suite": head["suite"], "experiment": experiment, "experiment_title": head["experiment_title"],
             "table": head["table"], "column": column, "published_key": head["published_key"],
         }  # fmt: skip
-        scored, inits, missing = _score_cell(cell, report_dir, base)
+        scored, inits, models, missing = _score_cell(cell, report_dir, base)
         summary.missing += missing
         results += [
             {**base, "source": PUBLISHED, "method": pub.method, "pretraining": pub.pretraining,
-             "accuracy_pct": pub.accuracy, "published_table": pub.table}
+             "accuracy_pct": pub.accuracy, "published_table": pub.table, "model": pub.model}
             for pub in published[published["published_key"] == head["published_key"]].itertuples(index=False)
         ] if head["published_key"] else []  # fmt: skip
         oadn = reference_method(list(scored))
         for method, by_seed in scored.items():
-            entry = {**base, "source": OURS, "method": method, "pretraining": pretraining_label(inits[method]), **how}
+            entry = {**base, "source": OURS, "method": method, "pretraining": pretraining_label(inits[method]),
+                     "model": models[method], **how}
             if not by_seed:
                 results.append({**entry, "seeds": 0})
                 continue
             entry.update(_pooled(by_seed, resamples))
             per_seed += [
                 {**base, "method": method, "seed": seed, "images": len(row.correct), "accuracy_pct": 100 * row.accuracy,
-                 "mean_class_accuracy_pct": 100 * row.mean_class_accuracy,
+                 "mean_class_accuracy_pct": 100 * row.mean_class_accuracy, "ece_pct": 100 * row.ece, "nll": row.nll,
                  **{f"{branch}_accuracy_pct": 100 * value for branch, value in row.branch_accuracy.items()}}
                 for seed, row in by_seed.items()
             ]  # fmt: skip
+            same = _published_same_method(published, head["published_key"], models[method], inits[method])
+            if same is not None:
+                entry.update(published_method=same["method"], published_pretraining=same["pretraining"],
+                             delta_vs_published_same_pp=entry["accuracy_pct"] - same["accuracy"])
             reference = _published_reference(published, head["published_key"], inits[method])
             if reference is not None:
                 entry["delta_vs_published_oadn_pp"] = entry["accuracy_pct"] - reference["accuracy"]
@@ -193,6 +253,9 @@ def summarise_suite(
             recalls = pd.DataFrame([r.per_class_accuracy() for r in rows])[rows[0].scored_classes]
             per_class.append({**base, "method": method, "seeds": len(rows), **(100 * recalls.mean()).to_dict()})
             summary.confusions[(experiment, column, method)] = _summed_confusion(rows)
+            reliability += _reliability(rows, {**base, "method": method})
+        pairwise += all_pairs(scored, base)
     summary.results = pd.DataFrame(results, columns=RESULT_COLUMNS)
     summary.per_seed, summary.per_class, summary.mcnemar = map(pd.DataFrame, (per_seed, per_class, pairs))
+    summary.pairwise, summary.reliability = pd.DataFrame(pairwise), pd.DataFrame(reliability)
     return summary

@@ -23,6 +23,8 @@ class RunJob:
     run_dir: Path
     resume: bool
     label: str
+    #: plugins the job's process must load before it trains (an executor running elsewhere loads them)
+    plugins: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from oadn.common.plugins import load_plugins
 from oadn.config import RunConfig
 from oadn.engine.train import train_run
 from oadn.experiments.executors.base import Executor, JobOutcome, RunJob, register_executor
@@ -23,17 +24,19 @@ from oadn.experiments.executors.base import Executor, JobOutcome, RunJob, regist
 class TrainJob:
     """What a SLURM job runs: ``train_run`` on its run directory, resumable when SLURM stops it early."""
 
-    def __call__(self, config: RunConfig | None, run_dir: Path, resume: bool) -> tuple[dict[str, Any], float]:
+    def __call__(self, config: RunConfig | None, run_dir: Path, resume: bool,
+                 plugins: tuple[str, ...] = ()) -> tuple[dict[str, Any], float]:
         started = time.perf_counter()
+        load_plugins(plugins)  # the job's own process knows only the built-in entries until it loads them
         metrics = train_run(config, run_dir, resume=resume, progress=False)
         return metrics, time.perf_counter() - started
 
-    def checkpoint(self, config: RunConfig | None, run_dir: Path, resume: bool):
+    def checkpoint(self, config: RunConfig | None, run_dir: Path, resume: bool, plugins: tuple[str, ...] = ()):
         """Requeue after a time-out or pre-emption as a resume of the same run (submitit's protocol)."""
         import submitit
 
         again = resume or (Path(run_dir) / "config.yaml").is_file()
-        return submitit.helpers.DelayedSubmission(TrainJob(), None if again else config, run_dir, again)
+        return submitit.helpers.DelayedSubmission(TrainJob(), None if again else config, run_dir, again, plugins)
 
 
 @register_executor("slurm")
@@ -75,7 +78,8 @@ class SlurmExecutor(Executor):
 
     def run(self, jobs: list[RunJob]) -> list[JobOutcome]:
         with self.executor.batch():
-            submitted = [self.executor.submit(TrainJob(), job.config, job.run_dir, job.resume) for job in jobs]
+            submitted = [self.executor.submit(TrainJob(), job.config, job.run_dir, job.resume, tuple(job.plugins))
+                         for job in jobs]
         for job, handle in zip(jobs, submitted):
             self.log(f"{job.label}: submitted as job {handle.job_id} ({job.run_dir})")
         outcomes = []
