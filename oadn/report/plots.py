@@ -25,6 +25,16 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _save_heatmap(fig, ax, labels: tuple[str, str], title: str, path: Path) -> Path:
+    """A heat map's axis labels, title and slanted column labels, then the file."""
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title(title)
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+    plt.setp(ax.get_yticklabels(), rotation=0)
+    return _save(fig, path)
+
+
 def plot_confusion_matrix(
     matrix: np.ndarray,
     classes: Sequence[str],
@@ -55,12 +65,7 @@ def plot_confusion_matrix(
         cbar_kws={"label": "% of true class"},
         ax=ax,
     )
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
-    plt.setp(ax.get_yticklabels(), rotation=0)
-    return _save(fig, path)
+    return _save_heatmap(fig, ax, ("predicted", "true"), title, path)
 
 
 def plot_method_bars(rows: pd.DataFrame, references: pd.DataFrame, title: str, path: Path) -> Path:
@@ -177,9 +182,4 @@ def plot_pairs_matrix(delta: pd.DataFrame, p_holm: pd.DataFrame, title: str, pat
     bound = max(float(np.nanmax(np.abs(delta.to_numpy()))), 0.5) if np.isfinite(delta.to_numpy()).any() else 1.0
     sns.heatmap(delta.astype(float), annot=annotations.to_numpy(), fmt="", cmap="RdBu", vmin=-bound, vmax=bound,
                 square=True, cbar_kws={"label": "row − column accuracy (pp)"}, ax=ax, annot_kws={"fontsize": 8})
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    ax.set_title(title)
-    plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
-    plt.setp(ax.get_yticklabels(), rotation=0)
-    return _save(fig, path)
+    return _save_heatmap(fig, ax, ("", ""), title, path)
