@@ -101,9 +101,6 @@ class SubsetSource:
     def __getitem__(self, index: int) -> FaceRecord:
         return self.source[int(self.indices[index])]
 
-    def compact_record(self, index: int) -> FaceRecord:
-        return read_compact(self.source, int(self.indices[index]))
-
     def epoch_record(self, index: int, epoch: int) -> FaceRecord:
         return read_compact(self.source, int(self.indices[index]), epoch)
 

@@ -87,6 +87,7 @@ class OccludedSource:
         self.kinds, self.area, self.probability, self.seed = kinds, area, probability, seed
         self.scores = scores
         self.rescorer = rescorer
+        self._labels = np.asarray(source.labels)  # read once: a swap draws its donor from them for every face
 
     def __len__(self) -> int:
         return len(self.source)
@@ -108,7 +109,7 @@ class OccludedSource:
         donor_label = None
         if kind != "none" and rng.random() < self.probability and landmarks[:, 2].max() > 0:
             if kind in SWAP_KINDS:
-                donor = _donor(np.asarray(self.source.labels), record.label, rng)
+                donor = _donor(self._labels, record.label, rng)
                 donor_record = None if donor is None else self.source[donor]
                 if donor_record is not None and donor_record.landmarks[:, 2].max() > 0:
                     occlusion = swap_region(image, landmarks, donor_record.image, donor_record.landmarks, kind)
