@@ -1,17 +1,19 @@
 """The data side of the occlusion-adaptivity controls: score modes, misleading swaps, occluders drawn anew each
-epoch, and the donor-class rate."""
+epoch, the donor-class rate, and the interest points each score mode leaves kept."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from oadn.config import ConfigError, build_config
+from oadn.config import ConfigError, ModelConfig, build_config
 from oadn.data.occluders.swap import SWAP_REGIONS, region_box
 from oadn.data.registry import get_dataset
 from oadn.engine.loader import FaceDataset
-from oadn.engine.predict import metrics_by_branch
+from oadn.engine.predict import metrics_by_branch, predict
+from oadn.models.registry import create_model
 
 SIZES = {"train_size": 28, "test_size": 28, "seed": 1}
 
@@ -114,3 +116,19 @@ def test_the_donor_class_rate_counts_swapped_faces_predicted_as_the_donors_class
     assert metrics["prediction"]["donor_rate"] == pytest.approx(2 / 3)
     assert metrics["lab"]["donor_rate"] == 0.0 and metrics["lab"]["swapped_faces"] == 3
     assert "donor_rate" not in metrics_by_branch(frame.drop(columns="donor"), ("a", "b", "c", "d"))["prediction"]
+
+
+def test_the_prediction_table_counts_the_interest_points_each_score_mode_keeps():
+    torch.manual_seed(0)
+    oadn = create_model(ModelConfig(name="oadn", backbone="cnn-tiny"), 7, 64)
+    kept = {}
+    for mode in ("ones", "oracle", "random-drop"):
+        frame, _ = predict(oadn, occluded(scores=mode), device=torch.device("cpu"), batch_size=8, progress=False)
+        kept[mode] = frame["kept_points"].to_numpy()
+    assert (kept["ones"] == 24).all()
+    assert (kept["oracle"] < 24).any() and (kept["oracle"] <= 24).all()
+    assert (kept["random-drop"] < 24).any()
+    assert not np.array_equal(kept["oracle"], kept["random-drop"])  # the same 68-point count, not the same 24
+    baseline = create_model(ModelConfig(name="baseline", backbone="cnn-tiny"), 7, 64)
+    frame, _ = predict(baseline, occluded(scores="oracle"), device=torch.device("cpu"), batch_size=8, progress=False)
+    assert "kept_points" not in frame  # a method that drops nothing records nothing

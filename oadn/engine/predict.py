@@ -19,6 +19,8 @@ from oadn.models.base import FERModel
 
 #: the prediction table's column of donor classes (faces with another face's region swapped in)
 DONOR = "donor"
+#: the prediction table's column of interest points kept per face, for methods that drop points by score
+KEPT = "kept_points"
 
 
 @torch.no_grad()
@@ -57,6 +59,7 @@ def predict(
     normalisation = input_normalisation(getattr(model, "backbone", model))
     indices: list[np.ndarray] = []
     donors: list[np.ndarray] = []
+    kept: list[torch.Tensor] = []
     branch_scores: dict[str, list] = {}  # device tensors per batch, then one array per branch
     bad: list[tuple[str, str, str]] = []
     with progress_bar(progress) as bar:
@@ -67,16 +70,21 @@ def predict(
                 images, landmarks = to_device(batch, device, channels_last, normalisation)
                 with autocast_for(device, amp):
                     outputs = model(images, landmarks)
+                counts = model.kept_point_counts(landmarks)
+                if counts is not None:
+                    kept.append(counts)
                 for name, scores in model.branch_scores(outputs).items():  # kept on the device: no sync per batch
                     branch_scores.setdefault(name, []).append(scores.float())
                 indices.append(batch["index"].numpy())
                 donors.append(batch["donor"].numpy())
             bar.advance(task)
     branch_scores = {name: [torch.cat(chunks).cpu().numpy()] for name, chunks in branch_scores.items()}
+    extra = {DONOR: donors, **({KEPT: [torch.cat(kept).cpu().numpy()]} if kept else {})}
     if world_size > 1:
-        indices, columns, bad = distributed.gather_predictions(indices, {**branch_scores, DONOR: donors}, bad)
-        donors = columns.pop(DONOR)
+        indices, columns, bad = distributed.gather_predictions(indices, {**branch_scores, **extra}, bad)
+        extra = {name: columns.pop(name) for name in list(extra)}
         branch_scores = columns
+    donors = extra[DONOR]
     if not indices:
         raise RuntimeError(f"{description}: no readable image in the split ({len(bad)} unreadable)")
     order = np.concatenate(indices)
@@ -89,6 +97,8 @@ def predict(
     donor = np.concatenate(donors)[ranked] if donors else np.empty(0, dtype=np.int64)
     if (donor >= 0).any():
         frame[DONOR] = donor
+    if KEPT in extra:
+        frame[KEPT] = np.concatenate(extra[KEPT])[ranked].astype(np.int64)
     for name, chunks in branch_scores.items():
         scores = np.concatenate(chunks)[ranked]
         if restrict_to is not None:

@@ -119,6 +119,11 @@ class OADN(FERModel):
         pooled = per_point.amax(dim=1)
         return torch.where(valid[:, None], pooled, torch.zeros_like(pooled)), valid
 
+    def kept_point_counts(self, landmarks: torch.Tensor) -> torch.Tensor:
+        landmarks = landmarks.float()
+        points = interest_points(landmarks, self.image_size, self.interest_indices)
+        return kept_points(points, self.threshold, face_found(landmarks)).sum(dim=1)
+
     def attention_features(self, features: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The attention branch's B x C features and B validity bools (see :meth:`max_over_kept`)."""
         per_point, _, kept = self.pool(features, landmarks)
