@@ -1,10 +1,11 @@
-"""The adaptivity suite's analysis, as pre-registered in its suite file: what the standard report cannot say.
+"""The adaptivity and robustness suites' analysis, as pre-registered in their suite files: what the report cannot say.
 
 The report (``oadn-bench run``) gives every column's accuracy with intervals and McNemar against OADN. This
 script adds what a suite cannot express: differences between two COLUMNS of the same run (oracle against
 all-1.0 or random-drop scores, the same faces and weights), per branch, paired over the faces and pooled over
 seeds, with a 95% percentile-bootstrap interval (2,000 resamples of the faces, the same faces for every seed,
-the mean over seeds); and the donor-class rate of the swap columns.
+the mean over seeds); the donor-class rate of the swap columns; and how many interest points each score mode
+keeps.
 
     python benchmarks/adaptivity.py --report reports/adaptivity-synthetic [--out FILE.md]
 """
@@ -17,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-#: (minuend column, subtrahend column) of each contrast; the primary endpoint is the first two on "occluded"
-CONTRASTS = [(f"{test}, oracle", f"{test}, {other}") for test in ("occluded", "swap-mouth", "swap-eyes")
-             for other in ("ones", "random-drop")]
+#: the score modes oracle scores are contrasted with, as column-name suffixes ("dlib": the dlib backend, 1.0
+#: on every point it found); the adaptivity suite's primary endpoint is "occluded, oracle" against the first
+#: and the last
+AGAINST = ("ones", "dlib", "random-drop")
 BRANCHES = {"lab": "attention", "frb": "region", "prediction": "fused"}
 RESAMPLES = 2000
 
@@ -71,12 +73,22 @@ def accuracy_table(manifest: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def contrasts(columns: list[str]) -> list[tuple[str, str]]:
+    """(minuend, subtrahend) column pairs: "<test>, oracle" against "<test>, <mode>" for each mode of AGAINST
+    that the suite has, tests in the suite's order."""
+    present = set(columns)
+    return [(column, f"{column.removesuffix(', oracle')}, {mode}") for column in columns
+            if column.endswith(", oracle") for mode in AGAINST
+            if f"{column.removesuffix(', oracle')}, {mode}" in present]
+
+
 def contrast_table(manifest: pd.DataFrame) -> pd.DataFrame:
     rows = []
+    pairs = contrasts(list(manifest.column.unique()))
     for experiment in manifest.experiment.unique():
         for method in manifest[manifest.experiment == experiment].method.unique():
             for branch in BRANCHES:
-                for first, second in CONTRASTS:
+                for first, second in pairs:
                     try:
                         a = correct(manifest, experiment, method, first, branch)
                         b = correct(manifest, experiment, method, second, branch)
@@ -104,6 +116,23 @@ def donor_table(manifest: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def kept_table(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Per column, what the score mode leaves the attention branch: the interest points kept per face (of 24;
+    the same faces and scores for every method that drops points, so the first such method's first seed)."""
+    rows = []
+    finished = manifest[manifest.status == "finished"]
+    for column in finished.column.unique():
+        for path in finished[finished.column == column].sort_values(["method", "seed"]).predictions:
+            frame = pd.read_parquet(path)
+            if "kept_points" not in frame:
+                continue
+            kept = frame["kept_points"].to_numpy()
+            rows.append({"column": column, "faces": len(kept), "mean_kept": float(kept.mean()),
+                         "all_24": 100 * float((kept == 24).mean()), "none": 100 * float((kept == 0).mean())})
+            break
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", type=Path, required=True, help="the suite's report folder (manifest.csv)")
@@ -114,6 +143,7 @@ def main() -> None:
         ("Accuracy (%) per seed, every column and branch", accuracy_table(manifest)),
         ("Paired contrasts (points; 95% bootstrap interval over faces, pooled over seeds)", contrast_table(manifest)),
         ("Donor-class rate (%): swapped faces predicted as the donor's class", donor_table(manifest)),
+        ("Interest points kept per face (mean of 24; % of faces keeping all and none)", kept_table(manifest)),
     ]
     text = "\n\n".join(f"## {title}\n\n{table.to_markdown(index=False, floatfmt='.2f')}" for title, table in parts)
     print(text)
