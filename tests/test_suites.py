@@ -4,6 +4,7 @@ class-subset scoring, and a tiny ablation end to end (retrained and at test time
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -256,3 +257,20 @@ def test_a_generic_ablation_moved_onto_another_data_set_leaves_its_protocol_opti
     moved = ablation.resolve_ablation(None, "T", "ferplus")
     assert moved.base["data"] == {"name": "ferplus", "options": {}} and moved.name == "ferplus-T"
     assert ablation.resolve_ablation(None, "T", None).base["data"]["options"] == {"train_size": 70}
+
+
+def test_the_plan_counts_the_training_faces_a_train_limit_keeps(rafdb_copy, tmp_path):  # noqa: F811
+    root, landmarks, _ = rafdb_copy
+    locations = DataLocations(roots={"rafdb": root}, cache_dir=tmp_path / "cache", landmarks=f"file:{landmarks}")
+    counts = {}
+    for limit in (None, 20):
+        options = {"base": "rafdb", "kind": "rect", **({"train_limit": limit} if limit else {})}
+        path = write_suite(tmp_path / f"s{limit}.yaml", data_name="occluded")
+        raw = yaml.safe_load(path.read_text())
+        raw["experiments"][0]["config"]["data"]["options"] = options
+        path.write_text(yaml.safe_dump(raw))
+        suite = load_suite(str(path))
+        run = plan_suite(suite, tmp_path / "runs", locations)[0].runs[0]
+        counts[limit] = run.images_per_epoch
+    held_out = math.ceil(run.config.data.val_fraction * 20)  # validation is carved off the kept faces
+    assert counts[None] > 20 and counts[20] == 20 - held_out

@@ -52,6 +52,11 @@ class DatasetAdapter(ABC):
         """Why a run may not train on this protocol (a test-only transform), or None when it may."""
         return None
 
+    def split_size(self, split: str, indexed: int) -> int:
+        """How many faces :meth:`open_split` gives of a split whose index lists ``indexed``: the same, unless the
+        protocol keeps a share of them (so a suite's plan counts what a run will read)."""
+        return indexed
+
 
 A = TypeVar("A", bound=DatasetAdapter)
 #: data sets by name; each entry is a DatasetAdapter class (built-ins: :mod:`oadn.data.adapters`)

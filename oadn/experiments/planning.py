@@ -102,7 +102,8 @@ def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLoc
             index = adapter.index(root)
     except (FileNotFoundError, ValueError) as error:
         return DataCheck(adapter, root, reason=f"data missing or unusable: {error}")
-    check = DataCheck(adapter, root, index["split"].value_counts().to_dict(), fingerprints=index_fingerprints(index))
+    sizes = {split: adapter.split_size(split, count) for split, count in index["split"].value_counts().items()}
+    check = DataCheck(adapter, root, sizes, fingerprints=index_fingerprints(index))
     try:
         cache = find_cache(adapter.cache_name, root, landmarks=locations.landmarks, cache_dir=locations.cache_dir)
         check.landmarks = cache.read_meta()["landmarks"]

@@ -80,6 +80,10 @@ class OccludedDataset(DatasetAdapter):
                     f"region, false evidence); train with the painted kinds")
         return None
 
+    def split_size(self, split: str, indexed: int) -> int:
+        size = self.base.split_size(split, indexed)
+        return min(size, self.train_limit) if split == "train" and self.train_limit is not None else size
+
     def open_split(self, split: str, *, root: Path | None, image_size: int, **options: Any) -> OccludedSource:
         source = self.base.open_split(split, root=root, image_size=image_size, **options)
         if split == "train" and self.train_limit is not None and self.train_limit < len(source):
