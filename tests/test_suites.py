@@ -259,7 +259,8 @@ def test_a_generic_ablation_moved_onto_another_data_set_leaves_its_protocol_opti
     assert ablation.resolve_ablation(None, "T", None).base["data"]["options"] == {"train_size": 70}
 
 
-def test_the_plan_counts_the_training_faces_a_train_limit_keeps(rafdb_copy, tmp_path):  # noqa: F811
+def test_the_plan_counts_the_training_faces_a_train_limit_keeps_and_hands_a_wrapper_its_cache(
+        rafdb_copy, tmp_path):  # noqa: F811
     root, landmarks, _ = rafdb_copy
     locations = DataLocations(roots={"rafdb": root}, cache_dir=tmp_path / "cache", landmarks=f"file:{landmarks}")
     counts = {}
@@ -272,5 +273,7 @@ def test_the_plan_counts_the_training_faces_a_train_limit_keeps(rafdb_copy, tmp_
         suite = load_suite(str(path))
         run = plan_suite(suite, tmp_path / "runs", locations)[0].runs[0]
         counts[limit] = run.images_per_epoch
+        # the occluded wrapper reads its base's cache where --cache-dir says, with the planned landmarks
+        assert run.config.data.split_options == {"landmarks": f"file:{landmarks}", "cache_dir": str(tmp_path / "cache")}
     held_out = math.ceil(run.config.data.val_fraction * 20)  # validation is carved off the kept faces
     assert counts[None] > 20 and counts[20] == 20 - held_out

@@ -17,7 +17,6 @@ from typing import Any, Iterable
 
 from oadn.config import RunConfig
 from oadn.data.fingerprint import index_fingerprints
-from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.landmarks import LandmarkBackendError, make_backend
 from oadn.data.prepared.source import find_cache, prepare_command_line
 from oadn.data.registry import DatasetAdapter, get_dataset
@@ -66,7 +65,8 @@ class DataCheck:
         return not self.reason
 
     def split_options(self, locations: DataLocations) -> dict[str, Any]:
-        if not isinstance(self.adapter, OnDiskDatasetAdapter):
+        """Where a run reads the landmark cache of data on disk (a wrapper of such data, e.g. ``occluded``, too)."""
+        if not self.adapter.needs_root:
             return {}
         options: dict[str, Any] = {"landmarks": self.landmarks}
         if locations.cache_dir is not None:
