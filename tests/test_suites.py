@@ -143,6 +143,21 @@ def test_dry_run_prints_every_run_and_trains_nothing(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_method_runs_only_the_named_rows_and_an_unknown_one_names_the_suites_methods(tmp_path):
+    suite = write_suite(tmp_path / "s.yaml")
+    raw = yaml.safe_load(suite.read_text())
+    raw["methods"]["Baseline"] = {"model": {"name": "baseline"}}
+    suite.write_text(yaml.safe_dump(raw))
+    base = ["run", "--suite", str(suite), "--dry-run", "--runs-root", str(tmp_path / "runs")]
+    both = runner.invoke(app, base)
+    assert both.exit_code == 0 and "OADN" in both.output and "Baseline" in both.output
+    one = runner.invoke(app, [*base, "--method", "Baseline"])
+    assert one.exit_code == 0, one.output
+    assert "Baseline" in one.output and "OADN" not in one.output and "1 new" in one.output
+    unknown = runner.invoke(app, [*base, "--method", "RAN"])
+    assert unknown.exit_code == 2 and "'RAN'" in unknown.output and "its methods: 'Baseline', 'OADN'" in unknown.output
+
+
 def test_suite_run_writes_manifest_and_scores_a_class_subset_column(tmp_path):
     columns = [{"name": "occluded", "split": "test_occluded"},
                {"name": "six classes", "dataset": "test-synthetic-6", "split": "test_occluded"}]

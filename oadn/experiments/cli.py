@@ -81,6 +81,8 @@ def run_command(
     report_dir: Optional[Path] = typer.Option(None, help="Where the report goes (default reports/<suite>)."),
     overrides: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
     seeds: Optional[int] = typer.Option(None, "--seeds", help="Number of seeds (0..N-1; default: the suite's)."),
+    method: list[str] = typer.Option([], "--method", help="Run and report only this method (row) of the suite "
+                                     "(repeatable; default: every one)."),
     executor: str = EXECUTOR,
     executor_option: list[str] = EXECUTOR_OPTIONS,
     progress: bool = typer.Option(True, help="Show progress bars."),
@@ -89,7 +91,7 @@ def run_command(
     """Run a benchmark suite: train what is missing (finished runs are reused, unfinished ones resumed), score
     every test-set column, write manifest.csv and the report."""
     from oadn.experiments.running import run_suite
-    from oadn.experiments.suites import load_suite
+    from oadn.experiments.suites import load_suite, select_methods
 
     if list_:
         list_builtin()
@@ -102,6 +104,8 @@ def run_command(
         loaded += load_plugins(spec.plugins, relative_to=spec.path.parent if spec.path else None)
         if seeds is not None:
             spec.seeds = list(range(seeds))
+        if method:
+            select_methods(spec, method)
         request = _request(runs_root, locations(data_root, root, cache_dir, landmarks), overrides, executor,
                            executor_option, dry_run, progress, loaded)
         run_suite(spec, report_dir or Path("reports") / spec.name, request)

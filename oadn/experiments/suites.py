@@ -235,6 +235,19 @@ def check_names(suite: Suite) -> None:
         raise ConfigError(f"{where}: " + "; ".join(problems))
 
 
+def select_methods(suite: Suite, names: Iterable[str]) -> None:
+    """Keep only the methods (rows) ``names`` in every experiment, e.g. to train a suite's rows a few at a time;
+    a name no experiment has is a ConfigError listing the suite's methods."""
+    wanted = list(dict.fromkeys(names))
+    known = list(dict.fromkeys(method for experiment in suite.experiments for method in experiment.methods))
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise ConfigError(f"--method {', '.join(map(repr, unknown))}: not a method of suite {suite.name!r}; "
+                          f"its methods: {', '.join(map(repr, known))}")
+    for experiment in suite.experiments:
+        experiment.methods = {name: spec for name, spec in experiment.methods.items() if name in wanted}
+
+
 def method_config(
     suite: Suite,
     experiment: Experiment,
