@@ -135,8 +135,8 @@ def test_gacnn_flip_hands_each_unit_the_mirrored_patch_of_the_mirrored_point():
     cells = size // stride
     features = torch.randn(1, 128, cells, cells)
     landmarks = face_landmarks(1, size)
-    # mirror about the axis where cell j maps to cell (w - 1 - j): image x -> stride * (w - 1) - x
-    axis = stride * (cells - 1) + 1
+    # mirror about the axis where cell j maps to cell (w - 1 - j): image x -> stride * (w - 1) + 2 offset - x
+    axis = stride * (cells - 1) + 2 * model.grid.offset + 1
     flipped = torch.from_numpy(flip_landmarks(landmarks[0].numpy(), axis))[None]
     original_points = interest_points(landmarks, size)[0, :, :2]
     flipped_points = interest_points(flipped, size)[0, :, :2]
@@ -146,6 +146,22 @@ def test_gacnn_flip_hands_each_unit_the_mirrored_patch_of_the_mirrored_point():
     assert sorted(order) == list(range(24)) and order != list(range(24))  # identities swap under a flip
     assert torch.allclose(model.patches(features.flip(-1), flipped), model.patches(features, landmarks)[:, order]
                           .flip(-1), atol=1e-4)
+
+
+@pytest.mark.parametrize("backbone, size", [("cnn-tiny", 64), ("resnet-tiny", 64)])
+def test_gacnn_patches_are_centred_where_the_backbones_grid_puts_each_point(backbone, size):
+    model = model_for("gacnn", backbone, size, patch_fraction=0.4)  # an odd patch side: it has a centre cell
+    cells = size // model.stride
+    assert model.patch % 2 == 1
+    rows, cols = torch.meshgrid(torch.arange(cells), torch.arange(cells), indexing="ij")
+    features = (10.0 * rows + cols).float()[None, None]  # linear in the cell position: bilinear reads it exactly
+    landmarks = face_landmarks(1, size)
+    points = interest_points(landmarks, size)[0, :, :2]
+    expected = model.grid.cells(points)  # (x, y) in cells, the backbone's receptive-field centres
+    centre = model.patches(features, landmarks)[0, :, 0, model.patch // 2, model.patch // 2]
+    inside = ((expected >= 0) & (expected <= cells - 1)).all(dim=1)
+    assert inside.sum() >= 12
+    assert torch.allclose(centre[inside], 10 * expected[inside, 1] + expected[inside, 0], atol=1e-4)
 
 
 def test_unknown_or_mistyped_method_options_are_named():

@@ -10,10 +10,10 @@ is alpha_i * psi_i. gACNN adds the global-gated unit (GG-Unit): the whole map th
 vector path (FC to ``global_dim``) and an attention net of the same shape, weighted likewise. The weighted
 vectors are concatenated and classified by two FC layers; the loss is one softmax cross-entropy.
 
-A patch is cut with ``roi_align`` around the point's position in feature cells (cell j centred on image pixel
-stride * j), so a horizontal flip of the face, which mirrors the landmarks and swaps their left/right identities,
-mirrors every patch and hands it to the unit of the mirrored point. Landmark scores are not used: the gates are
-learned, which is the paper's point. Every open choice is listed in docs/methods.md.
+A patch is cut with ``roi_align`` around the point's position in feature cells (where the backbone's grid puts
+it, as for OADN's attention maps), so a horizontal flip of the face, which mirrors the landmarks and swaps their
+left/right identities, mirrors every patch and hands it to the unit of the mirrored point. Landmark scores are not
+used: the gates are learned, which is the paper's point. Every open choice is listed in docs/methods.md.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class PatchGatedCNN(FERModel):
                              "the feature map in (0, 1]")
         backbone = create_backbone(config.backbone, config.pretrained)
         self.backbone = backbone.module
-        self.stride = backbone.stride
+        self.stride, self.grid = backbone.stride, backbone.grid
         self.image_size = image_size
         self.patch = patch_cells(image_size // backbone.stride, options["patch_fraction"])
         channels = min(backbone.channels, options["unit_channels"])
@@ -166,7 +166,7 @@ class PatchGatedCNN(FERModel):
     def patches(self, features: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
         """B x 24 x C x p x p patches of F around the 24 interest points."""
         points = interest_points(landmarks.float(), self.image_size, self.interest_indices)
-        return feature_patches(features, points[..., :2] / self.stride, self.patch)
+        return feature_patches(features, self.grid.cells(points[..., :2]), self.patch)
 
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.reduce(self.backbone(images))
