@@ -70,7 +70,7 @@ def predict(
                 images, landmarks = to_device(batch, device, channels_last, normalisation)
                 with autocast_for(device, amp):
                     outputs = model(images, landmarks)
-                counts = model.kept_point_counts(landmarks)
+                counts = model.kept_point_counts(outputs)
                 if counts is not None:
                     kept.append(counts)
                 for name, scores in model.branch_scores(outputs).items():  # kept on the device: no sync per batch

@@ -53,7 +53,8 @@ class FERModel(nn.Module):
     def branch_scores(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def kept_point_counts(self, landmarks: torch.Tensor) -> torch.Tensor | None:
-        """B ints: how many interest points each face keeps, for methods that drop points by their scores
-        (the prediction table records it, so score modes can be compared by what they drop); None otherwise."""
+    def kept_point_counts(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """B ints from forward's outputs: how many interest points each face kept, for methods that drop points
+        by their scores (the prediction table records it, so score modes can be compared by what they drop);
+        None otherwise."""
         return None

@@ -119,10 +119,8 @@ class OADN(FERModel):
         pooled = per_point.amax(dim=1)
         return torch.where(valid[:, None], pooled, torch.zeros_like(pooled)), valid
 
-    def kept_point_counts(self, landmarks: torch.Tensor) -> torch.Tensor:
-        landmarks = landmarks.float()
-        points = interest_points(landmarks, self.image_size, self.interest_indices)
-        return kept_points(points, self.threshold, face_found(landmarks)).sum(dim=1)
+    def kept_point_counts(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return outputs["kept_points"]
 
     def attention_features(self, features: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The attention branch's B x C features and B validity bools (see :meth:`max_over_kept`)."""
@@ -135,7 +133,7 @@ class OADN(FERModel):
         attended, valid = self.max_over_kept(per_point, kept)
         lab_logits = self.attention_head(attended)
         frb_logits = torch.stack([head(regions[:, k]) for k, head in enumerate(self.region_heads)], dim=1)
-        return {"lab": lab_logits, "frb": frb_logits, "lab_valid": valid}
+        return {"lab": lab_logits, "frb": frb_logits, "lab_valid": valid, "kept_points": kept.sum(dim=1)}
 
     def loss(self, outputs, targets, label_smoothing=0.0):
         lab = classification_loss(outputs["lab"], targets, label_smoothing, mask=outputs["lab_valid"])
