@@ -25,3 +25,13 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def fresh_occlusion_memo():
+    """Each test occludes its own test faces: a memoised face from another test could hide a bug in this one."""
+    from oadn.data.occlusion_memo import TEST_OCCLUSIONS
+
+    TEST_OCCLUSIONS.clear()
+    yield
+    TEST_OCCLUSIONS.clear()

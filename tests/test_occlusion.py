@@ -181,3 +181,57 @@ def test_fit_visibility_command_runs_end_to_end_and_names_an_unknown_data_set(tm
     assert out.is_file() and "per-point AUC" in result.output
     unknown = runner.invoke(app, ["fit-visibility", "no-such-set", "--out", str(tmp_path / "x.pt"), "--no-progress"])
     assert unknown.exit_code == 1 and "unknown data set" in unknown.output
+
+
+def test_a_test_split_is_occluded_once_and_shared_by_its_score_modes(monkeypatch):
+    """Columns of one occluded test set differ only in the score mode: each face's occluder is pasted once for
+    all of them, and every mode's records are what a fresh, unmemoised source gives."""
+    import oadn.data.occlusion as occlusion
+    from oadn.data.occlusion_memo import OcclusionMemo
+
+    monkeypatch.setattr(occlusion, "TEST_OCCLUSIONS", OcclusionMemo())
+    pasted = []
+    original = occlusion.occlude
+    monkeypatch.setattr(occlusion, "occlude", lambda *a, **k: pasted.append(1) or original(*a, **k))
+    options = dict(base="synthetic", kind="mouth", area=0.3, train_size=14, test_size=6, seed=1)
+    modes = ("oracle", "ones", "backend", "random-drop")
+    memoised = [get_dataset("occluded", scores=m, **options).open_split("test_clean", root=None, image_size=64)
+                for m in modes]
+    records = [[source[i] for i in range(6)] for source in memoised]
+    assert len(pasted) == 6  # four sources, six faces, one paste each
+    for mode, got in zip(modes, records):
+        fresh = get_dataset("occluded", scores=mode, **options).open_split("test_clean", root=None, image_size=64)
+        fresh.memo_key = None
+        for i, record in enumerate(got):
+            expected = fresh[i]
+            np.testing.assert_array_equal(record.image, expected.image)
+            np.testing.assert_array_equal(record.landmarks, expected.landmarks)  # a mode's scores do not leak
+            np.testing.assert_array_equal(record.hidden, expected.hidden)
+    assert not np.array_equal(records[0][0].landmarks, records[1][0].landmarks)  # the modes do differ
+    other_seed = get_dataset("occluded", scores="oracle", **{**options, "occluder_seed": 5})
+    assert not np.array_equal(other_seed.open_split("test_clean", root=None, image_size=64)[0].image,
+                              records[0][0].image)  # another occluder seed is another key
+    train = get_dataset("occluded", scores="oracle", **options).open_split("train", root=None, image_size=64)
+    assert train.memo_key is None  # training occluders change every epoch: never memoised
+
+
+def test_the_occlusion_memo_drops_the_least_recently_used_split_past_its_budget():
+    from oadn.data.faces import FaceRecord
+    from oadn.data.occlusion_memo import OcclusionMemo
+
+    def make(value):
+        return lambda: FaceRecord(image=np.full((10, 10, 3), value, np.uint8), landmarks=np.zeros((68, 3), np.float32),
+                                  label=0, image_id=str(value))
+
+    one_record = 300 + 68 * 3 * 4
+    memo = OcclusionMemo(budget=3 * one_record)
+    memo.record("a", 0, make(1))
+    memo.record("b", 0, make(2))
+    memo.record("a", 1, make(3))  # "a" is now the most recently used
+    memo.record("c", 0, make(4))  # over budget: "b" goes
+    made = []
+    memo.record("a", 0, lambda: made.append("a") or make(9)())
+    memo.record("b", 0, lambda: made.append("b") or make(9)())
+    assert made == ["b"]
+    record = memo.record("a", 0, make(9))
+    assert record.image[0, 0, 0] == 1 and not record.image.flags.writeable

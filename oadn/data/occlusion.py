@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from oadn.data.landmarks.visibility import VisibilityScorer
 from oadn.data.occluders.canvas import points_under
 from oadn.data.occluders.real import KINDS, image_rng, occlude
 from oadn.data.occluders.swap import SWAP_KINDS, swap_region
+from oadn.data.occlusion_memo import TEST_OCCLUSIONS
 
 SCORE_MODES = ("backend", "ones", "oracle", "random-drop", "detector", "learned")
 #: (image, landmarks) -> landmarks with new scores (and, for the detector, new positions)
@@ -78,11 +79,17 @@ def _donor(labels: np.ndarray, label: int, rng: np.random.Generator) -> int | No
 
 
 class OccludedSource:
-    """A FaceSource whose faces carry a pasted occluder (with probability ``probability``) and re-set scores."""
+    """A FaceSource whose faces carry a pasted occluder (with probability ``probability``) and re-set scores.
+
+    With a ``memo_key`` (a test split), the occluded faces of epoch 0 are kept in
+    :data:`oadn.data.occlusion_memo.TEST_OCCLUSIONS` under it, shared by every source of the same key, whatever its
+    score mode: the key must name everything the occluded pixels depend on.
+    """
 
     def __init__(self, source: FaceSource, *, kinds: tuple[str, ...], area: float | None, probability: float, seed: int,
-                 scores: str, rescorer: Rescorer | None = None):
+                 scores: str, rescorer: Rescorer | None = None, memo_key: Hashable | None = None):
         self.source = source
+        self.memo_key = memo_key
         self.classes = source.classes
         self.kinds, self.area, self.probability, self.seed = kinds, area, probability, seed
         self.scores = scores
@@ -131,7 +138,13 @@ class OccludedSource:
 
     def epoch_record(self, index: int, epoch: int) -> FaceRecord:
         """Item ``index`` with the occluder of ``epoch`` and its scores set by the score mode."""
-        record, _ = self.occlude_record(self.source[index], epoch)
+        def occluded() -> FaceRecord:
+            return self.occlude_record(self.source[index], epoch)[0]
+
+        if epoch == 0 and self.memo_key is not None:
+            record = TEST_OCCLUSIONS.record(self.memo_key, index, occluded)
+        else:
+            record = occluded()
         if record.landmarks[:, 2].max() <= 0:  # a face the detector missed stays without landmarks
             return record
         if self.scores == "ones":

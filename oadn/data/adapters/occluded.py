@@ -12,6 +12,7 @@ make test sets only; training occluders are drawn anew each epoch.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -41,6 +42,7 @@ class OccludedDataset(DatasetAdapter):
         if scores == "learned" and not visibility:
             raise ValueError("occluded: scores=learned needs visibility=FILE (from oadn-bench fit-visibility)")
         self.base = get_dataset(base, **base_options)
+        self.base_options = base_options
         self.kinds = parse_kinds(kind)
         self.area = None if area in ("any", None) else float(area)
         self.probability, self.seed = float(probability), int(occluder_seed)
@@ -91,4 +93,12 @@ class OccludedDataset(DatasetAdapter):
             source = SubsetSource(source, keep)
         return OccludedSource(source, kinds=self.kinds, area=self.area, probability=self.probability,
                               seed=self.seed, scores=self.scores,
-                              rescorer=make_rescorer(self.scores, self.visibility))
+                              rescorer=make_rescorer(self.scores, self.visibility),
+                              memo_key=None if split == "train" else self._memo_key(split, root, image_size, options))
+
+    def _memo_key(self, split: str, root: Path | None, image_size: int, options: dict[str, Any]) -> str:
+        """What a test split's occluded pixels depend on (not the score mode): its columns share the faces."""
+        return json.dumps({"base": self.base.name, "base_options": self.base_options, "split": split,
+                           "root": str(root), "image_size": image_size, "options": options, "kinds": self.kinds,
+                           "area": self.area, "probability": self.probability, "seed": self.seed},
+                          sort_keys=True, default=str)

@@ -58,7 +58,8 @@ class VisibilityNet(nn.Module):
 
 def normalise(images: np.ndarray) -> torch.Tensor:
     """B x S x S x 3 uint8 -> B x 3 x S x S float, normalised as the training loader does."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
+    pixels = np.require(images, requirements=["C", "W"])  # a copy where read-only (a memoised test face)
+    x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
     mean = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
     return (x - mean) / std
