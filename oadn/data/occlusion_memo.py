@@ -35,9 +35,10 @@ class OcclusionMemo:
         self._splits.move_to_end(key)
         record = records.get(index)
         if record is None:
-            record = make()
-            record.image.setflags(write=False)
-            records[index] = record
+            made = make()
+            image = made.image.view()  # read-only here, not in whoever owns the array (an unoccluded face's source)
+            image.setflags(write=False)
+            record = records[index] = dataclasses.replace(made, image=image)
             self._bytes[key] = self._bytes.get(key, 0) + _size(record)
             self._evict(keep=key)
         return dataclasses.replace(record, landmarks=record.landmarks.copy())
