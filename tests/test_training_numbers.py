@@ -1,9 +1,11 @@
 """A guard on training numbers: a tiny deterministic run (synthetic faces, cnn-tiny, 32 px, 2 epochs, CPU) must
 reproduce the per-epoch losses and final accuracies pinned below.
 
-Tolerance: relative 1e-4 on losses, one image on validation and final test accuracies. Summation-order
+Tolerance: relative 1e-3 on losses, one image on validation and final test accuracies. Summation-order
 noise (one contraction instead of a loop, another BLAS) moves a loss in its 6th significant digit (b6dc8dd moved
-epoch 2's loss_lab from 1.9473520517 to 1.9473555088, 2e-6 relative) and passes; a change of data order,
+epoch 2's loss_lab from 1.9473520517 to 1.9473555088, 2e-6 relative), and another CPU's kernels (a 2-core AMD
+EPYC with AVX-512 against the one these were pinned on) move OADN's epoch-2 loss_lab by 2.7e-4 relative; both
+pass. A change of data order,
 augmentation, loss or labels moves them by far more and fails (measured on epoch 1's baseline loss: no flip
 3.3e-3, label smoothing 0.1 5.6e-3, the synthetic faces of another seed 1.9e-2; each fails both methods).
 A commit that moves these figures says why in its message.
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import tiny_config  # noqa: E402
 from oadn.engine.train import train_run  # noqa: E402
 
-LOSS_RTOL = 1e-4
+LOSS_RTOL = 1e-3
 SETTINGS = {
     "baseline": ("model.name=baseline", "model.backbone=cnn-tiny", "train.device=cpu"),
     "oadn": ("model.name=oadn", "model.backbone=cnn-tiny", "train.device=cpu"),
