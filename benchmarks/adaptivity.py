@@ -138,7 +138,11 @@ def main() -> None:
     parser.add_argument("--report", type=Path, required=True, help="the suite's report folder (manifest.csv)")
     parser.add_argument("--out", type=Path, help="write the tables here as Markdown")
     args = parser.parse_args()
-    manifest = pd.read_csv(args.report / "manifest.csv")
+    manifest_file = args.report / "manifest.csv"
+    manifest = pd.read_csv(manifest_file)
+    if not (manifest.status == "finished").any():
+        reasons = "; ".join(sorted(set(manifest.reason.dropna().astype(str)))) or "none given"
+        raise SystemExit(f"{manifest_file}: no finished run to compare (reasons: {reasons})")
     parts = [
         ("Accuracy (%) per seed, every column and branch", accuracy_table(manifest)),
         ("Paired contrasts (points; 95% bootstrap interval over faces, pooled over seeds)", contrast_table(manifest)),

@@ -159,3 +159,29 @@ def test_a_pack_never_carries_nan_landmarks_from_its_cache(ferplus_copy, tmp_pat
     packed = Pack(unpack(tmp_path / "f.pack", tmp_path / "u"))
     assert np.isfinite(packed.landmarks).all()
     assert packed.table.set_index("image_id").loc[table.at[0, "image_id"], "status"] == "no_landmarks"
+
+
+def test_a_suite_trains_and_scores_occluded_columns_from_a_pack(ferplus_copy, tmp_path):
+    """`run --root ferplus=FILE.pack` (the GPU session's robustness-gpu phase): the plan indexes the pack's own
+    label files instead of a folder, so its rows train and the pasted, swapped and score-mode columns score."""
+    root, cache = ferplus_copy
+    pack = tmp_path / "f.pack"
+    pack_dataset(get_dataset("ferplus"), root, pack, size=32, cache_dir=cache)
+    suite = tmp_path / "s.yaml"
+    suite.write_text(
+        "name: packed\nseeds: [0]\nbase:\n"
+        "  data: {name: occluded, options: {base: ferplus, kind: [rect], area: any, probability: 0.5},"
+        " image_size: 32, val_split: val, test_splits: [test]}\n"
+        "  model: {backbone: cnn-tiny}\n  train: {epochs: 1, batch_size: 8, eval_batch_size: 8}\n"
+        "methods:\n  OADN: {model: {name: oadn}}\n"
+        "experiments:\n  - id: e\n    title: packed FERPlus\n    columns:\n"
+        "      - {name: test, dataset: ferplus}\n"
+        "      - {name: swap, dataset: occluded, options: {base: ferplus, kind: swap-eyes, probability: 1.0,"
+        " scores: random-drop}}\n")
+    args = ["run", "--suite", str(suite), "--root", f"ferplus={pack}", "--cache-dir", str(tmp_path / "unpacked"),
+            "--runs-root", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "report"), "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = pd.read_csv(tmp_path / "report" / "manifest.csv")
+    assert list(manifest.status) == ["finished", "finished"], manifest.reason.tolist()
+    assert {len(pd.read_parquet(path)) for path in manifest.predictions} == {PER_FOLDER}
