@@ -4,10 +4,17 @@
 #      compiled with CUDA graphs (reduce-overhead);
 #   2. OADN and the ResNet-50 GAP baseline trained from scratch on FERPlus (official protocol, majority labels:
 #      train FER2013Train, model selection on FER2013Valid) at 112 px for 15 epochs (lr 0.1, /10 at 8 and 12);
-#   3. each run evaluated on FER2013Test and on Occlusion-, Pose>30- and Pose>45-FERPlus (RAN lists).
-# Everything small goes to $OUT (checkpoints stay in $RUNS). Each phase fits a 10-minute command on an H100/H200.
+#   3. each run evaluated on FER2013Test and on Occlusion-, Pose>30- and Pose>45-FERPlus (RAN lists);
+#   4. (phase adaptivity) the robustness-gpu suite: OADN with ResNet-50 at 224 px (14 x 14), trained with pasted
+#      occluders and oracle scores, scored on pasted and swapped columns under dlib, oracle and random-drop
+#      scores, then benchmarks/adaptivity.py's paired contrasts (the suite file holds every setting).
+# Everything small goes to $OUT (checkpoints stay in $RUNS). Each phase but adaptivity fits a 10-minute command on
+# an H100/H200; adaptivity has run only as the CPU smoke test below: scaled from the 112 px epoch (about 9 s) by
+# the pixel count, its 15 epochs at 224 px take about 9 minutes before the 14 columns score, so give it two
+# commands (the second call resumes the run from its last epoch and scores what is left).
 #
-# usage (from anywhere):  OUT=/path/out PACK=/path/ferplus.pack benchmarks/gpu_session.sh [all|preflight|bench|train]
+# usage (from anywhere):
+#   OUT=/path/out PACK=/path/ferplus.pack benchmarks/gpu_session.sh [all|preflight|bench|train|adaptivity]
 #   PACK    the file made by `oadn-bench pack ferplus --size 48` (default: ferplus.pack in the checkout root)
 #   EPOCHS, SIZE   override the training length and input size;  PYTHON  the interpreter (default python3)
 #   OADN_GPU_SESSION_TINY=1   the same commands with tiny settings on a CPU (a smoke test of this script)
@@ -30,11 +37,14 @@ if [[ "${OADN_GPU_SESSION_TINY:-0}" == 1 ]]; then
          --steps 2 --warmup 1 --repeats 2 --loop-steps 3 --no-compile)
   TRAIN=(--set model.backbone=cnn-tiny --set "data.image_size=${SIZE:-32}" --set "train.epochs=${EPOCHS:-1}"
          --set train.batch_size=128 --set "train.lr_milestones=[1]" --set train.device=cpu --set train.compile=false)
+  ADAPT=(--set model.backbone=cnn-tiny --set data.image_size=32 --set train.epochs=1 --set "train.lr_milestones=[1]"
+         --set data.options.train_limit=256 --set train.device=cpu --set train.compile=false)
 else
   BENCH=(--set model.backbone=resnet50 --set data.image_size=224 --set train.batch_size=128
          --steps 20 --warmup 5 --repeats 6 --loop-steps 150 --compile-mode default --compile-mode reduce-overhead)
   TRAIN=(--set model.backbone=resnet50 --set "data.image_size=${SIZE:-112}" --set "train.epochs=${EPOCHS:-15}"
          --set train.batch_size=128 --set train.lr=0.1 --set "train.lr_milestones=[8, 12]" --set train.compile=false)
+  ADAPT=()  # the suite file's settings as they are
 fi
 
 timed() {  # name, command...: runs it, appends its wall time to $OUT/timings.txt
@@ -103,10 +113,18 @@ for method in ("oadn", "baseline"):
 EOF
 }
 
+adaptivity() {  # the suite resumes an interrupted run and reuses a finished one when called again
+  timed adaptivity "$PY" -m oadn run --suite robustness-gpu --root "ferplus=$PACK" --runs-root "$RUNS/suites" \
+    --report-dir "$OUT/robustness-gpu" --no-progress ${ADAPT[@]+"${ADAPT[@]}"}
+  timed adaptivity-contrasts "$PY" benchmarks/adaptivity.py --report "$OUT/robustness-gpu" \
+    --out "$OUT/adaptivity.md"
+}
+
 case "$PHASE" in
   preflight) preflight ;;
   bench) preflight; bench ;;
   train) preflight; train_and_evaluate oadn; train_and_evaluate baseline; summary ;;
-  all) preflight; bench; train_and_evaluate oadn; train_and_evaluate baseline; summary ;;
-  *) echo "unknown phase $PHASE (all|preflight|bench|train)"; exit 2 ;;
+  adaptivity) preflight; adaptivity ;;
+  all) preflight; bench; train_and_evaluate oadn; train_and_evaluate baseline; summary; adaptivity ;;
+  *) echo "unknown phase $PHASE (all|preflight|bench|train|adaptivity)"; exit 2 ;;
 esac
