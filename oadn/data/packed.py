@@ -135,13 +135,11 @@ class PackedSource(PreparedFaces):
         return self._record(index, image, frame=self.image_size)
 
 
-def open_packed_split(
-    adapter: OnDiskDatasetAdapter, pack_file: Path, split: str, *, image_size: int, **options: Any
-) -> PackedSource:
-    """``split`` of ``adapter`` read from a pack file (``options`` and policies as for a prepared cache)."""
-    read = ReadOptions.parse("packed", options)
-    landmarks, align = read.landmarks, read.align
-    pack = Pack(unpack(pack_file, read.cache_dir))
+def open_pack(adapter: OnDiskDatasetAdapter, pack_file: Path, *, cache_dir: Path | None = None,
+              landmarks: str | None = None, align: str | None = None) -> Pack:
+    """``pack_file`` unpacked, refused (ValueError) when it packs another data set, or other landmarks or
+    alignment than asked for."""
+    pack = Pack(unpack(pack_file, cache_dir))
     source = pack.meta["source"]
     if pack.meta["dataset"] != adapter.cache_name:
         raise ValueError(f"{pack_file} packs {pack.meta['dataset']!r}, not {adapter.cache_name!r} ({adapter.name})")
@@ -149,6 +147,15 @@ def open_packed_split(
         raise ValueError(f"{pack_file} holds {source['landmarks']} landmarks, not {landmarks}")
     if align is not None and align != source["align"]:
         raise ValueError(f"{pack_file} was aligned with align={source['align']}, not {align}")
+    return pack
+
+
+def open_packed_split(
+    adapter: OnDiskDatasetAdapter, pack_file: Path, split: str, *, image_size: int, **options: Any
+) -> PackedSource:
+    """``split`` of ``adapter`` read from a pack file (``options`` and policies as for a prepared cache)."""
+    read = ReadOptions.parse("packed", options)
+    pack = open_pack(adapter, pack_file, cache_dir=read.cache_dir, landmarks=read.landmarks, align=read.align)
     index = adapter.index(pack.root)
     if split not in set(index["split"]):
         raise KeyError(f"data set {adapter.name!r} has no split {split!r}; it has {', '.join(adapter.splits)}")

@@ -18,8 +18,7 @@ from typing import Any, Iterable
 from oadn.config import RunConfig
 from oadn.data.fingerprint import index_fingerprints
 from oadn.data.landmarks import LandmarkBackendError, make_backend
-from oadn.data.landmarks.base import canonical_spec
-from oadn.data.packed import Pack, is_pack, unpack
+from oadn.data.packed import is_pack, open_pack
 from oadn.data.prepared.source import find_cache, prepare_command_line
 from oadn.data.registry import DatasetAdapter, get_dataset
 from oadn.engine.evaluate import column_options
@@ -98,16 +97,20 @@ def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLoc
         return DataCheck(adapter, None, reason=f"no copy of {adapter.name}: pass --data-root DIR (expects DIR/{key}) "
                                                f"or --root {key}=PATH")
     adapter = adapter.at_root(root)
-    if is_pack(root):
-        return check_packed_data(adapter, root, locations)
+    pack = None
     try:
+        if is_pack(root):  # a pack stands in for the copy and its cache: its own label files give the index
+            pack = open_pack(adapter, root, cache_dir=locations.cache_dir, landmarks=locations.landmarks)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # list mismatches are reported by `datasets check`
-            index = adapter.index(root)
+            index = adapter.index(pack.root if pack else root)
     except (FileNotFoundError, ValueError) as error:
         return DataCheck(adapter, root, reason=f"data missing or unusable: {error}")
     sizes = {split: adapter.split_size(split, count) for split, count in index["split"].value_counts().items()}
     check = DataCheck(adapter, root, sizes, fingerprints=index_fingerprints(index))
+    if pack is not None:  # its landmarks are the ones every run reads: nothing to prepare
+        check.landmarks = pack.meta["source"]["landmarks"]
+        return check
     try:
         cache = find_cache(adapter.cache_name, root, landmarks=locations.landmarks, cache_dir=locations.cache_dir)
         check.landmarks = cache.read_meta()["landmarks"]
@@ -127,26 +130,6 @@ def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLoc
             f"no landmark cache for {adapter.cache_name} at {root} and no backend to make one ({why}); run: "
             f"{prepare_command_line(adapter.cache_name, root, landmarks=candidates[0], cache_dir=locations.cache_dir)}"
         )
-    return check
-
-
-def check_packed_data(adapter: DatasetAdapter, pack_file: Path, locations: DataLocations) -> DataCheck:
-    """A pack file stands in for the copy and its cache: its label files give the index, its landmarks are the
-    ones every run reads (there is nothing to prepare)."""
-    try:
-        pack = Pack(unpack(pack_file, locations.cache_dir))
-        if pack.meta["dataset"] != adapter.cache_name:
-            raise ValueError(f"{pack_file} packs {pack.meta['dataset']!r}, not {adapter.cache_name!r}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # list mismatches are reported by `datasets check`
-            index = adapter.index(pack.root)
-    except (FileNotFoundError, ValueError) as error:
-        return DataCheck(adapter, pack_file, reason=f"data missing or unusable: {error}")
-    sizes = {split: adapter.split_size(split, count) for split, count in index["split"].value_counts().items()}
-    check = DataCheck(adapter, pack_file, sizes, fingerprints=index_fingerprints(index))
-    check.landmarks = pack.meta["source"]["landmarks"]
-    if locations.landmarks and canonical_spec(locations.landmarks) != check.landmarks:
-        check.reason = f"{pack_file} holds {check.landmarks} landmarks, not {locations.landmarks}"
     return check
 
 
