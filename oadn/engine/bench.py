@@ -1,8 +1,8 @@
 """``oadn-bench bench``: where a training step's time goes, measured side by side in one process.
 
 - step: a full training step (forward, backward, SGD update) on device-resident inputs, in images/s and peak
-  memory, for the bare backbone's GAP classifier and for OADN on the same backbone, batch and precision (bf16
-  autocast + channels_last on CUDA), eager and ``torch.compile``d (in each ``--compile-mode`` asked for:
+  memory, for the bare backbone's GAP classifier and for OADN on the same backbone, batch and precision (the
+  run's: :func:`oadn.engine.device.precision_for`), eager and ``torch.compile``d (in each ``--compile-mode`` asked for:
   ``reduce-overhead`` replays the step's kernels as CUDA graphs, which takes the host's launch time out of a
   host-bound step). Methods alternate order over repeats and the median is reported, so the OADN/backbone ratio
   does not drift with clocks or allocator state.
@@ -43,7 +43,7 @@ from oadn.engine.bench_costs import (
     scoring_rates,
 )
 from oadn.engine.compiling import compile_step, step_begins
-from oadn.engine.device import autocast_for, fast_layout, resolve_device
+from oadn.engine.device import autocast_for, fast_layout, precision_for, resolve_device
 from oadn.engine.loader import make_loader, resolve_workers, to_device, training_targets
 from oadn.engine.splits import open_data_split, open_splits
 from oadn.models import create_model
@@ -95,10 +95,11 @@ class StepBench:
 
     def __init__(self, method: str, config, num_classes: int, device, compile_mode: str | None):
 
-        self.device, self.amp, self.label_smoothing = device, config.train.amp, config.train.label_smoothing
+        self.device, self.label_smoothing = device, config.train.label_smoothing
+        self.precision = precision_for(device, config.train.amp, config.train.cpu_amp)
         model_config = type(config.model)(**{**vars(config.model), "name": method})
         self.model = create_model(model_config, num_classes, config.data.image_size).to(device)
-        channels_last = fast_layout(self.model, device, config.train.amp)
+        channels_last = fast_layout(self.model, self.precision)
         self.mode = compile_mode
         self.forward, self.loss = compile_step(self.model, self.model.loss, compile_mode)  # as training does
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -116,7 +117,7 @@ class StepBench:
     def step(self, images=None, landmarks=None, targets=None) -> None:
         self.model.train()
         step_begins(self.mode)
-        with self._autocast(self.device, self.amp):
+        with self._autocast(self.device, self.precision):
             outputs = self.forward(self.images if images is None else images,
                                    self.landmarks if landmarks is None else landmarks)
         loss, _ = self.loss(outputs, self.targets if targets is None else targets, self.label_smoothing)
@@ -166,7 +167,7 @@ def measure_input_and_loop(config, train_source, bench: StepBench, device, mode:
         num_workers=config.data.num_workers, target_mode="hard",
     )
     normalisation = input_normalisation(bench.model.backbone)
-    channels_last = device.type == "cuda" and config.train.amp
+    channels_last = bench.precision.channels_last
     batches = _batches(loader)
 
     moved: list[int] = []  # bytes of faces per batch, as the loader hands them over
@@ -231,12 +232,13 @@ def measure_stage_costs(config, adapter, train_source, benches: dict[str, StepBe
                         batches: int) -> dict[str, float]:
     """CPU ms per face of each stage on one thread (:mod:`oadn.engine.bench_costs`): reading training faces as
     configured and without occluders, each method's training step, OADN's forward pass, each column's faces."""
-    costs = {"read a training face": cpu_ms_per_face(read_batches(train_source, config, batches, train=True))}
+    costs = {"read a training face": cpu_ms_per_face(read_batches(train_source, config, batches, train=True),
+                                                     warm=True)}
     base = base_adapter(adapter)
     if base is not None:
         base_source = open_data_split(base, config.data, config.data.train_split)
         costs["read a training face, no occluder"] = cpu_ms_per_face(
-            read_batches(base_source, config, batches, train=True))
+            read_batches(base_source, config, batches, train=True), warm=True)
     faces = config.train.batch_size * batches
 
     def steps(bench: StepBench) -> Callable[[], int]:
@@ -327,7 +329,8 @@ def run_bench(
         "settings": {
             "data": config.data.name, "data_options": config.data.options, "backbone": config.model.backbone,
             "image_size": config.data.image_size, "batch_size": config.train.batch_size,
-            "amp": config.train.amp and device.type == "cuda", "steps": steps, "warmup": warmup, "repeats": repeats,
+            "precision": precision_for(device, config.train.amp, config.train.cpu_amp).describe(),
+            "steps": steps, "warmup": warmup, "repeats": repeats,
             "loop_steps": loop_steps, "modes": modes, "methods": list(every_method), "cost_batches": cost_batches,
         },
         "step": step_rows,
@@ -346,7 +349,7 @@ def results_tables(results: dict[str, Any]) -> list[Table]:
     settings = results["settings"]
     table = Table(title=f"{results['device']}, torch {results['torch']}: "
                         f"{settings['backbone']} {settings['image_size']} px, "
-                        f"batch {settings['batch_size']}, {'bf16 + channels_last' if settings['amp'] else 'fp32'}")
+                        f"batch {settings['batch_size']}, {settings['precision']}")
     for column in ("measurement", "mode", "img/s", "peak GiB", "ratio"):
         table.add_column(column, justify="left" if column in ("measurement", "mode") else "right", overflow="fold")
     for row in results["step"]:

@@ -19,9 +19,13 @@ SET_HELP = "Override a configuration value, e.g. --set train.lr=0.01 (repeatable
 CACHE_HELP = "Cache root of prepared data sets, as given to prepare (default $OADN_CACHE or ~/.cache/oadn-bench)."
 
 
-def _cache_dir(dataset: str, options: dict[str, Any], cache_dir: Optional[Path]) -> Optional[Path]:
-    """``--cache-dir`` (else $OADN_CACHE) for data.split_options.cache_dir; only on-disk data sets have a prepared
-    cache, so an explicit --cache-dir for the synthetic one is a usage error."""
+def _cache_dir(dataset: str, options: dict[str, Any], cache_dir: Optional[Path],
+               configured: Any = None) -> Optional[Path]:
+    """``--cache-dir``, else $OADN_CACHE unless the configuration names one (``configured``), for
+    data.split_options.cache_dir; only on-disk data sets have a prepared cache, so an explicit --cache-dir for the
+    synthetic one is a usage error."""
+    if cache_dir is None and configured:
+        return None  # the configuration's own choice stands
     chosen = cache_dir or (Path(os.environ["OADN_CACHE"]) if os.environ.get("OADN_CACHE") else None)
     if chosen is None:
         return None
@@ -83,7 +87,8 @@ def train_command(
             metrics = train_run(None, resume, resume=True, progress=progress, changes=changes)
         else:
             run_config = build_config(config, overrides)
-            cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir)
+            cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir,
+                               run_config.data.split_options.get("cache_dir"))
             if cache is not None:
                 run_config.data.split_options = {**run_config.data.split_options, "cache_dir": str(cache)}
             target = run_dir or Path("runs") / run_config.name
@@ -193,7 +198,8 @@ def bench_command(
 
     try:
         run_config = build_config(config, overrides)
-        cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir)
+        cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir,
+                           run_config.data.split_options.get("cache_dir"))
         if cache is not None:
             run_config.data.split_options = {**run_config.data.split_options, "cache_dir": str(cache)}
         columns = [Column.parse(_yaml_mapping(text, "--column")) for text in column]
