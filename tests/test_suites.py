@@ -158,6 +158,26 @@ def test_method_runs_only_the_named_rows_and_an_unknown_one_names_the_suites_met
     assert unknown.exit_code == 2 and "'RAN'" in unknown.output and "its methods: 'Baseline', 'OADN'" in unknown.output
 
 
+def test_a_method_can_train_fewer_of_the_suites_seeds(tmp_path):
+    suite = write_suite(tmp_path / "s.yaml", seeds=(0, 1, 2))
+    raw = yaml.safe_load(suite.read_text())
+    raw["methods"]["Control"] = {"model": {"name": "oadn", "lam": 0.0}, "seeds": [0, 2]}
+    suite.write_text(yaml.safe_dump(raw))
+    loaded = load_suite(str(suite))
+    assert loaded.seeds_of("OADN") == [0, 1, 2] and loaded.seeds_of("Control") == [0, 2]
+    assert "seeds" not in loaded.experiments[0].methods["Control"]  # not a configuration key
+    (plan,) = plan_suite(loaded, tmp_path / "runs", DataLocations())
+    assert sorted((r.method, r.seed) for r in plan.runs) == [("Control", 0), ("Control", 2), ("OADN", 0), ("OADN", 1),
+                                                             ("OADN", 2)]
+    loaded.seeds = [0, 1]  # --seeds 2
+    (plan,) = plan_suite(loaded, tmp_path / "runs", DataLocations())
+    assert [r.seed for r in plan.runs if r.method == "Control"] == [0]
+    raw["methods"]["Control"]["seeds"] = [5]
+    suite.write_text(yaml.safe_dump(raw))
+    result = runner.invoke(app, ["run", "--suite", str(suite), "--dry-run"])
+    assert result.exit_code == 2 and "methods.Control.seeds = [5]" in result.output
+
+
 def test_suite_run_writes_manifest_and_scores_a_class_subset_column(tmp_path):
     columns = [{"name": "occluded", "split": "test_occluded"},
                {"name": "six classes", "dataset": "test-synthetic-6", "split": "test_occluded"}]

@@ -223,7 +223,7 @@ def plan_suite(suite: Suite, runs_root: Path, locations: DataLocations,
         ]
         runs = []
         for method in experiment.methods:
-            for seed in suite.seeds:
+            for seed in suite.seeds_of(method):
                 if not data.ok:
                     runs.append(PlannedRun(experiment, method, seed, None, None, "skip", data.reason))
                     continue

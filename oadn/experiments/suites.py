@@ -8,7 +8,8 @@ A suite file (``benchmarks/suites/NAME.yaml``) holds::
       - {name: eyes, method: OADN, branch: attention, column: "eyes, oracle", against: "eyes, dlib", bar: 1.5,
          primary: true}
     base: {data: .., model: .., train: ..}          # shared configuration
-    methods: {DISPLAY NAME: {config overrides}}     # rows; ``model.pretrained`` states the initialisation
+    methods: {DISPLAY NAME: {config overrides}}     # rows; ``model.pretrained`` states the initialisation;
+                                                    # ``seeds: [0, 1]`` in a row: only those of the suite's seeds
     experiments:                                    # optional; without it the file is one experiment
       - id: ferplus-ran
         title: "FERPlus, RAN protocol"
@@ -107,6 +108,13 @@ class Suite:
     plugins: list[str] = field(default_factory=list)
     #: pre-registered contrasts between two columns of the same runs, computed by the report
     endpoints: list[Endpoint] = field(default_factory=list)
+    #: methods that train only some of ``seeds`` (a control needs fewer than the arm under test)
+    method_seeds: dict[str, list[int]] = field(default_factory=dict)
+
+    def seeds_of(self, method: str) -> list[int]:
+        """The seeds ``method`` trains: its own, within the suite's, else the suite's."""
+        own = self.method_seeds.get(method)
+        return list(self.seeds) if own is None else [s for s in self.seeds if s in own]
 
 
 def check_keys(values: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -189,6 +197,8 @@ def load_suite(name_or_path: str) -> Suite:
     bad = [f"methods.{m} = {v!r}" for m, v in methods.items() if not (v is None or isinstance(v, dict))]
     if bad:
         raise ConfigError(f"{where}: {'; '.join(bad)}: expected a mapping of configuration overrides (or nothing)")
+    seeds = list(values.get("seeds", [0]))
+    methods, method_seeds = _own_seeds(methods, seeds, where)
     base = values.get("base") or {}
     name = values.get("name", path.stem)
     raw_experiments = values.get("experiments") or [{"id": name}]
@@ -214,10 +224,26 @@ def load_suite(name_or_path: str) -> Suite:
     ids = [e.id for e in experiments]
     if len(set(ids)) != len(ids):
         raise ValueError(f"{where}: experiment ids must be unique, got {ids}")
-    return Suite(name=name, description=values.get("description", ""), seeds=list(values.get("seeds", [0])),
+    return Suite(name=name, description=values.get("description", ""), seeds=seeds, method_seeds=method_seeds,
                  experiments=experiments, notes=list(values.get("notes", [])), path=path,
                  plugins=_plugin_list(values.get("plugins"), where),
                  endpoints=_endpoints(values.get("endpoints"), experiments, where))
+
+
+def _own_seeds(methods: dict[str, Any], seeds: list[int],
+               where: str) -> tuple[dict[str, Any], dict[str, list[int]]]:
+    """The methods without their ``seeds`` key, and each such key: a non-empty list of the suite's seeds."""
+    overrides, own = {}, {}
+    for method, spec in methods.items():
+        spec = dict(spec or {})
+        if "seeds" in spec:
+            chosen = spec.pop("seeds")
+            if not (FILE_TYPES["seeds"][0](chosen) and set(chosen) <= set(seeds)):
+                raise ConfigError(f"{where}: methods.{method}.seeds = {chosen!r}: expected a non-empty list of the "
+                                  f"suite's seeds ({seeds})")
+            own[method] = list(chosen)
+        overrides[method] = spec
+    return overrides, own
 
 
 def _endpoints(raw: Any, experiments: list[Experiment], where: str) -> list[Endpoint]:
