@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from oadn.common import yaml_data
 from oadn.common.names import relative_path_problem
 
 # What a setting is for. Every field has one (WEIGHTS unless it says otherwise); a mapping field may give some of
@@ -329,7 +330,7 @@ def parse_override(text: str) -> dict[str, Any]:
     if not all(parts):
         raise ConfigError(f"override {text!r}: empty key component")
     try:
-        value: Any = yaml.safe_load(raw) if raw.strip() else None
+        value: Any = yaml_data.load(raw) if raw.strip() else None
     except yaml.YAMLError as err:
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(
@@ -342,10 +343,10 @@ def parse_override(text: str) -> dict[str, Any]:
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    """A YAML mapping from ``path``; errors name the file and line."""
+    """A YAML mapping from ``path``; errors (a key given twice among them) name the file and line."""
     try:
         with open(path) as fh:
-            values = yaml.safe_load(fh) or {}
+            values = yaml_data.load(fh) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from oadn.common import yaml_data
 from oadn.config import TEST_TIME, ConfigError, build_config, keys_with_role, load_yaml, merge
 from oadn.engine.evaluate import evaluate_missing
 from oadn.engine.run_dir import load_metrics
@@ -198,4 +198,4 @@ def parse_values(text: str | None) -> list[Any] | None:
     """``0.1,0.2`` -> [0.1, 0.2]; each value is read as YAML (numbers stay numbers, names stay strings)."""
     if text is None:
         return None
-    return [yaml.safe_load(part) for part in text.split(",") if part.strip()]
+    return [yaml_data.load(part) for part in text.split(",") if part.strip()]

@@ -17,9 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from oadn.config import LABEL, LOCATION, RunConfig, config_to_dict, keys_with_role
+from oadn.config import LABEL, LOCATION, RunConfig, config_to_dict, keys_with_role, load_yaml
 from oadn.engine.run_dir import load_data_record
 
 #: dotted keys left out of a run's identity: where things are (LOCATION) and its display name (LABEL)
@@ -55,7 +53,7 @@ def saved_identity(run_dir: Path) -> dict[str, Any] | None:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         return None
-    return identity_dict(yaml.safe_load(path.read_text()) or {})
+    return identity_dict(load_yaml(path))
 
 
 def same_data(run_dir: Path, data: dict[str, Any] | None) -> bool:
