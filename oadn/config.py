@@ -243,8 +243,24 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
 _NESTED = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
+def non_finite(value: Any, where: str) -> list[str]:
+    """``key = value`` for every infinite or NaN number in ``value``, mappings and lists included."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{where} = {value!r}"]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in non_finite(item, f"{where}.{key}")]
+    if isinstance(value, (list, tuple)):
+        return [found for i, item in enumerate(value) for found in non_finite(item, f"{where}[{i}]")]
+    return []
+
+
 def config_from_dict(values: dict[str, Any], where: str = "config") -> RunConfig:
-    """Build a RunConfig from a nested mapping, rejecting unknown keys, wrong types and values out of range."""
+    """Build a RunConfig from a nested mapping, rejecting unknown keys, wrong types, values out of range and
+    any number that is not finite (a range check such as lr > 0 lets .inf through; no setting means it)."""
+    infinite = non_finite(values or {}, where)
+    if infinite:
+        raise ConfigError(f"{'; '.join(infinite)}: expected a finite number (.inf and .nan are refused everywhere "
+                          "in a configuration)")
     config = _from_dict(RunConfig, values or {}, where)
     check_ranges(config, where)
     return config
