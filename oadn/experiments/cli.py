@@ -87,11 +87,14 @@ def run_command(
     executor_option: list[str] = EXECUTOR_OPTIONS,
     progress: bool = typer.Option(True, help="Show progress bars."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
+    allow_plugins: bool = typer.Option(False, "--allow-plugins", help="Load the plugins the suite file lists "
+                                       "(its plugins:). Importing a plugin runs its code: only for a suite you "
+                                       "trust. Without it such a suite is refused, unless --plugin names the same."),
 ) -> None:
     """Run a benchmark suite: train what is missing (finished runs are reused, unfinished ones resumed), score
     every test-set column, write manifest.csv and the report."""
     from oadn.experiments.running import run_suite
-    from oadn.experiments.suites import load_suite, select_methods
+    from oadn.experiments.suites import consented_plugins, load_suite, select_methods
 
     if list_:
         list_builtin()
@@ -101,7 +104,9 @@ def run_command(
     try:
         loaded = load_plugins(plugin)  # before the suite: a plugin may register what the suite names
         spec = load_suite(suite)
-        loaded += load_plugins(spec.plugins, relative_to=spec.path.parent if spec.path else None)
+        loaded += load_plugins(consented_plugins(spec, loaded, allow_plugins),
+                               relative_to=spec.path.parent if spec.path else None)
+        loaded = list(dict.fromkeys(loaded))
         if seeds is not None:
             spec.seeds = list(range(seeds))
         if method:

@@ -3,7 +3,8 @@
 A suite file (``benchmarks/suites/NAME.yaml``) holds::
 
     name, description, notes: [..], seeds: [0, 1, 2]
-    plugins: [my_package.fer, ./my_method.py]       # optional: modules that register methods or data sets
+    plugins: [my_package.fer, ./my_method.py]       # optional: modules that register methods or data sets;
+                                                    # run only with --allow-plugins or the same --plugin
     base: {data: .., model: .., train: ..}          # shared configuration
     methods: {DISPLAY NAME: {config overrides}}     # rows; ``model.pretrained`` states the initialisation
     experiments:                                    # optional; without it the file is one experiment
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from oadn.common.names import name_problem
+from oadn.common.plugins import plugin_name
 from oadn.config import ConfigError, RunConfig, build_config, load_yaml, merge
 
 SUITE_KEYS = {"name", "description", "notes", "seeds", "base", "methods", "experiments", "table", "plugins"}
@@ -218,6 +220,26 @@ def _plugin_list(raw: Any, where: str) -> list[str]:
     if not isinstance(raw, list) or not all(isinstance(item, str) and item for item in raw):
         raise ValueError(f"{where}: plugins: expected a list of module names or .py files, got {raw!r}")
     return list(raw)
+
+
+def consented_plugins(suite: Suite, given: Iterable[str], allow: bool) -> list[str]:
+    """The suite's ``plugins:`` entries to load: all of them with ``allow`` (``--allow-plugins``), else those the
+    command line loaded itself (``given``: what ``--plugin`` loaded, see :func:`oadn.common.plugins.plugin_name`),
+    which are loaded already. A suite file is shared like data and a plugin runs its code when imported, so any
+    other entry is a ConfigError naming the file and the way to consent, before anything is imported."""
+    folder = suite.path.parent if suite.path else None
+    if allow:
+        return list(suite.plugins)
+    given = set(given)
+    unapproved = [spec for spec in suite.plugins if plugin_name(spec, folder) not in given]
+    if unapproved:
+        names = ", ".join(plugin_name(spec, folder) for spec in unapproved)
+        raise ConfigError(
+            f"{suite.path or suite.name}: plugins: {', '.join(unapproved)}: the suite asks to run the code of "
+            f"{names}, and a suite file runs no code unless you say so; if you trust it, pass --allow-plugins, "
+            f"or name the same plugin with --plugin"
+        )
+    return []
 
 
 def check_names(suite: Suite) -> None:
