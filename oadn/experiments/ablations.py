@@ -31,6 +31,7 @@ from oadn.experiments.suites import Experiment, Suite, builtin_dir, check_keys, 
 from oadn.report import render_ablation_report
 from oadn.report.ablation_report import ABLATION_INPUTS, ABLATION_OUTPUTS
 from oadn.report.ablation_report import COLUMNS as CSV_COLUMNS
+from oadn.report.figure_names import figure_name
 from oadn.report.manifest import ManifestRow
 from oadn.report.output import claim, refuse_foreign
 
@@ -137,7 +138,8 @@ def run_ablation(ablation: Ablation, report_dir: Path, request: RunRequest, *, a
     if not ablation.values:
         raise ValueError(f"ablation {ablation.name!r} has no values: pass --values a,b,c")
     started = time.perf_counter()
-    refuse_foreign(Path(report_dir), ABLATION_INPUTS + ABLATION_OUTPUTS)  # before any training, not after it
+    refuse_foreign(Path(report_dir), ABLATION_INPUTS + ABLATION_OUTPUTS + (figure_name("ablation", ablation.param),))
+    # before any training, not after it
     suite = ablation_suite(ablation, at_test, request.overrides)
     trained = plan_and_train(suite, request)
     if trained is None:
