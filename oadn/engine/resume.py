@@ -30,6 +30,7 @@ from oadn.config import (
     keys_with_role,
     merge,
     parse_override,
+    run_config_from_dict,
 )
 from oadn.engine.run_dir import append_jsonl, load_config, load_metrics, save_config
 
@@ -103,7 +104,7 @@ def plan_resume(run_dir: Path, overrides: Iterable[str] = ()) -> ResumePlan:
     path = run_dir / "checkpoint.pt"
     checkpoint = load_checkpoint(path) if path.is_file() else None
     trained = checkpoint.get("config") if checkpoint else None
-    saved = config_from_dict(trained, f"{path}:config") if trained is not None else on_file
+    saved = run_config_from_dict(trained, f"{path}:config") if trained is not None else on_file
     values = config_to_dict(saved)
     for text in overrides:
         values = merge(values, parse_override(text))

@@ -29,7 +29,7 @@ import pandas as pd
 import yaml
 
 from oadn.common.files import TEMPORARY_GLOB, atomic_write, read_json
-from oadn.config import RunConfig, config_from_dict, config_to_dict, load_yaml
+from oadn.config import RunConfig, config_to_dict, load_yaml, run_config_from_dict
 from oadn.engine import distributed
 
 
@@ -54,7 +54,7 @@ def load_config(run_dir: Path) -> RunConfig:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a run directory (no config.yaml)")
-    return config_from_dict(load_yaml(path), where=str(path))
+    return run_config_from_dict(load_yaml(path), where=str(path))
 
 
 def append_jsonl(row: dict[str, Any], path: Path) -> None:
