@@ -158,10 +158,13 @@ def pack_command(
     if not isinstance(adapter, OnDiskDatasetAdapter):
         raise typer.BadParameter(f"{name!r} is not an on-disk data set; nothing to pack", param_hint="NAME")
     started = time.perf_counter()
-    meta = pack_dataset(
-        adapter, root, out, size=size, cache_dir=cache_dir, landmarks=landmarks, align=align,
-        progress=lambda done, total: console.print(f"faces {done}/{total}") if done == total else None,
-    )
+    try:
+        meta = pack_dataset(
+            adapter, root, out, size=size, cache_dir=cache_dir, landmarks=landmarks, align=align,
+            progress=lambda done, total: console.print(f"faces {done}/{total}") if done == total else None,
+        )
+    except (OSError, ValueError, RuntimeError) as err:  # named by the code that raised them: root, cache, labels
+        fail(err)
     console.print(
         f"{out}: {meta['count']} faces at {size} px x {meta['channels']} channel(s), {len(meta['files'])} label "
         f"file(s), {out.stat().st_size / 2**20:.1f} MiB in {time.perf_counter() - started:.0f} s"
