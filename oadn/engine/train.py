@@ -21,7 +21,7 @@ import torch
 from oadn.common.files import TEMPORARY_GLOB, load_torch, save_json, save_parquet, save_torch
 from oadn.common.progress import epoch_line, progress_bar
 from oadn.config import ConfigError, RunConfig, config_to_dict
-from oadn.data.fingerprint import data_fingerprints
+from oadn.data.fingerprint import data_fingerprints, same_splits
 from oadn.data.fingerprint import differences as fingerprint_differences
 from oadn.data.registry import DatasetAdapter
 from oadn.data.sampling import class_balanced_weights
@@ -247,7 +247,7 @@ def _settle(
         plan = plan_resume(run_dir, changes)
         opened = check_run(plan.config, run_dir)
         recorded, current = load_data_record(run_dir), data_record(plan.config, _fingerprints(plan.config, opened))
-        if recorded is not None and current is not None and recorded["splits"] != current["splits"]:
+        if recorded is not None and current is not None and not same_splits(recorded["splits"], current["splits"]):
             changed = fingerprint_differences(recorded["splits"], current["splits"], run_splits(plan.config))
             raise ValueError(f"{run_dir} was trained on other data than {plan.config.data.root} holds now "
                              f"({'; '.join(changed)}); resume it on the data it started on, or start a new run")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from oadn.config import RunConfig
-from oadn.data.fingerprint import index_fingerprints
+from oadn.data.fingerprint import copy_fingerprints
 from oadn.data.landmarks import LandmarkBackendError, make_backend
 from oadn.data.packed import is_pack, open_pack
 from oadn.data.prepared.source import find_cache, prepare_command_line
@@ -58,7 +58,7 @@ class DataCheck:
     landmarks: str | None = None
     prepare: str | None = None  # backend to prepare a missing cache with
     reason: str = ""
-    #: per split, the fingerprint of the copy's image ids and labels (None: generated data)
+    #: per split, the fingerprint of the copy's image ids, labels and pixels (None: generated data)
     fingerprints: dict[str, Any] | None = None
 
     @property
@@ -107,7 +107,7 @@ def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLoc
     except (FileNotFoundError, ValueError) as error:
         return DataCheck(adapter, root, reason=f"data missing or unusable: {error}")
     sizes = {split: adapter.split_size(split, count) for split, count in index["split"].value_counts().items()}
-    check = DataCheck(adapter, root, sizes, fingerprints=index_fingerprints(index))
+    check = DataCheck(adapter, root, sizes, fingerprints=copy_fingerprints(index, root, locations.cache_dir, pack))
     if pack is not None:  # its landmarks are the ones every run reads: nothing to prepare
         check.landmarks = pack.meta["source"]["landmarks"]
         return check

@@ -8,17 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 from test_datasets_fixtures import write_affectnet
 from typer.testing import CliRunner
 
+from helpers_ferplus import write_ferplus
 from oadn.cli import app
 from oadn.data.registry import get_dataset
 
 runner = CliRunner()
-FOLDERS = ("FER2013Train", "FER2013Valid", "FER2013Test")
 
 
 def one_named_line(result, code: int) -> str:
@@ -33,27 +32,6 @@ def secret_face(tmp_path: Path) -> Path:
     path.parent.mkdir()
     Image.fromarray(np.full((48, 48), 200, np.uint8)).save(path)
     return path
-
-
-def write_ferplus(root: Path, per_folder: int = 8) -> Path:
-    """A tiny FERPlus copy (48 px grey PNGs, label.csv per folder) and a landmark file for it."""
-    rows = []
-    rng = np.random.default_rng(0)
-    for number, folder in enumerate(FOLDERS):
-        (root / folder).mkdir(parents=True)
-        lines = []
-        for k in range(per_folder):
-            name = f"fer{number * 100 + k:07d}.png"
-            Image.fromarray(rng.integers(0, 255, (48, 48), dtype=np.uint8)).save(root / folder / name)
-            votes = [0] * 10
-            votes[k % 8] = 8
-            lines.append(f'{name},"(0, 0, 48, 48)",' + ",".join(map(str, votes)))
-            rows.append([name, *rng.uniform(4, 44, 136), *np.ones(68)])
-        (root / folder / "label.csv").write_text("\n".join(lines) + "\n")
-    columns = ["name"] + [f"{a}{i}" for a in "xys" for i in range(68)]
-    landmarks = root.parent / "lm.csv"
-    pd.DataFrame(rows, columns=columns).to_csv(landmarks, index=False)
-    return landmarks
 
 
 def add_ferplus_row(root: Path, name: str) -> str:
