@@ -80,7 +80,8 @@ def run_command(
     runs_root: Path = typer.Option(Path("runs"), help="Where run directories go."),
     report_dir: Optional[Path] = typer.Option(None, help="Where the report goes (default reports/<suite>)."),
     overrides: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
-    seeds: Optional[int] = typer.Option(None, "--seeds", help="Number of seeds (0..N-1; default: the suite's)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Number of seeds (0..N-1; default: the "
+                                        "suite's)."),
     method: list[str] = typer.Option([], "--method", help="Run and report only this method (row) of the suite "
                                      "(repeatable; default: every one)."),
     executor: str = EXECUTOR,
@@ -127,7 +128,7 @@ def ablate_command(
                                          "(default: the ablation file's)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Data set to ablate on "
                                           "(default: the ablation file's; the paper's Fig. 7 uses rafdb)."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", help="Number of seeds "
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Number of seeds "
                                         "(0..N-1; default: the ablation file's)."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="A built-in ablation name (see run --list) "
                                         "or an ablation YAML file."),

@@ -114,8 +114,8 @@ def check_keys(values: dict[str, Any], allowed: set[str], where: str) -> None:
 #: what each key of a suite, experiment, column and ablation file holds: (test, what is expected)
 _STRING = (lambda v: isinstance(v, str), "a string")
 _MAPPING = (lambda v: v is None or isinstance(v, dict), "a mapping")
-_SEEDS = (lambda v: isinstance(v, list) and len(v) > 0 and all(type(s) is int and s >= 0 for s in v),
-          "a non-empty list of integers >= 0")
+_SEEDS = (lambda v: isinstance(v, list) and len(v) > 0 and all(type(s) is int and s >= 0 for s in v)
+          and len(set(v)) == len(v), "a non-empty list of integers >= 0 without repeats")
 FILE_TYPES = {
     "name": _STRING, "description": _STRING, "title": _STRING, "table": _STRING, "root": _STRING, "id": _STRING,
     "split": _STRING, "dataset": _STRING, "published_key": _STRING, "param": _STRING,
