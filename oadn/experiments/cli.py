@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from oadn.common.console import console, fail, log
+from oadn.common.files import DiskFullError
 from oadn.common.plugins import PLUGIN_HELP, load_plugins, use_plugins
 from oadn.config import ConfigError, parse_override
 
@@ -117,7 +118,7 @@ def run_command(
         run_suite(spec, report_dir or Path("reports") / spec.name, request)
     except ConfigError as error:  # a bad name or configuration value: a usage error
         fail(error, code=2)
-    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:  # TrainingDiverged, PluginError too
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError, DiskFullError) as error:  # TrainingDiverged too
         fail(error)
 
 
@@ -164,5 +165,5 @@ def ablate_command(
         run_ablation(spec, target, request, at_test=at_test)
     except ConfigError as error:
         fail(error, code=2)
-    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:  # TrainingDiverged is a RuntimeError
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError, DiskFullError) as error:  # TrainingDiverged too
         fail(error)

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterable, Iterator
 
+from oadn.common.files import DiskFullError, disk_full, out_of_space
+
 #: the record of the files reports wrote in a folder (paths relative to it)
 MARKER = ".oadn-report.json"
 #: files only this tool writes: a folder holding one from before ownership was recorded is a report folder
@@ -116,7 +118,14 @@ def staged(folder: Path, keep: Iterable[str] = ()) -> Iterator[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=".render-"))
     try:
-        yield staging
+        try:
+            yield staging
+        except Exception as error:
+            if not out_of_space(error):
+                raise
+            where = error.path if isinstance(error, DiskFullError) and error.path else Path()
+            named = f" ({where.relative_to(staging)})" if where.is_relative_to(staging) else ""
+            raise disk_full(folder, f"the report{named}", "the previous report is intact") from None
         publish(staging, folder, keep)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
