@@ -189,12 +189,6 @@ def test_degenerate_images_are_named_per_image_and_prepare_goes_on(tmp_path, mon
                                **{k: v for k, v in summary.reasons.items() if "degenerate" not in k}}
 
 
-def test_every_long_command_takes_the_progress_flags():
-    for command in ("prepare", "train", "evaluate", "run", "ablate", "fit-visibility"):
-        result = runner.invoke(app, [command, "--help"], terminal_width=200)
-        assert result.exit_code == 0 and "--no-progress" in result.output, command
-
-
 def test_prepare_without_progress_prints_no_bar(tmp_path, monkeypatch):
     import oadn.preprocess.prepare as prepare_module
     from helpers_data import ConstantLandmarker

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from oadn.common.console import console, fail
 from oadn.common.plugins import PLUGIN_HELP, use_plugins
+from oadn.common.progress import progress_bar
 from oadn.config import parse_override
 from oadn.data.cli import parse_options
 from oadn.data.index import OnDiskDatasetAdapter
@@ -144,6 +145,7 @@ def pack_command(
     ),
     landmarks: Optional[str] = typer.Option(None, "--landmarks", help="Which prepared cache, when there are several."),
     align: Optional[str] = typer.Option(None, "--align", help="Which prepared cache, when there are several."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Pack a prepared data set (aligned uint8 faces, landmarks, label files) into one lzma-compressed file.
@@ -159,10 +161,12 @@ def pack_command(
         raise typer.BadParameter(f"{name!r} is not an on-disk data set; nothing to pack", param_hint="NAME")
     started = time.perf_counter()
     try:
-        meta = pack_dataset(
-            adapter, root, out, size=size, cache_dir=cache_dir, landmarks=landmarks, align=align,
-            progress=lambda done, total: console.print(f"faces {done}/{total}") if done == total else None,
-        )
+        with progress_bar(progress) as bar:
+            task = bar.add_task(f"pack {name}", total=None, info="")
+            meta = pack_dataset(
+                adapter, root, out, size=size, cache_dir=cache_dir, landmarks=landmarks, align=align,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     except (OSError, ValueError, RuntimeError) as err:  # named by the code that raised them: root, cache, labels
         fail(err)
     console.print(
