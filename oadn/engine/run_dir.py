@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from oadn.common.commands import command_line
 from oadn.common.files import TEMPORARY_GLOB, atomic_write, read_json
 from oadn.common.locks import FolderLock, FolderLockedError
 from oadn.config import RunConfig, config_to_dict, load_yaml, run_config_from_dict
@@ -62,8 +63,8 @@ def load_metrics(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "metrics.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: run has no final metrics (unfinished? resume it with --resume)")
-    return read_json(path, f"remove it and run `oadn-bench train --resume {run_dir}`: the test splits are scored "
-                           f"again from best.pt")
+    return read_json(path, f"remove it and run `{command_line('oadn-bench', 'train', '--resume', run_dir)}`: the test "
+                           f"splits are scored again from best.pt")
 
 
 DATA_RECORD = "data.json"

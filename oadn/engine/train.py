@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from oadn.common.commands import command_line
 from oadn.common.files import TEMPORARY_GLOB, load_torch, save_json, save_parquet, save_torch
 from oadn.common.progress import epoch_line, progress_bar
 from oadn.config import ConfigError, RunConfig, config_to_dict
@@ -225,10 +226,12 @@ def diverged_advice(run_dir: Path) -> str:
     kept = "The last good checkpoint is kept" if (run_dir / "checkpoint.pt").is_file() else "No epoch was completed"
     lower = float(f"{lr / 10:g}")
     if not 0 < lower < lr:
-        return f"{kept}. Lower train.lr ({lr:g}) or fix the data, then resume: oadn-bench train --resume {run_dir}"
+        return (f"{kept}. Lower train.lr ({lr:g}) or fix the data, then resume: "
+                f"{command_line('oadn-bench', 'train', '--resume', run_dir)}")
     return (
         f"{kept}. Continue with a lower learning rate: "
-        f"oadn-bench train --resume {run_dir} --set train.lr={lower:g} (or fix the data and resume)"
+        f"{command_line('oadn-bench', 'train', '--resume', run_dir, '--set', f'train.lr={lower:g}')} (or fix the data "
+        f"and resume)"
     )
 
 

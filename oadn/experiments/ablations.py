@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from oadn.common import yaml_data
+from oadn.common.commands import command_line
 from oadn.config import TEST_TIME, ConfigError, build_config, keys_with_role, load_yaml, merge
 from oadn.engine.evaluate import evaluate_missing
 from oadn.engine.run_dir import load_metrics
@@ -88,11 +89,12 @@ def resolve_ablation(name: str | None, param: str | None, dataset: str | None) -
         found = load_ablation(path)
         if param is not None and ALIASES.get(param, param) != found.key:
             raise ConfigError(f"--param {param}: ablation {name!r} varies {found.param} ({found.key}), not "
-                              f"{ALIASES.get(param, param)}; drop --param, or ablate it with --param {param} alone")
+                              f"{ALIASES.get(param, param)}; drop --param, or ablate it with "
+                              f"{command_line('--param', param)} alone")
         if dataset is not None and found.base.get("data", {}).get("name") != dataset:
             raise ConfigError(f"--dataset {dataset}: ablation {name!r} runs on "
                               f"{found.base.get('data', {}).get('name', 'synthetic')}; drop --dataset, or use "
-                              f"--param {found.param} --dataset {dataset}")
+                              f"{command_line('--param', found.param, '--dataset', dataset)}")
         return found
     if param is None:
         raise ValueError("pass --param NAME (T, K, lambda, sigma, backbone or a dotted config key) or --sweep NAME")

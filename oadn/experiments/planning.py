@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from oadn.common.commands import command_line
 from oadn.config import RunConfig
 from oadn.data.fingerprint import copy_fingerprints
 from oadn.data.landmarks import LandmarkBackendError, make_backend
@@ -95,7 +96,7 @@ def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLoc
     root = locations.root_for(key)
     if root is None:
         return DataCheck(adapter, None, reason=f"no copy of {adapter.name}: pass --data-root DIR (expects DIR/{key}) "
-                                               f"or --root {key}=PATH")
+                                               f"or {command_line('--root', f'{key}=PATH')}")
     adapter = adapter.at_root(root)
     pack = None
     try:

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
+from oadn.common.commands import command_line
 from oadn.common.console import console, fail
 from oadn.common.plugins import PLUGIN_HELP, use_plugins
 from oadn.common.progress import progress_bar
@@ -89,9 +90,10 @@ def prepare_command(
     console.print("status: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())))
     if summary.fallbacks:
         ok = summary.status_counts.get("ok", 0)
+        show = command_line("oadn-bench", "show-landmarks", name, "--root", root, "--only", "fallback")
         console.print(f"  of the ok ones, {summary.fallbacks} ({100 * summary.fallbacks / max(ok, 1):.1f}%) are "
                       "detector fallbacks: no face was detected and the landmarks were fitted to a fixed box "
-                      f"(see them: oadn-bench show-landmarks {name} --root {root} --only fallback)")
+                      f"(see them: {escape(show)})", soft_wrap=True)
     for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1]):
         console.print(f"  {count} x {escape(reason)} (e.g. {escape(summary.examples.get(reason, ''))})", soft_wrap=True)
     if summary.failed:

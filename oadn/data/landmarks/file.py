@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from oadn.common.commands import command_line
 from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.landmarks.base import (
     LandmarkBackend,
@@ -81,7 +82,7 @@ def _load(path: Path, trust_pickle: bool = False) -> tuple[dict[str, np.ndarray]
             raise LandmarkBackendError(
                 f"{path}: refused: a pickle file runs any code it holds when loaded. Convert it to CSV, parquet "
                 f"or NPZ (numpy.savez(FILE, **{{name: array}})), or, for a file you trust, pass "
-                f"--landmarks 'file:{path}?trust_pickle=1'"
+                f"{command_line('--landmarks', f'file:{path}?trust_pickle=1')}"
             )
         with open(path, "rb") as fh:
             raw = pickle.load(fh)
