@@ -19,7 +19,7 @@ from test_report_render import suite_dir  # noqa: F401  (fixture: a suite report
 from typer.testing import CliRunner
 
 import oadn.models.backbones as backbones_module
-from helpers import TINY_OVERRIDES, tiny_config
+from helpers import TINY_OVERRIDES, one_named_line, tiny_config
 from oadn.cli import app
 from oadn.engine.train import train_run
 from oadn.models.pretrained import PretrainedWeightsError
@@ -29,12 +29,6 @@ runner = CliRunner()
 
 def train_args(*extra: str) -> list[str]:
     return ["train", "--no-progress"] + [a for o in [*TINY_OVERRIDES, "train.epochs=1", *extra] for a in ("--set", o)]
-
-
-def one_named_line(result, code: int) -> str:
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output and result.output.count("error:") == 1
-    return " ".join(result.output.split())
 
 
 def test_offline_pretrained_weights_and_an_unknown_timm_name_are_named_errors(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import torch
 from test_report_render import suite_dir  # noqa: F401  (fixture: a suite report folder with predictions)
 from typer.testing import CliRunner
 
-from helpers import TINY_OVERRIDES, tiny_config
+from helpers import TINY_OVERRIDES, one_named_line, tiny_config
 from oadn.cli import app
 from oadn.common.files import TEMPORARY_GLOB
 from oadn.engine.train import train_run
@@ -43,12 +43,6 @@ def small_disk(tmp_path):
     for folder in mounted:  # lazily when a file there is still open: the mount goes once it is closed
         if subprocess.run(["umount", str(folder)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "--lazy", str(folder)], check=True)
-
-
-def one_named_line(result, code: int) -> str:
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output and result.output.count("error:") == 1, result.output
-    return " ".join(result.output.split())
 
 
 def test_a_full_disk_while_saving_a_checkpoint_names_the_file_and_keeps_the_last(tmp_path, small_disk):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from helpers import tiny_config
+from helpers import one_named_line, tiny_config
 from oadn.cli import app
 from oadn.config import ConfigError, load_yaml, parse_override
 from oadn.engine.train import train_run
@@ -26,12 +26,6 @@ methods:
   OADN: {model: {name: oadn}}
   OADN: {model: {name: baseline}, train: {lr: 0.5}}
 """
-
-
-def one_named_line(result, code: int) -> str:
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output and result.output.count("error:") == 1, result.output
-    return " ".join(result.output.split())
 
 
 def test_a_suite_naming_a_method_twice_is_refused_with_file_line_and_key(tmp_path):

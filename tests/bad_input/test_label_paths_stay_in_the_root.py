@@ -20,7 +20,9 @@ from oadn.data.registry import get_dataset
 runner = CliRunner()
 
 
-def one_named_line(result, code: int) -> str:
+def refused(result, code: int) -> str:
+    """The output of a refusal: exit status ``code``, no traceback (the message may quote several problems of the
+    label files, each at its file and line)."""
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output, result.output
     return " ".join(result.output.split())
@@ -47,17 +49,17 @@ def test_a_ferplus_name_outside_the_root_is_named_by_check_prepare_and_train(tmp
     secret, root = secret_face(tmp_path), tmp_path / "ferplus"
     landmarks = write_ferplus(root)
     where = add_ferplus_row(root, str(secret) if entry == "ABSOLUTE" else entry)
-    text = one_named_line(runner.invoke(app, ["datasets", "check", "ferplus", "--root", str(root),
+    text = refused(runner.invoke(app, ["datasets", "check", "ferplus", "--root", str(root),
                                               "--problems-file", str(tmp_path / "p.txt")]), 1)
     assert f"error: {where}: image" in text and "NOT USABLE" in text
     cache = tmp_path / "cache"
-    text = one_named_line(runner.invoke(app, ["prepare", "ferplus", "--root", str(root), "--landmarks",
+    text = refused(runner.invoke(app, ["prepare", "ferplus", "--root", str(root), "--landmarks",
                                               f"file:{landmarks}", "--cache-dir", str(cache), "--no-progress"]), 1)
     assert where in text
     result = runner.invoke(app, ["train", "--no-progress", "--set", "data.name=ferplus", "--set",
                                  f"data.root={root}", "--set", "data.image_size=32", "--set", "model.backbone=cnn-tiny",
                                  "--cache-dir", str(cache), "--run-dir", str(tmp_path / "run")])
-    assert where in one_named_line(result, 1)
+    assert where in refused(result, 1)
 
 
 def test_a_pack_never_carries_pixels_from_outside_the_root(tmp_path):
@@ -69,7 +71,7 @@ def test_a_pack_never_carries_pixels_from_outside_the_root(tmp_path):
     assert result.exit_code == 0, result.output
     where = add_ferplus_row(root, "../../secret/x.png")  # added to a prepared copy, then packed
     out = tmp_path / "ferplus.pack"
-    text = one_named_line(runner.invoke(app, ["pack", "ferplus", "--root", str(root), "--size", "48", "--out", str(out),
+    text = refused(runner.invoke(app, ["pack", "ferplus", "--root", str(root), "--size", "48", "--out", str(out),
                                               "--cache-dir", str(cache)]), 1)
     assert where in text and not out.exists() and secret.is_file()
 
@@ -86,7 +88,7 @@ def test_an_affectnet_path_outside_the_root_is_named_with_file_and_line(tmp_path
     where = f"{validation}:{len(lines)}"
     with pytest.raises(ValueError, match=f"{where}: subDirectory_filePath"):
         get_dataset("affectnet").index(root)
-    text = one_named_line(runner.invoke(app, ["datasets", "check", "affectnet", "--root", str(root),
+    text = refused(runner.invoke(app, ["datasets", "check", "affectnet", "--root", str(root),
                                               "--problems-file", str(tmp_path / "p.txt")]), 1)
     assert f"error: {where}: subDirectory_filePath {listed!r}" in text
 

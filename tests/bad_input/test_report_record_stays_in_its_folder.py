@@ -11,16 +11,11 @@ import pytest
 from test_report_render import suite_dir  # noqa: F401  (fixture: a suite report folder with predictions)
 from typer.testing import CliRunner
 
+from helpers import one_named_line
 from oadn.cli import app
 from oadn.report.output import MARKER
 
 runner = CliRunner()
-
-
-def one_named_line(result, code: int) -> str:
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output and result.output.count("error:") == 1, result.output
-    return " ".join(result.output.split())
 
 
 def rendered(folder: Path) -> dict:

@@ -8,15 +8,10 @@ import yaml
 from test_names import suite_file
 from typer.testing import CliRunner
 
+from helpers import one_named_line
 from oadn.cli import app
 
 runner = CliRunner()
-
-
-def one_named_line(result, code: int) -> str:
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output, result.output
-    return " ".join(result.output.split())
 
 
 def test_a_suite_with_a_seed_twice_is_refused_before_training(tmp_path):
