@@ -60,7 +60,8 @@ def data_fingerprints(adapter: DatasetAdapter, root: Path | str | None,
     generated from its options (synthetic), which the run's configuration already pins down."""
     if not adapter.needs_root or root is None:
         return None
-    from oadn.data.packed import Pack, is_pack, unpack
+    from oadn.data.pack_archive import is_pack, unpack
+    from oadn.data.packed import Pack
 
     root = Path(root)
     if is_pack(root):

@@ -19,7 +19,8 @@ from oadn.common.commands import command_line
 from oadn.config import RunConfig
 from oadn.data.fingerprint import copy_fingerprints
 from oadn.data.landmarks import LandmarkBackendError, make_backend
-from oadn.data.packed import is_pack, open_pack
+from oadn.data.pack_archive import is_pack
+from oadn.data.packed import open_pack
 from oadn.data.prepared.source import find_cache, prepare_command_line
 from oadn.data.registry import DatasetAdapter, get_dataset
 from oadn.engine.evaluate import column_options

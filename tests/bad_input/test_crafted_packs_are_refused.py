@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from helpers_ferplus import write_ferplus
 from oadn.cli import app
-from oadn.data.packed import PackError, unpack
+from oadn.data.pack_archive import PackError, unpack
 from oadn.data.registry import get_dataset
 from oadn.preprocess.pack import pack_dataset
 from oadn.preprocess.prepare import prepare
