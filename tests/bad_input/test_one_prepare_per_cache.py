@@ -10,10 +10,12 @@ import subprocess
 import sys
 import time
 
+import pytest
 from typer.testing import CliRunner
 
 from helpers_ferplus import write_ferplus
 from oadn.cli import app
+from oadn.data.landmarks.base import LANDMARK_BACKENDS
 from oadn.data.prepared.cache import PreparedCache
 
 runner = CliRunner()
@@ -37,7 +39,18 @@ class Slow(ImageLandmarkBackend):
 '''
 
 
-def test_a_second_prepare_on_a_cache_in_use_is_refused_and_a_dead_holder_is_taken_over(tmp_path):
+@pytest.fixture
+def isolated(monkeypatch):
+    """The landmark backends and modules as they were: the slow backend this test loads does not leak."""
+    monkeypatch.setattr(LANDMARK_BACKENDS, "_entries", dict(LANDMARK_BACKENDS._entries))
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name.startswith("oadn_plugin_slow"):
+            del sys.modules[name]
+
+
+def test_a_second_prepare_on_a_cache_in_use_is_refused_and_a_dead_holder_is_taken_over(tmp_path, isolated):
     root, cache_dir = tmp_path / "ferplus", tmp_path / "cache"
     write_ferplus(root)
     plugin = tmp_path / "slow.py"
