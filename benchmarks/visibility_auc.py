@@ -24,7 +24,6 @@ from oadn.common.progress import progress_bar
 from oadn.data.faces import SubsetSource
 from oadn.data.geometry import interest_points
 from oadn.data.landmarks.visibility import VisibilityScorer
-from oadn.data.occluders.canvas import points_under
 from oadn.data.occlusion import OccludedSource
 from oadn.data.registry import get_dataset
 from oadn.preprocess.visibility_fit import point_auc
@@ -55,14 +54,14 @@ def build_column(dataset: str, kind: str | None, area: float | None, args, image
     images, landmarks, covered = [], [], []
     with progress_bar() as bar:
         task = bar.add_task(path.stem, total=len(source), info="")
-        for i in range(len(source)):
-            record, mask = occluded.occlude_record(source[i])
-            images.append(record.image)
-            landmarks.append(record.landmarks)
-            covered.append(points_under(mask, record.landmarks) & (record.landmarks[:, 2] > 0))  # the oracle's rule
-            bar.advance(task)
-    column = {"images": np.stack(images), "landmarks": np.stack(landmarks).astype(np.float32),
-              "covered": np.stack(covered), "labels": np.asarray(source.labels, dtype=np.int64),
+        for start in range(0, len(source), 256):
+            batch = occluded.read(np.arange(start, min(start + 256, len(source))))
+            images.append(batch.full_images())
+            landmarks.append(batch.landmarks)
+            covered.append(batch.hidden & (batch.landmarks[..., 2] > 0))  # the oracle's rule
+            bar.advance(task, len(batch))
+    column = {"images": np.concatenate(images), "landmarks": np.concatenate(landmarks).astype(np.float32),
+              "covered": np.concatenate(covered), "labels": np.asarray(source.labels, dtype=np.int64),
               "ids": np.asarray(source.image_ids, dtype=str)}
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **column)

@@ -153,8 +153,11 @@ class TrainConfig:
     seed: int = 0
     #: auto (CUDA when there is a GPU), cpu, cuda or cuda:N
     device: str = field(default="auto", metadata=role(LOCATION))
-    #: bf16 autocast and channels_last, used on CUDA only
+    #: bf16 autocast and channels_last on CUDA
     amp: bool = True
+    #: on a CPU: channels_last, and bf16 autocast where the CPU computes bf16 natively (AVX512-BF16, AMX); about
+    #: three times faster there (docs/performance.md); false keeps fp32 and the contiguous layout
+    cpu_amp: bool = True
     #: metric on the validation split that picks the checkpoint evaluated on test
     select_metric: str = "mean_class_accuracy"
     eval_batch_size: int = field(default=256, metadata=role(LOCATION))

@@ -28,10 +28,7 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def fresh_occlusion_memo():
-    """Each test occludes its own test faces: a memoised face from another test could hide a bug in this one."""
-    from oadn.data.occlusion_memo import TEST_OCCLUSIONS
-
-    TEST_OCCLUSIONS.clear()
-    yield
-    TEST_OCCLUSIONS.clear()
+def own_cache_root(tmp_path_factory, monkeypatch):
+    """Each test writes what the data path keeps on disk (occluded test splits, face stores) into its own cache
+    root: a split painted by another test could hide a bug in this one, and nothing lands in the user's cache."""
+    monkeypatch.setenv("OADN_CACHE", str(tmp_path_factory.mktemp("cache")))

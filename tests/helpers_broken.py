@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+
 from oadn.data.adapters.synthetic import SyntheticDataset
-from oadn.data.faces import BadImageError
+from oadn.data.faces import FaceSource
 from oadn.data.registry import register_dataset
 
 BAD_INDICES = {0, 5, 9}
 
 
-class _BrokenImages:
+class _BrokenImages(FaceSource):
     """A synthetic split whose items ``bad`` (0, 5 and 9 unless told) behave like truncated files."""
 
     def __init__(self, source, bad):
@@ -18,10 +22,13 @@ class _BrokenImages:
     def __len__(self):
         return len(self.source)
 
-    def __getitem__(self, index):
-        if index in self.bad:
-            raise BadImageError(self.source.image_ids[index], f"/data/img{index}.jpg", "truncated JPEG")
-        return self.source[index]
+    def read(self, indices, epoch=0):
+        indices = np.asarray(indices, dtype=np.int64)
+        broken = np.isin(indices, list(self.bad))
+        batch = self.source.read(indices[~broken], epoch)
+        ids = self.source.image_ids
+        bad = [(ids[i], f"/data/img{i}.jpg", "truncated JPEG") for i in indices[broken]]
+        return dataclasses.replace(batch, bad=bad)
 
     @property
     def labels(self):
@@ -30,6 +37,10 @@ class _BrokenImages:
     @property
     def image_ids(self):
         return self.source.image_ids
+
+    @property
+    def fingerprint(self):
+        return f"{self.source.fingerprint}|broken {sorted(self.bad)}"
 
 
 @register_dataset("test-broken-synthetic")

@@ -3,13 +3,18 @@ epoch, the donor-class rate, and the interest points each score mode leaves kept
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from oadn.config import ConfigError, ModelConfig, build_config
-from oadn.data.occluders.swap import SWAP_REGIONS, region_box
+from oadn.data.faces import FaceSource
+from oadn.data.geometry import interest_point_sources
+from oadn.data.occluders.swap import SWAP_REGIONS, region_boxes
+from oadn.data.occlusion import DROP_TRIES, SOURCE_LANDMARKS, OccludedSource, matched_random_drop
 from oadn.data.registry import get_dataset
 from oadn.engine.loader import FaceDataset
 from oadn.engine.predict import metrics_by_branch, predict
@@ -23,61 +28,80 @@ def occluded(split: str = "test_occluded", **options):
     return adapter.open_split(split, root=None, image_size=64)
 
 
-def test_random_drop_zeroes_as_many_points_as_the_oracle_elsewhere_and_reproducibly():
-    oracle, drop = occluded(scores="oracle"), occluded(scores="random-drop")
-    moved = 0
-    for i in range(10):
-        truth, random = oracle[i].landmarks[:, 2], drop[i].landmarks[:, 2]
-        assert set(np.unique(random)) <= {0.0, 1.0}
-        assert (random == 0).sum() == (truth == 0).sum() > 0  # the synthetic occluders hide some points
-        moved += int(((random == 0) & (truth == 1)).sum())
-        np.testing.assert_array_equal(random, occluded(scores="random-drop")[i].landmarks[:, 2])
-    assert moved > 0
-    other = occluded(scores="random-drop", occluder_seed=5)
-    assert any((other[i].landmarks[:, 2] != drop[i].landmarks[:, 2]).any() for i in range(10))
+def dropped_interest_points(landmarks: np.ndarray) -> np.ndarray:
+    """Per face, the interest points a 0/1 score leaves dropped (a point is dropped when any source scores 0)."""
+    return (landmarks[..., 2] == 0).astype(int) @ interest_point_sources().T.astype(int) > 0
 
 
-def test_ones_keeps_every_point_and_a_missed_face_stays_missed_under_every_mode():
-    ones = occluded(scores="ones")
-    assert all((ones[i].landmarks[:, 2] == 1).all() for i in range(5))
-    for mode in ("ones", "oracle", "random-drop"):
-        source = occluded(scores=mode)
-        missed = source.source[0]
-        missed.landmarks[:] = 0.0
-        source.source = _Replaced(source.source, 0, missed)
-        source.memo_key = None  # its key no longer describes its faces
-        assert (source[0].landmarks == 0).all(), mode
+def test_random_drop_drops_as_many_interest_points_as_the_oracle_elsewhere_and_reproducibly():
+    everyone = np.arange(20)
+    truth = occluded(scores="oracle").read(everyone).landmarks
+    random = occluded(scores="random-drop").read(everyone).landmarks
+    assert set(np.unique(random[..., 2])) <= {0.0, 1.0}
+    oracle_points, random_points = dropped_interest_points(truth), dropped_interest_points(random)
+    assert oracle_points.sum() > 0  # the synthetic occluders hide some points
+    np.testing.assert_array_equal(random_points.sum(axis=1), oracle_points.sum(axis=1))  # the same count of 24
+    assert (random_points != oracle_points).any()  # not the same points
+    np.testing.assert_array_equal(random, occluded(scores="random-drop").read(everyone).landmarks)
+    other = occluded(scores="random-drop", occluder_seed=5).read(everyone).landmarks
+    assert (other[..., 2] != random[..., 2]).any()
 
 
-class _Replaced:
-    """A source with item ``index`` replaced (a face the detector missed)."""
+def test_matched_random_drop_reaches_every_count_the_oracle_drops():
+    rng = np.random.default_rng(0)
+    hidden = rng.random((500, 68)) < rng.random((500, 1))  # every share of hidden points
+    scores = matched_random_drop(hidden, rng.random((500, len(SOURCE_LANDMARKS), DROP_TRIES)))
+    truth = np.concatenate([np.zeros((500, 68, 2)), (~hidden)[..., None]], axis=-1)
+    drawn = np.concatenate([np.zeros((500, 68, 2)), scores[..., None]], axis=-1)
+    np.testing.assert_array_equal(dropped_interest_points(drawn).sum(1), dropped_interest_points(truth).sum(1))
 
-    def __init__(self, source, index, record):
-        self.source, self.index, self.record = source, index, record
-        self.classes, self.labels, self.image_ids = source.classes, source.labels, source.image_ids
+
+class _MissedFirst(FaceSource):
+    """A source whose first face the detector missed (all landmarks zero)."""
+
+    def __init__(self, source):
+        self.source, self.classes = source, source.classes
 
     def __len__(self):
         return len(self.source)
 
-    def __getitem__(self, index):
-        return self.record if index == self.index else self.source[index]
+    labels = property(lambda self: self.source.labels)
+    image_ids = property(lambda self: self.source.image_ids)
+    fingerprint = property(lambda self: self.source.fingerprint + "|missed-first")
+
+    def read(self, indices, epoch=0):
+        batch = self.source.read(indices, epoch)
+        landmarks = batch.landmarks.copy()
+        landmarks[batch.indices == 0] = 0.0
+        return dataclasses.replace(batch, landmarks=landmarks)
+
+
+def test_ones_keeps_every_point_and_a_missed_face_stays_missed_under_every_mode():
+    ones = occluded(scores="ones")
+    assert (ones.read(np.arange(5)).landmarks[..., 2] == 1).all()
+    plain = get_dataset("synthetic", **SIZES).open_split("test_clean", root=None, image_size=64)
+    for mode in ("ones", "oracle", "random-drop"):
+        source = OccludedSource(_MissedFirst(plain), kinds=("mouth",), area=0.3, probability=1.0, seed=0, scores=mode)
+        batch = source.read(np.arange(3))
+        assert (batch.landmarks[0] == 0).all() and not batch.hidden[0].any(), mode
+        np.testing.assert_array_equal(batch.images[0], plain.read(np.array([0])).images[0])  # and no occluder
 
 
 @pytest.mark.parametrize("kind", sorted(SWAP_REGIONS))
 def test_a_swap_blends_in_another_classs_region_and_changes_nothing_outside_its_box(kind):
-    plain = get_dataset("synthetic", **SIZES).open_split("test_clean", root=None, image_size=64)
-    swapped = occluded("test_clean", kind=kind, probability=1.0, scores="oracle")
+    plain = get_dataset("synthetic", **SIZES).open_split("test_clean", root=None, image_size=64).read(np.arange(6))
+    swapped = occluded("test_clean", kind=kind, probability=1.0, scores="oracle").read(np.arange(6))
+    boxes, usable = region_boxes(plain.landmarks, kind, 64)
+    assert usable.all() and (swapped.donors != swapped.labels).all() and (swapped.donors >= 0).all()
     for i in range(6):
-        record, original = swapped[i], plain[i]
-        assert record.donor_label is not None and record.donor_label != record.label
-        x0, y0, x1, y1 = region_box(original.landmarks, kind, (64, 64))
+        x0, y0, x1, y1 = boxes[i]
         outside = np.ones((64, 64), dtype=bool)
         outside[y0:y1, x0:x1] = False
-        np.testing.assert_array_equal(record.image[outside], original.image[outside])
-        assert (record.image[~outside] != original.image[~outside]).any()
+        np.testing.assert_array_equal(swapped.images[i][outside], plain.images[i][outside])
+        assert (swapped.images[i][~outside] != plain.images[i][~outside]).any()
         region = SWAP_REGIONS[kind]
-        assert (record.landmarks[region, 2] == 0).mean() > 0.8  # the oracle knows the region is covered
-        assert (record.landmarks[np.setdiff1d(np.arange(68), region), 2] == 1).mean() > 0.9
+        assert (swapped.landmarks[i, region, 2] == 0).mean() > 0.8  # the oracle knows the region is covered
+        assert (swapped.landmarks[i, np.setdiff1d(np.arange(68), region), 2] == 1).mean() > 0.9
 
 
 def test_swaps_make_test_sets_only():
@@ -91,14 +115,12 @@ def test_swaps_make_test_sets_only():
 
 def test_training_occluders_are_drawn_anew_each_epoch_on_the_same_face():
     train = get_dataset("synthetic", **{**SIZES, "train_occlusion": 1.0}).open_split("train", image_size=64)
-    changed = 0
-    for i in range(8):
-        first, again, later = train.epoch_record(i, 0), train.epoch_record(i, 0), train.epoch_record(i, 3)
-        np.testing.assert_array_equal(first.image, again.image)  # a pure function of (seed, index, epoch)
-        np.testing.assert_array_equal(first.landmarks[:, :2], later.landmarks[:, :2])  # the same face
-        changed += int((first.image != later.image).any())
-    assert changed == 8
-    np.testing.assert_array_equal(train[2].image, train.epoch_record(2, 0).image)  # tests read epoch 0
+    everyone = np.arange(8)
+    first, again, later = train.read(everyone, 0), train.read(everyone, 0), train.read(everyone, 3)
+    np.testing.assert_array_equal(first.images, again.images)  # a pure function of (seed, index, epoch)
+    np.testing.assert_array_equal(first.landmarks[..., :2], later.landmarks[..., :2])  # the same faces
+    assert all((first.images[i] != later.images[i]).any() for i in range(8))
+    np.testing.assert_array_equal(train[2].image, first.images[2])  # tests read epoch 0
 
 
 def test_the_loader_hands_the_epoch_to_the_source_and_pasted_occluders_follow_it():
@@ -128,8 +150,7 @@ def test_the_prediction_table_counts_the_interest_points_each_score_mode_keeps()
         kept[mode] = frame["kept_points"].to_numpy()
     assert (kept["ones"] == 24).all()
     assert (kept["oracle"] < 24).any() and (kept["oracle"] <= 24).all()
-    assert (kept["random-drop"] < 24).any()
-    assert not np.array_equal(kept["oracle"], kept["random-drop"])  # the same 68-point count, not the same 24
+    np.testing.assert_array_equal(kept["random-drop"], kept["oracle"])  # as many of the 24, elsewhere
     baseline = create_model(ModelConfig(name="baseline", backbone="cnn-tiny"), 7, 64)
     frame, _ = predict(baseline, occluded(scores="oracle"), device=torch.device("cpu"), batch_size=8, progress=False)
     assert "kept_points" not in frame  # a method that drops nothing records nothing

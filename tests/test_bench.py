@@ -38,6 +38,40 @@ def test_bench_prints_the_table_and_writes_json(tmp_path):
     for method in ("baseline", "oadn"):  # a table of the heaviest operators per method
         table = (tmp_path / "profile" / f"eager_{method}.txt").read_text()
         assert table.startswith("2 steps,") and "aten::convolution" in table
+    (scored,) = figures["scoring"]  # the run's first test split, by default
+    assert scored["split"] == "test_clean" and scored["faces"] == 14
+    for when in ("first", "again"):
+        assert scored[f"{when}_faces_per_s"] > 0 and f"scoring test split, {when}" in result.output
+        rate = scored[f"{when}_over_forward"] * figures["forward_faces_per_s"]
+        assert abs(rate - scored[f"{when}_faces_per_s"]) < 1e-6
+    costs = figures["cpu_ms_per_face"]
+    assert set(costs) == {"read a training face", "baseline training step", "oadn training step", "oadn forward",
+                          "read a test face of 'test split', first", "read a test face of 'test split', again"}
+    assert all(ms > 0 for ms in costs.values()) and "CPU ms per face, one thread" in result.output
+
+
+def test_other_methods_columns_and_the_base_data_set_get_their_own_figures(tmp_path):
+    """--method adds a step and its ratio to the backbone's; --column scores a test set of another data set or
+    options; an occluded training set is also read without its occluders."""
+    occluded = ("data.options={base: synthetic, train_size: 70, test_size: 14, kind: [rect], area: any, "
+                "probability: 0.5}")
+    args = [occluded if arg == TINY[1] else arg for arg in TINY]
+    result = CliRunner().invoke(app, ["bench", *args, "--set", "data.name=occluded", "--method", "ran",
+                                      "--column", "{name: rect 30%, options: {kind: rect, area: 0.3, probability: 1}}",
+                                      "--json", str(tmp_path / "bench.json")], env=WIDE)
+    assert result.exit_code == 0, result.output
+    figures = json.loads((tmp_path / "bench.json").read_text())
+    assert {row["method"] for row in figures["step"]} == {"baseline", "oadn", "ran"}
+    assert figures["ratios"]["eager"]["ran_over_backbone_rate"] > 0 and "ran / backbone" in result.output
+    assert [c["column"] for c in figures["scoring"]] == ["rect 30%"]
+    costs = figures["cpu_ms_per_face"]
+    assert {"ran training step", "read a training face, no occluder",
+            "read a test face of 'rect 30%', first"} <= set(costs)
+
+
+def test_a_column_that_is_not_a_mapping_is_a_usage_error():
+    result = CliRunner().invoke(app, ["bench", *TINY, "--column", "eyes"])
+    assert result.exit_code == 2 and "--column 'eyes': expected a mapping" in result.output
 
 
 def test_each_compile_mode_is_measured_and_cuda_graph_modes_mark_every_step(tmp_path, monkeypatch):

@@ -1,16 +1,18 @@
-"""The loader: flips move landmarks with the pixels, targets follow the data set's target mode."""
+"""The loader: a batch is one read of the source; flips (on the device) move landmarks with the pixels; targets
+follow the data set's target mode; workers, epochs and streams."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from oadn.data.faces import FaceRecord
-from oadn.engine.loader import FaceDataset, collate_faces, make_loader
+from oadn.common.seeding import item_keys
+from oadn.data.faces import FaceBatch, FaceSource
+from oadn.engine.loader import FaceDataset, make_loader, sampled_labels, to_device
 
 
-class MarkerSource:
-    """Images with one bright pixel at landmark 36; soft targets over 3 classes."""
+class MarkerSource(FaceSource):
+    """Images with one bright pixel at landmark 36 (and a dimmer one at 45); soft targets over 3 classes."""
 
     classes = ("a", "b", "c")
 
@@ -20,14 +22,18 @@ class MarkerSource:
     def __len__(self):
         return self.size
 
-    def __getitem__(self, index):
-        image = np.zeros((16, 16, 3), dtype=np.uint8)
-        landmarks = np.zeros((68, 3), dtype=np.float32)
-        landmarks[:, 2] = 1.0
-        landmarks[36, :2] = (3, 5)  # x=3, y=5
-        landmarks[45, :2] = (12, 5)
-        image[5, 3] = 255
-        return FaceRecord(image, landmarks, 0, f"id{index}", soft_target=np.array([0.7, 0.2, 0.1]))
+    def read(self, indices, epoch=0):
+        indices = np.asarray(indices, dtype=np.int64)
+        images = np.zeros((len(indices), 16, 16, 3), dtype=np.uint8)
+        images[:, 5, 3] = 255
+        images[:, 5, 12] = 100
+        landmarks = np.zeros((len(indices), 68, 3), dtype=np.float32)
+        landmarks[..., 2] = 1.0
+        landmarks[:, 36, :2] = (3, 5)  # x=3, y=5
+        landmarks[:, 45, :2] = (12, 5)
+        return FaceBatch(images, landmarks, np.zeros(len(indices), np.int64), indices,
+                         item_keys([f"id{i}" for i in indices]), frame=16,
+                         soft_targets=np.tile(np.float32([0.7, 0.2, 0.1]), (len(indices), 1)))
 
     @property
     def labels(self):
@@ -37,40 +43,54 @@ class MarkerSource:
     def image_ids(self):
         return [f"id{i}" for i in range(self.size)]
 
+    @property
+    def fingerprint(self):
+        return "markers"
 
-def test_flip_moves_the_marked_pixel_and_its_landmark_together():
+
+def on_device(batch):
+    return to_device(batch, torch.device("cpu"), False, ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+
+
+def test_a_flip_on_the_device_moves_the_marked_pixel_and_its_landmark_together():
     dataset = FaceDataset(MarkerSource(), hflip=True, seed=0)
-    flipped = 0
-    for index in range(32):
-        item = dataset[index]
-        image = item["image"][0].numpy()
-        y, x = np.unravel_index(image.argmax(), image.shape)
-        marked = [i for i in range(68) if tuple(item["landmarks"][i, :2].numpy()) == (x, y)]
+    batch = dataset.__getitems__(list(range(32)))
+    images, landmarks = on_device(batch)
+    for image, points, flip in zip(images, landmarks, batch["flip"]):
+        bright = image[0].numpy()
+        y, x = np.unravel_index(bright.argmax(), bright.shape)
+        marked = [i for i in range(68) if tuple(points[i, :2].numpy()) == (x, y)]
         # the pixel sits under point 36, or under its mirror image's identity 45 after a flip
-        assert marked == [36] or marked == [45]
-        flipped += marked == [45]
-    assert 8 < flipped < 24
+        assert marked == ([45] if flip else [36])
+    assert 8 < int(batch["flip"].sum()) < 24
 
 
-def test_flips_are_a_function_of_seed_epoch_and_index():
+def test_flips_are_a_function_of_seed_epoch_and_face():
     a, b = FaceDataset(MarkerSource(), hflip=True, seed=1), FaceDataset(MarkerSource(), hflip=True, seed=1)
-    assert all(torch.equal(a[i]["landmarks"], b[(i, 0)]["landmarks"]) for i in range(16))
-    assert not all(torch.equal(a[i]["landmarks"], b[(i, 1)]["landmarks"]) for i in range(16))
+    first = a.__getitems__([(i, 0) for i in range(16)])["flip"]
+    assert torch.equal(first, b.__getitems__([(i, 0) for i in range(16)])["flip"])
+    assert torch.equal(first[4:8], b.__getitems__([(i, 0) for i in range(4, 8)])["flip"])  # whatever the batch
+    assert not torch.equal(first, b.__getitems__([(i, 1) for i in range(16)])["flip"])
 
 
 def test_sample_mode_draws_labels_from_the_distribution_each_epoch():
     dataset = FaceDataset(MarkerSource(2000), hflip=False, seed=0, target_mode="sample")
-    labels = np.array([dataset[i]["train_label"] for i in range(2000)])
+    labels = dataset.__getitems__(list(range(2000)))["train_label"].numpy()
     np.testing.assert_allclose(np.bincount(labels, minlength=3) / 2000, [0.7, 0.2, 0.1], atol=0.04)
-    assert (np.array([dataset[(i, 1)]["train_label"] for i in range(2000)]) != labels).any()
-    batch = collate_faces([dataset[i] for i in range(4)])
-    assert "train_label" in batch and "soft_target" not in batch
+    assert (dataset.__getitems__([(i, 1) for i in range(2000)])["train_label"].numpy() != labels).any()
+    assert "soft_target" not in dataset.__getitems__([0, 1])
+
+
+def test_sampled_labels_invert_the_cumulative_distribution():
+    probabilities = np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 2.0], [1.0, 1.0, 2.0]])
+    np.testing.assert_array_equal(sampled_labels(probabilities, np.array([0.49, 0.3, 0.6])), [0, 2, 2])
+    np.testing.assert_array_equal(sampled_labels(probabilities, np.array([0.51, 0.99, 0.2])), [1, 2, 0])
 
 
 def test_soft_mode_passes_the_distribution_and_hard_mode_ignores_it():
-    soft = collate_faces([FaceDataset(MarkerSource(), hflip=False, seed=0, target_mode="soft")[i] for i in range(3)])
+    soft = FaceDataset(MarkerSource(), hflip=False, seed=0, target_mode="soft").__getitems__([0, 1, 2])
     torch.testing.assert_close(soft["soft_target"][0], torch.tensor([0.7, 0.2, 0.1]))
-    hard = collate_faces([FaceDataset(MarkerSource(), hflip=False, seed=0)[i] for i in range(3)])
+    hard = FaceDataset(MarkerSource(), hflip=False, seed=0).__getitems__([0, 1, 2])
     assert "soft_target" not in hard and "train_label" not in hard
 
 
@@ -78,8 +98,8 @@ def test_evaluation_loaders_keep_order_and_never_flip_or_sample():
     loader = make_loader(MarkerSource(10), batch_size=4, train=False, seed=0, target_mode="sample")
     batches = list(loader)
     assert torch.cat([b["index"] for b in batches]).tolist() == list(range(10))
-    assert all("train_label" not in b for b in batches)
-    assert all((b["landmarks"][:, 36, 0] == 3).all() for b in batches)
+    assert all("train_label" not in b and "flip" not in b for b in batches)
+    assert all((on_device(b)[1][:, 36, 0] == 3).all() for b in batches)
 
 
 def test_balanced_sampler_draws_every_class_equally_often_and_reproducibly():

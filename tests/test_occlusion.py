@@ -1,78 +1,126 @@
-"""Pasted occluders: deterministic, the requested share of the face, oracle scores from the mask; the
-``occluded`` wrapper data set; the visibility network's fit/save/load round trip."""
+"""Pasted occluders: sprites that cover the requested share of the face, deterministic, grey on grey faces,
+oracle scores exactly where they were painted; test splits painted once and kept on disk; the ``occluded``
+wrapper data set; the visibility network's fit/save/load round trip."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 import torch
 
-from oadn.data.occluders.canvas import face_hull, points_under
-from oadn.data.occluders.real import KINDS, image_rng, occlude
+from oadn.common.seeding import rng_for
+from oadn.data.faces import FaceSource
+from oadn.data.occluders.bank import BankSpec, draw_sprite, sprite_bank, template_hull_share
+from oadn.data.occluders.canvas import face_hull
+from oadn.data.occluders.real import KINDS
+from oadn.data.occlusion import OccludedSource
 from oadn.data.registry import get_dataset
 
-
-@pytest.fixture(scope="module")
-def face():
-    source = get_dataset("synthetic", train_size=14, test_size=14, seed=1).open_split(
-        "test_clean", root=None, image_size=64)
-    return source[0]
+SIZES = dict(train_size=14, test_size=14, seed=1)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_each_kind_covers_the_requested_share_of_the_face(face, kind):
-    hull = face_hull(face.landmarks, 64)
+def plain_faces(count: int = 8):
+    return get_dataset("synthetic", **SIZES).open_split("test_clean", root=None, image_size=64).read(np.arange(count))
+
+
+def occluded(kind: str, area=0.3, scores: str = "oracle", split: str = "test_clean", **options):
+    return get_dataset("occluded", base="synthetic", kind=kind, area=area, scores=scores, probability=1.0,
+                       **{**SIZES, **options}).open_split(split, root=None, image_size=64)
+
+
+@pytest.mark.parametrize("kind", KINDS[:-1])
+def test_each_kinds_sprites_cover_the_requested_share_of_the_template_face(kind):
     for area in (0.15, 0.4):
-        occlusion = occlude(face.image, face.landmarks, kind, area, image_rng(3, face.image_id))
-        share = (occlusion.mask & hull).sum() / hull.sum()
-        assert abs(share - area) < 0.05, (kind, area, share)
-        changed = np.any(occlusion.image != face.image, axis=-1)
-        assert changed[occlusion.mask].mean() > 0.9  # the mask is where pixels were painted
+        shares = [template_hull_share(draw_sprite(kind, area, rng_for(3, 0, kind, i), 64), 64) for i in range(3)]
+        assert max(abs(share - area) for share in shares) < 0.04, (kind, area, shares)
 
 
-def test_occluders_are_deterministic_per_seed_and_image(face):
-    a = occlude(face.image, face.landmarks, "random", 0.3, image_rng(0, face.image_id))
-    b = occlude(face.image, face.landmarks, "random", 0.3, image_rng(0, face.image_id))
-    c = occlude(face.image, face.landmarks, "random", 0.3, image_rng(1, face.image_id))
-    assert np.array_equal(a.image, b.image) and a.kind == b.kind
-    assert not np.array_equal(a.image, c.image)
+@pytest.mark.parametrize("kind", ["eyes", "mouth", "mask", "upper", "random"])
+def test_placed_on_faces_an_occluder_covers_about_the_requested_share(kind):
+    faces = plain_faces()
+    painted = occluded(kind).read(np.arange(8))
+    shares = []
+    for i in range(8):
+        hull = face_hull(faces.landmarks[i], 64)
+        changed = np.any(painted.images[i] != faces.images[i], axis=-1)
+        shares.append((changed & hull).sum() / hull.sum())
+    assert abs(np.mean(shares) - 0.3) < 0.08, shares
 
 
-def test_a_grey_face_gets_a_grey_occluder(face):
-    grey = np.repeat(face.image.mean(axis=-1, keepdims=True).astype(np.uint8), 3, axis=-1)
-    out = occlude(grey, face.landmarks, "texture", 0.3, image_rng(0, "x")).image
-    assert np.ptp(out.astype(int), axis=-1).max() <= 1
+def test_occluders_are_deterministic_per_seed_and_image():
+    a = occluded("random").read(np.arange(6))
+    b = occluded("random", split="test_clean").read(np.arange(6))
+    c = occluded("random", occluder_seed=1).read(np.arange(6))
+    np.testing.assert_array_equal(a.images, b.images)
+    assert not np.array_equal(a.images, c.images)
+    alone = occluded("random").read(np.array([4, 1]))  # whatever else is in the batch
+    np.testing.assert_array_equal(alone.images, a.images[[4, 1]])
 
 
-def test_bad_input_is_refused(face):
+def test_a_grey_face_gets_a_grey_occluder():
+    faces = plain_faces()
+    grey = np.round(faces.images.mean(axis=-1, keepdims=True)).astype(np.uint8)
+    source = OccludedSource(_Fixed(dataclasses.replace(faces, images=grey)), kinds=("texture",), area=0.3,
+                            probability=1.0, seed=0, scores="oracle")
+    one_channel = source.read(np.arange(8))
+    assert one_channel.images.shape[-1] == 1 and (one_channel.images != grey).any()
+    three = np.repeat(grey, 3, axis=-1)
+    source = OccludedSource(_Fixed(dataclasses.replace(faces, images=three)), kinds=("texture",), area=0.3,
+                            probability=1.0, seed=0, scores="oracle")
+    out = source.read(np.arange(8)).images
+    assert np.ptp(out.astype(int), axis=-1).max() == 0 and (out != three).any()
+
+
+class _Fixed(FaceSource):
+    """A source that hands out one fixed batch."""
+
+    def __init__(self, batch):
+        self.batch, self.classes = batch, ("a",) * 7
+
+    def __len__(self):
+        return len(self.batch)
+
+    labels = property(lambda self: self.batch.labels)
+    image_ids = property(lambda self: [f"f{i}" for i in range(len(self.batch))])
+    fingerprint = property(lambda self: "fixed")
+
+    def read(self, indices, epoch=0):
+        return self.batch.take(np.asarray(indices))
+
+
+def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="kind"):
-        occlude(face.image, face.landmarks, "umbrella", 0.3, image_rng(0, "x"))
+        sprite_bank(BankSpec(("umbrella",), 0.3, 0, 32))
     with pytest.raises(ValueError, match="area"):
-        occlude(face.image, face.landmarks, "mouth", 1.5, image_rng(0, "x"))
+        sprite_bank(BankSpec(("mouth",), 1.5, 0, 32))
     with pytest.raises(ValueError, match="kind"):
         get_dataset("occluded", base="synthetic", kind="mouth,umbrella")
     with pytest.raises(ValueError, match="visibility"):
         get_dataset("occluded", base="synthetic", scores="learned")
 
 
-def test_oracle_scores_are_zero_exactly_under_the_mask():
-    plain = get_dataset("synthetic", train_size=14, test_size=14, seed=1).open_split(
-        "test_clean", root=None, image_size=64)
-    adapter = get_dataset("occluded", base="synthetic", kind="mouth", area=0.3, scores="oracle", train_size=14,
-                          test_size=14, seed=1)
+def test_oracle_scores_are_zero_exactly_where_the_occluder_was_painted():
+    faces = plain_faces()
+    adapter = get_dataset("occluded", base="synthetic", kind="mouth", area=0.3, scores="oracle", **SIZES)
     assert adapter.classes == get_dataset("synthetic").classes and adapter.splits[-1] == "test_occluded"
-    source = adapter.open_split("test_clean", root=None, image_size=64)
-    record = source[2]
-    _, mask = source.occlude_record(plain[2])
-    under = points_under(mask, record.landmarks)
-    assert under[48:68].sum() >= 10  # a mouth occluder hides most mouth points
-    assert np.all(record.hidden[under]) and np.all(record.landmarks[record.hidden, 2] == 0)
-    assert np.all(record.landmarks[~record.hidden, 2] == 1)  # every visible point is known to be visible
-    assert (record.hidden & ~under).sum() <= 2  # the rest of the truth: points off the image
-    backend = get_dataset("occluded", base="synthetic", kind="mouth", area=0.3, scores="backend", train_size=14,
-                          test_size=14, seed=1).open_split("test_clean", root=None, image_size=64)[2]
-    np.testing.assert_array_equal(backend.image, record.image)
-    np.testing.assert_array_equal(backend.landmarks, plain[2].landmarks)
+    batch = adapter.open_split("test_clean", root=None, image_size=64).read(np.arange(8))
+    painted_points, unchanged = 0, 0
+    for i in range(8):
+        hidden, scores = batch.hidden[i], batch.landmarks[i, :, 2]
+        assert hidden[48:68].sum() >= 10  # a mouth occluder hides most mouth points
+        np.testing.assert_array_equal(scores == 0, hidden)  # every visible point is known to be visible
+        x, y = np.rint(faces.landmarks[i, :, :2]).astype(int).T
+        inside = (x >= 0) & (x < 64) & (y >= 0) & (y < 64)
+        changed = np.any(batch.images[i] != faces.images[i], axis=-1)[y[inside], x[inside]]
+        painted_points += int(hidden[inside].sum())  # a hidden point's pixel was painted over (unless the
+        unchanged += int((~changed[hidden[inside]]).sum())  # occluder's colour there is the face's own)
+    backend = get_dataset("occluded", base="synthetic", kind="mouth", area=0.3, scores="backend",
+                          **SIZES).open_split("test_clean", root=None, image_size=64).read(np.arange(8))
+    np.testing.assert_array_equal(backend.images, batch.images)
+    np.testing.assert_array_equal(backend.landmarks, faces.landmarks)
+    assert painted_points > 80 and unchanged <= 0.05 * painted_points
 
 
 def test_fit_visibility_saves_a_model_the_occluded_data_set_can_use(tmp_path):
@@ -138,7 +186,7 @@ def test_train_limit_keeps_a_fixed_draw_of_training_faces_only():
     assert len(limited.open_split("test_clean", root=None, image_size=32)) == 14
 
 
-def test_detector_mode_reruns_dlib_on_the_occluded_face(face):
+def test_detector_mode_reruns_dlib_on_the_occluded_face():
     pytest.importorskip("dlib")
     from importlib.util import find_spec
 
@@ -146,8 +194,8 @@ def test_detector_mode_reruns_dlib_on_the_occluded_face(face):
         pytest.skip("dlib's 68-point model (face_recognition_models) is not installed")
     from oadn.data.landmarks.rescoring import DetectorRescorer
 
-    occluded = occlude(face.image, face.landmarks, "mouth", 0.3, image_rng(0, face.image_id)).image
-    points = DetectorRescorer()(occluded, face.landmarks)
+    face = occluded("mouth")[0]
+    points = DetectorRescorer()(face.image, face.landmarks)
     assert points.shape == (68, 3) and np.all(points[:, 2] == 1.0)
     assert np.all((points[:, :2] > -32) & (points[:, :2] < 96))  # in (or near) the 64 px frame
 
@@ -183,55 +231,46 @@ def test_fit_visibility_command_runs_end_to_end_and_names_an_unknown_data_set(tm
     assert unknown.exit_code == 1 and "unknown data set" in unknown.output
 
 
-def test_a_test_split_is_occluded_once_and_shared_by_its_score_modes(monkeypatch):
-    """Columns of one occluded test set differ only in the score mode: each face's occluder is pasted once for
-    all of them, and every mode's records are what a fresh, unmemoised source gives."""
-    import oadn.data.occlusion as occlusion
-    from oadn.data.occlusion_memo import OcclusionMemo
-
-    monkeypatch.setattr(occlusion, "TEST_OCCLUSIONS", OcclusionMemo())
-    pasted = []
-    original = occlusion.occlude
-    monkeypatch.setattr(occlusion, "occlude", lambda *a, **k: pasted.append(1) or original(*a, **k))
+def test_a_test_split_is_painted_once_kept_on_disk_and_shared_by_its_score_modes(monkeypatch, tmp_path):
+    """Columns of one occluded test set differ only in the score mode: the split is painted once for all of them
+    and kept on disk, so a new process paints nothing; every mode's batches are what painting anew gives."""
+    monkeypatch.setenv("OADN_CACHE", str(tmp_path))
+    painted = []
+    paint = OccludedSource.paint
+    monkeypatch.setattr(OccludedSource, "paint", lambda self, *a, **k: painted.append(1) or paint(self, *a, **k))
     options = dict(base="synthetic", kind="mouth", area=0.3, train_size=14, test_size=6, seed=1)
     modes = ("oracle", "ones", "backend", "random-drop")
-    memoised = [get_dataset("occluded", scores=m, **options).open_split("test_clean", root=None, image_size=64)
-                for m in modes]
-    records = [[source[i] for i in range(6)] for source in memoised]
-    assert len(pasted) == 6  # four sources, six faces, one paste each
-    for mode, got in zip(modes, records):
+    sources = [get_dataset("occluded", scores=m, **options).open_split("test_clean", root=None, image_size=64)
+               for m in modes]
+    batches = [source.read(np.arange(6)) for source in sources]
+    calls = len(painted)
+    assert calls <= 2 and len(list((tmp_path / "occluded").iterdir())) == 1  # one split, painted once
+    again = get_dataset("occluded", scores="oracle", **options).open_split("test_clean", root=None, image_size=64)
+    np.testing.assert_array_equal(again.read(np.arange(6)).images, batches[0].images)
+    assert len(painted) == calls  # read back from disk, as a new process reads it
+    for mode, got in zip(modes, batches):
         fresh = get_dataset("occluded", scores=mode, **options).open_split("test_clean", root=None, image_size=64)
-        fresh.memo_key = None
-        for i, record in enumerate(got):
-            expected = fresh[i]
-            np.testing.assert_array_equal(record.image, expected.image)
-            np.testing.assert_array_equal(record.landmarks, expected.landmarks)  # a mode's scores do not leak
-            np.testing.assert_array_equal(record.hidden, expected.hidden)
-    assert not np.array_equal(records[0][0].landmarks, records[1][0].landmarks)  # the modes do differ
+        fresh.store = None  # painted anew
+        expected = fresh.read(np.arange(6))
+        np.testing.assert_array_equal(got.images, expected.images)
+        np.testing.assert_array_equal(got.landmarks, expected.landmarks)  # a mode's scores do not leak
+        np.testing.assert_array_equal(got.hidden, expected.hidden)
+    assert not np.array_equal(batches[0].landmarks, batches[1].landmarks)  # the modes do differ
     other_seed = get_dataset("occluded", scores="oracle", **{**options, "occluder_seed": 5})
-    assert not np.array_equal(other_seed.open_split("test_clean", root=None, image_size=64)[0].image,
-                              records[0][0].image)  # another occluder seed is another key
+    assert not np.array_equal(other_seed.open_split("test_clean", root=None, image_size=64).read(np.arange(1)).images,
+                              batches[0].images[:1])  # another occluder seed is another split on disk
+    assert len(list((tmp_path / "occluded").iterdir())) == 2
     train = get_dataset("occluded", scores="oracle", **options).open_split("train", root=None, image_size=64)
-    assert train.memo_key is None  # training occluders change every epoch: never memoised
+    assert train.store is None  # training occluders change every epoch: never kept
 
 
-def test_the_occlusion_memo_drops_the_least_recently_used_split_past_its_budget():
-    from oadn.data.faces import FaceRecord
-    from oadn.data.occlusion_memo import OcclusionMemo
+def test_a_kept_split_names_its_unreadable_faces_as_the_base_does(tmp_path, monkeypatch):
+    monkeypatch.setenv("OADN_CACHE", str(tmp_path))
+    import helpers_broken  # noqa: F401  (registers test-broken-synthetic)
 
-    def make(value):
-        return lambda: FaceRecord(image=np.full((10, 10, 3), value, np.uint8), landmarks=np.zeros((68, 3), np.float32),
-                                  label=0, image_id=str(value))
-
-    one_record = 300 + 68 * 3 * 4
-    memo = OcclusionMemo(budget=3 * one_record)
-    memo.record("a", 0, make(1))
-    memo.record("b", 0, make(2))
-    memo.record("a", 1, make(3))  # "a" is now the most recently used
-    memo.record("c", 0, make(4))  # over budget: "b" goes
-    made = []
-    memo.record("a", 0, lambda: made.append("a") or make(9)())
-    memo.record("b", 0, lambda: made.append("b") or make(9)())
-    assert made == ["b"]
-    record = memo.record("a", 0, make(9))
-    assert record.image[0, 0, 0] == 1 and not record.image.flags.writeable
+    source = get_dataset("occluded", base="test-broken-synthetic", kind="mouth", area=0.3, train_size=14,
+                         test_size=14, seed=1).open_split("test_clean", root=None, image_size=32)
+    batch = source.read(np.arange(8))
+    assert list(batch.indices) == [1, 2, 3, 4, 6, 7]
+    assert [bad[0] for bad in batch.bad] == [source.image_ids[0], source.image_ids[5]]
+    assert "truncated JPEG" in batch.bad[0][2]

@@ -21,6 +21,7 @@ from helpers import TINY_OVERRIDES, tiny_config
 from oadn.cli import app
 from oadn.config import ConfigError, build_config
 from oadn.data.adapters.synthetic import SyntheticDataset
+from oadn.data.faces import FaceSource
 from oadn.data.registry import register_dataset
 from oadn.engine.evaluate import evaluate_run
 from oadn.engine.preflight import check_run
@@ -153,7 +154,7 @@ def test_nan_loss_advice_is_a_command_and_names_nan_landmarks(tmp_path, monkeypa
             train_run(tiny_config("data.name=test-nan-landmarks"), tmp_path / "nan", progress=False)
 
 
-class _EditedLandmarks:
+class _EditedLandmarks(FaceSource):
     """A synthetic split whose landmarks go through ``edit`` (NaN positions, low scores)."""
 
     def __init__(self, source, edit):
@@ -162,13 +163,15 @@ class _EditedLandmarks:
     def __len__(self):
         return len(self.source)
 
-    def __getitem__(self, index):
-        record = self.source[index]
-        self.edit(record.landmarks)
-        return record
+    def read(self, indices, epoch=0):
+        batch = self.source.read(indices, epoch)
+        for points in batch.landmarks:
+            self.edit(points)
+        return batch
 
     labels = property(lambda self: self.source.labels)
     image_ids = property(lambda self: self.source.image_ids)
+    fingerprint = property(lambda self: f"{self.source.fingerprint}|edited")
 
 
 def _nan_positions(points):

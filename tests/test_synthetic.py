@@ -49,6 +49,7 @@ def test_labels_match_items_and_are_balanced():
 @pytest.mark.parametrize("size", [32, 64, 112, 224])
 def test_image_and_landmark_format_at_any_resolution(size):
     source = SyntheticFaces("train", 8, size, seed=0, occlusion=0.5)
+    spread = []
     for i in range(len(source)):
         record = source[i]
         assert record.image.shape == (size, size, 3) and record.image.dtype == np.uint8
@@ -56,7 +57,10 @@ def test_image_and_landmark_format_at_any_resolution(size):
         xy, score = record.landmarks[:, :2], record.landmarks[:, 2]
         assert xy.min() >= 0 and xy.max() <= size - 1
         assert score.min() >= 0 and score.max() <= 1
-        assert record.image.std() > 10  # something was drawn
+        spread.append(record.image.std())
+    # something was drawn: a blank canvas under the finish's light gradient and noise has a spread below 10 (a
+    # face drawn dim and grey, low contrast, can too, so the median over the faces is asked for)
+    assert np.median(spread) > 20
 
 
 def test_mean_shape_and_expressions_follow_the_ibug_mirror_mapping():

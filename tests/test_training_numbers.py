@@ -28,25 +28,26 @@ from helpers import tiny_config  # noqa: E402
 from oadn.engine.train import train_run  # noqa: E402
 
 LOSS_RTOL = 1e-3
+# fp32 and the contiguous layout (train.cpu_amp=false): bf16 runs only on some CPUs, and pins must hold on all
 SETTINGS = {
-    "baseline": ("model.name=baseline", "model.backbone=cnn-tiny", "train.device=cpu"),
-    "oadn": ("model.name=oadn", "model.backbone=cnn-tiny", "train.device=cpu"),
+    "baseline": ("model.name=baseline", "model.backbone=cnn-tiny", "train.device=cpu", "train.cpu_amp=false"),
+    "oadn": ("model.name=oadn", "model.backbone=cnn-tiny", "train.device=cpu", "train.cpu_amp=false"),
 }
 # method -> {"epochs": [per-epoch figures of history.jsonl], "test": {split: overall accuracy}}; pinned on a
-# 2-core x86 CPU (torch 2.x) after the synthetic faces' occluders were drawn anew each epoch from their own
-# generator (every synthetic pixel moved) and OADN's attention branch pooled by each map's mass (lab_pooling)
+# 2-core x86 CPU (torch 2.x) after every draw of the data path became a function of (seed, epoch, face) through one
+# helper (the synthetic faces of other seeds; flips per face on the device)
 PINNED = {
     "baseline": {
-        "epochs": [{"loss": 1.9908047915, "val_accuracy": 0.0714285714},
-                   {"loss": 1.8731479645, "val_accuracy": 0.0714285714}],
-        "test": {"test_clean": 0.1666666667, "test_occluded": 0.1428571429},
+        "epochs": [{"loss": 2.0013363361, "val_accuracy": 0.2142857143},
+                   {"loss": 1.8852585554, "val_accuracy": 0.1428571429}],
+        "test": {"test_clean": 0.1666666667, "test_occluded": 0.2142857143},
     },
     "oadn": {
-        "epochs": [{"loss": 4.8984045982, "loss_lab": 1.9709023237, "loss_frb": 7.8259081841,
-                    "val_accuracy": 0.1428571429},
-                   {"loss": 4.7815108299, "loss_lab": 1.9236905575, "loss_frb": 7.639330864,
-                    "val_accuracy": 0.1428571429}],
-        "test": {"test_clean": 0.119047619, "test_occluded": 0.1666666667},
+        "epochs": [{"loss": 4.8763303757, "loss_lab": 1.967800498, "loss_frb": 7.7848601341,
+                    "val_accuracy": 0.2142857143},
+                   {"loss": 4.8068165779, "loss_lab": 1.9331074953, "loss_frb": 7.6805257797,
+                    "val_accuracy": 0.2142857143}],
+        "test": {"test_clean": 0.2380952381, "test_occluded": 0.1666666667},
     },
 }
 

@@ -65,3 +65,17 @@ def warp_image(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     src = torch.tensor(image).permute(2, 0, 1)[None].float()  # a copy: decoded images are often read-only
     out = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
     return out[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def resize_faces(images: torch.Tensor, frame: int) -> torch.Tensor:
+    """uint8 B x C x S x S faces -> float B x 3 x N x N in [0, 1], N = ``frame``: the one rule by which stored faces
+    become the model's input, on whatever device they are.
+
+    Bilinear with Pillow's antialiasing and pixel-centre alignment (within one grey level of Pillow's resize);
+    grey becomes RGB by ``expand`` (no copy).
+    """
+    faces = images.float()
+    if faces.shape[-1] != frame:
+        faces = F.interpolate(faces, size=(frame, frame), mode="bilinear", align_corners=False, antialias=True)
+    faces = faces.div_(255)
+    return faces.expand(-1, 3, -1, -1) if faces.shape[1] == 1 else faces

@@ -33,6 +33,19 @@ def interest_point_indices() -> torch.Tensor:
     return torch.tensor([i for group in groups for i in group], dtype=torch.long)
 
 
+def interest_point_sources() -> np.ndarray:
+    """24 x 68 bools: which landmarks each interest point's score comes from (a recomputed point scores the
+    minimum of its sources, so it is dropped when any of them is)."""
+    sources = np.zeros((len(DIRECT_INDICES) + len(MIDPOINT_PAIRS) + len(CHEEK_CORNERS), NUM_LANDMARKS), dtype=bool)
+    for point, landmark in enumerate(DIRECT_INDICES):
+        sources[point, landmark] = True
+    for k, pair in enumerate(MIDPOINT_PAIRS):
+        sources[len(DIRECT_INDICES) + k, list(pair)] = True
+    for k, corner in enumerate(CHEEK_CORNERS):
+        sources[len(DIRECT_INDICES) + len(MIDPOINT_PAIRS) + k, corner] = True
+    return sources
+
+
 def flip_landmarks(landmarks: np.ndarray, width: int) -> np.ndarray:
     """Mirror 68 x (2 or 3) landmarks of an image ``width`` pixels wide: x -> W-1-x and swap left/right ids."""
     if landmarks.shape[0] != NUM_LANDMARKS:

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
@@ -29,6 +31,21 @@ from oadn.data.faces import FaceSource
 from oadn.data.registry import DatasetAdapter
 
 INDEX_COLUMNS = ("image_id", "path", "split", "label")
+#: inside parsed_once: (adapter id, root) -> (adapter, its scan)
+SCANS: ContextVar[dict | None] = ContextVar("scans", default=None)
+
+
+@contextmanager
+def parsed_once() -> Iterator[None]:
+    """Within the block each adapter parses a root's label files once: a run opens its splits, fingerprints its
+    data and tests through the same adapters, and the files do not change under a run. Outside, every call
+    parses them again (a command that edits a copy sees the edit)."""
+    token = SCANS.set({} if SCANS.get() is None else SCANS.get())
+    try:
+        yield
+    finally:
+        SCANS.reset(token)
+
 
 
 @dataclass

@@ -2,7 +2,7 @@
 landmark scores re-set, as a test set or as augmentation (the ``occluded`` data set,
 :mod:`oadn.data.adapters.occluded`, wraps any registered data set with it).
 
-A face draws one of the kinds, is occluded with a probability, over a share of its face (or a random share),
+A face draws one of the kinds, is occluded with a probability, over a share of its face (or at a random size),
 and its landmark scores are then set by a score mode:
 
 - ``backend``: unchanged (dlib gives 1.0 everywhere, so nothing is dropped; synthetic faces carry
@@ -10,43 +10,62 @@ and its landmark scores are then set by a score mode:
 - ``ones``: every point scores 1.0 (nothing is dropped at any T > 0: the all-1.0 control);
 - ``oracle``: points truly hidden (under the pasted mask, under a synthetic face's own occluders, or off the
   image) get 0, every other point 1.0;
-- ``random-drop``: as many points as ``oracle`` zeroes, chosen at random (per seed and image), the others 1.0:
-  the control that drops as much without knowing where the occluder is;
+- ``random-drop``: as many of the 24 interest points as ``oracle`` drops on that face are dropped, chosen at random
+  (per seed and image), every other point 1.0: the control that drops as much without knowing where the occluder
+  is (:func:`matched_random_drop`);
 - ``detector``: dlib re-run on the occluded face (new positions; dlib has no scores, so all 1.0);
 - ``learned``: a visibility model (``visibility=FILE`` from ``oadn-bench fit-visibility``) scores every point.
 
-A face the detector missed keeps its all-zero landmarks under every mode. Besides the painted kinds,
-``swap-mouth`` and ``swap-eyes`` blend in that region of a face of ANOTHER class (:mod:`oadn.data.occluders.swap`):
-false evidence, for test sets only; the record names the donor's class.
-``kind=none`` pastes nothing, so ``scores=learned`` re-scores a data set's own faces (e.g. Occlusion-FERPlus).
-Occluders are a pure function of (seed, image, epoch): a test face (epoch 0) always gets the same one, in any
-order or process; a training face draws a new one each epoch, and a resumed run replays the same draws.
+A face the detector missed keeps its all-zero landmarks under every mode and gets no occluder. Besides the
+painted kinds (sprites, :mod:`oadn.data.occluders.bank`), ``swap-mouth`` and ``swap-eyes`` blend in that region
+of a face of ANOTHER class (:mod:`oadn.data.occluders.swap`): false evidence, for test sets only; the batch names
+the donor's class. ``kind=none`` pastes nothing, so ``scores=learned`` re-scores a data set's own faces (e.g.
+Occlusion-FERPlus). Occluders are a pure function of (seed, image, epoch): a test face (epoch 0) always gets the
+same one, in any order or process, and a test split's occluded faces are painted once and kept on disk
+(:mod:`oadn.data.occlusion_store`); a training face draws a new one each epoch, and a resumed run replays the
+same draws. Every draw of a batch is made at once, and a batch is pasted at once.
 """
 
 from __future__ import annotations
 
-import zlib
+import hashlib
+import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Hashable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from oadn.data.faces import FaceRecord, FaceSource
+from oadn.common.seeding import uniform_for
+from oadn.data.faces import FaceBatch, FaceSource
+from oadn.data.geometry import interest_point_sources
+from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.landmarks.rescoring import DetectorRescorer
 from oadn.data.landmarks.visibility import VisibilityScorer
-from oadn.data.occluders.canvas import points_under
-from oadn.data.occluders.real import KINDS, image_rng, occlude
-from oadn.data.occluders.swap import SWAP_KINDS, swap_region
-from oadn.data.occlusion_memo import TEST_OCCLUSIONS
+from oadn.data.occluders.bank import SPRITES_PER_KIND, BankSpec, bank_face_size, painted_kinds, sprite_bank
+from oadn.data.occluders.paste import jittered, paste_sprites, points_covered, similarity, swap_regions
+from oadn.data.occluders.real import KINDS
+from oadn.data.occluders.swap import SWAP_KINDS
+from oadn.data.occlusion_store import OccludedStore
 
 SCORE_MODES = ("backend", "ones", "oracle", "random-drop", "detector", "learned")
 #: (image, landmarks) -> landmarks with new scores (and, for the detector, new positions)
 Rescorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: bump when what a painted face looks like changes (test splits kept on disk are keyed by it)
+OCCLUDER_VERSION = 1
+#: training placement of a sprite at a random size (area=None): turned by up to this many radians, scaled by
+#: up to 1 +- ZOOM and moved by up to SHIFT of the face's size, so a face never sees the same occluder twice
+ROTATE, ZOOM, SHIFT = 0.25, 0.15, 0.08
+#: the 24 interest points' source landmarks (24 x 68) and the landmarks that feed any of them
+SOURCES = interest_point_sources()
+SOURCE_LANDMARKS = np.flatnonzero(SOURCES.any(axis=0))
+#: random orders ``random-drop`` tries per face before it keeps the closest count (a miss is rare: docs)
+DROP_TRIES = 8
 
 
 def make_rescorer(scores: str, visibility: str | Path | None = None) -> Rescorer | None:
     """What re-scores an occluded face's landmarks under score mode ``scores``; None where the scores are set
-    without looking at the pixels (backend, oracle)."""
+    without looking at the pixels."""
     if scores == "detector":
         return DetectorRescorer()
     if scores == "learned":
@@ -64,37 +83,70 @@ def parse_kinds(kind: str | Sequence[str]) -> tuple[str, ...]:
     return kinds
 
 
-def random_drop(hidden: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Scores for ``random-drop`` on a found face: as many points as ``hidden`` marks get 0, chosen at random, the
-    others 1.0."""
-    scores = np.ones(len(hidden), dtype=np.float32)
-    scores[rng.choice(len(hidden), size=int(hidden.sum()), replace=False)] = 0.0
-    return scores
+def matched_random_drop(hidden: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """``random-drop`` scores (B x 68, 0 or 1) for B found faces with the oracle truth ``hidden`` (B x 68):
+    each face drops as many of the 24 interest points as the oracle does, at random.
+
+    Source landmarks are zeroed in a random order (``draws``: B x len(SOURCE_LANDMARKS) x tries uniforms),
+    skipping one that would drop more points than the oracle does; a face whose order ends short of the count
+    (its last sources each drop two points) takes the next try's order, and after the last try keeps the order
+    that came closest."""
+    target = (hidden.astype(np.int64) @ SOURCES.T.astype(np.int64) > 0).sum(axis=1)  # points the oracle drops
+    best = np.ones_like(hidden, dtype=np.float32)
+    short = np.full(len(hidden), np.iinfo(np.int64).max)
+    for attempt in range(draws.shape[2]):
+        todo = np.flatnonzero(short > 0)
+        if not len(todo):
+            break
+        zeroed, count = _drop_in_order(SOURCE_LANDMARKS[np.argsort(draws[todo, :, attempt], axis=1)], target[todo])
+        better = target[todo] - count < short[todo]
+        best[todo[better]] = (~zeroed[better]).astype(np.float32)
+        short[todo[better]] = target[todo][better] - count[better]
+    return best
 
 
-def _donor(labels: np.ndarray, label: int, rng: np.random.Generator) -> int | None:
-    """A face of another class, drawn uniformly; None when the source has a single class."""
-    others = np.flatnonzero(labels != label)
-    return int(others[rng.integers(0, len(others))]) if len(others) else None
+def _drop_in_order(order: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks zeroed (B x 68) taking each face's ``order`` of source landmarks while the interest points
+    dropped stay within ``target``, and the count dropped."""
+    zeroed = np.zeros((len(order), NUM_LANDMARKS), dtype=bool)
+    dropped = np.zeros((len(order), len(SOURCES)), dtype=bool)
+    rows = np.arange(len(order))
+    for step in range(order.shape[1]):
+        landmark = order[:, step]
+        trial = dropped | SOURCES[:, landmark].T
+        take = trial.sum(axis=1) <= target
+        dropped = np.where(take[:, None], trial, dropped)
+        zeroed[rows[take], landmark[take]] = True
+    return zeroed, dropped.sum(axis=1)
 
 
-class OccludedSource:
+def stored_points(batch: FaceBatch) -> np.ndarray:
+    """B x 68 x 2 landmark positions in the pixels of the stored faces (the batch's landmarks are in the frame)."""
+    return (batch.landmarks[..., :2].astype(np.float64) + 0.5) * batch.stored_size / batch.frame - 0.5
+
+
+class OccludedSource(FaceSource):
     """A FaceSource whose faces carry a pasted occluder (with probability ``probability``) and re-set scores.
 
-    With a ``memo_key`` (a test split), the occluded faces of epoch 0 are kept in
-    :data:`oadn.data.occlusion_memo.TEST_OCCLUSIONS` under it, shared by every source of the same key, whatever its
-    score mode: the key must name everything the occluded pixels depend on.
+    With a ``store_root`` (a test split), the occluded faces of epoch 0 are painted once into a folder under it
+    (keyed by everything they depend on: the base's fingerprint, kinds, area, probability, seed) and read back
+    from there by every score mode, process and run.
     """
 
-    def __init__(self, source: FaceSource, *, kinds: tuple[str, ...], area: float | None, probability: float, seed: int,
-                 scores: str, rescorer: Rescorer | None = None, memo_key: Hashable | None = None):
+    def __init__(self, source: FaceSource, *, kinds: tuple[str, ...], area: float | tuple[float, float] | None,
+                 probability: float,
+                 seed: int, scores: str, rescorer: Rescorer | None = None, store_root: Path | None = None):
         self.source = source
-        self.memo_key = memo_key
         self.classes = source.classes
         self.kinds, self.area, self.probability, self.seed = kinds, area, probability, seed
         self.scores = scores
         self.rescorer = rescorer
-        self._labels = np.asarray(source.labels)  # read once: a swap draws its donor from them for every face
+        self._labels = np.asarray(source.labels)
+        painted = painted_kinds(tuple(k for k in kinds if k not in SWAP_KINDS + ("none",)))
+        self._painted = painted
+        self._others = {int(c): np.flatnonzero(self._labels != c) for c in np.unique(self._labels)}
+        self.store = None if store_root is None else OccludedStore(Path(store_root) / self._store_key(), source,
+                                                                   self.paint)
 
     def __len__(self) -> int:
         return len(self.source)
@@ -107,53 +159,103 @@ class OccludedSource:
     def image_ids(self) -> Sequence[str]:
         return self.source.image_ids
 
-    def occlude_record(self, record: FaceRecord, epoch: int = 0) -> tuple[FaceRecord, np.ndarray]:
-        """The record with its occluder (or unchanged, when this face draws none) and the bool coverage mask."""
-        rng = image_rng(self.seed, record.image_id, epoch)
-        kind = self.kinds[int(rng.integers(0, len(self.kinds)))]
-        mask = np.zeros(record.image.shape[:2], dtype=bool)
-        image, landmarks = record.image, np.array(record.landmarks, dtype=np.float32)
-        donor_label = None
-        if kind != "none" and rng.random() < self.probability and landmarks[:, 2].max() > 0:
-            if kind in SWAP_KINDS:
-                donor = _donor(self._labels, record.label, rng)
-                donor_record = None if donor is None else self.source[donor]
-                if donor_record is not None and donor_record.landmarks[:, 2].max() > 0:
-                    occlusion = swap_region(image, landmarks, donor_record.image, donor_record.landmarks, kind)
-                    image, mask, donor_label = occlusion.image, occlusion.mask, donor_record.label
-            else:
-                occlusion = occlude(image, landmarks, kind, self.area, rng)
-                image, mask = occlusion.image, occlusion.mask
-        height, width = image.shape[:2]
-        off_image = ~np.all((landmarks[:, :2] >= 0) & (landmarks[:, :2] <= [width - 1, height - 1]), axis=1)
-        hidden = points_under(mask, landmarks) | off_image
-        if record.hidden is not None:
-            hidden |= record.hidden
-        out = FaceRecord(image=image, landmarks=landmarks, label=record.label, image_id=record.image_id,
-                         soft_target=record.soft_target, hidden=hidden, donor_label=donor_label)
-        return out, mask
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.source.fingerprint}|occluded:{self._store_key()}|{self.scores}"
 
-    def __getitem__(self, index: int) -> FaceRecord:
-        return self.epoch_record(index, 0)
+    def _store_key(self) -> str:
+        text = json.dumps({"base": self.source.fingerprint, "kinds": self.kinds, "area": self.area,
+                           "probability": self.probability, "seed": self.seed, "version": OCCLUDER_VERSION,
+                           "sprites": SPRITES_PER_KIND}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def epoch_record(self, index: int, epoch: int) -> FaceRecord:
-        """Item ``index`` with the occluder of ``epoch`` and its scores set by the score mode."""
-        def occluded() -> FaceRecord:
-            return self.occlude_record(self.source[index], epoch)[0]
-
-        if epoch == 0 and self.memo_key is not None:
-            record = TEST_OCCLUSIONS.record(self.memo_key, index, occluded)
+    def read(self, indices: np.ndarray, epoch: int = 0) -> FaceBatch:
+        """Items ``indices`` with the occluders of ``epoch`` and scores set by the score mode."""
+        if self.store is not None and epoch == 0:
+            batch = self.store.read(np.asarray(indices, dtype=np.int64))
         else:
-            record = occluded()
-        if record.landmarks[:, 2].max() <= 0:  # a face the detector missed stays without landmarks
-            return record
+            batch = self.paint(self.source.read(indices, epoch), epoch)
+        return self.score(batch, epoch)
+
+    def paint(self, batch: FaceBatch, epoch: int = 0) -> FaceBatch:
+        """The batch with its faces' occluders pasted, ``hidden`` (the truth of covered points) and ``donors``."""
+        count = len(batch)
+        draws = uniform_for(self.seed, epoch, "occluder", batch.keys, 8)
+        found = batch.landmarks[..., 2].max(axis=1) > 0 if count else np.zeros(0, dtype=bool)
+        kinds = np.array(self.kinds)[np.minimum((draws[:, 1] * len(self.kinds)).astype(np.int64),
+                                                len(self.kinds) - 1)] if count else np.array([], dtype=str)
+        chosen = found & (draws[:, 0] < self.probability) & (kinds != "none")
+        images = np.array(batch.images, copy=True)
+        mask = np.zeros(images.shape[:3], dtype=bool)
+        points = stored_points(batch)
+        donors = np.full(count, -1, dtype=np.int64)
+        painted = chosen & ~np.isin(kinds, SWAP_KINDS)
+        if painted.any():
+            self._paste(images, mask, points, kinds, draws, painted)
+        for kind in SWAP_KINDS:
+            swapped = chosen & (kinds == kind)
+            if swapped.any():
+                self._swap(images, mask, points, batch, draws, swapped, kind, donors, epoch)
+        inside = np.all((batch.landmarks[..., :2] >= 0) & (batch.landmarks[..., :2] <= batch.frame - 1), axis=2)
+        hidden = points_covered(mask, points) | ~inside
+        if batch.hidden is not None:
+            hidden |= batch.hidden
+        return replace(batch, images=images, hidden=hidden, donors=donors if (donors >= 0).any() else None)
+
+    def _paste(self, images: np.ndarray, mask: np.ndarray, points: np.ndarray, kinds: np.ndarray,
+               draws: np.ndarray, painted: np.ndarray) -> None:
+        bank = sprite_bank(BankSpec(self._painted, self.area, self.seed, bank_face_size(images.shape[1])))
+        picked = kinds[painted]
+        every = np.array(KINDS[:-1])  # what "random" picks from
+        final = np.where(picked == "random",
+                         every[np.minimum((draws[painted, 2] * len(every)).astype(np.int64), len(every) - 1)], picked)
+        kind_index = np.array([self._painted.index(k) for k in final], dtype=np.int64)
+        ids = bank.sprite_ids(kind_index, draws[painted, 3])
+        a, b = similarity(bank.template, points[painted])
+        if self.area is None:  # training augmentation: placements vary too
+            centre = complex(bank.canvas / 2 - 0.5, bank.canvas / 2 - 0.5)
+            a, b = jittered(a, b, centre, draws[painted, 4:8], ROTATE, ZOOM, SHIFT * images.shape[1])
+        images[painted], mask[painted] = paste_sprites(images[painted], points[painted], bank, ids, (a, b))
+
+    def _swap(self, images: np.ndarray, mask: np.ndarray, points: np.ndarray, batch: FaceBatch, draws: np.ndarray,
+              swapped: np.ndarray, kind: str, donors: np.ndarray, epoch: int) -> None:
+        """``kind``'s region of a face of another class (drawn uniformly) blended over each ``swapped`` face."""
+        rows = np.flatnonzero(swapped)
+        wanted = np.full(len(rows), -1, dtype=np.int64)
+        for position, row in enumerate(rows):
+            others = self._others.get(int(batch.labels[row]), np.zeros(0, dtype=np.int64))
+            if len(others):
+                wanted[position] = others[min(int(draws[row, 2] * len(others)), len(others) - 1)]
+        rows, wanted = rows[wanted >= 0], wanted[wanted >= 0]
+        if not len(rows):
+            return
+        donor = self.source.read(np.unique(wanted), epoch)
+        found = donor.landmarks[..., 2].max(axis=1) > 0
+        where = {int(index): k for k, index in enumerate(donor.indices) if found[k]}
+        usable = np.array([int(w) in where for w in wanted], dtype=bool)
+        rows, wanted = rows[usable], wanted[usable]
+        if not len(rows):
+            return
+        order = np.array([where[int(w)] for w in wanted])
+        donor_points = stored_points(donor)[order]
+        images[rows], covered = swap_regions(images[rows], points[rows], donor.images[order], donor_points, kind)
+        mask[rows] = covered
+        donors[rows] = donor.labels[order]
+
+    def score(self, batch: FaceBatch, epoch: int = 0) -> FaceBatch:
+        """The batch's landmark scores set by the score mode (a face without landmarks keeps them all zero)."""
+        landmarks = np.array(batch.landmarks, copy=True)
+        found = landmarks[..., 2].max(axis=1) > 0 if len(batch) else np.zeros(0, dtype=bool)
         if self.scores == "ones":
-            record.landmarks[:, 2] = 1.0
+            landmarks[found, :, 2] = 1.0
         elif self.scores == "oracle":
-            record.landmarks[:, 2] = ~record.hidden
+            landmarks[found, :, 2] = ~batch.hidden[found]
         elif self.scores == "random-drop":
-            rng = np.random.default_rng([self.seed, zlib.crc32(record.image_id.encode()), epoch, 1])
-            record.landmarks[:, 2] = random_drop(record.hidden, rng)
+            draws = uniform_for(self.seed, epoch, "random-drop", batch.keys[found], len(SOURCE_LANDMARKS) * DROP_TRIES)
+            landmarks[found, :, 2] = matched_random_drop(batch.hidden[found],
+                                                         draws.reshape(-1, len(SOURCE_LANDMARKS), DROP_TRIES))
         elif self.scores in ("detector", "learned"):
-            record.landmarks = self.rescorer(record.image, record.landmarks)
-        return record
+            full = batch.full_images()
+            for row in np.flatnonzero(found):
+                landmarks[row] = self.rescorer(full[row], landmarks[row])
+        return replace(batch, landmarks=landmarks)

@@ -9,23 +9,22 @@ warped image by image, so a worker spends microseconds per face.
 Faces are stored at the pack's size; another ``image_size`` is a bilinear resize of them (for data sets of
 aligned crops packed at their own size, FERPlus at 48 px, this is the same resize the prepared source does, so
 the faces are identical). Landmarks are the cache's own, moved to ``image_size`` as the prepared source moves them.
-The training and evaluation loaders read compact records instead: faces as packed (a grey face stays one
-channel), resized and made RGB on the device, within one grey level of Pillow's resize.
+A batch is a slice of that array, faces as packed (a grey face stays one channel), resized and made RGB on the
+device (:func:`oadn.data.aligned_frame.resize_faces`, within one grey level of Pillow's resize).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
-from PIL import Image
 
-from oadn.data.aligned_frame import rescale_points
-from oadn.data.faces import BadImageError, FaceRecord
+from oadn.data.aligned_frame import rescale_points, resize_faces
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.landmarks.base import canonical_spec
 from oadn.data.pack_archive import unpack
@@ -58,51 +57,46 @@ class Pack:
 
 
 class PackedSource(PreparedFaces):
-    """One split of a packed data set, as faces at ``image_size`` (the FaceSource contract)."""
+    """One split of a packed data set: faces as packed (a grey face keeps one channel), read as slices of the
+    pack's array and resized to ``image_size`` on the device."""
 
-    def __init__(self, classes: Sequence[str], table: pd.DataFrame, pack: Pack, image_size: int):
+    def __init__(self, classes: Sequence[str], table: pd.DataFrame, pack: Pack, image_size: int, pack_key: str):
         rows = table["row"].to_numpy(np.int64)
         frame = int(pack.meta["landmark_frame"])
         super().__init__(classes, table, rescale_points(np.asarray(pack.landmarks[rows]), frame, image_size),
                          image_size)
         self._pack = pack
         self._rows = rows
+        self._fingerprint = f"pack:{pack_key}|{hashlib.sha256(rows.tobytes()).hexdigest()[:16]}|{image_size}"
 
-    def _stored(self, index: int) -> np.ndarray:
-        """S x S x C uint8 as packed (C = 1 for grey data sets)."""
-        if self._unreadable[index]:
-            raise BadImageError(self._ids[index], f"pack row {self._rows[index]}", self._reasons[index])
-        return np.asarray(self._pack.images[self._rows[index]])
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
 
-    def _resized(self, image: np.ndarray) -> np.ndarray:
-        """``image`` at ``image_size`` (bilinear, as the prepared source resizes), channels kept."""
-        pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-        resized = np.asarray(pil.resize((self.image_size, self.image_size), Image.BILINEAR))
-        return resized.reshape(self.image_size, self.image_size, image.shape[-1])
+    def _path(self, index: int) -> str:
+        return f"pack row {self._rows[index]}"
 
-    def __getitem__(self, index: int) -> FaceRecord:
-        image = self._stored(index)
-        if image.shape[0] != self.image_size:
-            image = self._resized(image)
-        if image.shape[-1] == 1:  # grey to RGB; torch's expand copies faster than np.repeat (docs/performance.md)
-            image = torch.from_numpy(np.array(image)).expand(-1, -1, 3).contiguous().numpy()
-        return self._record(index, image)
+    def _pixels(self, indices: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+        faces = np.asarray(self._pack.images[self._rows[indices]])
+        if faces.shape[1] > self.image_size and len(faces):  # fewer bytes to move: resized here, not on the device
+            import torch
 
-    def compact_record(self, index: int) -> FaceRecord:
-        """The face for the loader: as packed, grey kept as one channel, resized on the device (see
-        :func:`oadn.data.faces.read_compact`); a face packed larger than ``image_size`` is resized here, which
-        leaves fewer bytes to move."""
-        image = self._stored(index)
-        if image.shape[0] > self.image_size:
-            image = self._resized(image)
-        return self._record(index, image, frame=self.image_size)
+            resized = resize_faces(torch.from_numpy(faces).permute(0, 3, 1, 2), self.image_size)[:, :faces.shape[3]]
+            faces = resized.mul(255).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+        return faces, {}
+
+
+@lru_cache(maxsize=8)
+def _pack_at(directory: Path) -> Pack:
+    """The unpacked pack in ``directory``, read once per process (a run opens several of its splits)."""
+    return Pack(directory)
 
 
 def open_pack(adapter: OnDiskDatasetAdapter, pack_file: Path, *, cache_dir: Path | None = None,
               landmarks: str | None = None, align: str | None = None) -> Pack:
     """``pack_file`` unpacked, refused (ValueError) when it packs another data set, or other landmarks or
     alignment than asked for."""
-    pack = Pack(unpack(pack_file, cache_dir))
+    pack = _pack_at(unpack(pack_file, cache_dir))
     source = pack.meta["source"]
     if pack.meta["dataset"] != adapter.cache_name:
         raise ValueError(f"{pack_file} packs {pack.meta['dataset']!r}, not {adapter.cache_name!r} ({adapter.name})")
@@ -134,4 +128,4 @@ def open_packed_split(
     table["row"] = table["row"].astype(np.int64)
     if read.policy == "drop":
         table = table[table["status"] == "ok"]
-    return PackedSource(adapter.classes, table, pack, image_size)
+    return PackedSource(adapter.classes, table, pack, image_size, pack.directory.name)

@@ -1,8 +1,8 @@
 """``oadn-bench bench``: where a training step's time goes, measured side by side in one process.
 
 - step: a full training step (forward, backward, SGD update) on device-resident inputs, in images/s and peak
-  memory, for the bare backbone's GAP classifier and for OADN on the same backbone, batch and precision (bf16
-  autocast + channels_last on CUDA), eager and ``torch.compile``d (in each ``--compile-mode`` asked for:
+  memory, for the bare backbone's GAP classifier and for OADN on the same backbone, batch and precision (the
+  run's: :func:`oadn.engine.device.precision_for`), eager and ``torch.compile``d (in each ``--compile-mode`` asked for:
   ``reduce-overhead`` replays the step's kernels as CUDA graphs, which takes the host's launch time out of a
   host-bound step). Methods alternate order over repeats and the median is reported, so the OADN/backbone ratio
   does not drift with clocks or allocator state.
@@ -33,13 +33,23 @@ from torch.profiler import ProfilerActivity, profile
 from oadn.config import COMPILE_MODES
 from oadn.data.geometry import attention_maps, face_found, interest_point_indices, interest_points, kept_points
 from oadn.data.ibug68 import NUM_LANDMARKS
+from oadn.engine.bench_costs import (
+    Column,
+    base_adapter,
+    column_read_costs,
+    cpu_ms_per_face,
+    forward_rate,
+    read_batches,
+    scoring_rates,
+)
 from oadn.engine.compiling import compile_step, step_begins
-from oadn.engine.device import autocast_for, fast_layout, resolve_device
+from oadn.engine.device import autocast_for, fast_layout, precision_for, resolve_device
 from oadn.engine.loader import make_loader, resolve_workers, to_device, training_targets
-from oadn.engine.splits import open_splits
+from oadn.engine.splits import open_data_split, open_splits
 from oadn.models import create_model
 from oadn.models.backbones import create_backbone, input_normalisation
 
+#: the methods every bench measures: the backbone's GAP classifier and OADN on it (others join with --method)
 METHODS = ("baseline", "oadn")
 
 
@@ -85,10 +95,11 @@ class StepBench:
 
     def __init__(self, method: str, config, num_classes: int, device, compile_mode: str | None):
 
-        self.device, self.amp, self.label_smoothing = device, config.train.amp, config.train.label_smoothing
+        self.device, self.label_smoothing = device, config.train.label_smoothing
+        self.precision = precision_for(device, config.train.amp, config.train.cpu_amp)
         model_config = type(config.model)(**{**vars(config.model), "name": method})
         self.model = create_model(model_config, num_classes, config.data.image_size).to(device)
-        channels_last = fast_layout(self.model, device, config.train.amp)
+        channels_last = fast_layout(self.model, self.precision)
         self.mode = compile_mode
         self.forward, self.loss = compile_step(self.model, self.model.loss, compile_mode)  # as training does
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -106,7 +117,7 @@ class StepBench:
     def step(self, images=None, landmarks=None, targets=None) -> None:
         self.model.train()
         step_begins(self.mode)
-        with self._autocast(self.device, self.amp):
+        with self._autocast(self.device, self.precision):
             outputs = self.forward(self.images if images is None else images,
                                    self.landmarks if landmarks is None else landmarks)
         loss, _ = self.loss(outputs, self.targets if targets is None else targets, self.label_smoothing)
@@ -119,20 +130,21 @@ def measure_steps(benches: dict[str, StepBench], mode: str, device, batch: int, 
                   repeats: int) -> list[dict]:
     """Median img/s, peak memory and warm-up (compile) time per method, methods alternating order."""
     rows = []
-    warm = {m: _timed(device, benches[m].step, warmup) for m in METHODS}
-    for m in METHODS:  # the optimiser's momentum buffers exist from here on
+    methods = tuple(benches)
+    warm = {m: _timed(device, benches[m].step, warmup) for m in methods}
+    for m in methods:  # the optimiser's momentum buffers exist from here on
         benches[m].resident = _resident_bytes(benches[m].model, benches[m].optimizer)
-    rates: dict[str, list[float]] = {m: [] for m in METHODS}
-    peaks: dict[str, float] = {m: 0.0 for m in METHODS}
+    rates: dict[str, list[float]] = {m: [] for m in methods}
+    peaks: dict[str, float] = {m: 0.0 for m in methods}
     for r in range(repeats):
-        for m in METHODS if r % 2 == 0 else METHODS[::-1]:
+        for m in methods if r % 2 == 0 else methods[::-1]:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
                 others = torch.cuda.memory_allocated(device) - benches[m].resident
             rates[m].append(batch * steps / _timed(device, benches[m].step, steps))
             if device.type == "cuda":
                 peaks[m] = max(peaks[m], (torch.cuda.max_memory_allocated(device) - others) / 2**30)
-    for m in METHODS:
+    for m in methods:
         rows.append({
             "mode": mode, "method": m, "img_per_s": statistics.median(rates[m]), "runs": rates[m],
             "peak_gib": peaks[m] if device.type == "cuda" else None, "warmup_s": warm[m],
@@ -155,7 +167,7 @@ def measure_input_and_loop(config, train_source, bench: StepBench, device, mode:
         num_workers=config.data.num_workers, target_mode="hard",
     )
     normalisation = input_normalisation(bench.model.backbone)
-    channels_last = device.type == "cuda" and config.train.amp
+    channels_last = bench.precision.channels_last
     batches = _batches(loader)
 
     moved: list[int] = []  # bytes of faces per batch, as the loader hands them over
@@ -216,12 +228,53 @@ def profile_steps(bench: StepBench, device, steps: int, path: Path) -> None:
     path.write_text(f"{steps} steps, {1e3 * seconds / steps:.2f} ms a step while profiled\n{table}\n")
 
 
+def measure_stage_costs(config, adapter, train_source, benches: dict[str, StepBench], columns: Sequence[Column],
+                        batches: int) -> dict[str, float]:
+    """CPU ms per face of each stage on one thread (:mod:`oadn.engine.bench_costs`): reading training faces as
+    configured and without occluders, each method's training step, OADN's forward pass, each column's faces."""
+    costs = {"read a training face": cpu_ms_per_face(read_batches(train_source, config, batches, train=True),
+                                                     warm=True)}
+    base = base_adapter(adapter)
+    if base is not None:
+        base_source = open_data_split(base, config.data, config.data.train_split)
+        costs["read a training face, no occluder"] = cpu_ms_per_face(
+            read_batches(base_source, config, batches, train=True), warm=True)
+    faces = config.train.batch_size * batches
+
+    def steps(bench: StepBench) -> Callable[[], int]:
+        def work() -> int:
+            for _ in range(batches):
+                bench.step()
+            return faces
+        return work
+
+    for method, bench in benches.items():
+        costs[f"{method} training step"] = cpu_ms_per_face(steps(bench))
+    oadn = benches["oadn"]
+
+    def forward() -> int:
+        oadn.model.eval()
+        with torch.no_grad():
+            for _ in range(batches):
+                oadn.model(oadn.images, oadn.landmarks)
+        oadn.model.train()
+        return faces
+
+    costs["oadn forward"] = cpu_ms_per_face(forward)
+    for column in columns:
+        costs.update(column_read_costs(config, column, batches))
+    return costs
+
+
 def run_bench(
     config, *, steps: int, warmup: int, repeats: int, loop_steps: int, compile_modes: Sequence[str] = (),
-    profile_dir: Path | None = None,
+    profile_dir: Path | None = None, methods: Sequence[str] = (), columns: Sequence[Column] = (),
+    cost_batches: int = 4,
 ) -> dict[str, Any]:
     """Every measurement, as a JSON-ready dict: eager, then compiled in each of ``compile_modes``; with
-    ``profile_dir``, a profiler table per mode and method."""
+    ``profile_dir``, a profiler table per mode and method. ``methods`` join the baseline and OADN in the step
+    figures; ``columns`` (default: the run's first test split) are scored and read for the scoring figures;
+    ``cost_batches`` batches time each stage's CPU cost."""
     device = resolve_device(config.train.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -229,17 +282,26 @@ def run_bench(
     num_classes = len(adapter.classes)
     check_compile_modes(compile_modes)
     compile_by_mode = {mode_name(m): m for m in (None, *dict.fromkeys(compile_modes))}
+    every_method = tuple(dict.fromkeys((*METHODS, *methods)))
+    columns = list(columns) or [Column(name="test split")]
     modes = list(compile_by_mode)
     step_rows, loops = [], []
     errors = {}
+    costs: dict[str, float] = {}
+    scoring: list[dict[str, Any]] = []
+    forward = 0.0
     for mode, compile_mode in compile_by_mode.items():  # the loop reuses the measured (and compiled) OADN step
-        benches = {m: StepBench(m, config, num_classes, device, compile_mode) for m in METHODS}
+        benches = {m: StepBench(m, config, num_classes, device, compile_mode) for m in every_method}
         try:
             step_rows += measure_steps(benches, mode, device, config.train.batch_size, steps, warmup, repeats)
             for method, bench in benches.items() if profile_dir is not None else ():
                 profile_steps(bench, device, steps, profile_dir / f"{mode}_{method}.txt")
             loops.append(measure_input_and_loop(config, train_source, benches["oadn"],
                                                 device, mode, loop_steps, warmup))
+            if mode == "eager":
+                forward = forward_rate(benches["oadn"].model, config, device, steps)
+                scoring = [scoring_rates(benches["oadn"].model, config, c, device, forward) for c in columns]
+                costs = measure_stage_costs(config, adapter, train_source, benches, columns, cost_batches)
         except Exception as error:  # a compiler failure must not cost the eager figures; it is reported
             if mode == "eager":
                 raise
@@ -257,30 +319,37 @@ def run_bench(
             "oadn_over_backbone_rate": oadn["img_per_s"] / base["img_per_s"],
             "oadn_over_backbone_memory": oadn["peak_gib"] / base["peak_gib"] if base["peak_gib"] else None,
             "loop_over_step": loop["loop_img_per_s"] / oadn["img_per_s"],
+            **{f"{m}_over_backbone_rate": rate[(mode, m)]["img_per_s"] / base["img_per_s"]
+               for m in every_method if m not in METHODS},
         }
     return {
         "device": (torch.cuda.get_device_name(device) if device.type == "cuda"
                    else f"cpu ({torch.get_num_threads()} threads)"),
         "torch": torch.__version__,
         "settings": {
-            "data": config.data.name, "backbone": config.model.backbone, "image_size": config.data.image_size,
-            "batch_size": config.train.batch_size, "amp": config.train.amp and device.type == "cuda",
-            "steps": steps, "warmup": warmup, "repeats": repeats, "loop_steps": loop_steps, "modes": modes,
+            "data": config.data.name, "data_options": config.data.options, "backbone": config.model.backbone,
+            "image_size": config.data.image_size, "batch_size": config.train.batch_size,
+            "precision": precision_for(device, config.train.amp, config.train.cpu_amp).describe(),
+            "steps": steps, "warmup": warmup, "repeats": repeats,
+            "loop_steps": loop_steps, "modes": modes, "methods": list(every_method), "cost_batches": cost_batches,
         },
         "step": step_rows,
         "loop": loops,
         "attention_faces_per_s": measure_attention(config, device, steps),
         "ratios": ratios,
+        "forward_faces_per_s": forward,
+        "scoring": scoring,
+        "cpu_ms_per_face": costs,
         "errors": errors,
     }
 
 
-def results_table(results: dict[str, Any]):
-    """The rich table ``bench`` prints."""
+def results_tables(results: dict[str, Any]) -> list[Table]:
+    """The tables ``bench`` prints: throughput and ratios, then each stage's CPU cost per face."""
     settings = results["settings"]
     table = Table(title=f"{results['device']}, torch {results['torch']}: "
                         f"{settings['backbone']} {settings['image_size']} px, "
-                        f"batch {settings['batch_size']}, {'bf16 + channels_last' if settings['amp'] else 'fp32'}")
+                        f"batch {settings['batch_size']}, {settings['precision']}")
     for column in ("measurement", "mode", "img/s", "peak GiB", "ratio"):
         table.add_column(column, justify="left" if column in ("measurement", "mode") else "right", overflow="fold")
     for row in results["step"]:
@@ -290,13 +359,25 @@ def results_table(results: dict[str, Any]):
         memory = ratio["oadn_over_backbone_memory"]
         table.add_row("OADN / backbone", mode, f"{ratio['oadn_over_backbone_rate']:.3f}",
                       f"{memory:.3f}" if memory else "-", "")
+        for key, value in ratio.items():
+            if key.endswith("_over_backbone_rate") and not key.startswith("oadn_"):
+                table.add_row(f"{key.removesuffix('_over_backbone_rate')} / backbone", mode, f"{value:.3f}", "-", "")
     for loop in results["loop"]:
         table.add_row(f"input pipeline ({loop['workers']} workers)", loop["mode"], f"{loop['input_img_per_s']:,.1f}",
                       "-", f"{loop['image_mb_per_batch']:.2f} MB faces/batch")
         table.add_row("loop (loader + OADN step)", loop["mode"], f"{loop['loop_img_per_s']:,.1f}", "-",
                       f"{results['ratios'][loop['mode']]['loop_over_step']:.3f} of step")
         table.add_row("  of it, data wait", loop["mode"], f"{loop['loop_data_wait_ms']:.2f} ms/batch", "-", "")
+    for column in results["scoring"]:
+        for when in ("first", "again"):
+            table.add_row(f"scoring {column['column']}, {when}", "eager", f"{column[f'{when}_faces_per_s']:,.1f}",
+                          "-", f"{column[f'{when}_over_forward']:.3f} of forward")
     table.add_row("attention maps alone", "eager", f"{results['attention_faces_per_s']:,.1f}", "-", "")
     for mode, error in results["errors"].items():
         table.add_row(f"[red]{mode} failed[/]", mode, "-", "-", error[:80])
-    return table
+    costs = Table(title="CPU ms per face, one thread (process time)")
+    costs.add_column("stage", overflow="fold")
+    costs.add_column("ms", justify="right")
+    for stage, ms in results["cpu_ms_per_face"].items():
+        costs.add_row(stage, f"{ms:.3f}")
+    return [table, costs]

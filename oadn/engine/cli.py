@@ -19,9 +19,13 @@ SET_HELP = "Override a configuration value, e.g. --set train.lr=0.01 (repeatable
 CACHE_HELP = "Cache root of prepared data sets, as given to prepare (default $OADN_CACHE or ~/.cache/oadn-bench)."
 
 
-def _cache_dir(dataset: str, options: dict[str, Any], cache_dir: Optional[Path]) -> Optional[Path]:
-    """``--cache-dir`` (else $OADN_CACHE) for data.split_options.cache_dir; only on-disk data sets have a prepared
-    cache, so an explicit --cache-dir for the synthetic one is a usage error."""
+def _cache_dir(dataset: str, options: dict[str, Any], cache_dir: Optional[Path],
+               configured: Any = None) -> Optional[Path]:
+    """``--cache-dir``, else $OADN_CACHE unless the configuration names one (``configured``), for
+    data.split_options.cache_dir; only on-disk data sets have a prepared cache, so an explicit --cache-dir for the
+    synthetic one is a usage error."""
+    if cache_dir is None and configured:
+        return None  # the configuration's own choice stands
     chosen = cache_dir or (Path(os.environ["OADN_CACHE"]) if os.environ.get("OADN_CACHE") else None)
     if chosen is None:
         return None
@@ -83,7 +87,8 @@ def train_command(
             metrics = train_run(None, resume, resume=True, progress=progress, changes=changes)
         else:
             run_config = build_config(config, overrides)
-            cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir)
+            cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir,
+                               run_config.data.split_options.get("cache_dir"))
             if cache is not None:
                 run_config.data.split_options = {**run_config.data.split_options, "cache_dir": str(cache)}
             target = run_dir or Path("runs") / run_config.name
@@ -139,6 +144,21 @@ def evaluate_command(
     console.print(_metrics_table(f"{run} on {data or 'its own data'}", results))
 
 
+def _yaml_mapping(text: str, option: str) -> dict[str, Any]:
+    """A YAML mapping given on the command line; anything else is a usage error naming the option."""
+    import yaml
+
+    from oadn.common import yaml_data
+
+    try:
+        value = yaml_data.load(text)  # a key given twice is an error, as in every YAML the tool reads
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{option} {text!r}: not valid YAML ({error})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{option} {text!r}: expected a mapping, e.g. '{{name: eyes, options: {{kind: eyes}}}}'")
+    return value
+
+
 def _compile_modes_option(modes: list[str]) -> list[str]:
     try:
         from oadn.engine.bench import check_compile_modes
@@ -163,16 +183,35 @@ def bench_command(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every figure to this JSON file."),
     profile_dir: Optional[Path] = typer.Option(None, "--profile", help="Also write a torch.profiler table of "
                                                "each method's step, per mode, into this folder."),
+    method: list[str] = typer.Option([], "--method", help="Another method whose step is measured against the "
+                                     "backbone's, e.g. ran, gacnn (repeatable)."),
+    column: list[str] = typer.Option([], "--column", help="A test set to score, as a suite column: "
+                                     "'{name: eyes 30%, options: {kind: eyes, area: 0.3, probability: 1}}' "
+                                     "(repeatable; default the run's first test split)."),
+    cost_batches: int = typer.Option(4, help="Batches per stage for the CPU cost per face (one thread)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
-    """Training-step, input-pipeline, loop and attention-map throughput, OADN against its backbone."""
+    """Training-step, input-pipeline, loop, scoring and attention-map throughput, OADN against its backbone, and
+    each stage's CPU cost per face."""
     use_plugins(plugin)
-    from oadn.engine.bench import results_table, run_bench
+    from oadn.engine.bench import results_tables, run_bench
+    from oadn.engine.bench_costs import Column
 
-    results = run_bench(build_config(config, overrides), steps=steps, warmup=warmup, repeats=repeats,
+    try:
+        run_config = build_config(config, overrides)
+        cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir,
+                           run_config.data.split_options.get("cache_dir"))
+        if cache is not None:
+            run_config.data.split_options = {**run_config.data.split_options, "cache_dir": str(cache)}
+        columns = [Column.parse(_yaml_mapping(text, "--column")) for text in column]
+    except (ConfigError, ValueError) as error:
+        fail(error, code=2)
+    results = run_bench(run_config, steps=steps, warmup=warmup, repeats=repeats,
                         loop_steps=loop_steps, compile_modes=compile_modes if compiled else (),
-                        profile_dir=profile_dir)
-    console.print(results_table(results))
+                        profile_dir=profile_dir, methods=method, columns=columns, cost_batches=cost_batches)
+    for table in results_tables(results):
+        console.print(table)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(results, indent=2) + "\n")

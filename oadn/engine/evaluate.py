@@ -27,8 +27,9 @@ from typing import Any, Callable
 from oadn.common.files import load_torch, read_json, save_json, save_parquet
 from oadn.config import TEST_TIME, RunConfig, build_config, config_to_dict, keys_with_role, merge
 from oadn.data.fingerprint import data_fingerprints
+from oadn.data.index import parsed_once
 from oadn.data.registry import DatasetAdapter, get_dataset, option_names
-from oadn.engine.device import resolve_device
+from oadn.engine.device import precision_for, resolve_device
 from oadn.engine.predict import metrics_by_branch, predict
 from oadn.engine.preflight import check_writable
 from oadn.engine.resume import selected_weights
@@ -133,7 +134,14 @@ def evaluate_run(
     settings of the model (e.g. OADN's threshold T or sigma) without retraining. An unfinished run is
     evaluated with a warning; ``weights.json`` next to the metrics records the epoch the weights come from.
     """
-    run_dir = Path(run_dir)
+    with parsed_once():
+        return _evaluate_run(Path(run_dir), dataset=dataset, root=root, splits=splits, options=options,
+                             split_options=split_options, model_overrides=model_overrides, progress=progress)
+
+
+def _evaluate_run(run_dir: Path, *, dataset: str | None, root: Path | None, splits: list[str] | None,
+                  options: dict[str, Any] | None, split_options: dict[str, Any] | None,
+                  model_overrides: dict[str, Any] | None, progress: bool) -> dict[str, Any]:
     config = load_config(run_dir)
     weights = run_dir / "best.pt"
     if not weights.is_file():
@@ -165,7 +173,7 @@ def evaluate_run(
             source,
             device=device,
             batch_size=config.train.eval_batch_size,
-            amp=config.train.amp,
+            precision=precision_for(device, config.train.amp, config.train.cpu_amp),
             num_workers=config.data.num_workers,
             on_bad_image=config.data.on_bad_image,
             description=f"{spec.dataset} {split}",

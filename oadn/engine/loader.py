@@ -1,7 +1,8 @@
-"""From a FaceSource to device batches: deterministic shuffling, a flip that mirrors landmarks, bad-image records.
+"""From a FaceSource to device batches: a batch is one read of the source (a slice of its arrays), moved to the
+device as stored and resized, flipped and normalised there; deterministic shuffling; bad-image records.
 
 Every random choice (sample order, flips, a source's own augmentation such as occluders drawn anew each epoch) is
-a pure function of (seed, epoch, index), so an interrupted run that
+a pure function of (seed, epoch, face), so an interrupted run that
 resumes from an epoch-end checkpoint replays exactly the batches an uninterrupted run would see. Training batches
 are lists of ``(index, epoch)`` pairs: the epoch travels with each index, so one stream of batches runs across
 epoch ends (workers are never told about a new epoch), and the same items come out whichever process reads them.
@@ -19,19 +20,24 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from oadn.common.seeding import uniform_for
 from oadn.config import ON_BAD_IMAGE
-from oadn.data.faces import BadImageError, FaceSource, read_compact
-from oadn.data.geometry import flip_landmarks
+from oadn.data.aligned_frame import resize_faces
+from oadn.data.faces import BadImageError, FaceBatch, FaceSource
+from oadn.data.ibug68 import FLIP_PERMUTATION
 
 TARGET_MODES = ("hard", "soft", "sample")
 
 
 class FaceDataset(Dataset):
-    """Tensors from a FaceSource; a training view flips image and landmarks together with probability 1/2.
+    """Batches of tensors from a FaceSource, read a whole batch at a time (``__getitems__``): one slice of the
+    source's arrays per batch, no Python per face.
 
-    target_mode says how a record's ``soft_target`` is used for training: "soft" passes the distribution to a
-    soft cross-entropy, "sample" draws a one-hot label from it anew each epoch (FERPlus' probabilistic label
-    drawing), "hard" ignores it. Evaluation always scores the record's ``label``.
+    A training view marks each face for a horizontal flip with probability 1/2 (``flip``), applied on the device
+    to pixels and landmarks together (:func:`to_device`). ``target_mode`` says how a face's soft target is used
+    for training: "soft" passes the distribution to a soft cross-entropy, "sample" draws a label from it anew
+    each epoch (FERPlus' probabilistic label drawing), "hard" ignores it. Evaluation always scores the label.
+    Every draw is a function of (seed, epoch, face): :func:`oadn.common.seeding.uniform_for`.
     """
 
     def __init__(
@@ -51,57 +57,49 @@ class FaceDataset(Dataset):
         return len(self.source)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
-        """Item ``key`` = index (epoch 0, as evaluation reads) or ``(index, epoch)`` (as training samples)."""
-        index, epoch = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (int(key), 0)
-        try:
-            record = read_compact(self.source, index, epoch)
-        except BadImageError as error:  # raised (data.on_bad_image=fail) by the Loader, in the main process
-            return {"bad": (error.image_id, error.path, error.reason)}
-        landmarks = record.landmarks
-        image = torch.from_numpy(np.require(record.image, dtype=np.uint8, requirements=["C", "W"])).permute(2, 0, 1)
-        rng = np.random.default_rng([self.seed, epoch, index])
-        if self.hflip and rng.random() < 0.5:
-            image = image.flip(2)  # torch's flip, far faster than numpy's reversed copy (docs/performance.md)
-            landmarks = flip_landmarks(landmarks, record.frame or image.shape[2])  # a resize commutes with the flip
-        item = {
-            "image": image,
-            "landmarks": torch.from_numpy(np.asarray(landmarks, dtype=np.float32)),
-            "label": int(record.label),
-            "index": index,
+        return self.__getitems__([key])
+
+    def __getitems__(self, keys: list) -> dict[str, Any]:
+        """The batch of ``keys``: indices (epoch 0, as evaluation reads) or ``(index, epoch)`` pairs of one epoch
+        (as training samples)."""
+        pairs = [(int(k[0]), int(k[1])) if isinstance(k, (tuple, list)) else (int(k), 0) for k in keys]
+        epoch = pairs[0][1] if pairs else 0
+        return self.tensors(self.source.read(np.array([i for i, _ in pairs], dtype=np.int64), epoch), epoch)
+
+    def tensors(self, faces: FaceBatch, epoch: int) -> dict[str, Any]:
+        """The batch as the training loop takes it (see :func:`to_device`)."""
+        landmarks = torch.from_numpy(np.ascontiguousarray(faces.landmarks, dtype=np.float32))
+        batch: dict[str, Any] = {
+            "bad": faces.bad, "size": len(faces), "frame": faces.frame,
+            "image": torch.from_numpy(np.ascontiguousarray(faces.images)).permute(0, 3, 1, 2).contiguous(),
+            "landmarks": landmarks,
+            # faces with NaN/inf landmarks (named if the loss turns NaN), counted here, in the workers
+            "nan_faces": int((~torch.isfinite(landmarks)).flatten(1).any(1).sum()),
+            "label": torch.from_numpy(faces.labels.astype(np.int64)),
+            "index": torch.from_numpy(faces.indices.astype(np.int64)),
+            # the donor class of a face with another face's region swapped in; -1 for the others
+            "donor": torch.from_numpy(faces.donors if faces.donors is not None else np.full(len(faces), -1)),
         }
-        if record.frame is not None:
-            item["frame"] = record.frame
-        if record.donor_label is not None:
-            item["donor"] = int(record.donor_label)
-        if record.soft_target is not None and self.target_mode == "soft":
-            item["soft_target"] = torch.as_tensor(record.soft_target, dtype=torch.float32)
-        elif record.soft_target is not None and self.target_mode == "sample":
-            probabilities = np.asarray(record.soft_target, dtype=np.float64)
-            item["train_label"] = int(rng.choice(len(probabilities), p=probabilities / probabilities.sum()))
-        return item
-
-
-def collate_faces(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack good items; pass bad-image records through under ``"bad"`` so the caller can log them."""
-    bad = [item["bad"] for item in items if "bad" in item]
-    good = [item for item in items if "bad" not in item]
-    batch: dict[str, Any] = {"bad": bad, "size": len(good)}
-    if not good:
+        if self.hflip:
+            batch["flip"] = torch.from_numpy(uniform_for(self.seed, epoch, "flip", faces.keys)[:, 0] < 0.5)
+        if faces.soft_targets is not None and self.target_mode == "soft":
+            batch["soft_target"] = torch.from_numpy(faces.soft_targets.astype(np.float32))
+        elif faces.soft_targets is not None and self.target_mode == "sample":
+            batch["train_label"] = torch.from_numpy(sampled_labels(faces.soft_targets, uniform_for(
+                self.seed, epoch, "label", faces.keys)[:, 0]))
         return batch
-    batch["image"] = torch.stack([item["image"] for item in good])
-    batch["landmarks"] = torch.stack([item["landmarks"] for item in good])
-    # faces with NaN/inf landmarks (named if the loss turns NaN), counted here, in the workers, not by the step
-    batch["nan_faces"] = int((~torch.isfinite(batch["landmarks"])).flatten(1).any(1).sum())
-    batch["label"] = torch.tensor([item["label"] for item in good], dtype=torch.long)
-    batch["index"] = torch.tensor([item["index"] for item in good], dtype=torch.long)
-    if "frame" in good[0]:
-        batch["frame"] = good[0]["frame"]
-    # the donor class of a face with another face's region swapped in; -1 for the others
-    batch["donor"] = torch.tensor([item.get("donor", -1) for item in good], dtype=torch.long)
-    if all("soft_target" in item for item in good):
-        batch["soft_target"] = torch.stack([item["soft_target"] for item in good])
-    if all("train_label" in item for item in good):
-        batch["train_label"] = torch.tensor([item["train_label"] for item in good], dtype=torch.long)
+
+
+def sampled_labels(probabilities: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """A label per row drawn from its distribution (B x classes, rows need not sum to 1) by inverting the
+    cumulative distribution at ``draws`` (B uniforms)."""
+    cumulative = np.cumsum(probabilities, axis=1)
+    picked = (cumulative < (draws * cumulative[:, -1])[:, None]).sum(axis=1)
+    return np.minimum(picked, probabilities.shape[1] - 1).astype(np.int64)
+
+
+def _as_is(batch: dict[str, Any]) -> dict[str, Any]:
+    """The DataLoader's collate step: :meth:`FaceDataset.__getitems__` already made the batch."""
     return batch
 
 
@@ -285,7 +283,9 @@ def make_loader(
         target_mode=target_mode if train else "hard"
     )
     workers = resolve_workers(num_workers)
-    common = dict(num_workers=workers, collate_fn=collate_faces, pin_memory=torch.cuda.is_available(),
+    if workers > 0 and len(source):  # what a source builds on first use (stores, occluder sprites) is built once,
+        dataset.source.read(np.arange(min(len(source), batch_size), dtype=np.int64))  # here, not in each worker
+    common = dict(num_workers=workers, collate_fn=_as_is, pin_memory=torch.cuda.is_available(),
                   prefetch_factor=4 if workers > 0 else None)
     if train:
         order = EpochOrder(len(source), seed, class_weights, rank=rank, world_size=world_size, batch_size=batch_size)
@@ -307,18 +307,19 @@ def _normalisation(
     )
 
 
-def device_images(images: torch.Tensor, frame: int | None) -> torch.Tensor:
-    """uint8 B x C x S x S faces already on their device -> float B x 3 x N x N in [0, 1], N = ``frame`` (or S).
+@lru_cache(maxsize=None)
+def _flip_permutation(device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(FLIP_PERMUTATION, dtype=torch.long, device=device)
 
-    Compact faces (see :func:`oadn.data.faces.read_compact`) are resized here, bilinear with Pillow's
-    antialiasing and pixel-centre alignment (within one grey level of Pillow's resize), and grey becomes RGB.
-    """
-    faces = images.float()
-    if frame is not None and faces.shape[-1] != frame:
-        faces = torch.nn.functional.interpolate(faces, size=(frame, frame), mode="bilinear", align_corners=False,
-                                                antialias=True)
-    faces = faces.div_(255)
-    return faces.expand(-1, 3, -1, -1) if faces.shape[1] == 1 else faces
+
+def flipped(images: torch.Tensor, landmarks: torch.Tensor, flip: torch.Tensor,
+            frame: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The faces marked in ``flip`` mirrored, pixels and landmarks together: x -> frame - 1 - x and the left/right
+    point identities swapped (a flip commutes with the resize of stored faces to the frame)."""
+    mirrored = landmarks[:, _flip_permutation(landmarks.device)].clone()
+    mirrored[..., 0] = (frame - 1) - mirrored[..., 0]
+    images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+    return images, torch.where(flip[:, None, None], mirrored, landmarks)
 
 
 def to_device(
@@ -327,17 +328,21 @@ def to_device(
     channels_last: bool,
     normalisation: tuple[Sequence[float], Sequence[float]],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images -> float on ``device`` normalised with the backbone's (mean, std), done on the device
-    (with the resize of compact faces).
+    """uint8 faces as stored -> float on ``device`` at the model's frame, flipped where the batch says,
+    normalised with the backbone's (mean, std); all on the device, batched.
 
     Copies are non-blocking (the loader pins memory on CUDA), so the host never waits for a transfer.
     """
-    images = device_images(batch["image"].to(device, non_blocking=True), batch.get("frame"))
+    images = batch["image"].to(device, non_blocking=True)
+    landmarks = batch["landmarks"].to(device, non_blocking=True)
+    if "flip" in batch:
+        images, landmarks = flipped(images, landmarks, batch["flip"].to(device, non_blocking=True), batch["frame"])
+    images = resize_faces(images, batch["frame"])
     mean, std = _normalisation(device, tuple(normalisation[0]), tuple(normalisation[1]))
     images = (images - mean) / std
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
-    return images, batch["landmarks"].to(device, non_blocking=True)
+    return images, landmarks
 
 
 def training_targets(batch: dict[str, Any], device: torch.device) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 from oadn.common.progress import progress_bar
 from oadn.data.faces import FaceSource
 from oadn.engine import distributed
-from oadn.engine.device import autocast_for, fast_layout
+from oadn.engine.device import Precision, autocast_for, fast_layout
 from oadn.engine.loader import Loader, make_loader, to_device
 from oadn.engine.metrics import classification_metrics
 from oadn.models.backbones import input_normalisation
@@ -30,7 +30,7 @@ def predict(
     *,
     device: torch.device,
     batch_size: int,
-    amp: bool = True,
+    precision: Precision = Precision(),
     num_workers: int = 0,
     on_bad_image: str = "skip",
     description: str = "evaluate",
@@ -44,7 +44,8 @@ def predict(
 
     ``restrict_to`` (model output indices, in the source's class order) scores a test set whose classes are a
     subset of the training classes: each branch's arg-max runs over those outputs only, and predictions and
-    scores are indices into the source's classes. ``loader`` reuses an evaluation loader of ``source`` (and its
+    scores are indices into the source's classes. ``precision``: :func:`oadn.engine.device.precision_for` of the
+    run (full precision by default). ``loader`` reuses an evaluation loader of ``source`` (and its
     persistent workers). Under distributed training each rank predicts its shard and every rank returns the
     whole, gathered table.
     """
@@ -55,7 +56,7 @@ def predict(
             source, batch_size=batch_size, train=False, seed=0, num_workers=num_workers, on_bad_image=on_bad_image,
             rank=rank, world_size=world_size,
         )
-    channels_last = fast_layout(model, device, amp)
+    channels_last = fast_layout(model, precision)
     normalisation = input_normalisation(getattr(model, "backbone", model))
     indices: list[np.ndarray] = []
     donors: list[np.ndarray] = []
@@ -68,7 +69,7 @@ def predict(
             bad.extend(batch["bad"])
             if batch["size"]:
                 images, landmarks = to_device(batch, device, channels_last, normalisation)
-                with autocast_for(device, amp):
+                with autocast_for(device, precision):
                     outputs = model(images, landmarks)
                 counts = model.kept_point_counts(outputs)
                 if counts is not None:

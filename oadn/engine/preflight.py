@@ -17,7 +17,7 @@ import torch
 from oadn.common.commands import command_line
 from oadn.config import ConfigError, RunConfig
 from oadn.data.adapters.synthetic import SyntheticDataset
-from oadn.data.faces import BadImageError, FaceSource
+from oadn.data.faces import FaceSource
 from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.prepared.source import ReadOptions
@@ -185,15 +185,9 @@ def discard_unstarted(run_dir: Path, created: bool) -> None:
 def warn_if_landmarks_unusable(source: FaceSource, threshold: float) -> None:
     """Warn when no sampled training face has a landmark scoring >= T: OADN's attention branch would see no
     interest point and could not learn; and when landmarks are NaN (they would make the loss NaN)."""
-    picks = np.unique(np.linspace(0, len(source) - 1, min(len(source), LANDMARK_SAMPLE)).astype(int))
-    read = []
-    for index in picks:
-        try:
-            read.append(source[int(index)].landmarks)
-        except BadImageError:  # recorded by the loader when training meets it
-            continue
-    count = len(read)
-    landmarks = np.stack(read) if read else np.zeros((0, NUM_LANDMARKS, 3))
+    picks = np.unique(np.linspace(0, len(source) - 1, min(len(source), LANDMARK_SAMPLE)).astype(np.int64))
+    landmarks = source.read(picks).landmarks if len(picks) else np.zeros((0, NUM_LANDMARKS, 3))  # unreadable
+    count = len(landmarks)  # faces are left out: the loader records them when training meets them
     nan_faces = int((~np.isfinite(landmarks).all(axis=(1, 2))).sum())
     if nan_faces:
         warnings.warn(f"{nan_faces} of {count} sampled training faces have NaN/inf landmarks; the loss will be NaN")

@@ -24,12 +24,13 @@ from oadn.common.progress import epoch_line, progress_bar
 from oadn.config import ConfigError, RunConfig, config_to_dict
 from oadn.data.fingerprint import data_fingerprints, same_splits
 from oadn.data.fingerprint import differences as fingerprint_differences
+from oadn.data.index import parsed_once
 from oadn.data.registry import DatasetAdapter
 from oadn.data.sampling import class_balanced_weights
 from oadn.engine import distributed
 from oadn.engine.augment import make_augment
 from oadn.engine.compiling import compile_mode, compile_step, step_begins
-from oadn.engine.device import autocast_for, fast_layout, resolve_device
+from oadn.engine.device import autocast_for, fast_layout, precision_for, resolve_device
 from oadn.engine.loader import make_loader, to_device, training_targets
 from oadn.engine.loggers import make_loggers
 from oadn.engine.optim import make_optimizer, make_schedule
@@ -93,7 +94,7 @@ def _train_one_epoch(
     """One epoch of training steps; the mean of each loss part over its steps, and the images seen."""
     model, device = step.model, step.device
     model.train()
-    channels_last = device.type == "cuda" and config.train.amp
+    precision = precision_for(device, config.train.amp, config.train.cpu_amp)
     normalisation = input_normalisation(model.backbone)
     augment = make_augment(config, device)
     sums: dict[str, torch.Tensor] = {}
@@ -119,12 +120,12 @@ def _train_one_epoch(
                 bar.advance(task)
                 continue
             nan_faces += batch["nan_faces"]
-            images, landmarks = to_device(batch, device, channels_last, normalisation)
+            images, landmarks = to_device(batch, device, precision.channels_last, normalisation)
             if augment is not None:
                 images, landmarks = augment(images, landmarks, epoch, steps)
             targets = training_targets(batch, device)
             step_begins(step.mode)
-            with autocast_for(device, config.train.amp):
+            with autocast_for(device, precision):
                 outputs = step.forward(images, landmarks)
             loss, parts = step.loss(outputs, targets, config.train.label_smoothing)
             step.optimizer.zero_grad(set_to_none=True)
@@ -161,7 +162,13 @@ def train_run(
     meanwhile; everything is checked before the first step, and a new run that fails before training leaves
     nothing behind.
     """
-    run_dir = Path(run_dir)
+    with parsed_once():
+        return _train_run(config, Path(run_dir), resume=resume, progress=progress, step_hook=step_hook,
+                          changes=changes)
+
+
+def _train_run(config: RunConfig | None, run_dir: Path, *, resume: bool, progress: bool,
+               step_hook: StepHook | None, changes: Sequence[str]) -> dict[str, Any]:
     distributed.setup()
     main = distributed.is_main()
     if not resume:
@@ -294,7 +301,8 @@ def _train(
     classes = adapter.classes
     model = create_model(config.model, len(classes), config.data.image_size)
     model = distributed.sync_batch_norm(model, device).to(device)
-    fast_layout(model, device, config.train.amp)
+    precision = precision_for(device, config.train.amp, config.train.cpu_amp)
+    fast_layout(model, precision)
     optimizer = make_optimizer(model, config.train)
     scheduler = make_schedule(optimizer, config.train)
     state: dict[str, Any] = {"epoch": 0, "best_score": -math.inf, "best_epoch": None, "history": []}
@@ -341,7 +349,7 @@ def _train(
     eval_kwargs = dict(
         device=device,
         batch_size=config.train.eval_batch_size,
-        amp=config.train.amp,
+        precision=precision,
         num_workers=config.data.num_workers,
         on_bad_image=config.data.on_bad_image,
         progress=progress and main,
@@ -401,7 +409,7 @@ def _train(
             save_torch(model.state_dict(), run_dir / "best.pt")
     distributed.barrier()  # rank 0 has written best.pt
     model.load_state_dict(load_torch(run_dir / "best.pt", map_location=device))
-    return _final_evaluation(model, config, adapter, run_dir, state, bad_log, eval_kwargs)
+    return _final_evaluation(model, config, adapter, run_dir, state, bad_log, eval_kwargs, opened[1])
 
 
 def _final_evaluation(
@@ -412,12 +420,14 @@ def _final_evaluation(
     state: dict[str, Any],
     bad_log: BadImageLog,
     eval_kwargs: dict[str, Any],
+    opened: dict[str, Any],
 ) -> dict[str, Any]:
-    """Test splits, once, with the selected weights; the validation figures are those of the selected epoch."""
+    """Test splits, once, with the selected weights (``opened``: the splits preflight opened, not opened again);
+    the validation figures are those of the selected epoch."""
     classes = adapter.classes
     splits: dict[str, Any] = {"val": state["best_val"]} if "best_val" in state else {}
     for split in config.data.test_splits:
-        source = open_data_split(adapter, config.data, split)
+        source = opened[split] if split in opened else open_data_split(adapter, config.data, split)
         frame, bad = predict(model, source, description=f"test {split}", **eval_kwargs)
         bad_log.add(split, bad)
         if distributed.is_main():

@@ -226,6 +226,7 @@ def run_suite(suite: Suite, report_dir: Path, request: RunRequest) -> Summary:
     write_manifest(rows, report_dir / "manifest.csv")
     info = {
         "name": suite.name, "description": suite.description, "notes": suite.notes, "summary": summary.counts(),
+        "endpoints": [endpoint.to_dict() for endpoint in suite.endpoints],
         "details": {"ran": summary.ran, "reused": summary.reused, "resumed": summary.resumed,
                     "skipped": [{"run": label, "reason": why} for label, why in summary.skipped]},
     }

@@ -5,6 +5,9 @@ A suite file (``benchmarks/suites/NAME.yaml``) holds::
     name, description, notes: [..], seeds: [0, 1, 2]
     plugins: [my_package.fer, ./my_method.py]       # optional: modules that register methods or data sets;
                                                     # run only with --allow-plugins or the same --plugin
+    endpoints:                                      # optional: pre-registered contrasts the report computes
+      - {name: eyes, method: OADN, branch: attention, column: "eyes, oracle", against: "eyes, dlib", bar: 1.5,
+         primary: true}
     base: {data: .., model: .., train: ..}          # shared configuration
     methods: {DISPLAY NAME: {config overrides}}     # rows; ``model.pretrained`` states the initialisation
     experiments:                                    # optional; without it the file is one experiment
@@ -34,8 +37,10 @@ from typing import Any, Iterable
 from oadn.common.names import name_problem
 from oadn.common.plugins import plugin_name
 from oadn.config import ConfigError, RunConfig, build_config, load_yaml, merge
+from oadn.report.endpoints import Endpoint
 
-SUITE_KEYS = {"name", "description", "notes", "seeds", "base", "methods", "experiments", "table", "plugins"}
+SUITE_KEYS = {"name", "description", "notes", "seeds", "base", "methods", "experiments", "table", "plugins",
+              "endpoints"}
 EXPERIMENT_KEYS = {"id", "title", "table", "root", "config", "methods", "columns"}
 COLUMN_KEYS = {"name", "dataset", "split", "options", "root", "published_key", "table"}
 
@@ -102,6 +107,8 @@ class Suite:
     path: Path | None = None
     #: plugin modules or .py files (relative to the suite file) that register the suite's methods or data sets
     plugins: list[str] = field(default_factory=list)
+    #: pre-registered contrasts between two columns of the same runs, computed by the report
+    endpoints: list[Endpoint] = field(default_factory=list)
 
 
 def check_keys(values: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -211,7 +218,39 @@ def load_suite(name_or_path: str) -> Suite:
         raise ValueError(f"{where}: experiment ids must be unique, got {ids}")
     return Suite(name=name, description=values.get("description", ""), seeds=list(values.get("seeds", [0])),
                  experiments=experiments, notes=list(values.get("notes", [])), path=path,
-                 plugins=_plugin_list(values.get("plugins"), where))
+                 plugins=_plugin_list(values.get("plugins"), where),
+                 endpoints=_endpoints(values.get("endpoints"), experiments, where))
+
+
+def _endpoints(raw: Any, experiments: list[Experiment], where: str) -> list[Endpoint]:
+    """The suite's endpoints, each naming a method and two columns the suite has."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: endpoints: expected a list of endpoints, got {raw!r}")
+    endpoints = []
+    for number, item in enumerate(raw):
+        at = f"{where}: endpoints[{number}]"
+        try:
+            endpoint = Endpoint.parse(item, at)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        chosen = [e for e in experiments if endpoint.experiment in (None, e.id)]
+        if not chosen:
+            raise ConfigError(f"{at}: experiment {endpoint.experiment!r} is not one of the suite's "
+                              f"({', '.join(e.id for e in experiments)})")
+        methods = {m for e in chosen for m in e.methods}
+        columns = {c.name for e in chosen for c in e.columns}
+        problems = ([f"method {endpoint.method!r} is not one of {sorted(methods)}"] if endpoint.method not in methods
+                    else []) + [f"column {name!r} is not one of {sorted(columns)}"
+                                for name in (endpoint.column, endpoint.against) if name not in columns]
+        if problems:
+            raise ConfigError(f"{at}: " + "; ".join(problems))
+        endpoints.append(endpoint)
+    names = [e.name for e in endpoints]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: endpoint names must be unique, got {names}")
+    return endpoints
 
 
 def _plugin_list(raw: Any, where: str) -> list[str]:

@@ -123,8 +123,8 @@ class PatchGatedUnits(nn.Module):
     def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, units = patches.shape[:2]
         y = self.conv(patches.flatten(1, 2))  # B x (M C) x p x p, unit m in channels [m C, (m + 1) C)
-        psi = torch.relu(self.vector(y.view(batch, units, -1)))
-        pooled = self.attention_conv(y).view(batch, units, self.channels, -1).mean(dim=-1)
+        psi = torch.relu(self.vector(y.reshape(batch, units, -1)))
+        pooled = self.attention_conv(y).reshape(batch, units, self.channels, -1).mean(dim=-1)
         alpha = torch.sigmoid(self.attention_out(torch.relu(self.attention_hidden(pooled))).squeeze(-1).float())
         return alpha[..., None].to(psi.dtype) * psi, alpha
 

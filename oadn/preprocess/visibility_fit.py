@@ -19,11 +19,10 @@ from sklearn.metrics import roc_auc_score
 
 from oadn.common.files import atomic_write, load_torch, save_torch
 from oadn.common.progress import progress_bar
-from oadn.data.faces import BadImageError, FaceSource
-from oadn.data.ibug68 import NUM_LANDMARKS
+from oadn.common.seeding import rng_for
+from oadn.data.faces import FaceSource
 from oadn.data.landmarks.visibility import VisibilityNet, normalise, resize_face, save_model
-from oadn.data.occluders.canvas import points_under
-from oadn.data.occluders.real import image_rng, occlude
+from oadn.data.occlusion import OccludedSource
 
 
 @dataclass
@@ -64,36 +63,31 @@ def degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def make_examples(source: FaceSource, count: int, kinds: list[str], settings: FitSettings, seed: int,
                   probability: float, description: str, progress: bool = True) -> dict[str, np.ndarray]:
-    """``count`` faces drawn from ``source`` (landmarked ones only), occluded with ``probability``."""
-    order = np.random.default_rng(seed).permutation(len(source))
+    """``count`` faces drawn from ``source`` (landmarked ones only), occluded with ``probability`` by one of
+    ``kinds`` over a share of the face between ``settings.area_min`` and ``area_max``, as the ``occluded`` data
+    set pastes them."""
+    order = rng_for(seed, 0, "visibility examples").permutation(len(source))
+    occluded = OccludedSource(source, kinds=tuple(kinds), area=(settings.area_min, settings.area_max),
+                              probability=probability, seed=seed, scores="backend")
     size = settings.image_size
     images, points, visible = [], [], []
     with progress_bar(progress) as bar:
         task = bar.add_task(description, total=count, info="")
-        for index in order:
-            if len(images) == count:
+        for start in range(0, len(order), 256):
+            if len(images) >= count:
                 break
-            try:
-                record = source[int(index)]
-            except BadImageError:
-                continue
-            if record.landmarks[:, 2].max() <= 0:
-                continue  # no landmarks: nothing to learn from
-            rng = image_rng(seed, record.image_id)
-            image, landmarks = record.image, record.landmarks
-            covered = np.zeros(NUM_LANDMARKS, dtype=bool)
-            if rng.random() < probability:
-                kind = kinds[int(rng.integers(0, len(kinds)))]
-                occlusion = occlude(image, landmarks, kind,
-                                    float(rng.uniform(settings.area_min, settings.area_max)), rng)
-                image, covered = occlusion.image, points_under(occlusion.mask, landmarks)
-            face, xy = resize_face(image, landmarks, size)
-            if rng.random() < settings.degrade:
-                face = degrade(face, rng)
-            images.append(face)
-            points.append(xy)
-            visible.append(~covered)
-            bar.advance(task)
+            batch = occluded.read(order[start:start + 256])
+            batch = batch.take(batch.landmarks[..., 2].max(axis=1) > 0)  # no landmarks: nothing to learn from
+            faces = batch.full_images()
+            ids = source.image_ids
+            for k in range(min(len(batch), count - len(images))):
+                face, xy = resize_face(faces[k], batch.landmarks[k], size)
+                if rng_for(seed, 0, "degrade", ids[int(batch.indices[k])]).random() < settings.degrade:
+                    face = degrade(face, rng_for(seed, 1, "degrade", ids[int(batch.indices[k])]))
+                images.append(face)
+                points.append(xy)
+                visible.append(~batch.hidden[k])
+                bar.advance(task)
     if not images:
         raise ValueError(f"{description}: no face with landmarks found")
     return {"images": np.stack(images), "points": np.stack(points).astype(np.float32), "visible": np.stack(visible)}

@@ -69,8 +69,14 @@ class ScoredRow:
     scored_classes: list[str]
     predicted_classes: list[str]  # confusion-matrix columns: scored classes, then any other class predicted
     confusion: np.ndarray  # (scored, predicted) counts
-    #: overall accuracy of each other branch the predictions carry (OADN's ``lab`` and ``frb``), same images
-    branch_accuracy: dict[str, float] = field(default_factory=dict)
+    #: per image, whether each other branch the predictions carry (OADN's ``lab`` and ``frb``) got it right
+    branch_correct: dict[str, np.ndarray] = field(default_factory=dict)
+    #: per image, whether a swapped-in region's class came from another face (``swapped``) and, per branch
+    #: ("prediction" included), whether that branch predicted the donor's class; where predictions carry donors
+    swapped: np.ndarray | None = None
+    donor_hits: dict[str, np.ndarray] = field(default_factory=dict)
+    #: per image, the interest points the method kept, where predictions carry them
+    kept_points: np.ndarray | None = None
     #: images x scored classes: the prediction's probabilities over the scored classes; None when the predictions
     #: file has no ``scores`` column (written before it existed)
     probabilities: np.ndarray | None = None
@@ -92,6 +98,16 @@ class ScoredRow:
     @property
     def accuracy(self) -> float:
         return float(self.correct.mean())
+
+    @property
+    def branch_accuracy(self) -> dict[str, float]:
+        """Overall accuracy of each other branch, on the same images."""
+        return {branch: float(correct.mean()) for branch, correct in self.branch_correct.items()}
+
+    def correct_of(self, branch: str) -> np.ndarray:
+        """Per image, whether ``branch`` ("prediction" = the fused one) got it right; KeyError for a branch the
+        predictions do not carry."""
+        return self.correct if branch == "prediction" else self.branch_correct[branch]
 
     def per_class_accuracy(self) -> dict[str, float]:
         """Recall per scored class; NaN for a class without test images."""
@@ -172,7 +188,8 @@ def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
     if missing:
         raise ValueError(f"{path}: predictions lack column(s) {', '.join(missing)}; expected {', '.join(needed)}")
     branches = [c for c in stored if c.startswith("pred_") and c != "pred_prediction"]
-    columns = needed + branches + (["scores"] if "scores" in stored else [])
+    extras = [c for c in ("scores", "donor", "kept_points") if c in stored]
+    columns = needed + branches + extras
     frame = read_checked(path, lambda p: pd.read_parquet(p, columns=columns), advice)
     classes, scored = list(row["classes"]), list(row["scored_classes"])
     names = np.asarray(classes, dtype=object)
@@ -198,11 +215,14 @@ def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
         scored_classes=scored,
         predicted_classes=predicted,
         confusion=confusion,
-        branch_accuracy={
-            column.removeprefix("pred_"): float(np.mean(names[frame[column].to_numpy()[keep]] == label_names))
-            for column in branches
+        branch_correct={
+            column.removeprefix("pred_"): names[frame[column].to_numpy()[keep]] == label_names for column in branches
         },
         probabilities=_scored_probabilities(frame, keep, classes, scored, path) if "scores" in frame else None,
+        swapped=frame["donor"].to_numpy()[keep] >= 0 if "donor" in frame else None,
+        donor_hits={column.removeprefix("pred_"): (frame[column].to_numpy() == frame["donor"].to_numpy())[keep]
+                    for column in ["pred_prediction", *branches]} if "donor" in frame else {},
+        kept_points=frame["kept_points"].to_numpy()[keep] if "kept_points" in frame else None,
     )
 
 

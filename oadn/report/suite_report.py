@@ -8,6 +8,7 @@ import pandas as pd
 
 from oadn.common.files import read_json
 from oadn.report import html
+from oadn.report.endpoints import Endpoint, donor_rates, endpoint_rows, kept_points
 from oadn.report.figure_names import figure_name, slug
 from oadn.report.manifest import load_manifest
 from oadn.report.output import staged
@@ -180,11 +181,55 @@ def _experiment_section(
     return markdown, latex, body
 
 
+def endpoint_display(rows: pd.DataFrame) -> pd.DataFrame:
+    """The endpoints table as printed: contrast, pooled points with the interval, seeds, verdict."""
+    out = []
+    for row in rows.to_dict("records"):
+        found = row.get("seeds", 0) > 0
+        out.append({
+            "endpoint": row["endpoint"] + (" (primary)" if row["primary"] else ""), "experiment": row["experiment"],
+            "method": row["method"], "branch": row["branch"], "contrast": f"{row['column']} − {row['against']}",
+            "points [95% CI]": f"{row['points']:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]" if found else "-",
+            "per seed": row.get("per_seed", "") if found else "-",
+            "seed std": f"{row['seed_std']:.2f}" if found and pd.notna(row.get("seed_std")) else "-",
+            "positive seeds": f"{row['positive_seeds']}/{row['seeds']}" if found else "-",
+            "faces": int(row["faces"]) if found else 0, "bar": f"+{row['bar_points']:g}",
+            "verdict": row["verdict"],
+        })
+    return pd.DataFrame(out)
+
+
+def _endpoint_parts(endpoints: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Markdown and HTML of the pre-registered endpoints (none when the suite states none)."""
+    if not len(endpoints):
+        return [], []
+    shown = endpoint_display(endpoints)
+    rule = ("met = the pooled contrast reaches the bar, its 95% interval (faces resampled, the same faces for every "
+            "seed, mean over seeds) lies above 0, and most seeds are positive")
+    markdown = ["## Pre-registered endpoints", "", shown.to_markdown(index=False), "", rule + ".", ""]
+    return markdown, ["<h2>Pre-registered endpoints</h2>", html.table(shown), f"<p>{html.escape(rule)}.</p>"]
+
+
+def _analysis_parts(donors: pd.DataFrame, kept: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Markdown and HTML of the donor-class rates and the interest points kept (where the columns carry them)."""
+    markdown, body = [], []
+    if len(donors):
+        title = "Donor-class rate (%): swapped faces predicted as the donor's class, mean over seeds"
+        markdown += [f"## {title}", "", donors.to_markdown(index=False, floatfmt=".2f"), ""]
+        body += [f"<h2>{html.escape(title)}</h2>", html.table(donors.round(2))]
+    if len(kept):
+        title = "Interest points kept per face (mean of 24; % of faces keeping all and none)"
+        markdown += [f"## {title}", "", kept.to_markdown(index=False, floatfmt=".2f"), ""]
+        body += [f"<h2>{html.escape(title)}</h2>", html.table(kept.round(2))]
+    return markdown, body
+
+
 #: what ``run`` writes and the report is rendered from (kept when the report is rendered again)
 SUITE_INPUTS = ("manifest.csv", "suite.json")
 #: files every suite report writes (``run`` checks them before training)
 SUITE_OUTPUTS = ("results.md", "results.tex", "results.csv", "results_by_seed.csv", "per_class.csv", "mcnemar.csv",
-                 "mcnemar_all_pairs.csv", "reliability.csv", "index.html")
+                 "mcnemar_all_pairs.csv", "reliability.csv", "endpoints.csv", "donor_rates.csv", "kept_points.csv",
+                 "index.html")
 
 
 def render_suite_report(report_dir: Path, *, resamples: int = RESAMPLES) -> Path:
@@ -203,15 +248,25 @@ def render_suite_report(report_dir: Path, *, resamples: int = RESAMPLES) -> Path
         summary.mcnemar.to_csv(out / "mcnemar.csv", index=False)
         summary.pairwise.to_csv(out / "mcnemar_all_pairs.csv", index=False)
         summary.reliability.to_csv(out / "reliability.csv", index=False)
+        experiments = list(dict.fromkeys(manifest["experiment"]))
+        endpoints = endpoint_rows([Endpoint(**e) for e in info.get("endpoints", [])], summary.scored, experiments,
+                                  resamples)
+        donors, kept = donor_rates(summary.scored), kept_points(summary.scored)
+        for frame, name in ((endpoints, "endpoints.csv"), (donors, "donor_rates.csv"), (kept, "kept_points.csv")):
+            frame.to_csv(out / name, index=False)
         title = info.get("description") or info.get("name") or str(manifest["suite"].iloc[0])
         notes = _notes(manifest, info, resamples)
-        markdown, latex, body = [f"# {title}", ""], [], []
-        for experiment in dict.fromkeys(manifest["experiment"]):
+        endpoint_markdown, endpoint_body = _endpoint_parts(endpoints)
+        markdown, latex, body = [f"# {title}", "", *endpoint_markdown], [], list(endpoint_body)
+        for experiment in experiments:
             section_markdown, section_latex, section_body = _experiment_section(summary, manifest, experiment,
                                                                                 out / "figures")
             markdown += section_markdown
             latex.append(section_latex)
             body += section_body
+        analysis_markdown, analysis_body = _analysis_parts(donors, kept)
+        markdown += analysis_markdown
+        body += analysis_body
         markdown += ["Notes:", ""] + [f"- {note}" for note in notes]
         (out / "results.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
         (out / "results.tex").write_text("% needs \\usepackage{booktabs}\n" + "\n".join(latex), encoding="utf-8")

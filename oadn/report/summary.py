@@ -47,6 +47,8 @@ class SuiteSummary:
     reliability: pd.DataFrame = field(default_factory=pd.DataFrame)
     confusions: dict[tuple[str, str, str], tuple[np.ndarray, list[str], list[str]]] = field(default_factory=dict)
     missing: list[dict] = field(default_factory=list)  # experiment, column, method, seed, status, reason
+    #: (experiment, column, method) -> seed -> the scored predictions (what endpoints and analyses pair up)
+    scored: dict[tuple[str, str, str], dict[int, ScoredRow]] = field(default_factory=dict)
 
 
 def reference_method(methods: list[str]) -> str | None:
@@ -210,6 +212,7 @@ def summarise_suite(
         }  # fmt: skip
         scored, inits, models, missing = _score_cell(cell, report_dir, base)
         summary.missing += missing
+        summary.scored.update({(experiment, column, method): by_seed for method, by_seed in scored.items()})
         results += [
             {**base, "source": PUBLISHED, "method": pub.method, "pretraining": pub.pretraining,
              "accuracy_pct": pub.accuracy, "published_table": pub.table, "model": pub.model}

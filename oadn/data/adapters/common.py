@@ -20,7 +20,7 @@ from PIL import Image
 
 from oadn.data.faces import BadImageError
 from oadn.data.images import ImageDecodeError, decode_rgb
-from oadn.data.index import CheckReport, OnDiskDatasetAdapter, Problem
+from oadn.data.index import SCANS, CheckReport, OnDiskDatasetAdapter, Problem
 
 #: column a scan adds: "" for a sample the protocol uses, else why the protocol leaves it out
 EXCLUDED = "excluded"
@@ -156,15 +156,26 @@ class FileDatasetAdapter(OnDiskDatasetAdapter):
         Opens no image.
         """
 
+    def scanned(self, root: Path) -> tuple[pd.DataFrame, list[Problem]]:
+        """:meth:`scan` of ``root``; inside :func:`parsed_once`, the first scan's result again."""
+        memo = SCANS.get()
+        if memo is None:
+            return self.scan(Path(root))
+        key = (id(self), str(Path(root).resolve()))
+        if key not in memo:
+            memo[key] = (self, self.scan(Path(root)))  # the adapter is kept: its id stays its own
+        df, problems = memo[key][1]
+        return df, list(problems)
+
     def index(self, root: Path) -> pd.DataFrame:
-        df, problems = self.scan(Path(root))
+        df, problems = self.scanned(Path(root))
         raise_if_errors(problems, self.name)
         return df[df[EXCLUDED] == ""].drop(columns=EXCLUDED).reset_index(drop=True)
 
     def preparation_index(self, root: Path) -> pd.DataFrame:
         """Every image the label files name, including those this protocol's label rule leaves out, so that
         one prepared cache serves all label modes (FERPlus majority, plurality, probability, ...)."""
-        df, problems = self.scan(Path(root))
+        df, problems = self.scanned(Path(root))
         raise_if_errors(problems, self.name)
         return df.drop(columns=EXCLUDED).reset_index(drop=True)
 
@@ -180,7 +191,7 @@ class FileDatasetAdapter(OnDiskDatasetAdapter):
         Counts are over the samples the protocol uses whose image was found (and decoded, when verified).
         """
         try:
-            df, problems = self.scan(Path(root))
+            df, problems = self.scanned(Path(root))
         except FileNotFoundError as error:
             missing = Problem(file=str(error.filename or root), message=str(error))
             return CheckReport(self.name, str(root), counts_table(_empty(), self.splits, self.classes), [missing])

@@ -43,7 +43,7 @@ class RAFDBAffectNet(FileDatasetAdapter):
         frames, problems = [], []
         for source, adapter in self.parts.items():
             part_root = Path(self.roots[source] or Path(root) / source)
-            df, part_problems = adapter.scan(part_root)
+            df, part_problems = adapter.scanned(part_root)
             df = df.assign(image_id=source + "/" + df["image_id"], source=source)
             frames.append(df)
             problems.extend(part_problems)

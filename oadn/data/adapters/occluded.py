@@ -12,7 +12,6 @@ make test sets only; training occluders are drawn anew each epoch.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,6 +20,7 @@ import numpy as np
 from oadn.data.faces import SubsetSource
 from oadn.data.occluders.swap import SWAP_KINDS
 from oadn.data.occlusion import SCORE_MODES, OccludedSource, make_rescorer, parse_kinds
+from oadn.data.prepared.cache import cache_root
 from oadn.data.registry import DatasetAdapter, get_dataset, register_dataset
 
 
@@ -91,14 +91,8 @@ class OccludedDataset(DatasetAdapter):
         if split == "train" and self.train_limit is not None and self.train_limit < len(source):
             keep = np.sort(np.random.default_rng(0).permutation(len(source))[: self.train_limit])
             source = SubsetSource(source, keep)
+        # a test split is painted once and kept beside the prepared caches; training occluders change each epoch
+        store = None if split == "train" else cache_root(options.get("cache_dir")) / "occluded"
         return OccludedSource(source, kinds=self.kinds, area=self.area, probability=self.probability,
                               seed=self.seed, scores=self.scores,
-                              rescorer=make_rescorer(self.scores, self.visibility),
-                              memo_key=None if split == "train" else self._memo_key(split, root, image_size, options))
-
-    def _memo_key(self, split: str, root: Path | None, image_size: int, options: dict[str, Any]) -> str:
-        """What a test split's occluded pixels depend on (not the score mode): its columns share the faces."""
-        return json.dumps({"base": self.base.name, "base_options": self.base_options, "split": split,
-                           "root": str(root), "image_size": image_size, "options": options, "kinds": self.kinds,
-                           "area": self.area, "probability": self.probability, "seed": self.seed},
-                          sort_keys=True, default=str)
+                              rescorer=make_rescorer(self.scores, self.visibility), store_root=store)

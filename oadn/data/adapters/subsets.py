@@ -109,7 +109,7 @@ class ListSubset(FileDatasetAdapter):
                 f"parent protocol: {self.parent.protocol}")
 
     def scan(self, root: Path) -> tuple[pd.DataFrame, list[Problem]]:
-        df, problems = self.parent.scan(Path(root))
+        df, problems = self.parent.scanned(Path(root))
         matched, list_problems = self._match(df[df["split"] == "test"])
         return matched, problems + list_problems
 
@@ -137,7 +137,7 @@ class ListSubset(FileDatasetAdapter):
         return subset, problems
 
     def index(self, root: Path) -> pd.DataFrame:
-        df, problems = self.scan(Path(root))
+        df, problems = self.scanned(Path(root))
         raise_if_errors(problems, self.name)
         list_warnings = [p for p in problems if p.file == str(self.list_file)]
         if list_warnings:

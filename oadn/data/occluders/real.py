@@ -1,17 +1,16 @@
-"""Occluder kinds pasted onto aligned real faces, deterministic per (seed, image), with the mask they cover.
+"""The painters of the occluder kinds pasted onto aligned real faces.
 
 Kinds look like FED-RO's natural occluders: dark sunglasses, pale medical masks, skin-toned hands (``hand``:
-a flat tone; ``skin-hand``: the face's own skin texture), scarves, hair-like strands, plain rectangles and
-textured patches (``OBJECT_KINDS``), plus region-targeted variants
-that put a hand, rectangle or textured patch on the eyes or mouth, or cover a side of the face from its edge
-(``REGION_KINDS``). ``random`` picks one of all of them. Each occluder is drawn at 4x the face's resolution
-from random parameters fixed before drawing, then scaled by a bisection until it covers the requested share of
-the face (the convex hull of the 68 landmarks); the mask, not the kind, decides what is hidden.
+a flat tone; ``skin-hand``: shaded in the face's own skin colour when pasted), scarves, hair-like strands, plain
+rectangles and textured patches (``OBJECT_KINDS``), plus region-targeted variants that put a hand, rectangle or
+textured patch on the eyes or mouth, or cover a side of the face from its edge (``REGION_KINDS``). ``random``
+picks one of all of them. A painter draws one occluder, its random parameters fixed when it is made, at any
+scale; :mod:`oadn.data.occluders.bank` draws them once into sprites on a template face and
+:mod:`oadn.data.occluders.paste` places the sprites on each face.
 """
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
@@ -35,7 +34,6 @@ from oadn.data.ibug68 import (
 )
 from oadn.data.occluders.canvas import (
     Canvas,
-    face_hull,
     placed,
     random_pattern,
     random_skin,
@@ -46,21 +44,13 @@ from oadn.data.occluders.canvas import (
 OBJECT_KINDS: tuple[str, ...] = ("sunglasses", "mask", "hand", "scarf", "hair", "rect", "texture", "skin-hand")
 REGION_KINDS: tuple[str, ...] = ("eyes", "mouth", "upper", "lower", "left", "right")
 KINDS: tuple[str, ...] = OBJECT_KINDS + REGION_KINDS + ("random",)
-SUPERSAMPLE = 4
+#: kinds drawn in grey shading and coloured by the face's own skin when pasted
+OWN_SKIN_KINDS: tuple[str, ...] = ("skin-hand",)
 #: the jaw below the ears, where a medical mask's lower edge runs
 LOWER_JAW = JAW[3:14]
 #: cheek regions, between the jaw, the nose and the mouth corner on each side
 _RIGHT_CHEEK = np.concatenate([JAW[2:5], [NOSE_BOTTOM[0], MOUTH_CORNERS[0]]])
 _LEFT_CHEEK = np.concatenate([JAW[12:15], [NOSE_BOTTOM[-1], MOUTH_CORNERS[1]]])
-
-
-@dataclass
-class Occlusion:
-    """A face with an occluder pasted on: the new image and the bool mask of covered pixels."""
-
-    image: np.ndarray
-    mask: np.ndarray
-    kind: str
 
 
 @dataclass
@@ -70,7 +60,6 @@ class Frame:
     points: np.ndarray  # 68 x 2
     unit: float  # distance between the eye centres
     size: int
-    image: Image.Image  # the face itself, enlarged to the drawing resolution
 
     def centre(self, idx: np.ndarray) -> np.ndarray:
         return self.points[idx].mean(axis=0)
@@ -119,25 +108,22 @@ def _medical_mask(rng: np.random.Generator, frame: Frame) -> Painter:
     return paint
 
 
-def _own_skin(rng: np.random.Generator, frame: Frame) -> Image.Image:
-    """The face's own skin as a texture: the cheek under the hand's centre, blurred and re-lit, so a hand has the
-    face's tone and grain (as in real photographs) rather than a flat colour."""
-    from PIL import ImageEnhance, ImageFilter
+def _skin_shading(rng: np.random.Generator, frame: Frame) -> Image.Image:
+    """Grey shading around mid-grey (128), blurred noise: a hand that takes the face's own skin colour when it is
+    pasted (:mod:`oadn.data.occluders.paste` multiplies it by the colour of the face's cheek)."""
+    from PIL import ImageFilter
 
-    cheek = frame.centre(_RIGHT_CHEEK) if rng.random() < 0.5 else frame.centre(_LEFT_CHEEK)
-    shift = (frame.size / 2 - cheek).round().astype(int)
-    arr = np.roll(np.asarray(frame.image), (int(shift[1]), int(shift[0])), axis=(0, 1))
-    centre = Image.fromarray(arr).crop((frame.size // 2 - frame.size // 8, frame.size // 2 - frame.size // 8,
-                                        frame.size // 2 + frame.size // 8, frame.size // 2 + frame.size // 8))
-    tile = centre.resize((frame.size, frame.size), Image.BICUBIC).filter(ImageFilter.GaussianBlur(rng.uniform(1, 4)))
-    return ImageEnhance.Brightness(tile).enhance(rng.uniform(0.8, 1.2))
+    cells = int(rng.integers(6, 14))
+    noise = 128 + 40 * (rng.random((cells, cells)) - 0.5)
+    tile = Image.fromarray(noise.astype(np.uint8)).resize((frame.size, frame.size), Image.BICUBIC)
+    return tile.filter(ImageFilter.GaussianBlur(rng.uniform(1, 4))).convert("RGB")
 
 
 def _hand(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = None, own_skin: bool = False) -> Painter:
-    """A palm with four fingers and a thumb, pointing any way: skin-toned, or (``own_skin``) textured with the
-    face's own skin."""
-    col = tuple(np.minimum(random_skin(rng), 255).astype(int).tolist())
-    pattern = _own_skin(rng, frame) if own_skin else None
+    """A palm with four fingers and a thumb, pointing any way: skin-toned, or (``own_skin``) grey shading that
+    takes the face's own skin colour when pasted."""
+    col = (128, 128, 128) if own_skin else tuple(np.minimum(random_skin(rng), 255).astype(int).tolist())
+    pattern = _skin_shading(rng, frame) if own_skin else None
     shade = tuple(int(v * 0.8) for v in col)
     where = centre if centre is not None else frame.points[int(rng.integers(0, NUM_LANDMARKS))]
     phi, thumb, length = rng.uniform(0, 2 * np.pi), rng.choice([-1.0, 1.0]), rng.uniform(0.9, 1.2)
@@ -292,64 +278,8 @@ _PAINTERS: dict[str, Callable[[np.random.Generator, Frame], Painter]] = {
 }
 
 
-def _painter(kind: str, rng: np.random.Generator, frame: Frame) -> Painter:
+def painter(kind: str, rng: np.random.Generator, frame: Frame) -> Painter:
+    """One occluder of ``kind`` with its random parameters drawn from ``rng``, to draw at any scale."""
     if kind not in _PAINTERS:
         raise ValueError(f"unknown occluder kind {kind!r}; expected one of {', '.join(KINDS)}")
     return _PAINTERS[kind](rng, frame)
-
-
-def image_rng(seed: int, image_id: str, epoch: int = 0) -> np.random.Generator:
-    """The generator for one (seed, image, epoch): the same occluder every time, independent of load order; a
-    training face draws a new one each epoch (epoch 0 is the test sets' one draw)."""
-    key = [int(seed), zlib.crc32(image_id.encode())]
-    return np.random.default_rng(key + [int(epoch)] if epoch else key)
-
-
-def occlude(
-    image: np.ndarray, landmarks: np.ndarray, kind: str, area: float | None, rng: np.random.Generator
-) -> Occlusion:
-    """Paste one occluder of ``kind`` covering about ``area`` of the face (share of the landmark hull).
-
-    ``image``: H x W x 3 uint8 aligned face; ``landmarks``: 68 x (2|3) in its pixels. ``area=None`` skips the
-    search and draws the occluder at a random scale (one drawing instead of about ten: for augmentation).
-    """
-    if area is not None and not 0.0 < area < 1.0:
-        raise ValueError(f"occluder area must be a share of the face in (0, 1), got {area}")
-    if kind == "random":
-        kind = KINDS[int(rng.integers(0, len(KINDS) - 1))]
-    size = image.shape[0]
-    big = size * SUPERSAMPLE
-    points = np.asarray(landmarks, dtype=np.float64)[:, :2] * SUPERSAMPLE + (SUPERSAMPLE - 1) / 2
-    unit = float(np.linalg.norm(points[RIGHT_EYE].mean(axis=0) - points[LEFT_EYE].mean(axis=0))) or big / 4
-    frame = Frame(points, unit, big, Image.fromarray(image).resize((big, big), Image.BICUBIC))
-    paint = _painter(kind, rng, frame)
-
-    def render(s: float) -> tuple[Canvas, np.ndarray]:
-        layer = Canvas.blank(big)
-        paint(layer, frame, s)
-        alpha = np.asarray(layer.coverage.resize((size, size), Image.BOX), dtype=np.float32) / 255.0
-        return layer, alpha
-
-    layer, alpha = render(float(rng.uniform(0.5, 1.5)) if area is None else _scale_for(area, render, landmarks, size))
-    colours = np.asarray(layer.colour.resize((size, size), Image.BOX), dtype=np.float32)
-    if np.ptp(image.astype(np.int16), axis=-1).max() == 0:  # a grey face (FER2013) gets a grey occluder
-        colours = np.repeat(colours @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32), 3, axis=-1)
-    out = image.astype(np.float32) * (1 - alpha[..., None]) + colours * alpha[..., None]
-    return Occlusion(np.clip(out + 0.5, 0, 255).astype(np.uint8), alpha >= 0.5, kind)
-
-
-def _scale_for(area: float, render, landmarks: np.ndarray, size: int) -> float:
-    """The occluder scale that covers ``area`` of the face hull (bisection: coverage grows with the scale)."""
-    hull = face_hull(np.asarray(landmarks, dtype=np.float64), size)
-    hull_area = max(int(hull.sum()), 1)
-
-    def coverage(s: float) -> float:
-        return float(((render(s)[1] >= 0.5) & hull).sum() / hull_area)
-
-    lo, hi = 0.0, 2.0
-    while coverage(hi) < area and hi < 16:  # a thin kind (hair, sunglasses) needs a larger scale
-        lo, hi = hi, 2 * hi
-    for _ in range(8):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if coverage(mid) < area else (lo, mid)
-    return hi

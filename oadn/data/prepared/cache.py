@@ -78,6 +78,8 @@ class ForeignChunkError(RuntimeError):
 
 
 CACHE_FORMAT = 1
+#: cache directory -> (chunk signature, its whole read): the last whole read of each cache in this process
+_WHOLE_READS: dict[str, tuple[tuple, pd.DataFrame]] = {}
 
 
 def cache_root(cache_dir: Path | None = None) -> Path:
@@ -166,9 +168,21 @@ class PreparedCache:
 
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The latest row of every image written so far (empty frame with the schema's columns when none);
-        ``columns`` (image_id is always included) keeps the others in arrow, unconverted."""
+        ``columns`` (image_id is always included) keeps the others in arrow, unconverted. A whole read is kept per
+        process while no chunk changes (a run opens several splits of one cache)."""
         names = None if columns is None else ["image_id", *(c for c in columns if c != "image_id")]
         paths = self.chunk_paths()
+        if names is None:
+            try:
+                signature = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+            except OSError:  # a chunk replaced meanwhile: read what is there now, keep nothing
+                return self._read(self.chunk_paths(), None)
+            if _WHOLE_READS.get(str(self.directory), (None,))[0] != signature:
+                _WHOLE_READS[str(self.directory)] = (signature, self._read(paths, None))
+            return _WHOLE_READS[str(self.directory)][1].copy()
+        return self._read(paths, names)
+
+    def _read(self, paths: list[Path], names: list[str] | None) -> pd.DataFrame:
         if not paths:
             empty = SCHEMA.empty_table()
             return to_frame(empty if names is None else empty.select(names))

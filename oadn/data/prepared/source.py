@@ -1,7 +1,8 @@
 """Reading a prepared cache back as a :class:`~oadn.data.faces.FaceSource` (what training and evaluation see).
 
 Images are read from the user's copy and rendered through the cached alignment transform at the requested
-size; landmarks come from the cache, moved to that size. Labels come from the adapter index.
+size once, into a face store beside the cache (:mod:`oadn.data.prepared.store`); a batch is then a slice of it.
+Landmarks come from the cache, moved to that size. Labels come from the adapter index.
 
 Images that failed preparation follow ``policy``:
 - ``keep-invisible`` (default; never changes the number of evaluated images): a face that was not found or
@@ -21,14 +22,16 @@ import numpy as np
 import pandas as pd
 
 from oadn.common.commands import command_line
+from oadn.common.seeding import item_keys
 from oadn.data.aligned_frame import rescale_points, rescale_transform, warp_image
-from oadn.data.faces import BadImageError, FaceRecord, soft_targets
+from oadn.data.faces import FaceBatch, FaceSource, soft_target_array
 from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.images import ImageDecodeError, decode_rgb
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.landmarks.base import canonical_spec
 from oadn.data.prepared.audit import require_root
 from oadn.data.prepared.cache import DamagedChunkError, PreparedCache, cache_root, changed_mask, transform_matrix
+from oadn.data.prepared.store import FaceStore, store_key
 
 POLICIES = ("keep-invisible", "drop")
 
@@ -69,20 +72,21 @@ def prepare_command_line(dataset: str, root: Path, *, landmarks: str | None = No
     return command_line(*parts)
 
 
-class PreparedFaces:
+class PreparedFaces(FaceSource):
     """What every split read from a preparation (a cache, a pack) holds per face, as arrays built once so that
-    reading an item (the loader's hot path) costs no pandas row lookup: id, label, soft target, landmarks at
-    ``image_size``, and why a face is unreadable. Subclasses add where the pixels come from."""
+    reading a batch (the loader's hot path) is a few slices: id, key, label, soft target, landmarks at
+    ``image_size``, and why a face is unreadable. Subclasses say where the pixels come from."""
 
     def __init__(self, classes: Sequence[str], table: pd.DataFrame, landmarks: np.ndarray, image_size: int):
         self.classes = tuple(classes)
         self.image_size = image_size
         self._ids = table["image_id"].astype(str).tolist()
+        self._keys = item_keys(self._ids)
         self._labels = table["label"].to_numpy(np.int64)
         self._unreadable = (table["status"] == "unreadable").to_numpy()
         self._reasons = table["reason"].fillna("").astype(str).tolist()
-        self._landmarks = landmarks
-        self._soft = soft_targets(table)
+        self._landmarks = np.ascontiguousarray(landmarks, dtype=np.float32)
+        self._soft = soft_target_array(table)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -95,22 +99,45 @@ class PreparedFaces:
     def image_ids(self) -> Sequence[str]:
         return self._ids
 
-    def _record(self, index: int, image: np.ndarray, frame: int | None = None) -> FaceRecord:
-        return FaceRecord(
-            image=image,
-            landmarks=self._landmarks[index].copy(),
-            label=int(self._labels[index]),
-            image_id=self._ids[index],
-            soft_target=self._soft[index],
-            frame=frame,
+    def _path(self, index: int) -> str:
+        """Where face ``index`` comes from, for messages about it."""
+        raise NotImplementedError
+
+    def _pixels(self, indices: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+        """B x S x S x C uint8 of faces ``indices``, and the ones among them that failed to decode now (index ->
+        reason; their rows are left out of the array)."""
+        raise NotImplementedError
+
+    def _failed(self, indices: np.ndarray) -> np.ndarray:
+        """Bools: which of ``indices`` cannot be read."""
+        return self._unreadable[indices]
+
+    def _reason(self, index: int) -> str:
+        return self._reasons[index]
+
+    def read(self, indices: np.ndarray, epoch: int = 0) -> FaceBatch:
+        indices = np.asarray(indices, dtype=np.int64)
+        failed = self._failed(indices)
+        bad = [(self._ids[i], self._path(i), self._reason(i)) for i in indices[failed]]
+        good = indices[~failed]
+        images, failures = self._pixels(good)
+        if failures:
+            bad += [(self._ids[i], self._path(i), why) for i, why in failures.items()]
+            good = good[~np.isin(good, list(failures))]
+        return FaceBatch(
+            images=images, landmarks=self._landmarks[good], labels=self._labels[good], indices=good,
+            keys=self._keys[good], frame=self.image_size,
+            soft_targets=None if self._soft is None else self._soft[good], bad=bad,
         )
 
 
 class PreparedSource(PreparedFaces):
-    """One split of a prepared data set, as aligned faces at ``image_size``: each image read from the user's copy
-    and warped through its cached alignment transform."""
+    """One split of a prepared data set, as aligned faces at ``image_size``: each image decoded from the user's
+    copy and warped through its cached alignment transform once, into a face store (:mod:`.store`); with
+    ``store=False`` (``data.split_options``), decoded and warped at every read instead, which costs no disk."""
 
-    def __init__(self, classes: Sequence[str], table: pd.DataFrame, reference_size: int, image_size: int):
+    def __init__(self, classes: Sequence[str], table: pd.DataFrame, reference_size: int, image_size: int,
+                 cache_directory: Path, store: bool = True):
         points = np.stack([np.array(table[c].tolist(), dtype=np.float32) for c in ("x", "y", "score")], axis=-1)
         landmarks = rescale_points(points.reshape(-1, NUM_LANDMARKS, 3), reference_size, image_size)
         super().__init__(classes, table, landmarks, image_size)
@@ -122,16 +149,43 @@ class PreparedSource(PreparedFaces):
             rescale_transform(transform_matrix(row), reference_size, image_size)
             for row in table[["transform"]].to_dict("records")
         ]
+        stats = table.reindex(columns=["file_size", "file_mtime_ns"]).astype(object).where(lambda t: t.notna())
+        key_rows = list(zip(self._paths, stats["file_size"].tolist(), stats["file_mtime_ns"].tolist(),
+                            self.statuses, (m.round(9).tolist() for m in self._matrices)))
+        self.store = FaceStore(cache_directory, self._paths, self._matrices, self._unreadable, image_size,
+                               key_rows) if store else None
+        self._fingerprint = f"prepared:{cache_directory}|{store_key(key_rows, image_size)}"
 
-    def __getitem__(self, index: int) -> FaceRecord:
-        image_id, path = self._ids[index], self._paths[index]
-        if self._unreadable[index]:
-            raise BadImageError(image_id, path, self._reasons[index])
-        try:
-            image = decode_rgb(path)
-        except ImageDecodeError as err:
-            raise BadImageError(image_id, path, err.reason) from err
-        return self._record(index, warp_image(image, self._matrices[index], self.image_size))
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def _path(self, index: int) -> str:
+        return self._paths[index]
+
+    def _failed(self, indices: np.ndarray) -> np.ndarray:
+        failed = self._unreadable[indices]
+        if self.store is not None:
+            self.store.images  # rendered on first use, which also says which faces failed to decode
+            failed = failed | np.isin(indices, list(self.store.bad))
+        return failed
+
+    def _reason(self, index: int) -> str:
+        if self.store is not None and index in self.store.bad:
+            return self.store.bad[index]
+        return self._reasons[index]
+
+    def _pixels(self, indices: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+        if self.store is not None:
+            return np.asarray(self.store.images[indices]), {}
+        faces, failures = [], {}
+        for index in indices:
+            try:
+                faces.append(warp_image(decode_rgb(self._paths[index]), self._matrices[index], self.image_size))
+            except ImageDecodeError as err:
+                failures[int(index)] = err.reason
+        size = self.image_size
+        return (np.stack(faces) if faces else np.zeros((0, size, size, 3), np.uint8)), failures
 
 
 @dataclass(frozen=True)
@@ -145,6 +199,9 @@ class ReadOptions:
     align: str | None = None
     #: what happens to faces that failed preparation: keep-invisible or drop (see the module docstring)
     policy: str = "keep-invisible"
+    #: keep the aligned faces decoded once in a memory-mapped store beside the cache (False: decode and warp at
+    #: every read, which costs no disk; a pack always reads from its own array)
+    store: bool = True
 
     @classmethod
     def parse(cls, kind: str, options: dict[str, Any]) -> "ReadOptions":
@@ -175,7 +232,7 @@ def open_prepared_split(
     table = prepared_rows(cache, rows, command, f" of split {split!r}")
     if read.policy == "drop":
         table = table[table["status"] == "ok"]
-    return PreparedSource(adapter.classes, table, meta["reference_size"], image_size)
+    return PreparedSource(adapter.classes, table, meta["reference_size"], image_size, cache.directory, read.store)
 
 
 def prepared_rows(cache: PreparedCache, rows: pd.DataFrame, command: str, of: str = "") -> pd.DataFrame:

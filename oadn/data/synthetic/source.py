@@ -2,9 +2,9 @@
 :mod:`oadn.data.adapters.synthetic`).
 
 Item ``i`` of a split is a pure function of ``(seed, split, i)``: the face is drawn from its own generator
-``default_rng([seed, split_code, i])``, so items can be produced alone, in any order, in any DataLoader worker;
-its occluders and detector noise from a second, ``default_rng([seed, split_code, i, epoch, 1])``, so a
-training face is occluded anew each epoch (tests read epoch 0) and a resumed run replays the same draws.
+(:func:`oadn.common.seeding.rng_for`), so items can be produced alone, in any order, in any DataLoader worker;
+its occluders and detector noise from a second one of ``(seed, epoch, split, i)``, so a training face is
+occluded anew each epoch (tests read epoch 0) and a resumed run replays the same draws.
 Labels come from a counter-based hash instead, balanced in blocks of seven, so they are known without drawing.
 """
 
@@ -14,7 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from oadn.data.faces import FaceRecord
+from oadn.common.seeding import item_keys, rng_for, splitmix64
+from oadn.data.faces import FaceBatch, FaceRecord, FaceSource, stack_records
 from oadn.data.labels import BASIC_CLASSES
 from oadn.data.occluders.canvas import Canvas, points_well_under
 from oadn.data.occluders.synthetic import OCCLUDER_KINDS, FaceFrame, draw_occluders
@@ -24,26 +25,19 @@ from oadn.data.synthetic.shape import expression_weights, sample_geometry
 #: split name -> the code that separates its random streams (splits never share an item)
 SPLIT_CODES: dict[str, int] = {"train": 0, "test_clean": 1, "test_occluded": 2}
 _NUM_CLASSES = len(BASIC_CLASSES)
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser on a uint64 array (wrapping arithmetic): a cheap, well-mixed hash."""
-    z = (x + np.uint64(0x9E3779B97F4A7C15)) & _M64
-    z = ((z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _M64
-    z = ((z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _M64
-    return z ^ (z >> np.uint64(31))
+#: bump when the drawing of faces changes (files derived from synthetic faces are keyed by it)
+DRAWING_VERSION = 2
 
 
 def balanced_labels(seed: int, split_code: int, size: int) -> np.ndarray:
     """Labels for items 0..size-1: each block of seven consecutive items is a random permutation of the classes."""
     blocks = -(-size // _NUM_CLASSES)
-    base = _splitmix64(np.array([seed * 16 + split_code], dtype=np.uint64))
-    keys = _splitmix64(base ^ np.arange(blocks * _NUM_CLASSES, dtype=np.uint64))
+    base = splitmix64(np.array([seed * 16 + split_code], dtype=np.uint64))
+    keys = splitmix64(base ^ np.arange(blocks * _NUM_CLASSES, dtype=np.uint64))
     return np.argsort(keys.reshape(blocks, _NUM_CLASSES), axis=1).ravel()[:size].astype(np.int64)
 
 
-class SyntheticFaces:
+class SyntheticFaces(FaceSource):
     """A split of procedurally drawn faces of the seven basic expressions, with scored iBUG-68 landmarks.
 
     occlusion: probability that a face gets occluders (0 for a clean split, 1 for an occluded one).
@@ -84,17 +78,24 @@ class SyntheticFaces:
     def __len__(self) -> int:
         return self.size
 
-    def __getitem__(self, index: int) -> FaceRecord:
-        return self.epoch_record(index, 0)
+    def read(self, indices: np.ndarray, epoch: int = 0) -> FaceBatch:
+        indices = np.asarray(indices, dtype=np.int64)
+        records = [self.draw(int(i), epoch) for i in indices]
+        return stack_records(records, indices, item_keys([r.image_id for r in records]), self.image_size)
 
-    def epoch_record(self, index: int, epoch: int) -> FaceRecord:
+    @property
+    def fingerprint(self) -> str:
+        return (f"synthetic:v{DRAWING_VERSION}|seed {self.seed}|{self.split}|{self.size}|{self.image_size}|"
+                f"{self.occlusion}|{self.targeted}|{','.join(self.occluder_kinds)}|{self.frontal}")
+
+    def draw(self, index: int, epoch: int) -> FaceRecord:
         """Item ``index`` with the occluders of ``epoch`` (see the module docstring)."""
         if not -self.size <= index < self.size:
             raise IndexError(f"index {index} out of range for {self.size} synthetic faces")
         index = int(index) % self.size
         label = int(self._labels[index])
-        rng = np.random.default_rng([self.seed, self._code, index])
-        occluders = np.random.default_rng([self.seed, self._code, index, int(epoch), 1])
+        rng = rng_for(self.seed, 0, "synthetic face", self._code, index)
+        occluders = rng_for(self.seed, epoch, "synthetic occluders", self._code, index)
         n = self.image_size
         geom = sample_geometry(rng, self._au_rows[label], n, frontal=self.frontal)
         img, points, unit = draw_face(rng, geom, n)
