@@ -203,6 +203,7 @@ ADDED_KEYS: dict[str, tuple[int, Any]] = {
     "train.schedule": (1, "step"),
     "train.warmup_epochs": (1, 0),
     "train.compile": (1, False),  # before train.compile no step was compiled
+    "train.cpu_amp": (1, False),  # before train.cpu_amp a CPU step ran in fp32 (amp acted on CUDA only)
     "train.loggers": (1, []),  # before the TensorBoard logger: history.jsonl only
 }
 
