@@ -11,6 +11,7 @@ time read the roles from here (:func:`keys_with_role`) instead of keeping their 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
@@ -21,6 +22,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from oadn import __version__
+from oadn.common import yaml_data
 from oadn.common.names import relative_path_problem
 
 # What a setting is for. Every field has one (WEIGHTS unless it says otherwise); a mapping field may give some of
@@ -166,6 +169,13 @@ class TrainConfig:
     loggers: list[str] = field(default_factory=list, metadata=role(LOCATION))
 
 
+#: the tool that writes new runs, recorded in each (``written_by``)
+WRITTEN_BY = f"oadn-bench {__version__}"
+#: the configuration format this version writes (``config_version``). Raise it when a field is added, and give
+#: the field a row in ADDED_KEYS. Runs from before the format was recorded are format 0.
+CONFIG_VERSION = 1
+
+
 @dataclass
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
@@ -173,6 +183,29 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     #: the run's display name (default run directory ``runs/<name>``)
     name: str = field(default="run", metadata=role(LABEL))
+    #: who wrote the run; None for runs from before it was recorded (a record: not part of the identity)
+    written_by: str | None = field(default=WRITTEN_BY, metadata=role(LABEL))
+    #: the configuration format of the version that wrote the run; what a key missing from an older run's
+    #: config.yaml stood for is read from ADDED_KEYS by it (a record: not part of the identity)
+    config_version: int = field(default=CONFIG_VERSION, metadata=role(LABEL))
+
+
+#: keys added after runs were first written: dotted key -> (the config_version that added it, the value every
+#: run written before it used). A run's config.yaml lacking such a key, written before the key existed, is run
+#: with that value; a missing key without a row here refuses the run (today's default is never assumed).
+ADDED_KEYS: dict[str, tuple[int, Any]] = {
+    "data.random_shift": (1, 0.0),  # the strong-baseline options: before them no shift, crop or erasing
+    "data.random_crop_area": (1, 1.0),
+    "data.random_erasing": (1, 0.0),
+    "model.lab_pooling": (1, "mean"),  # before the pooling change the attention branch took the plain mean
+    "model.options": (1, {}),  # before plugins no method had settings of its own
+    "train.optimizer": (1, "sgd"),  # before the strong-baseline options: SGD, the step schedule, no warm-up
+    "train.schedule": (1, "step"),
+    "train.warmup_epochs": (1, 0),
+    "train.compile": (1, False),  # before train.compile no step was compiled
+    "train.cpu_amp": (1, False),  # before train.cpu_amp a CPU step ran in fp32 (amp acted on CUDA only)
+    "train.loggers": (1, []),  # before the TensorBoard logger: history.jsonl only
+}
 
 
 def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
@@ -245,8 +278,24 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
 _NESTED = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
+def non_finite(value: Any, where: str) -> list[str]:
+    """``key = value`` for every infinite or NaN number in ``value``, mappings and lists included."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{where} = {value!r}"]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in non_finite(item, f"{where}.{key}")]
+    if isinstance(value, (list, tuple)):
+        return [found for i, item in enumerate(value) for found in non_finite(item, f"{where}[{i}]")]
+    return []
+
+
 def config_from_dict(values: dict[str, Any], where: str = "config") -> RunConfig:
-    """Build a RunConfig from a nested mapping, rejecting unknown keys, wrong types and values out of range."""
+    """Build a RunConfig from a nested mapping, rejecting unknown keys, wrong types, values out of range and
+    any number that is not finite (a range check such as lr > 0 lets .inf through; no setting means it)."""
+    infinite = non_finite(values or {}, where)
+    if infinite:
+        raise ConfigError(f"{'; '.join(infinite)}: expected a finite number (.inf and .nan are refused everywhere "
+                          "in a configuration)")
     config = _from_dict(RunConfig, values or {}, where)
     check_ranges(config, where)
     return config
@@ -300,6 +349,8 @@ def _problems(config: RunConfig) -> list[tuple[str, object, str]]:
          " or ".join(SELECT_METRICS)),
         ("train.loggers", train.loggers, set(train.loggers) <= set(LOGGERS) and len(set(train.loggers)) ==
          len(train.loggers), f"a list of loggers without repeats, each one of: {', '.join(LOGGERS)}"),
+        ("config_version", config.config_version, 0 <= config.config_version <= CONFIG_VERSION,
+         f"a configuration format this version reads, 0 to {CONFIG_VERSION} (a newer oadn-bench wrote it?)"),
     ]
     return [(key, value, expected) for key, value, ok, expected in checks if not ok]
 
@@ -332,7 +383,7 @@ def parse_override(text: str) -> dict[str, Any]:
     if not all(parts):
         raise ConfigError(f"override {text!r}: empty key component")
     try:
-        value: Any = yaml.safe_load(raw) if raw.strip() else None
+        value: Any = yaml_data.load(raw) if raw.strip() else None
     except yaml.YAMLError as err:
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(
@@ -345,10 +396,10 @@ def parse_override(text: str) -> dict[str, Any]:
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    """A YAML mapping from ``path``; errors name the file and line."""
+    """A YAML mapping from ``path``; errors (a key given twice among them) name the file and line."""
     try:
         with open(path) as fh:
-            values = yaml.safe_load(fh) or {}
+            values = yaml_data.load(fh) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -367,7 +418,50 @@ def build_config(
         values = merge(values, load_yaml(Path(path)))
     for text in overrides:
         values = merge(values, parse_override(text))
-    return config_from_dict(values)
+    # a new run is written by this version, whatever a copied config.yaml says
+    return config_from_dict({**values, "written_by": WRITTEN_BY, "config_version": CONFIG_VERSION})
+
+
+def _field_keys() -> list[str]:
+    """Every dotted field key of a RunConfig (``data.name``, ..., ``config_version``), in declaration order."""
+    out = []
+    for item in dataclasses.fields(RunConfig):
+        if item.name in _NESTED:
+            out += [f"{item.name}.{sub.name}" for sub in dataclasses.fields(_NESTED[item.name])]
+        else:
+            out.append(item.name)
+    return out
+
+
+def run_config_from_dict(values: dict[str, Any], where: str) -> RunConfig:
+    """A run's saved configuration, as the version that wrote it ran it: a key added after that version
+    (ADDED_KEYS) takes the value that version used; any other missing key is a ConfigError naming it, so an
+    older run is never evaluated or resumed under today's default."""
+    values = copy.deepcopy(dict(values or {}))
+    version = values.setdefault("config_version", 0)  # runs from before the format was recorded
+    values.setdefault("written_by", None)
+    if type(version) is not int:
+        raise ConfigError(f"{where}: config_version = {version!r}: expected an integer")
+    unknown = []
+    for key in _field_keys():
+        *parents, leaf = key.split(".")
+        node = values
+        for part in parents:
+            node = node.setdefault(part, {}) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf in node:
+            continue
+        added = ADDED_KEYS.get(key)
+        if added is not None and version < added[0]:
+            node[leaf] = copy.deepcopy(added[1])
+        else:
+            unknown.append(key)
+    if unknown:
+        raise ConfigError(
+            f"{where}: {', '.join(unknown)} missing, and what the version that wrote this run (configuration format "
+            f"{version}) used for {'it' if len(unknown) == 1 else 'them'} is not known; refusing to run it under "
+            f"today's default: restore the key(s) from a backup, or train the run again"
+        )
+    return config_from_dict(values, where)
 
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:

@@ -20,3 +20,11 @@ TINY_OVERRIDES = [
 
 def tiny_config(*extra: str) -> RunConfig:
     return build_config(overrides=TINY_OVERRIDES + list(extra))
+
+
+def one_named_line(result, code: int) -> str:
+    """The output of a CLI ``result`` that ended with exit status ``code`` and one named error line, no traceback;
+    its words joined by single spaces (rich wraps long lines)."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output and result.output.count("error:") == 1, result.output
+    return " ".join(result.output.split())

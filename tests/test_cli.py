@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from helpers import TINY_OVERRIDES
 from oadn.cli import app
+from oadn.report.figure_names import figure_name
 
 runner = CliRunner()
 
@@ -79,9 +80,9 @@ def test_run_suite_writes_table_and_confusion_matrices(tmp_path):
     assert "| OADN" in table and "| Baseline" in table and "±" in table
     assert "test_occluded (n=28) mean-class acc %" in table
     figures = tmp_path / "report" / "figures"
-    for method in ("oadn", "baseline"):
-        for split in ("test-clean", "test-occluded"):
-            assert (figures / f"confusion_mini_{split}_{method}.png").stat().st_size > 1000
+    for method in ("OADN", "Baseline"):
+        for split in ("test_clean", "test_occluded"):
+            assert (figures / figure_name("confusion", "mini", split, method)).stat().st_size > 1000
     assert "data:image/png;base64," in (tmp_path / "report" / "index.html").read_text()
     results = pd.read_csv(tmp_path / "report" / "results.csv")
     clean = results[results.column == "test_clean"].set_index("method")

@@ -39,7 +39,8 @@ def test_roles_say_what_identity_resume_and_evaluation_may_ignore_or_change():
     location = {"data.root", "data.split_options.cache_dir", "data.num_workers", "train.device",
                 "train.eval_batch_size", "train.loggers"}
     optimiser = {"train.lr", "train.momentum", "train.weight_decay", "train.lr_milestones", "train.lr_gamma"}
-    assert set(keys_with_role(LOCATION)) == location and keys_with_role(LABEL) == ("name",)
+    assert set(keys_with_role(LOCATION)) == location
+    assert keys_with_role(LABEL) == ("name", "written_by", "config_version")
     assert set(keys_with_role(OPTIMISER)) == optimiser and keys_with_role(DURATION) == ("train.epochs",)
     assert keys_with_role(TEST_TIME) == ("model.threshold", "model.sigma")
     weights = set(keys_with_role(WEIGHTS))
@@ -54,7 +55,8 @@ def test_the_readers_of_the_roles_use_them():
     from oadn.engine.resume import OPTIMISER_KEYS, RESUMABLE_KEYS
     from oadn.experiments.identity import NOT_IDENTITY_KEYS
 
-    assert set(NOT_IDENTITY_KEYS) == {"name", "data.root", "data.split_options.cache_dir", "data.num_workers",
-                                      "train.device", "train.eval_batch_size", "train.loggers"}
-    assert set(RESUMABLE_KEYS) == set(NOT_IDENTITY_KEYS) - {"name"} | set(OPTIMISER_KEYS) | {"train.epochs"}
+    labels = {"name", "written_by", "config_version"}
+    assert set(NOT_IDENTITY_KEYS) == labels | {"data.root", "data.split_options.cache_dir", "data.num_workers",
+                                               "train.device", "train.eval_batch_size", "train.loggers"}
+    assert set(RESUMABLE_KEYS) == set(NOT_IDENTITY_KEYS) - labels | set(OPTIMISER_KEYS) | {"train.epochs"}
     assert TEST_TIME_MODEL_KEYS == ("threshold", "sigma")

@@ -101,7 +101,7 @@ def test_train_evaluate_and_suite_with_a_plugin_method(tmp_path, isolated):
                                      "methods": {"Mine": {"model": {"name": "mlp-head"}},
                                                  "Baseline": {"model": {"name": "baseline"}}}}))
     result = runner.invoke(app, ["run", "--suite", str(suite), "--runs-root", str(tmp_path / "runs"),
-                                 "--report-dir", str(tmp_path / "report"), "--no-progress"])
+                                 "--report-dir", str(tmp_path / "report"), "--no-progress", "--allow-plugins"])
     assert result.exit_code == 0, result.output
     assert "| Mine" in (tmp_path / "report" / "results.md").read_text()
     results = pd.read_csv(tmp_path / "report" / "results.csv")
@@ -116,7 +116,8 @@ def test_a_plugin_file_relative_to_its_suite_and_on_the_command_line(tmp_path, i
     suite = tmp_path / "suite.yaml"
     suite.write_text(yaml.safe_dump({"name": "f", "plugins": ["mine.py"], "base": {},
                                      "methods": {"Mine": {"model": {"name": "file-head"}}}}))
-    result = runner.invoke(app, ["run", "--suite", str(suite), "--dry-run", "--runs-root", str(tmp_path / "runs")])
+    result = runner.invoke(app, ["run", "--suite", str(suite), "--dry-run", "--runs-root", str(tmp_path / "runs"),
+                                 "--allow-plugins"])
     assert result.exit_code == 0, result.output
 
 

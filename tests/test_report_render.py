@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from oadn.cli import app
 from oadn.report import render_ablation_report, render_suite_report
+from oadn.report.figure_names import figure_name
 
 CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
 N = 100
@@ -135,11 +136,12 @@ def test_suite_report_numbers_tables_and_figures(suite_dir):
 
     pngs = _pngs_are_images(suite_dir / "figures")
     names = {p.name for p in pngs}
-    assert "bars_ferplus-ran_occlusion-ferplus.png" in names
+    assert figure_name("bars", "ferplus-ran", "Occlusion-FERPlus") in names
     # a bar chart per test set (3), a confusion matrix per (test set, method with results) (5 + 1), an all-pairs
     # matrix per test set with two or more methods (2); no reliability diagram: these predictions have no scores
-    assert "confusion_lab_lab-faces_oadn.png" in names and len(names) == 3 + 5 + 1 + 2
-    assert "pairs_ferplus-ran_occlusion-ferplus.png" in names and not any(n.startswith("reliability_") for n in names)
+    assert figure_name("confusion", "lab", "Lab faces", "OADN") in names and len(names) == 3 + 5 + 1 + 2
+    assert figure_name("pairs", "ferplus-ran", "Occlusion-FERPlus") in names
+    assert not any(n.startswith("reliability_") for n in names)
     page = index.read_text()
     assert page.count("data:image/png;base64,") == len(pngs) and "Δ acc" in page
     assert 'href="mini/index.html"' in (suite_dir.parent / "index.html").read_text()
@@ -225,7 +227,7 @@ def test_calibration_and_all_pairs_matrix(tmp_path):
     assert "ECE %" in markdown and "NLL" in markdown and "All pairs on Occlusion-FERPlus" in markdown
     assert re.search(r"\| RAN +\| -5.00 pp, p=", markdown)  # RAN's row against OADN's column
     names = {p.name for p in _pngs_are_images(report / "figures")}
-    assert {"reliability_ferplus-ran_occlusion-ferplus.png", "pairs_ferplus-ran_occlusion-ferplus.png"} <= names
+    assert {figure_name(kind, "ferplus-ran", "Occlusion-FERPlus") for kind in ("reliability", "pairs")} <= names
     assert "McNemar, Holm-adjusted" in index.read_text()
 
 

@@ -10,8 +10,9 @@ import errno
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -26,9 +27,53 @@ def _user_file_mode() -> int:
     return 0o666 & ~mask
 
 
+class DiskFullError(OSError):
+    """No space (or quota) left on the device a file was being written to; the message names the file, the
+    folder and what was kept; ``path`` is the file."""
+
+    path: Path | None = None
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def out_of_space(error: BaseException) -> bool:
+    """Whether ``error``, or an error it was raised while handling, is a full disk or an exhausted quota (torch's
+    writer and matplotlib raise their own errors on top of the OSError)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def disk_full(folder: Path, what: str, kept: str = "") -> DiskFullError:
+    """The error naming ``folder``, ``what`` was being written there and ``kept`` (what is left as it was)."""
+    error = DiskFullError(errno.ENOSPC, f"no space left on the device holding {folder} while writing {what}"
+                                        f"{f' ({kept})' if kept else ''}; free some space there and run the command "
+                                        f"again")
+    error.path = Path(folder) / what
+    return error
+
+
+@contextmanager
+def naming_a_full_disk(folder: Path, what: str, kept: str = "") -> Iterator[None]:
+    """Run the block; a full disk met in it becomes one :class:`DiskFullError` (:func:`disk_full`); any other
+    error passes unchanged."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as error:
+        if not out_of_space(error):
+            raise
+        raise disk_full(folder, what, kept) from None
+
+
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call ``write(temporary path)``, then rename the temporary file onto ``path``; on any failure the
-    temporary file is removed and ``path`` is left as it was."""
+    temporary file is removed and ``path`` is left as it was (a full disk is a :class:`DiskFullError`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -37,16 +82,11 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
-    except OSError as error:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        if isinstance(error, Exception) and not isinstance(error, DiskFullError) and out_of_space(error):
             kept = f"the previous {path.name} is intact" if path.exists() else f"nothing was written to {path}"
-            raise OSError(error.errno, f"no space left on the device holding {path.parent} while writing "
-                                       f"{path.name} ({kept}); free some space there and run the command again"
-                          ) from None
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+            raise disk_full(path.parent, path.name, kept) from None
         raise
 
 
@@ -59,9 +99,15 @@ def save_json(obj: Any, path: Path) -> None:
 
 
 def save_torch(obj: Any, path: Path) -> None:
+    """``obj`` saved by torch, through a Python file: on a full disk that raises the OSError itself, where torch's
+    own file writer raises "enforce fail at inline_container.cc ... unexpected pos"."""
     import torch
 
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+
+    atomic_write(path, write)
 
 
 class DamagedFileError(ValueError):

@@ -4,8 +4,10 @@ own decorators, so a user's method runs under every command without forking the 
 Two ways in, both ordinary Python imports: an installed distribution's entry points (one group per registry,
 :data:`ENTRY_POINT_GROUPS`; each entry names a module, which registers on import), and ``--plugin MODULE`` (an
 importable module name, or a path to a ``.py`` file) on the commands that build models or data sets, or a
-suite file's ``plugins:`` list. The command line calls :func:`load_plugins` before it looks anything up; this
-module knows no registry, so it sits at the bottom of the stack.
+suite file's ``plugins:`` list, which runs only with the user's consent on the command line (a suite file is
+shared like data, and importing a module runs its code: ``run --allow-plugins``). The command line calls
+:func:`load_plugins` before it looks anything up; this module knows no registry, so it sits at the bottom of the
+stack.
 """
 
 from __future__ import annotations
@@ -53,22 +55,31 @@ def _import_file(path: Path) -> ModuleType:
     return module
 
 
+def plugin_name(spec: str, relative_to: Path | None = None) -> str:
+    """What ``spec`` loads, without loading it: a ``.py`` file's absolute path (a relative one read against
+    ``relative_to``, else the working directory), else the module name itself."""
+    if not spec.endswith(".py"):
+        return spec
+    path = Path(spec).expanduser()
+    if not path.is_absolute() and relative_to is not None:
+        path = Path(relative_to) / path
+    return str(path.resolve())
+
+
 def load_plugin(spec: str, relative_to: Path | None = None) -> str:
     """Import one plugin: a ``.py`` file (relative paths against ``relative_to``, else the working directory)
-    or a module name; what another process needs to load the same one (a file's absolute path, a module's
-    name). Importing it twice is a no-op, as for any Python module (``sys.modules`` remembers it)."""
+    or a module name; what another process needs to load the same one (:func:`plugin_name`). Importing it
+    twice is a no-op, as for any Python module (``sys.modules`` remembers it)."""
     try:
+        name = plugin_name(spec, relative_to)
         if not spec.endswith(".py"):
-            importlib.import_module(spec)
-            return spec
-        path = Path(spec).expanduser()
-        if not path.is_absolute() and relative_to is not None:
-            path = Path(relative_to) / path
-        path = path.resolve()
+            importlib.import_module(name)
+            return name
+        path = Path(name)
         if not path.is_file():
             raise FileNotFoundError(f"no such file: {path}")
         _import_file(path)
-        return str(path)
+        return name
     except Exception as error:
         raise PluginError(f"plugin {spec!r} failed to load: {type(error).__name__}: {error}") from error
 

@@ -114,6 +114,7 @@ def check_command(
     show_all: bool = typer.Option(False, "--show-all", help="print every error (default: the first 50)"),
     problems_file: Optional[Path] = typer.Option(None, "--problems-file", help="where to write the full list of "
                                                  "problems (default: $OADN_CACHE/checks/NAME-problems.txt)"),
+    progress: bool = typer.Option(True, help="Show a progress bar while images are checked (on a terminal)."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Counts per split and class, and every problem with file and line; exit code 1 when not usable."""
@@ -129,7 +130,7 @@ def check_command(
         console.print(f"{name} needs no copy on disk: nothing to check")
         return
     with Progress(TextColumn("checking images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as bar:
+                  console=console, transient=True, disable=not (progress and console.is_terminal)) as bar:
         task = bar.add_task("images", total=None)
         report = adapter.at_root(root).check(root, verify_images=verify_images,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))

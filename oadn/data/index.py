@@ -114,7 +114,8 @@ class OnDiskDatasetAdapter(DatasetAdapter):
     def open_split(self, split: str, *, root: Path | None, image_size: int, **options: Any) -> FaceSource:
         if root is None:
             raise ValueError(f"data set {self.name!r} needs --root pointing at your copy of it")
-        from oadn.data.packed import is_pack, open_packed_split
+        from oadn.data.pack_archive import is_pack
+        from oadn.data.packed import open_packed_split
 
         if is_pack(Path(root)):  # a file made by `oadn-bench pack` stands in for the copy and its cache
             return open_packed_split(self, Path(root), split, image_size=image_size, **options)

@@ -17,10 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tarfile
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,42 +27,10 @@ import pandas as pd
 from oadn.data.aligned_frame import rescale_points, resize_faces
 from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.landmarks.base import canonical_spec
-from oadn.data.prepared.cache import cache_root
+from oadn.data.pack_archive import unpack
 from oadn.data.prepared.source import PreparedFaces, ReadOptions
 
 PACK_FORMAT = 1
-
-
-def is_pack(path: Path) -> bool:
-    """Whether ``path`` is a pack file (a data set root is a directory)."""
-    return Path(path).is_file() and tarfile.is_tarfile(path)
-
-
-def unpack(pack_file: Path, cache_dir: Path | None = None) -> Path:
-    """The directory holding ``pack_file``'s contents, unpacked on first use (atomically, so concurrent ranks
-    or a killed unpack never leave a half-written directory in place)."""
-    pack_file = Path(pack_file).resolve()
-    stat = pack_file.stat()
-    key = hashlib.sha256(f"{pack_file}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-    target = cache_root(cache_dir) / "packed" / f"{pack_file.stem.split('.')[0]}-{key}"
-    if (target / "pack.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        with tarfile.open(pack_file, "r:*") as archive:
-            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python >= 3.11.4
-            archive.extractall(scratch, **safe)
-        if not (scratch / "pack.json").is_file():
-            raise ValueError(f"{pack_file}: not a pack made by `oadn-bench pack` (no pack.json inside)")
-        try:
-            os.replace(scratch, target)
-        except OSError:
-            if not (target / "pack.json").is_file():  # not another process that won the race
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return target
 
 
 class Pack:

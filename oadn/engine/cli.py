@@ -148,8 +148,10 @@ def _yaml_mapping(text: str, option: str) -> dict[str, Any]:
     """A YAML mapping given on the command line; anything else is a usage error naming the option."""
     import yaml
 
+    from oadn.common import yaml_data
+
     try:
-        value = yaml.safe_load(text)
+        value = yaml_data.load(text)  # a key given twice is an error, as in every YAML the tool reads
     except yaml.YAMLError as error:
         raise ConfigError(f"{option} {text!r}: not valid YAML ({error})") from None
     if not isinstance(value, dict):

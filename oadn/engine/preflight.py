@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from oadn.common.commands import command_line
 from oadn.config import ConfigError, RunConfig
 from oadn.data.adapters.synthetic import SyntheticDataset
 from oadn.data.faces import FaceSource
@@ -87,10 +88,11 @@ def check_splits(config: RunConfig, adapter: DatasetAdapter) -> dict[str, FaceSo
     data = config.data
     for key, split in run_splits(config):
         if split not in adapter.splits:
+            others = ", ".join(s for s in adapter.splits if s != "train")
+            example = command_line("--set", f"data.test_splits=[{others}]")
             raise ConfigError(
                 f"config.{key}: data set {data.name!r} has no split {split!r}; it has {', '.join(adapter.splits)}"
-                + (f" (e.g. --set data.test_splits=[{', '.join(s for s in adapter.splits if s != 'train')}])"
-                   if key == "data.test_splits" else "")
+                + (f" (e.g. {example})" if key == "data.test_splits" else "")
             )
     valid = split_option_names(adapter)
     unknown = sorted(set(data.split_options) - valid) if valid is not None else []

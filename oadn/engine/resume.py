@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 import torch
 
+from oadn.common.commands import command_line
 from oadn.common.files import TorchFileError, UnsafeTorchFileError, load_torch, save_torch
 from oadn.config import (
     DURATION,
@@ -30,6 +31,7 @@ from oadn.config import (
     keys_with_role,
     merge,
     parse_override,
+    run_config_from_dict,
 )
 from oadn.engine.run_dir import append_jsonl, load_config, load_metrics, save_config
 
@@ -71,8 +73,9 @@ def differences(old: RunConfig, new: RunConfig) -> dict[str, tuple[Any, Any]]:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """The checkpoint at ``path`` on the CPU; anything unreadable is CheckpointDamaged, saying what to do."""
     advice = (
-        f"it cannot be resumed from. Move it away (mv {path} {path}.damaged) and run `oadn-bench train --resume "
-        f"{path.parent}` to train this run again from its first epoch with the same configuration"
+        f"it cannot be resumed from. Move it away ({command_line('mv', path, f'{path}.damaged')}) and run "
+        f"`{command_line('oadn-bench', 'train', '--resume', path.parent)}` to train this run again from its first "
+        f"epoch with the same configuration"
     )
     if path.stat().st_size == 0:
         raise CheckpointDamaged(f"{path.name} is damaged: {path} is empty (0 bytes); {advice}")
@@ -103,7 +106,7 @@ def plan_resume(run_dir: Path, overrides: Iterable[str] = ()) -> ResumePlan:
     path = run_dir / "checkpoint.pt"
     checkpoint = load_checkpoint(path) if path.is_file() else None
     trained = checkpoint.get("config") if checkpoint else None
-    saved = config_from_dict(trained, f"{path}:config") if trained is not None else on_file
+    saved = run_config_from_dict(trained, f"{path}:config") if trained is not None else on_file
     values = config_to_dict(saved)
     for text in overrides:
         values = merge(values, parse_override(text))
@@ -117,12 +120,12 @@ def plan_resume(run_dir: Path, overrides: Iterable[str] = ()) -> ResumePlan:
         )
     edited = differences(saved, on_file)
     if edited and differences(target, on_file):  # the file may show the trained settings, or those --set asks
-        sets = " ".join(f"--set {key}={json.dumps(b)}" for key, (a, b) in edited.items())
+        sets = [word for key, (a, b) in edited.items() for word in ("--set", f"{key}={json.dumps(b)}")]
         raise ConfigError(
             f"{run_dir / 'config.yaml'} differs from the configuration this run was trained with: "
             f"{_show(edited, 'trained', 'config.yaml')}. A resume continues exactly what was saved: undo the edit, "
             f"or, for settings in {', '.join(RESUMABLE_KEYS)}, continue on purpose with: "
-            f"oadn-bench train --resume {run_dir} {sets}"
+            f"{command_line('oadn-bench', 'train', '--resume', run_dir, *sets)}"
         )
     return ResumePlan(target, checkpoint, changed)
 

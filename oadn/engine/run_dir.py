@@ -16,20 +16,17 @@ Every file is written atomically (:mod:`oadn.common.files`), with the user's usu
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import socket
-import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pandas as pd
 import yaml
 
+from oadn.common.commands import command_line
 from oadn.common.files import TEMPORARY_GLOB, atomic_write, read_json
-from oadn.config import RunConfig, config_from_dict, config_to_dict, load_yaml
+from oadn.common.locks import FolderLock, FolderLockedError
+from oadn.config import RunConfig, config_to_dict, load_yaml, run_config_from_dict
 from oadn.engine import distributed
 
 
@@ -54,7 +51,7 @@ def load_config(run_dir: Path) -> RunConfig:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a run directory (no config.yaml)")
-    return config_from_dict(load_yaml(path), where=str(path))
+    return run_config_from_dict(load_yaml(path), where=str(path))
 
 
 def append_jsonl(row: dict[str, Any], path: Path) -> None:
@@ -66,8 +63,8 @@ def load_metrics(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / "metrics.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: run has no final metrics (unfinished? resume it with --resume)")
-    return read_json(path, f"remove it and run `oadn-bench train --resume {run_dir}`: the test splits are scored "
-                           f"again from best.pt")
+    return read_json(path, f"remove it and run `{command_line('oadn-bench', 'train', '--resume', run_dir)}`: the test "
+                           f"splits are scored again from best.pt")
 
 
 DATA_RECORD = "data.json"
@@ -128,47 +125,15 @@ class BadImageLog:
         pd.DataFrame(list(self.rows.values()), columns=self.COLUMNS).to_csv(self.path, index=False)
 
 
-class RunLockedError(RuntimeError):
+class RunLockedError(FolderLockedError):
     """Another live process is training or resuming this run directory."""
 
 
-class RunLock:
-    """``with RunLock(run_dir):`` holds the run directory for this process; ``stale`` names a dead holder taken over.
+class RunLock(FolderLock):
+    """``with RunLock(run_dir):`` holds the run directory for this process (:class:`oadn.common.locks.FolderLock`):
+    two processes training the same run would overwrite each other's checkpoints."""
 
-    Two processes training the same run would overwrite each other's checkpoints. The lock is an advisory
-    ``flock`` on ``<run>/.lock``, which the kernel drops when its process dies (even by kill -9), so a lock left by
-    a dead process is simply taken over; the file records who holds it.
-    """
+    error = RunLockedError
 
     def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / ".lock"
-        self.stale: str | None = None
-        self._fd: int | None = None
-
-    def __enter__(self) -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise RunLockedError(
-                f"{self.path.parent} is in use by {holder}; wait for it to finish or stop it "
-                "(a second process would overwrite its checkpoints)"
-            ) from None
-        previous = os.pread(fd, 200, 0).decode(errors="replace").strip()
-        if previous:  # a holder releases by emptying the file; a killed one cannot, and the kernel freed its flock
-            self.stale = f"took over the lock of a process that is no longer running ({previous})"
-        os.ftruncate(fd, 0)
-        holder = f"pid={os.getpid()} host={socket.gethostname()} since={time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
-        os.pwrite(fd, holder.encode(), 0)
-        self._fd = fd
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        super().__init__(run_dir, "a second process would overwrite its checkpoints")

@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from oadn.common.commands import command_line
 from oadn.common.files import TEMPORARY_GLOB, load_torch, save_json, save_parquet, save_torch
 from oadn.common.progress import epoch_line, progress_bar
 from oadn.config import ConfigError, RunConfig, config_to_dict
-from oadn.data.fingerprint import data_fingerprints
+from oadn.data.fingerprint import data_fingerprints, same_splits
 from oadn.data.fingerprint import differences as fingerprint_differences
 from oadn.data.index import parsed_once
 from oadn.data.registry import DatasetAdapter
@@ -214,13 +215,30 @@ def refuse_foreign_files(run_dir: Path) -> None:
                               f"empty folder: pick another --run-dir")
 
 
+def require_finite_weights(model: torch.nn.Module, epoch: int) -> None:
+    """TrainingDiverged when a weight or buffer is NaN or infinite: a step can leave such weights behind while the
+    loss it reported was still finite (one step an epoch at a huge learning rate), and a checkpoint of them is no
+    good one to resume from or score. Called on every rank (their weights are the same), before anything is saved."""
+    state = {name: tensor for name, tensor in model.state_dict().items() if tensor.is_floating_point()}
+    if bool(torch.stack([torch.isfinite(tensor).all() for tensor in state.values()]).all()):
+        return
+    first = next(name for name, tensor in state.items() if not bool(torch.isfinite(tensor).all()))
+    raise TrainingDiverged(f"the weights became NaN or infinite in epoch {epoch + 1} (first: {first}); stopped "
+                           "before saving them")
+
+
 def diverged_advice(run_dir: Path) -> str:
-    """What to do after a NaN loss, as a command that can be run as is."""
+    """What to do after a NaN loss, as a command that can be run as is; never the learning rate that failed."""
     lr = load_config(run_dir).train.lr
     kept = "The last good checkpoint is kept" if (run_dir / "checkpoint.pt").is_file() else "No epoch was completed"
+    lower = float(f"{lr / 10:g}")
+    if not 0 < lower < lr:
+        return (f"{kept}. Lower train.lr ({lr:g}) or fix the data, then resume: "
+                f"{command_line('oadn-bench', 'train', '--resume', run_dir)}")
     return (
         f"{kept}. Continue with a lower learning rate: "
-        f"oadn-bench train --resume {run_dir} --set train.lr={lr / 10:g} (or fix the data and resume)"
+        f"{command_line('oadn-bench', 'train', '--resume', run_dir, '--set', f'train.lr={lower:g}')} (or fix the data "
+        f"and resume)"
     )
 
 
@@ -239,7 +257,7 @@ def _settle(
         plan = plan_resume(run_dir, changes)
         opened = check_run(plan.config, run_dir)
         recorded, current = load_data_record(run_dir), data_record(plan.config, _fingerprints(plan.config, opened))
-        if recorded is not None and current is not None and recorded["splits"] != current["splits"]:
+        if recorded is not None and current is not None and not same_splits(recorded["splits"], current["splits"]):
             changed = fingerprint_differences(recorded["splits"], current["splits"], run_splits(plan.config))
             raise ValueError(f"{run_dir} was trained on other data than {plan.config.data.root} holds now "
                              f"({'; '.join(changed)}); resume it on the data it started on, or start a new run")
@@ -346,6 +364,7 @@ def _train(
         started = time.perf_counter()
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]}
         row.update(_train_one_epoch(step, loader, config, epoch, bad_log, progress and main, step_hook))
+        require_finite_weights(model, epoch)
         scheduler.step()
         bad_log.gather_ranks()
         if val_source is not None:

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from oadn.common import yaml_data
+from oadn.common.commands import command_line
 from oadn.config import TEST_TIME, ConfigError, build_config, keys_with_role, load_yaml, merge
 from oadn.engine.evaluate import evaluate_missing
 from oadn.engine.run_dir import load_metrics
@@ -31,6 +32,7 @@ from oadn.experiments.suites import Experiment, Suite, builtin_dir, check_keys, 
 from oadn.report import render_ablation_report
 from oadn.report.ablation_report import ABLATION_INPUTS, ABLATION_OUTPUTS
 from oadn.report.ablation_report import COLUMNS as CSV_COLUMNS
+from oadn.report.figure_names import figure_name
 from oadn.report.manifest import ManifestRow
 from oadn.report.output import claim, refuse_foreign
 
@@ -87,11 +89,12 @@ def resolve_ablation(name: str | None, param: str | None, dataset: str | None) -
         found = load_ablation(path)
         if param is not None and ALIASES.get(param, param) != found.key:
             raise ConfigError(f"--param {param}: ablation {name!r} varies {found.param} ({found.key}), not "
-                              f"{ALIASES.get(param, param)}; drop --param, or ablate it with --param {param} alone")
+                              f"{ALIASES.get(param, param)}; drop --param, or ablate it with "
+                              f"{command_line('--param', param)} alone")
         if dataset is not None and found.base.get("data", {}).get("name") != dataset:
             raise ConfigError(f"--dataset {dataset}: ablation {name!r} runs on "
                               f"{found.base.get('data', {}).get('name', 'synthetic')}; drop --dataset, or use "
-                              f"--param {found.param} --dataset {dataset}")
+                              f"{command_line('--param', found.param, '--dataset', dataset)}")
         return found
     if param is None:
         raise ValueError("pass --param NAME (T, K, lambda, sigma, backbone or a dotted config key) or --sweep NAME")
@@ -137,7 +140,8 @@ def run_ablation(ablation: Ablation, report_dir: Path, request: RunRequest, *, a
     if not ablation.values:
         raise ValueError(f"ablation {ablation.name!r} has no values: pass --values a,b,c")
     started = time.perf_counter()
-    refuse_foreign(Path(report_dir), ABLATION_INPUTS + ABLATION_OUTPUTS)  # before any training, not after it
+    refuse_foreign(Path(report_dir), ABLATION_INPUTS + ABLATION_OUTPUTS + (figure_name("ablation", ablation.param),))
+    # before any training, not after it
     suite = ablation_suite(ablation, at_test, request.overrides)
     trained = plan_and_train(suite, request)
     if trained is None:
@@ -198,4 +202,4 @@ def parse_values(text: str | None) -> list[Any] | None:
     """``0.1,0.2`` -> [0.1, 0.2]; each value is read as YAML (numbers stay numbers, names stay strings)."""
     if text is None:
         return None
-    return [yaml.safe_load(part) for part in text.split(",") if part.strip()]
+    return [yaml_data.load(part) for part in text.split(",") if part.strip()]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 
 from oadn.common.console import console, fail, log
+from oadn.common.files import DiskFullError
 from oadn.common.plugins import PLUGIN_HELP, load_plugins, use_plugins
 from oadn.config import ConfigError, parse_override
 
@@ -80,18 +81,22 @@ def run_command(
     runs_root: Path = typer.Option(Path("runs"), help="Where run directories go."),
     report_dir: Optional[Path] = typer.Option(None, help="Where the report goes (default reports/<suite>)."),
     overrides: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
-    seeds: Optional[int] = typer.Option(None, "--seeds", help="Number of seeds (0..N-1; default: the suite's)."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Number of seeds (0..N-1; default: the "
+                                        "suite's)."),
     method: list[str] = typer.Option([], "--method", help="Run and report only this method (row) of the suite "
                                      "(repeatable; default: every one)."),
     executor: str = EXECUTOR,
     executor_option: list[str] = EXECUTOR_OPTIONS,
     progress: bool = typer.Option(True, help="Show progress bars."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
+    allow_plugins: bool = typer.Option(False, "--allow-plugins", help="Load the plugins the suite file lists "
+                                       "(its plugins:). Importing a plugin runs its code: only for a suite you "
+                                       "trust. Without it such a suite is refused, unless --plugin names the same."),
 ) -> None:
     """Run a benchmark suite: train what is missing (finished runs are reused, unfinished ones resumed), score
     every test-set column, write manifest.csv and the report."""
     from oadn.experiments.running import run_suite
-    from oadn.experiments.suites import load_suite, select_methods
+    from oadn.experiments.suites import consented_plugins, load_suite, select_methods
 
     if list_:
         list_builtin()
@@ -101,7 +106,9 @@ def run_command(
     try:
         loaded = load_plugins(plugin)  # before the suite: a plugin may register what the suite names
         spec = load_suite(suite)
-        loaded += load_plugins(spec.plugins, relative_to=spec.path.parent if spec.path else None)
+        loaded += load_plugins(consented_plugins(spec, loaded, allow_plugins),
+                               relative_to=spec.path.parent if spec.path else None)
+        loaded = list(dict.fromkeys(loaded))
         if seeds is not None:
             spec.seeds = list(range(seeds))
         if method:
@@ -111,7 +118,7 @@ def run_command(
         run_suite(spec, report_dir or Path("reports") / spec.name, request)
     except ConfigError as error:  # a bad name or configuration value: a usage error
         fail(error, code=2)
-    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:  # TrainingDiverged, PluginError too
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError, DiskFullError) as error:  # TrainingDiverged too
         fail(error)
 
 
@@ -122,7 +129,7 @@ def ablate_command(
                                          "(default: the ablation file's)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Data set to ablate on "
                                           "(default: the ablation file's; the paper's Fig. 7 uses rafdb)."),
-    seeds: Optional[int] = typer.Option(None, "--seeds", help="Number of seeds "
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Number of seeds "
                                         "(0..N-1; default: the ablation file's)."),
     sweep: Optional[str] = typer.Option(None, "--sweep", help="A built-in ablation name (see run --list) "
                                         "or an ablation YAML file."),
@@ -158,5 +165,5 @@ def ablate_command(
         run_ablation(spec, target, request, at_test=at_test)
     except ConfigError as error:
         fail(error, code=2)
-    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:  # TrainingDiverged is a RuntimeError
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError, DiskFullError) as error:  # TrainingDiverged too
         fail(error)

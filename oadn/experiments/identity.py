@@ -4,8 +4,9 @@ Two requests are the same run exactly when their resolved configurations are equ
 is LOCATION (where data and caches live, worker count, device, evaluation batch size) or LABEL (the display
 ``name``) are left out (the roles are declared in :mod:`oadn.config`); so an edited suite or a new ``--set``
 always starts a new run and never silently reuses a stale one. The root path is not part of the identity, but
-the data's content is: a run on disk is the same only when its recorded data fingerprints (``data.json``) equal
-those of the data asked for; the same configuration on other data gets a directory of its own
+the data's content is: a run on disk is the same only when its recorded data fingerprints (``data.json``: image
+names, labels and pixels) equal those of the data asked for (a record from before pixels were digested is matched on
+names and labels); the same configuration on other data gets a directory of its own
 (``seed<k>-<hash>-data<8 hex>``). A run from before fingerprints were recorded matches any data.
 """
 
@@ -17,9 +18,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from oadn.config import LABEL, LOCATION, RunConfig, config_to_dict, keys_with_role
+from oadn.config import LABEL, LOCATION, RunConfig, config_to_dict, keys_with_role, load_yaml
+from oadn.data.fingerprint import same_splits
 from oadn.engine.run_dir import load_data_record
 
 #: dotted keys left out of a run's identity: where things are (LOCATION) and its display name (LABEL)
@@ -55,13 +55,13 @@ def saved_identity(run_dir: Path) -> dict[str, Any] | None:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         return None
-    return identity_dict(yaml.safe_load(path.read_text()) or {})
+    return identity_dict(load_yaml(path))
 
 
 def same_data(run_dir: Path, data: dict[str, Any] | None) -> bool:
     """Whether the run at ``run_dir`` saw the data of record ``data`` (see :func:`oadn.engine.run_dir.data_record`)."""
     recorded = load_data_record(run_dir)
-    return data is None or recorded is None or recorded.get("splits") == data["splits"]
+    return data is None or recorded is None or same_splits(recorded.get("splits") or {}, data["splits"])
 
 
 def find_run(runs_root: Path, config: RunConfig, data: dict[str, Any] | None = None) -> Path | None:

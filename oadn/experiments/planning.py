@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from oadn.common.commands import command_line
 from oadn.config import RunConfig
-from oadn.data.fingerprint import index_fingerprints
+from oadn.data.fingerprint import copy_fingerprints
 from oadn.data.landmarks import LandmarkBackendError, make_backend
-from oadn.data.packed import is_pack, open_pack
+from oadn.data.pack_archive import is_pack
+from oadn.data.packed import open_pack
 from oadn.data.prepared.source import find_cache, prepare_command_line
 from oadn.data.registry import DatasetAdapter, get_dataset
 from oadn.engine.evaluate import column_options
@@ -58,7 +60,7 @@ class DataCheck:
     landmarks: str | None = None
     prepare: str | None = None  # backend to prepare a missing cache with
     reason: str = ""
-    #: per split, the fingerprint of the copy's image ids and labels (None: generated data)
+    #: per split, the fingerprint of the copy's image ids, labels and pixels (None: generated data)
     fingerprints: dict[str, Any] | None = None
 
     @property
@@ -95,7 +97,7 @@ def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLoc
     root = locations.root_for(key)
     if root is None:
         return DataCheck(adapter, None, reason=f"no copy of {adapter.name}: pass --data-root DIR (expects DIR/{key}) "
-                                               f"or --root {key}=PATH")
+                                               f"or {command_line('--root', f'{key}=PATH')}")
     adapter = adapter.at_root(root)
     pack = None
     try:
@@ -107,7 +109,7 @@ def check_data(adapter: DatasetAdapter, root_key: str | None, locations: DataLoc
     except (FileNotFoundError, ValueError) as error:
         return DataCheck(adapter, root, reason=f"data missing or unusable: {error}")
     sizes = {split: adapter.split_size(split, count) for split, count in index["split"].value_counts().items()}
-    check = DataCheck(adapter, root, sizes, fingerprints=index_fingerprints(index))
+    check = DataCheck(adapter, root, sizes, fingerprints=copy_fingerprints(index, root, locations.cache_dir, pack))
     if pack is not None:  # its landmarks are the ones every run reads: nothing to prepare
         check.landmarks = pack.meta["source"]["landmarks"]
         return check

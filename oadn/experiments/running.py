@@ -30,6 +30,7 @@ from oadn.experiments.planning import (
 from oadn.experiments.suites import Suite
 from oadn.preprocess.prepare import prepare
 from oadn.report import render_suite_report
+from oadn.report.figure_names import suite_figures
 from oadn.report.manifest import ManifestRow, write_manifest
 from oadn.report.output import claim, refuse_foreign
 from oadn.report.suite_report import SUITE_INPUTS, SUITE_OUTPUTS
@@ -214,7 +215,8 @@ def run_suite(suite: Suite, report_dir: Path, request: RunRequest) -> Summary:
     """Plan, prepare, train, score and report one suite (a dry run prints the plan and stops)."""
     started = time.perf_counter()
     report_dir = Path(report_dir)
-    refuse_foreign(report_dir, SUITE_INPUTS + SUITE_OUTPUTS)  # before any training, not after it
+    figures = suite_figures((e.id, [c.name for c in e.columns], e.methods) for e in suite.experiments)
+    refuse_foreign(report_dir, SUITE_INPUTS + SUITE_OUTPUTS + tuple(figures))  # every file, before any training
     trained = plan_and_train(suite, request)
     if trained is None:
         return Summary()

@@ -3,7 +3,8 @@
 A suite file (``benchmarks/suites/NAME.yaml``) holds::
 
     name, description, notes: [..], seeds: [0, 1, 2]
-    plugins: [my_package.fer, ./my_method.py]       # optional: modules that register methods or data sets
+    plugins: [my_package.fer, ./my_method.py]       # optional: modules that register methods or data sets;
+                                                    # run only with --allow-plugins or the same --plugin
     endpoints:                                      # optional: pre-registered contrasts the report computes
       - {name: eyes, method: OADN, branch: attention, column: "eyes, oracle", against: "eyes, dlib", bar: 1.5,
          primary: true}
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from oadn.common.names import name_problem
+from oadn.common.plugins import plugin_name
 from oadn.config import ConfigError, RunConfig, build_config, load_yaml, merge
 from oadn.report.endpoints import Endpoint
 
@@ -127,8 +129,8 @@ def check_keys(values: dict[str, Any], allowed: set[str], where: str) -> None:
 #: what each key of a suite, experiment, column and ablation file holds: (test, what is expected)
 _STRING = (lambda v: isinstance(v, str), "a string")
 _MAPPING = (lambda v: v is None or isinstance(v, dict), "a mapping")
-_SEEDS = (lambda v: isinstance(v, list) and len(v) > 0 and all(type(s) is int and s >= 0 for s in v),
-          "a non-empty list of integers >= 0")
+_SEEDS = (lambda v: isinstance(v, list) and len(v) > 0 and all(type(s) is int and s >= 0 for s in v)
+          and len(set(v)) == len(v), "a non-empty list of integers >= 0 without repeats")
 FILE_TYPES = {
     "name": _STRING, "description": _STRING, "title": _STRING, "table": _STRING, "root": _STRING, "id": _STRING,
     "split": _STRING, "dataset": _STRING, "published_key": _STRING, "param": _STRING,
@@ -283,6 +285,26 @@ def _plugin_list(raw: Any, where: str) -> list[str]:
     if not isinstance(raw, list) or not all(isinstance(item, str) and item for item in raw):
         raise ValueError(f"{where}: plugins: expected a list of module names or .py files, got {raw!r}")
     return list(raw)
+
+
+def consented_plugins(suite: Suite, given: Iterable[str], allow: bool) -> list[str]:
+    """The suite's ``plugins:`` entries to load: all of them with ``allow`` (``--allow-plugins``), else those the
+    command line loaded itself (``given``: what ``--plugin`` loaded, see :func:`oadn.common.plugins.plugin_name`),
+    which are loaded already. A suite file is shared like data and a plugin runs its code when imported, so any
+    other entry is a ConfigError naming the file and the way to consent, before anything is imported."""
+    folder = suite.path.parent if suite.path else None
+    if allow:
+        return list(suite.plugins)
+    given = set(given)
+    unapproved = [spec for spec in suite.plugins if plugin_name(spec, folder) not in given]
+    if unapproved:
+        names = ", ".join(plugin_name(spec, folder) for spec in unapproved)
+        raise ConfigError(
+            f"{suite.path or suite.name}: plugins: {', '.join(unapproved)}: the suite asks to run the code of "
+            f"{names}, and a suite file runs no code unless you say so; if you trust it, pass --allow-plugins, "
+            f"or name the same plugin with --plugin"
+        )
+    return []
 
 
 def check_names(suite: Suite) -> None:

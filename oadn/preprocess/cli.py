@@ -11,8 +11,10 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
+from oadn.common.commands import command_line
 from oadn.common.console import console, fail
 from oadn.common.plugins import PLUGIN_HELP, use_plugins
+from oadn.common.progress import progress_bar
 from oadn.config import parse_override
 from oadn.data.cli import parse_options
 from oadn.data.index import OnDiskDatasetAdapter
@@ -88,9 +90,10 @@ def prepare_command(
     console.print("status: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items())))
     if summary.fallbacks:
         ok = summary.status_counts.get("ok", 0)
+        show = command_line("oadn-bench", "show-landmarks", name, "--root", root, "--only", "fallback")
         console.print(f"  of the ok ones, {summary.fallbacks} ({100 * summary.fallbacks / max(ok, 1):.1f}%) are "
                       "detector fallbacks: no face was detected and the landmarks were fitted to a fixed box "
-                      f"(see them: oadn-bench show-landmarks {name} --root {root} --only fallback)")
+                      f"(see them: {escape(show)})", soft_wrap=True)
     for reason, count in sorted(summary.reasons.items(), key=lambda kv: -kv[1]):
         console.print(f"  {count} x {escape(reason)} (e.g. {escape(summary.examples.get(reason, ''))})", soft_wrap=True)
     if summary.failed:
@@ -144,6 +147,7 @@ def pack_command(
     ),
     landmarks: Optional[str] = typer.Option(None, "--landmarks", help="Which prepared cache, when there are several."),
     align: Optional[str] = typer.Option(None, "--align", help="Which prepared cache, when there are several."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Pack a prepared data set (aligned uint8 faces, landmarks, label files) into one lzma-compressed file.
@@ -158,10 +162,15 @@ def pack_command(
     if not isinstance(adapter, OnDiskDatasetAdapter):
         raise typer.BadParameter(f"{name!r} is not an on-disk data set; nothing to pack", param_hint="NAME")
     started = time.perf_counter()
-    meta = pack_dataset(
-        adapter, root, out, size=size, cache_dir=cache_dir, landmarks=landmarks, align=align,
-        progress=lambda done, total: console.print(f"faces {done}/{total}") if done == total else None,
-    )
+    try:
+        with progress_bar(progress) as bar:
+            task = bar.add_task(f"pack {name}", total=None, info="")
+            meta = pack_dataset(
+                adapter, root, out, size=size, cache_dir=cache_dir, landmarks=landmarks, align=align,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except (OSError, ValueError, RuntimeError) as err:  # named by the code that raised them: root, cache, labels
+        fail(err)
     console.print(
         f"{out}: {meta['count']} faces at {size} px x {meta['channels']} channel(s), {len(meta['files'])} label "
         f"file(s), {out.stat().st_size / 2**20:.1f} MiB in {time.perf_counter() - started:.0f} s"

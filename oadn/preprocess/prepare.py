@@ -8,8 +8,10 @@ a 300k-image run; what happens to them later is the reader's ``policy`` (see :mo
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from oadn.common.locks import FolderLock
 from oadn.data.aligned_frame import apply_transform, resize_transform, warp_image
 from oadn.data.ibug68 import NUM_LANDMARKS, five_points
 from oadn.data.images import decode_rgb
@@ -112,58 +115,62 @@ def prepare(
     cache = PreparedCache.locate(adapter.cache_name, root, spec, align, cache_dir)
     if not cache.exists():
         require_writable(cache.directory)
-    cache.write_meta(
-        {
-            "dataset": adapter.cache_name,
-            "root": str(root.resolve()),
-            "landmarks": spec,
-            "align": align,
-            "reference_size": REFERENCE_SIZE,
-            "template": CANONICAL_TEMPLATE.round(6).tolist(),
-            "oadn_bench": version("oadn-bench"),
-        }
-    )
-    audit = audit_cache(cache, index, repair=False)
-    todo = index[~index["image_id"].isin(set(audit.table["image_id"]) - audit.changed)]
-    if len(todo) or audit.removed_chunks or audit.migrated:
-        require_writable(cache.directory)  # before any work, not after the first chunk
-    if audit.removed_chunks or audit.migrated:  # write what the dry look found (what is to do stays the same)
-        audit = audit_cache(cache, index, repair=True)
-    worker = _ChunkWorker(backend, align, device)
-    processed = 0
-    if progress is not None:
-        progress(len(index) - len(todo), len(index))
-    for number, begin in enumerate(range(0, len(todo), chunk_size)):
-        if max_chunks is not None and number >= max_chunks:
-            break
-        chunk = todo.iloc[begin : begin + chunk_size]
-        sizes, mtimes = file_stats(chunk["path"].astype(str).tolist())  # before reading: a later change is seen
-        rows = worker.run(chunk)
-        for row, size, mtime in zip(rows, sizes, mtimes):
-            row["file_size"], row["file_mtime_ns"] = size, mtime
-        cache.append(rows)
-        processed += len(rows)
+    # held like a run directory; a complete cache in a folder nobody may write is read without it (and a cache
+    # there with work to do is refused by require_writable below)
+    writable = not cache.directory.exists() or os.access(cache.directory, os.W_OK | os.X_OK)
+    with FolderLock(cache.directory, "a second prepare would do the same work again") if writable else nullcontext():
+        cache.write_meta(
+            {
+                "dataset": adapter.cache_name,
+                "root": str(root.resolve()),
+                "landmarks": spec,
+                "align": align,
+                "reference_size": REFERENCE_SIZE,
+                "template": CANONICAL_TEMPLATE.round(6).tolist(),
+                "oadn_bench": version("oadn-bench"),
+            }
+        )
+        audit = audit_cache(cache, index, repair=False)
+        todo = index[~index["image_id"].isin(set(audit.table["image_id"]) - audit.changed)]
+        if len(todo) or audit.removed_chunks or audit.migrated:
+            require_writable(cache.directory)  # before any work, not after the first chunk
+        if audit.removed_chunks or audit.migrated:  # write what the dry look found (what is to do stays the same)
+            audit = audit_cache(cache, index, repair=True)
+        worker = _ChunkWorker(backend, align, device)
+        processed = 0
         if progress is not None:
-            progress(len(index) - len(todo) + processed, len(index))
-    table = cache.read(columns=["status", "reason", "note"])
-    table = table[table["image_id"].isin(set(index["image_id"]))]
-    failed = table[table["status"] != "ok"]
-    return PrepareSummary(
-        dataset=adapter.cache_name,
-        cache_dir=cache.directory,
-        total=len(index),
-        processed=processed,
-        already_done=len(index) - len(todo),
-        seconds=time.perf_counter() - start,
-        landmarker=backend.description,
-        status_counts=dict(Counter(table["status"])),
-        reasons=dict(Counter(failed["reason"])),
-        examples=dict(zip(failed["reason"], failed["image_id"])),
-        fallbacks=int(((table["status"] == "ok") & table["note"].map(is_fallback)).sum()),
-        changed=len(audit.changed),
-        repaired_chunks=audit.removed_chunks,
-        recorded_stats=audit.migrated,
-    )
+            progress(len(index) - len(todo), len(index))
+        for number, begin in enumerate(range(0, len(todo), chunk_size)):
+            if max_chunks is not None and number >= max_chunks:
+                break
+            chunk = todo.iloc[begin : begin + chunk_size]
+            sizes, mtimes = file_stats(chunk["path"].astype(str).tolist())  # before reading: a later change is seen
+            rows = worker.run(chunk)
+            for row, size, mtime in zip(rows, sizes, mtimes):
+                row["file_size"], row["file_mtime_ns"] = size, mtime
+            cache.append(rows)
+            processed += len(rows)
+            if progress is not None:
+                progress(len(index) - len(todo) + processed, len(index))
+        table = cache.read(columns=["status", "reason", "note"])
+        table = table[table["image_id"].isin(set(index["image_id"]))]
+        failed = table[table["status"] != "ok"]
+        return PrepareSummary(
+            dataset=adapter.cache_name,
+            cache_dir=cache.directory,
+            total=len(index),
+            processed=processed,
+            already_done=len(index) - len(todo),
+            seconds=time.perf_counter() - start,
+            landmarker=backend.description,
+            status_counts=dict(Counter(table["status"])),
+            reasons=dict(Counter(failed["reason"])),
+            examples=dict(zip(failed["reason"], failed["image_id"])),
+            fallbacks=int(((table["status"] == "ok") & table["note"].map(is_fallback)).sum()),
+            changed=len(audit.changed),
+            repaired_chunks=audit.removed_chunks,
+            recorded_stats=audit.migrated,
+        )
 
 
 class _ChunkWorker:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from oadn.common.files import read_checked, read_json
 from oadn.report import html
+from oadn.report.figure_names import figure_name
 from oadn.report.output import staged
 from oadn.report.plots import plot_ablation
 
@@ -104,7 +105,7 @@ def render_ablation_report(report_dir: Path) -> Path:
     with staged(report_dir, keep=ABLATION_INPUTS) as out:
         figure = None
         if len(points):
-            figure = plot_ablation(points, param, info.get("paper_value"), title, out / f"ablation_{param}.png")
+            figure = plot_ablation(points, param, info.get("paper_value"), title, out / figure_name("ablation", param))
         flat = table.set_axis([f"{g} {m}" for g, m in table.columns], axis=1).reset_index() if len(table) else None
         markdown = [f"# {heading}", "", flat.to_markdown(index=False) if len(table) else "(no finished point yet)", ""]
         markdown += (["Missing:", ""] + [f"- {m}" for m in missing] + [""]) if missing else []

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from oadn.common.console import console, fail
+from oadn.common.files import DiskFullError
 
 
 def _kind(folder: Path) -> str | None:
@@ -40,7 +41,7 @@ def report_command(
         render = render_suite_report if _kind(report) == "suite" else render_ablation_report
         try:
             index = render(report)
-        except (FileNotFoundError, ValueError) as error:
+        except (FileNotFoundError, ValueError, DiskFullError) as error:
             fail(error)
         if show:
             typer.echo((report / ("results.md" if _kind(report) == "suite" else "ablation.md")).read_text())

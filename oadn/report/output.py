@@ -14,8 +14,10 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterable, Iterator
+
+from oadn.common.files import DiskFullError, disk_full, out_of_space
 
 #: the record of the files reports wrote in a folder (paths relative to it)
 MARKER = ".oadn-report.json"
@@ -27,16 +29,42 @@ class ReportFolderError(ValueError):
     """A report would overwrite a file it did not write."""
 
 
+def entry_problem(entry: object) -> str:
+    """Why ``entry`` of a record cannot name a file a report wrote ("" when it can): only a relative path inside
+    the folder, without ``..``, as a report writes it (``figures/x.png``)."""
+    if not isinstance(entry, str) or not entry:
+        return "not a file name"
+    path = PurePosixPath(entry)
+    if path.is_absolute() or PureWindowsPath(entry).is_absolute():
+        return "an absolute path"
+    if ".." in path.parts:
+        return "goes up with '..'"
+    if "\\" in entry or "\0" in entry or path.as_posix() != entry or "." in path.parts:
+        return "not a plain relative path such as figures/x.png"
+    return ""
+
+
 def owned_files(folder: Path) -> set[str]:
-    """The files reports wrote in ``folder`` (relative paths), as its record lists them."""
+    """The files reports wrote in ``folder`` (relative paths), as its record lists them. A record is shared with
+    the folder, so one listing anything but relative paths inside the folder is refused, naming each entry."""
     path = Path(folder) / MARKER
     if not path.is_file():
         return set()
     try:
-        return set(json.loads(path.read_text())["files"])
+        files = json.loads(path.read_text())["files"]
+        if not isinstance(files, list):
+            raise TypeError(f"'files' is a {type(files).__name__}, not a list")
+        entries = set(files)
     except (ValueError, KeyError, TypeError) as error:
         raise ReportFolderError(f"{path}: damaged record of the report's files ({error}); it lists what the "
                                 f"report may replace: restore it, or render into a new folder") from None
+    bad = sorted((repr(entry), problem) for entry in entries if (problem := entry_problem(entry)))
+    if bad:
+        listed = ", ".join(f"{entry} ({problem})" for entry, problem in bad)
+        raise ReportFolderError(f"{path}: refused: it lists {listed}; a report replaces and removes only files "
+                                f"inside its own folder, named by a relative path: remove those entries, or render "
+                                f"into a new folder")
+    return entries
 
 
 def _legacy(folder: Path) -> bool:
@@ -90,22 +118,49 @@ def staged(folder: Path, keep: Iterable[str] = ()) -> Iterator[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=".render-"))
     try:
-        yield staging
+        try:
+            yield staging
+        except Exception as error:
+            if not out_of_space(error):
+                raise
+            where = error.path if isinstance(error, DiskFullError) and error.path else Path()
+            named = f" ({where.relative_to(staging)})" if where.is_relative_to(staging) else ""
+            raise disk_full(folder, f"the report{named}", "the previous report is intact") from None
         publish(staging, folder, keep)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _outside(folder: Path, names: Iterable[str]) -> list[str]:
+    """Those of ``names`` that are, once links are followed, not a plain file inside ``folder`` (a folder on
+    their way may be a link to elsewhere), or that exist as something other than a plain file."""
+    inside = Path(folder).resolve()
+    out = []
+    for name in names:
+        target = Path(folder) / name
+        if not target.parent.resolve().is_relative_to(inside):
+            out.append(f"{name} (a folder on its way leads out of {folder})")
+        elif target.is_symlink() or (target.exists() and not target.is_file()):
+            out.append(f"{name} (not a plain file)")
+    return out
+
+
 def publish(staging: Path, folder: Path, keep: Iterable[str] = ()) -> list[str]:
     """Move every file under ``staging`` into ``folder``, refusing to overwrite files no report wrote; remove
-    the report's own files that this render did not write again; record the result."""
+    the report's own files that this render did not write again (plain files inside ``folder`` only: anything
+    else is refused before a file is touched); record the result."""
     new = _files_under(staging)
     refuse_foreign(folder, new)
     keep = set(keep)
     previous = owned_files(folder) | ({n for n in new + sorted(keep) if (folder / n).is_file()} if _legacy(folder)
                                       else set())
-    for stale in sorted(previous - set(new) - keep):
-        (folder / stale).unlink(missing_ok=True)
+    stale = sorted(previous - set(new) - keep)
+    refused = _outside(folder, stale + new)
+    if refused:
+        raise ReportFolderError(f"{folder / MARKER}: refused: {', '.join(refused)}; a report replaces and removes "
+                                f"only plain files inside its own folder: render into a new folder")
+    for name in stale:
+        (folder / name).unlink(missing_ok=True)
     for name in new:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / name, folder / name)

@@ -17,11 +17,16 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from oadn.common.files import naming_a_full_disk  # noqa: E402
+
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with naming_a_full_disk(path.parent, path.name):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(path, dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +9,7 @@ import pandas as pd
 from oadn.common.files import read_json
 from oadn.report import html
 from oadn.report.endpoints import Endpoint, donor_rates, endpoint_rows, kept_points
+from oadn.report.figure_names import figure_name, slug
 from oadn.report.manifest import load_manifest
 from oadn.report.output import staged
 from oadn.report.plots import plot_confusion_matrix, plot_method_bars, plot_pairs_matrix, plot_reliability
@@ -27,10 +27,6 @@ from oadn.report.suite_tables import (
 from oadn.report.summary import OURS, PUBLISHED, SuiteSummary, reference_method, scoring_text, summarise_suite
 
 RESAMPLES = 2000
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower() or "x"
 
 
 def _notes(manifest: pd.DataFrame, info: dict, resamples: int) -> list[str]:
@@ -97,7 +93,7 @@ def _figures(summary: SuiteSummary, experiment: str, figures: Path) -> list[tupl
             {"label": "OADN (" + published["pretraining"] + ")", "accuracy_pct": published["accuracy_pct"]}
         )
         title = f"{column}: n={int(ours['images'].iloc[0])} images"
-        path = plot_method_bars(ours, references, title, figures / f"bars_{slug(experiment)}_{slug(column)}.png")
+        path = plot_method_bars(ours, references, title, figures / figure_name("bars", experiment, column))
         out.append((path, f"{experiment} / {column}: accuracy with 95% bootstrap CI"))
         out += _calibration_and_pairs_figures(summary, experiment, column, figures)
     for (exp, column, method), (matrix, classes, predicted) in summary.confusions.items():
@@ -106,7 +102,7 @@ def _figures(summary: SuiteSummary, experiment: str, figures: Path) -> list[tupl
         seeds = int(rows.loc[(rows["column"] == column) & (rows["method"] == method), "seeds"].max())
         accuracy = 100 * matrix[:, : len(classes)].trace() / matrix.sum()
         title = f"{method} on {column}\nacc {accuracy:.1f}% ({seeds} seed{'s' if seeds > 1 else ''} summed)"
-        name = f"confusion_{slug(experiment)}_{slug(column)}_{slug(method)}.png"
+        name = figure_name("confusion", experiment, column, method)
         path = plot_confusion_matrix(matrix, classes, title, figures / name, predicted_classes=predicted)
         out.append((path, f"{method} on {column}: row-normalised confusion matrix"))
     return out
@@ -116,13 +112,12 @@ def _calibration_and_pairs_figures(summary: SuiteSummary, experiment: str, colum
                                    figures: Path) -> list[tuple[Path, str]]:
     """The test set's reliability diagram (every method, seeds pooled) and its all-pairs McNemar matrix."""
     out = []
-    name = f"{slug(experiment)}_{slug(column)}.png"
     bins = summary.reliability
     if len(bins):
         bins = bins[(bins["experiment"] == experiment) & (bins["column"] == column)]
     if len(bins):
         path = plot_reliability(bins, f"{column}: reliability ({CALIBRATION_BINS} bins, seeds pooled)",
-                                figures / f"reliability_{name}")
+                                figures / figure_name("reliability", experiment, column))
         out.append((path, f"{experiment} / {column}: reliability diagram"))
     seed = matrix_seed(summary.pairwise, experiment, column)
     if seed is not None:
@@ -136,7 +131,7 @@ def _calibration_and_pairs_figures(summary: SuiteSummary, experiment: str, colum
             delta.loc[r.method, r.versus], delta.loc[r.versus, r.method] = difference, -difference
             p_holm.loc[r.method, r.versus] = p_holm.loc[r.versus, r.method] = r.p_holm
         path = plot_pairs_matrix(delta, p_holm, f"{column}: McNemar, all pairs (Holm), seed {seed}",
-                                 figures / f"pairs_{name}")
+                                 figures / figure_name("pairs", experiment, column))
         out.append((path, f"{experiment} / {column}: all-pairs McNemar, Holm-adjusted p"))
     return out
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, require_dir, require_file
+from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, outside_root, require_dir, require_file
 from oadn.data.index import Problem
 from oadn.data.labels import canonical_index, class_space
 from oadn.data.registry import register_dataset
@@ -133,6 +133,11 @@ class AffectNet(FileDatasetAdapter):
             rows, split_problems = parse_list(require_file(root / LIST_DIR / file_name, f"AffectNet {split} list"),
                                               self.num_classes)
             problems.extend(split_problems)
+            outside = [(line, why) for line, relative in zip(rows.index, rows["subDirectory_filePath"])
+                       if (why := outside_root(image_dir, relative))]
+            problems.extend(Problem(str(root / LIST_DIR / file_name), f"subDirectory_filePath {why}", int(line),
+                                    kind="an image path outside the data set's root") for line, why in outside)
+            rows = rows.drop(index=[line for line, _ in outside])
             if rows.empty:
                 continue
             code = rows["expression"].astype(np.int64).to_numpy()

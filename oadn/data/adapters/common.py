@@ -44,6 +44,22 @@ def require_file(path: Path, what: str) -> Path:
     return path
 
 
+def outside_root(base: Path, relative: str) -> str:
+    """Why ``relative``, a path read from a data file, does not name a file inside ``base`` (the data set's root,
+    or the folder under it that the file names images in) ("" when it does): absolute, or going up out of it with
+    ``..``. A label file travels with a copy, and what it names is read, prepared and packed into a shareable
+    file, so it may name nothing outside. The test is on the path as written: links the user placed inside the
+    root are the user's own choice."""
+    if os.path.isabs(relative):
+        return f"{relative!r} is an absolute path; expected a path relative to {base}"
+    if ".." not in relative:  # the common case, without normalising (AffectNet lists 300k paths)
+        return ""
+    inside = os.path.abspath(base)
+    if os.path.commonpath([os.path.normpath(os.path.join(inside, relative)), inside]) != inside:
+        return f"{relative!r} leads out of {base} (with '..'); expected a path inside the data set's root"
+    return ""
+
+
 def read_lines(path: Path) -> list[str]:
     """Lines of a text file without their ends (LF or CRLF); undecodable bytes are kept as U+FFFD."""
     return path.read_text(encoding="utf-8", errors="replace").splitlines()

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, frame, require_dir, require_file
+from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, frame, outside_root, require_dir, require_file
 from oadn.data.index import Problem
 from oadn.data.labels import CANONICAL_CLASSES, canonical_index
 from oadn.data.registry import register_dataset
@@ -247,6 +247,11 @@ class FERPlus(FileDatasetAdapter):
             votes = np.array([r[3] for r in rows], dtype=np.int64)
             winners, targets = self._labels(votes)
             for (line, name, box, row_votes), winner, target in zip(rows, winners, targets):
+                outside = outside_root(directory, name)
+                if outside:
+                    problems.append(Problem(str(directory / "label.csv"), f"image {outside}", line,
+                                            kind="an image path outside the data set's root"))
+                    continue
                 parsed[(folder, name)] = (line, row_votes)
                 reason = "" if winner >= 0 else f"no {self.label_mode} label (votes {row_votes})"
                 if (folder, name) in KNOWN_MISLABELLED:

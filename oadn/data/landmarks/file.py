@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from oadn.common.commands import command_line
 from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.landmarks.base import (
     LandmarkBackend,
@@ -80,7 +82,7 @@ def _load(path: Path, trust_pickle: bool = False) -> tuple[dict[str, np.ndarray]
             raise LandmarkBackendError(
                 f"{path}: refused: a pickle file runs any code it holds when loaded. Convert it to CSV, parquet "
                 f"or NPZ (numpy.savez(FILE, **{{name: array}})), or, for a file you trust, pass "
-                f"--landmarks 'file:{path}?trust_pickle=1'"
+                f"{command_line('--landmarks', f'file:{path}?trust_pickle=1')}"
             )
         with open(path, "rb") as fh:
             raw = pickle.load(fh)
@@ -88,9 +90,9 @@ def _load(path: Path, trust_pickle: bool = False) -> tuple[dict[str, np.ndarray]
             raise LandmarkBackendError(f"{path}: expected a pickled dict name -> 3 x 68 array, got {type(raw)}")
         return {str(k): _from_array(path, k, v) for k, v in raw.items()}, True
     if suffix == ".csv":
-        frame = pd.read_csv(path)
+        frame = _read_table(path, "CSV", pd.read_csv)
     elif suffix in (".parquet", ".pq"):
-        frame = pd.read_parquet(path)
+        frame = _read_table(path, "parquet", pd.read_parquet)
     else:
         raise LandmarkBackendError(f"{path}: expected a .csv, .parquet or .npz landmark file (or a trusted .pkl)")
     missing = [c for c in ["name", *_X, *_Y] if c not in frame.columns]
@@ -102,6 +104,26 @@ def _load(path: Path, trust_pickle: bool = False) -> tuple[dict[str, np.ndarray]
     scores = frame[_S].to_numpy(np.float32) if has_scores else np.ones(xy.shape[:2], np.float32)
     points = np.concatenate([xy, np.clip(scores, 0, 1)[..., None]], axis=-1)
     return {str(n): p for n, p in zip(frame["name"], points)}, has_scores
+
+
+def _looks_pickled(path: Path) -> bool:
+    """Whether the file starts as pickle protocols 2 to 5 do (0x80 and the protocol number)."""
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
+def _read_table(path: Path, kind: str, read: Callable[[Path], pd.DataFrame]) -> pd.DataFrame:
+    """``read(path)``; a file that is not a ``kind`` table (a pickle renamed .csv, a damaged file) is a
+    LandmarkBackendError naming it, never a bare decoder error."""
+    try:
+        return read(path)
+    except (ValueError, OSError) as error:  # UnicodeDecodeError, pandas' ParserError and pyarrow's are ValueErrors
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        why = (": it is a pickle file; loading one runs whatever code it holds, so convert it to CSV, parquet or NPZ, "
+               "or, for a file you made yourself, name it .pkl and pass --landmarks 'file:PATH?trust_pickle=1'"
+               if _looks_pickled(path) else f" ({first})")
+        raise LandmarkBackendError(f"{path}: not a {kind} landmark file{why}") from None
 
 
 def _from_array(path: Path, key, value) -> np.ndarray:

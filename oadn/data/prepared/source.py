@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from oadn.common.commands import command_line
 from oadn.common.seeding import item_keys
 from oadn.data.aligned_frame import rescale_points, rescale_transform, warp_image
 from oadn.data.faces import FaceBatch, FaceSource, soft_target_array
@@ -63,12 +64,12 @@ def find_cache(
 
 def prepare_command_line(dataset: str, root: Path, *, landmarks: str | None = None, align: str | None = None,
                     cache_dir: Path | None = None) -> str:
-    """The exact ``prepare`` command that makes (or repairs) this cache."""
-    parts = [f"oadn-bench prepare {dataset} --root {root}"]
-    parts += [f"--landmarks {landmarks}"] if landmarks else []
-    parts += [f"--align {align}"] if align else []
-    parts += [f"--cache-dir {cache_dir}"] if cache_dir is not None else []
-    return " ".join(parts)
+    """The exact ``prepare`` command that makes (or repairs) this cache, quoted for a shell."""
+    parts = ["oadn-bench", "prepare", dataset, "--root", root]
+    parts += ["--landmarks", landmarks] if landmarks else []
+    parts += ["--align", align] if align else []
+    parts += ["--cache-dir", cache_dir] if cache_dir is not None else []
+    return command_line(*parts)
 
 
 class PreparedFaces(FaceSource):

@@ -1,0 +1,36 @@
+"""Every command with a long loop takes ``--progress/--no-progress``, as the README promises: ``pack`` and
+``datasets check`` too, and without a bar they print none."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from helpers_ferplus import write_ferplus
+from oadn.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("command", [["prepare"], ["train"], ["evaluate"], ["run"], ["ablate"], ["fit-visibility"],
+                                     ["pack"], ["datasets", "check"]])
+def test_every_long_command_takes_no_progress(command):
+    result = runner.invoke(app, [*command, "--help"], terminal_width=200)
+    assert result.exit_code == 0 and "--no-progress" in result.output, command
+
+
+def test_pack_shows_its_bar_only_when_asked(tmp_path):
+    root, cache = tmp_path / "ferplus", tmp_path / "cache"
+    landmarks = write_ferplus(root)
+    prepared = runner.invoke(app, ["prepare", "ferplus", "--root", str(root), "--landmarks", f"file:{landmarks}",
+                                   "--cache-dir", str(cache), "--no-progress"])
+    assert prepared.exit_code == 0, prepared.output
+    args = ["pack", "ferplus", "--root", str(root), "--size", "48", "--cache-dir", str(cache)]
+    quiet = runner.invoke(app, [*args, "--out", str(tmp_path / "a.pack"), "--no-progress"])
+    assert quiet.exit_code == 0, quiet.output
+    assert "pack ferplus" not in quiet.output and "24 faces at 48 px" in " ".join(quiet.output.split())
+    shown = runner.invoke(app, [*args, "--out", str(tmp_path / "b.pack")], terminal_width=200)
+    assert shown.exit_code == 0 and "pack ferplus" in shown.output and "24/24" in shown.output
+    checked = runner.invoke(app, ["datasets", "check", "ferplus", "--root", str(root), "--no-progress",
+                                  "--problems-file", str(tmp_path / "p.txt")])
+    assert checked.exit_code == 0 and "OK: ferplus" in checked.output, checked.output
