@@ -2,8 +2,9 @@
 and a random resized crop that move the landmarks with the pixels (one affine warp per face), and random erasing
 (timm's RandomErasing, itself an occlusion augmentation: a rectangle of per-pixel noise).
 
-Every draw is a pure function of (seed, epoch, step), like the loader's flips, so a resumed run sees the same
-augmented batches; the global random states are left as they were. Off by default (the paper's recipe).
+Every draw is a pure function of (seed, epoch, step) through the project's one seeding rule
+(:func:`oadn.common.seeding.rng_for`), so a resumed run sees the same augmented batches; the global random
+states are left as they were. Off by default (the paper's recipe).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import random
 import torch
 import torch.nn.functional as F
 
+from oadn.common.seeding import rng_for
 from oadn.config import RunConfig
 
 
@@ -33,7 +35,7 @@ class BatchAugment:
 
     def __call__(self, images: torch.Tensor, landmarks: torch.Tensor, epoch: int,
                  step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        seed = (self.seed * 1_000_003 + epoch) * 1_000_003 + step
+        seed = int(rng_for(self.seed, epoch, "augment", step).integers(0, 2**63 - 1))
         generator = torch.Generator().manual_seed(seed)
         if self.shift > 0 or self.crop_area < 1:
             images, landmarks = self.warp(images, landmarks, generator)

@@ -254,7 +254,7 @@ def measure_stage_costs(config, adapter, train_source, benches: dict[str, StepBe
 
     def forward() -> int:
         oadn.model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), autocast_for(oadn.device, oadn.precision):
             for _ in range(batches):
                 oadn.model(oadn.images, oadn.landmarks)
         oadn.model.train()

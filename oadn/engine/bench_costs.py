@@ -26,7 +26,7 @@ from oadn.data.adapters.occluded import OccludedDataset
 from oadn.data.faces import FaceSource
 from oadn.data.occlusion import OccludedSource
 from oadn.data.registry import DatasetAdapter, get_dataset
-from oadn.engine.device import precision_for
+from oadn.engine.device import autocast_for, precision_for
 from oadn.engine.evaluate import column_options
 from oadn.engine.loader import make_loader
 from oadn.engine.predict import predict
@@ -120,14 +120,18 @@ def open_split_fresh(adapter: DatasetAdapter, config: RunConfig, split: str, for
 
 
 def forward_rate(model: torch.nn.Module, config: RunConfig, device: torch.device, batches: int) -> float:
-    """Wall faces/s of the model's forward pass alone (eval mode, no gradients) on resident inputs."""
+    """Wall faces/s of the model's forward pass alone (eval mode, no gradients, the run's precision) on resident
+    inputs."""
     b, s = config.train.eval_batch_size, config.data.image_size
+    precision = precision_for(device, config.train.amp, config.train.cpu_amp)
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(b, 3, s, s, generator=generator).to(device)
+    if precision.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
     landmarks = (torch.rand(b, 68, 3, generator=generator) * torch.tensor([0.6 * s, 0.6 * s, 1.0])
                  + torch.tensor([0.2 * s, 0.2 * s, 0.0])).to(device)
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast_for(device, precision):
         model(images, landmarks)
         started = time.perf_counter()
         for _ in range(batches):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from oadn.common.seeding import uniform_for
+from oadn.common.seeding import rng_for, uniform_for
 from oadn.config import ON_BAD_IMAGE
 from oadn.data.aligned_frame import resize_faces
 from oadn.data.faces import BadImageError, FaceBatch, FaceSource
@@ -130,7 +130,7 @@ class EpochOrder:
         self.rank, self.world_size, self.batch_size = rank, world_size, batch_size
 
     def _order(self, epoch: int) -> list[int]:
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        generator = torch.Generator().manual_seed(int(rng_for(self.seed, epoch, "order").integers(0, 2**63 - 1)))
         if self.weights is None:
             return torch.randperm(self.size, generator=generator).tolist()
         return torch.multinomial(self.weights, self.size, replacement=True, generator=generator).tolist()
