@@ -274,3 +274,15 @@ def test_a_kept_split_names_its_unreadable_faces_as_the_base_does(tmp_path, monk
     assert list(batch.indices) == [1, 2, 3, 4, 6, 7]
     assert [bad[0] for bad in batch.bad] == [source.image_ids[0], source.image_ids[5]]
     assert "truncated JPEG" in batch.bad[0][2]
+
+
+def test_a_face_pixel_samples_the_canvas_where_the_inverse_similarity_puts_it():
+    from oadn.data.occluders.paste import _grid
+
+    a, b = np.array([0.8 * np.exp(0.3j), 1.3]), np.array([5 - 2j, -3 + 4j])
+    grid = _grid(a, b, 32, 48).numpy()
+    for face in range(2):
+        for x, y in ((0, 0), (31, 5), (12, 27)):
+            q = (x + 1j * y - b[face]) / a[face]  # the canvas pixel the similarity takes to (x, y)
+            np.testing.assert_allclose(grid[face, y, x], [(2 * q.real + 1) / 48 - 1, (2 * q.imag + 1) / 48 - 1],
+                                       atol=1e-5)

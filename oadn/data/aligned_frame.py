@@ -71,11 +71,13 @@ def resize_faces(images: torch.Tensor, frame: int) -> torch.Tensor:
     """uint8 B x C x S x S faces -> float B x 3 x N x N in [0, 1], N = ``frame``: the one rule by which stored faces
     become the model's input, on whatever device they are.
 
-    Bilinear with Pillow's antialiasing and pixel-centre alignment (within one grey level of Pillow's resize);
-    grey becomes RGB by ``expand`` (no copy).
+    Bilinear with pixel-centre alignment, antialiased when shrinking as Pillow is (within one grey level of
+    Pillow's resize; enlarging, antialiasing changes nothing and costs a slower kernel); grey becomes RGB by
+    ``expand`` (no copy).
     """
     faces = images.float()
     if faces.shape[-1] != frame:
-        faces = F.interpolate(faces, size=(frame, frame), mode="bilinear", align_corners=False, antialias=True)
+        faces = F.interpolate(faces, size=(frame, frame), mode="bilinear", align_corners=False,
+                              antialias=frame < faces.shape[-1])
     faces = faces.div_(255)
     return faces.expand(-1, 3, -1, -1) if faces.shape[1] == 1 else faces

@@ -45,15 +45,17 @@ def jittered(a: np.ndarray, b: np.ndarray, centre: complex, draws: np.ndarray,
 
 def _grid(a: np.ndarray, b: np.ndarray, size: int, canvas: int) -> torch.Tensor:
     """B x S x S x 2 sampling grid: for each face pixel, where it falls on the canvas (grid_sample's normalised
-    coordinates, pixel i's centre at i)."""
-    coords = torch.arange(size, dtype=torch.float64)
-    y, x = torch.meshgrid(coords, coords, indexing="ij")
-    ar, ai = torch.from_numpy(a.real)[:, None, None], torch.from_numpy(a.imag)[:, None, None]
-    br, bi = torch.from_numpy(b.real)[:, None, None], torch.from_numpy(b.imag)[:, None, None]
-    norm = ar**2 + ai**2
-    dx, dy = x[None] - br, y[None] - bi
-    qx, qy = (dx * ar + dy * ai) / norm, (dy * ar - dx * ai) / norm
-    return torch.stack([(2 * qx + 1) / canvas - 1, (2 * qy + 1) / canvas - 1], dim=-1).float()
+    coordinates, pixel i's centre at i), as one affine map per face (``affine_grid``).
+
+    A face pixel p goes to the canvas pixel q = M p + t, M and t the inverse of the similarity w = a z + b;
+    in normalised coordinates (n = (2p + 1) / S - 1 on the face, (2q + 1) / C - 1 on the canvas) that is
+    n_canvas = (S / C) M n_face + (2 / C) (M (S - 1) / 2 + t) + 1 / C - 1."""
+    inverse = 1.0 / a  # z = (w - b) / a
+    m = np.stack([np.stack([inverse.real, -inverse.imag], -1), np.stack([inverse.imag, inverse.real], -1)], 1)
+    t = -inverse * b
+    offset = m @ np.full(2, (size - 1) / 2) + np.stack([t.real, t.imag], -1)
+    theta = np.concatenate([(size / canvas) * m, ((2 / canvas) * offset + 1 / canvas - 1)[..., None]], axis=-1)
+    return F.affine_grid(torch.from_numpy(theta).float(), [len(a), 1, size, size], align_corners=False)
 
 
 def _is_grey(faces: torch.Tensor) -> torch.Tensor:
