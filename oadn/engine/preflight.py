@@ -124,17 +124,18 @@ def check_model(config: RunConfig) -> None:
     if model.pretrained and is_local_file(model.pretrained) and not Path(model.pretrained).is_file():
         raise ConfigError(f"config.model.pretrained = {model.pretrained!r}: no such file")
     try:
-        stride = create_backbone(model.backbone).stride
+        backbone = create_backbone(model.backbone)
     except KeyError as error:
         raise ConfigError(f"config.model.backbone: {error.args[0]}") from error
+    stride = backbone.stride
     side = model_class(model.name).min_feature_cells(model)
-    cells = config.data.image_size // stride
+    cells = backbone.feature_side(config.data.image_size)
     if cells < side:
         need = f"a map of at least {side}x{side} cells" if side > 1 else "one cell"
         raise ConfigError(
             f"config.data.image_size = {config.data.image_size} is too small for backbone {model.backbone} "
             f"(stride {stride}): its feature map is {cells}x{cells} but {model.name} needs {need}; "
-            f"use data.image_size >= {stride * side}"
+            f"use data.image_size >= {backbone.smallest_input(side)}"
         )
 
 

@@ -300,6 +300,9 @@ def _train(
     adapter, train_source, val_source = open_splits(config, opened)
     classes = adapter.classes
     model = create_model(config.model, len(classes), config.data.image_size)
+    loaded = getattr(getattr(model, "backbone", None), "load_report", None)
+    if loaded is not None and main:  # face-recognition weights: what was loaded and how inputs are normalised
+        save_json(loaded.to_dict(), run_dir / "pretrained.json")
     model = distributed.sync_batch_norm(model, device).to(device)
     precision = precision_for(device, config.train.amp, config.train.cpu_amp)
     fast_layout(model, precision)

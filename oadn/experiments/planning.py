@@ -27,6 +27,7 @@ from oadn.engine.evaluate import column_options
 from oadn.engine.run_dir import data_record
 from oadn.experiments.identity import config_hash, find_run, new_run_dir, run_status, slug
 from oadn.experiments.suites import Column, Experiment, Suite, check_names, init_of, method_config
+from oadn.models.face_weights import weights_problem
 from oadn.models.pretrained import is_local_file
 
 #: landmark backends tried, best first, when neither --landmarks nor an existing cache decides
@@ -141,7 +142,7 @@ def missing_weights(config: RunConfig) -> str:
     if pretrained and is_local_file(pretrained):
         if not Path(pretrained).expanduser().is_file():
             return f"initial weights {pretrained} not found (a state dict of the backbone; see the suite's notes)"
-    return ""
+    return weights_problem(config.model.backbone, pretrained)
 
 
 @dataclass

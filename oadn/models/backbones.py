@@ -6,7 +6,9 @@ surgery, sized for CPU tests and the demo; ``timm:<name>`` takes any timm model'
 Each backbone says where its feature cells are centred in the image (its :class:`CellGrid`): declared for the
 registered ones, measured once per architecture for ``timm:`` (:mod:`oadn.models.receptive_field`).
 ``pretrained`` is a local state-dict file or a timm pretrained tag (``imagenet`` = timm's default weights for the
-architecture; see :mod:`oadn.models.pretrained` for the caches and the offline rule).
+architecture; see :mod:`oadn.models.pretrained` for the caches and the offline rule), or a face-recognition tag
+(``vggface2``: :mod:`oadn.models.face_backbones`, which also registers ``inception-resnet-v1``). A backbone whose
+input is not normalised ImageNet's way declares its own ``normalisation`` (mean, std on 0..1 RGB pixels).
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from torch import nn
 
 from oadn.common.files import load_torch
 from oadn.data.geometry import CellGrid
-from oadn.models.pretrained import SCRATCH, PretrainedWeightsError, fetch_timm_weights, is_local_file, timm_name
+from oadn.models.pretrained import (
+    SCRATCH,
+    PretrainedWeightsError,
+    fetch_timm_weights,
+    is_local_file,
+    split_face_tag,
+    timm_name,
+)
 from oadn.models.receptive_field import measure_grid
 from oadn.models.registry import BACKBONES, register_backbone
 
@@ -36,6 +45,19 @@ class Backbone:
     channels: int
     stride: int
     grid: CellGrid  # where each feature cell's receptive field is centred (oadn.models.receptive_field)
+    #: the feature map's side for an input side, where it is not ``size // stride`` (unpadded convolutions)
+    side_at: Callable[[int], int] | None = None
+
+    def feature_side(self, image_size: int) -> int:
+        """Cells along each side of the feature map of an ``image_size`` square input."""
+        return self.side_at(image_size) if self.side_at is not None else image_size // self.stride
+
+    def smallest_input(self, cells: int) -> int:
+        """The smallest input side whose feature map has at least ``cells`` cells a side."""
+        size = self.stride * cells
+        while self.feature_side(size) < cells:
+            size += 1
+        return size
 
 
 def _last_stage_stride_one(model: ResNet) -> None:
@@ -91,6 +113,10 @@ class _PlainFeatures(nn.Sequential):
 
 @register_backbone("resnet50")
 def _resnet50(tag: str | None) -> Backbone:
+    if split_face_tag(tag) is not None:  # the VGGFace2 weights belong to the Caffe ResNet-50
+        from oadn.models.face_backbones import vggface2_resnet50
+
+        return vggface2_resnet50(tag)
     return _resnet_last_stride_one(lambda: _create_timm("resnet50", tag))
 
 
@@ -188,6 +214,11 @@ def create_backbone(name: str, pretrained: str | Path | None = None) -> Backbone
     weights (e.g. "imagenet"), or a local state dict file."""
     if not name.startswith("timm:") and name not in BACKBONES:
         raise KeyError(f"unknown backbone {name!r}; available: {', '.join(list_backbones())}")
+    face = split_face_tag(pretrained)
+    if face is not None:
+        from oadn.models.face_weights import published_for
+
+        published_for(name, face[0])  # a backbone without such weights is named with those that have them
     file = pretrained if pretrained is not None and is_local_file(pretrained) else None
     tag = None if file is not None or pretrained is None or str(pretrained).lower() in SCRATCH else str(pretrained)
     backbone = _timm_backbone(name.removeprefix("timm:"), tag) if name.startswith("timm:") else BACKBONES.get(name)(tag)
@@ -198,7 +229,11 @@ def create_backbone(name: str, pretrained: str | Path | None = None) -> Backbone
 
 def input_normalisation(module: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(mean, std) the backbone's inputs are normalised with: timm's data config of the wrapped model, so a
-    ``timm:`` backbone gets its own constants; backbones without one get timm's default (ImageNet's)."""
+    ``timm:`` backbone gets its own constants; backbones without one get timm's default (ImageNet's). A backbone
+    that declares ``normalisation`` (the face-recognition ones) gets its own."""
+    declared = getattr(module, "normalisation", None)
+    if declared is not None:
+        return tuple(map(float, declared[0])), tuple(map(float, declared[1]))
     from timm.data import resolve_data_config
 
     config = resolve_data_config({}, model=getattr(module, "model", module))

@@ -6,7 +6,9 @@ tag (``tv_in1k``, ``a1_in1k``, ...) names one of timm's. Tagged weights are fetc
 from the Hugging Face hub into its cache (``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else
 ``~/.cache/huggingface/hub``), or, for weights timm only knows by URL, into the torch hub cache
 (``$TORCH_HOME/hub/checkpoints``). Downloads happen only when online: with ``HF_HUB_OFFLINE=1`` a missing file
-is an error naming the file and the folder it must be in.
+is an error naming the file and the folder it must be in. Face-recognition weights (``vggface2``,
+``vggface2-scratch``, ``casia-webface``, or ``TAG:PATH`` for a file the user downloaded) are no timm tag: they are
+read by :mod:`oadn.models.face_weights`.
 """
 
 from __future__ import annotations
@@ -25,14 +27,41 @@ DEFAULT_TAG = "imagenet"
 _WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".tar", ".ckpt", ".npz")
 #: file names timm looks for in a Hugging Face repository, in its order
 HF_FILENAMES = ("model.safetensors", "pytorch_model.bin")
+#: face-recognition pre-training tags (:mod:`oadn.models.face_weights` knows which backbone has which)
+FACE_TAGS = ("vggface2", "vggface2-scratch", "casia-webface")
 
 
 class PretrainedWeightsError(RuntimeError):
     """Tagged pretrained weights that cannot be found or fetched (offline and not cached, unknown tag)."""
 
 
+def split_face_tag(value: str | Path | None) -> tuple[str, Path | None] | None:
+    """(tag, the user's file or None) for a face-recognition value (``vggface2``, ``vggface2:/path/file.pkl``);
+    None for any other value."""
+    if value is None or isinstance(value, Path):
+        return None
+    tag, colon, path = str(value).partition(":")
+    if tag not in FACE_TAGS:
+        return None
+    return tag, (Path(path).expanduser() if colon else None)
+
+
+def pretraining_tag(value: str | Path | None) -> str:
+    """What a ``model.pretrained`` value is called in tables: ``scratch``, the tag (``vggface2`` also for the
+    ``vggface2:PATH`` form), or a weights file's name."""
+    if value is None or str(value).lower() in SCRATCH:
+        return "scratch"
+    face = split_face_tag(value)
+    if face is not None:
+        return face[0]
+    return Path(str(value)).name if is_local_file(value) else str(value)
+
+
 def is_local_file(value: str | Path) -> bool:
-    """Whether a ``model.pretrained`` value names a local file rather than a timm tag."""
+    """Whether a ``model.pretrained`` value names a local file rather than a tag (a timm or face-recognition
+    one; ``vggface2:PATH`` counts as the tag)."""
+    if split_face_tag(value) is not None:
+        return False
     text = str(value)
     return (
         isinstance(value, Path)

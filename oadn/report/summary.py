@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from oadn.models.pretrained import is_local_file
+from oadn.models.pretrained import pretraining_tag
 from oadn.report.manifest import ScoredRow, score_row
 from oadn.report.stats import bootstrap_intervals, holm, mcnemar, reliability_bins
 
@@ -59,8 +59,9 @@ def reference_method(methods: list[str]) -> str | None:
 
 
 def pretraining_label(init: str) -> str:
-    """scratch / a timm tag as is; a weights file by its file name."""
-    return Path(init).name if init and is_local_file(init) else init
+    """scratch / a timm or face-recognition tag as is (``vggface2:PATH`` as ``vggface2``); a weights file by its
+    file name."""
+    return pretraining_tag(init) if init else init
 
 
 def _published_reference(published: pd.DataFrame, key: str, init: str) -> pd.Series | None:
