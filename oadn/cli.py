@@ -11,6 +11,7 @@ from oadn import __version__
 from oadn.common.console import console
 from oadn.data.cli import app as datasets_app
 from oadn.engine.cli import bench_command, evaluate_command, train_command
+from oadn.engine.predict_cli import predict_command
 from oadn.experiments.cli import ablate_command, run_command
 from oadn.models.cli import models_command
 from oadn.preprocess.cli import fit_visibility_command, pack_command, prepare_command, show_landmarks_command
@@ -32,6 +33,7 @@ app.command("bench")(bench_command)
 app.command("fit-visibility")(fit_visibility_command)
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
+app.command("predict")(predict_command)
 app.command("models")(models_command)
 
 

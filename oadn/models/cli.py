@@ -18,3 +18,7 @@ def models_command(
 
     console.print("methods:   " + ", ".join(list_models()))
     console.print("backbones: " + ", ".join(list_backbones()))
+    from oadn.models.face_weights import PUBLISHED
+
+    console.print("face-recognition weights (model.pretrained): " + ", ".join(
+        f"{spec.backbone} {spec.tag} ({spec.file})" for spec in PUBLISHED.values()), markup=False)

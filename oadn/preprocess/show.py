@@ -39,6 +39,13 @@ def pick_indices(source: FaceSource, count: int, seed: int = 0, only: str = "all
     return sorted(rng.choice(candidates, size=min(count, len(candidates)), replace=False).tolist())
 
 
+def draw_interest_points(ax, points: np.ndarray, kept: np.ndarray, scale: float = 1.0) -> None:
+    """The paper's Fig. 3 marks on a matplotlib axis: kept points (score >= T) as filled green dots, dropped ones
+    as red crosses (``points``: M x 2+ in the drawn image's pixels)."""
+    ax.scatter(points[kept, 0], points[kept, 1], s=14 * scale, c="lime", edgecolors="black", linewidths=0.5)
+    ax.scatter(points[~kept, 0], points[~kept, 1], s=22 * scale, c="red", marker="x", linewidths=1.2)
+
+
 def render_landmark_grid(source: FaceSource, indices: Sequence[int], out: Path, threshold: float = 0.6) -> Path:
     """Write a PNG grid of ``source[i]`` for ``i`` in ``indices`` with their interest points; returns ``out``."""
     import matplotlib
@@ -69,8 +76,7 @@ def render_landmark_grid(source: FaceSource, indices: Sequence[int], out: Path, 
         if not record.landmarks[:, 2].any():  # a failed face: no landmarks to draw (not 68 points at 0, 0)
             ax.set_title(f"{record.image_id}\nno landmarks (failed face)", fontsize=8)
             continue
-        ax.scatter(points[kept, 0], points[kept, 1], s=14, c="lime", edgecolors="black", linewidths=0.5)
-        ax.scatter(points[~kept, 0], points[~kept, 1], s=22, c="red", marker="x", linewidths=1.2)
+        draw_interest_points(ax, points, kept)
         ax.set_title(f"{record.image_id}\n{int(kept.sum())}/24 kept (T={threshold:g})", fontsize=8)
     fig.tight_layout(pad=1.2)
     out = Path(out)
