@@ -16,6 +16,7 @@ from oadn.experiments.cli import ablate_command, run_command
 from oadn.models.cli import models_command
 from oadn.preprocess.cli import fit_visibility_command, pack_command, prepare_command, show_landmarks_command
 from oadn.report.cli import report_command
+from oadn.report.leaderboard_cli import leaderboard_command
 
 app = typer.Typer(
     help="Occlusion-robust facial expression recognition: OADN and baselines, benchmarks and ablations.",
@@ -28,6 +29,7 @@ app.command("show-landmarks")(show_landmarks_command)
 app.command("run")(run_command)
 app.command("ablate")(ablate_command)
 app.command("report")(report_command)
+app.command("leaderboard")(leaderboard_command)
 app.command("pack")(pack_command)
 app.command("bench")(bench_command)
 app.command("fit-visibility")(fit_visibility_command)

@@ -113,6 +113,9 @@ def evaluate_command(
     model_option: list[str] = typer.Option([], "--model-option", help="Test-time model setting KEY=VALUE, "
                                            "threshold (T) or sigma, without retraining (repeatable)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="Score the run on a robustness protocol's "
+                                           "severity grid instead (occlusion-grid, occlusion-grid-oracle; "
+                                           "docs/occlusion.md); written to <run>/robustness/<protocol>/."),
     progress: bool = typer.Option(True, help="Show progress bars."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
@@ -120,6 +123,13 @@ def evaluate_command(
     use_plugins(plugin)
     from oadn.engine.evaluate import evaluate_run
     from oadn.engine.run_dir import load_config
+
+    if protocol is not None:
+        from oadn.engine.robustness_cli import evaluate_protocol
+
+        evaluate_protocol(run, protocol, data=data, root=root, split=split, option=option, cache_dir=cache_dir,
+                          progress=progress)
+        return
 
     options: dict[str, Any] = {}
     model_overrides: dict[str, Any] = {}
