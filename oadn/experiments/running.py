@@ -17,6 +17,7 @@ from typing import Any, Callable
 from oadn.common.progress import progress_bar
 from oadn.engine.evaluate import evaluate_missing
 from oadn.engine.run_dir import load_config, load_metrics
+from oadn.experiments.column_faces import keep_column_faces
 from oadn.experiments.executors import RunJob, get_executor
 from oadn.experiments.planning import (
     ColumnPlan,
@@ -33,6 +34,7 @@ from oadn.report import render_suite_report
 from oadn.report.figure_names import suite_figures
 from oadn.report.manifest import ManifestRow, write_manifest
 from oadn.report.output import claim, refuse_foreign
+from oadn.report.qualitative import thumbnail_name
 from oadn.report.suite_report import SUITE_INPUTS, SUITE_OUTPUTS
 
 Log = Callable[[str], None]
@@ -216,7 +218,8 @@ def run_suite(suite: Suite, report_dir: Path, request: RunRequest) -> Summary:
     started = time.perf_counter()
     report_dir = Path(report_dir)
     figures = suite_figures((e.id, [c.name for c in e.columns], e.methods) for e in suite.experiments)
-    refuse_foreign(report_dir, SUITE_INPUTS + SUITE_OUTPUTS + tuple(figures))  # every file, before any training
+    faces = tuple(thumbnail_name(e.id, c.name) for e in suite.experiments for c in e.columns)
+    refuse_foreign(report_dir, SUITE_INPUTS + SUITE_OUTPUTS + tuple(figures) + faces)  # every file, before training
     trained = plan_and_train(suite, request)
     if trained is None:
         return Summary()
@@ -224,6 +227,7 @@ def run_suite(suite: Suite, report_dir: Path, request: RunRequest) -> Summary:
     rows = score_columns(suite, plans, request)
     claim(report_dir, ["manifest.csv"])
     write_manifest(rows, report_dir / "manifest.csv")
+    keep_column_faces(report_dir, plans, request.locations, progress=request.progress, log=request.log)
     info = {
         "name": suite.name, "description": suite.description, "notes": suite.notes, "summary": summary.counts(),
         "endpoints": [endpoint.to_dict() for endpoint in suite.endpoints],

@@ -17,7 +17,7 @@ from typing import Iterable
 #: longest slug kept of each name: the file name stays far below the 255 bytes file systems allow
 SLUG_CHARACTERS = 40
 #: the figures a suite report draws per test set, and per test set and method
-COLUMN_FIGURES = ("bars", "reliability", "pairs")
+COLUMN_FIGURES = ("bars", "reliability", "pairs", "disagreements")
 METHOD_FIGURES = ("confusion",)
 
 

@@ -14,6 +14,7 @@ from oadn.report.manifest import load_manifest
 from oadn.report.output import staged
 from oadn.report.plots import plot_confusion_matrix, plot_method_bars, plot_pairs_matrix, plot_reliability
 from oadn.report.published import load_published
+from oadn.report.qualitative import column_selection, plot_disagreements, read_thumbnails, thumbnail_name
 from oadn.report.stats import CALIBRATION_BINS, EXACT_BELOW
 from oadn.report.suite_tables import (
     details_table,
@@ -136,6 +137,23 @@ def _calibration_and_pairs_figures(summary: SuiteSummary, experiment: str, colum
     return out
 
 
+def _disagreement_figures(manifest: pd.DataFrame, report_dir: Path, experiment: str,
+                          figures: Path) -> list[tuple[Path, str]]:
+    """Per test set with kept faces: where our OADN and each compared method disagree (the paper's Fig. 8)."""
+    out = []
+    for column in dict.fromkeys(manifest.loc[manifest["experiment"] == experiment, "column"]):
+        faces = report_dir / thumbnail_name(experiment, column)
+        selection = column_selection(manifest, report_dir, experiment, column) if faces.is_file() else None
+        if selection is None:
+            continue
+        path = plot_disagreements(selection, read_thumbnails(faces), figures / figure_name("disagreements",
+                                                                                            experiment, column))
+        if path is not None:
+            out.append((path, f"{experiment} / {column}: faces where OADN and another method disagree, both ways "
+                              f"(seed {selection.seed})"))
+    return out
+
+
 def _pairs_sections(summary: SuiteSummary, experiment: str) -> list[tuple[str, pd.DataFrame]]:
     """(test set, all-pairs matrix) for every test set of the experiment with two or more of our methods."""
     if not len(summary.pairwise):
@@ -145,7 +163,7 @@ def _pairs_sections(summary: SuiteSummary, experiment: str) -> list[tuple[str, p
 
 
 def _experiment_section(
-    summary: SuiteSummary, manifest: pd.DataFrame, experiment: str, figures_dir: Path
+    summary: SuiteSummary, manifest: pd.DataFrame, experiment: str, figures_dir: Path, report_dir: Path
 ) -> tuple[list[str], str, list[str]]:
     """Markdown lines, LaTeX table and HTML parts of one experiment (one paper table)."""
     rows = manifest[manifest["experiment"] == experiment]
@@ -178,6 +196,9 @@ def _experiment_section(
     if len(per_class):
         body += ["<h3>Per-class accuracy (%), mean over seeds</h3>", html.table(per_class)]
     body += [html.image(path, caption) for path, caption in figures if path.name.startswith("confusion_")]
+    for path, caption in _disagreement_figures(manifest, report_dir, experiment, figures_dir):
+        markdown += [f"{caption}: figures/{path.name}", ""]
+        body += [f"<h3>{html.escape(caption)}</h3>", html.image(path, caption, wide=True)]
     return markdown, latex, body
 
 
@@ -241,7 +262,8 @@ def render_suite_report(report_dir: Path, *, resamples: int = RESAMPLES) -> Path
     advice = "run the suite again (`oadn-bench run --suite ...`): it writes it again and reuses every finished run"
     info = read_json(info_path, advice) if info_path.is_file() else {}
     summary = summarise_suite(manifest, report_dir, load_published(), resamples=resamples)
-    with staged(report_dir, keep=SUITE_INPUTS) as out:
+    kept_faces = tuple(sorted(p.relative_to(report_dir).as_posix() for p in (report_dir / "faces").glob("*.npz")))
+    with staged(report_dir, keep=SUITE_INPUTS + kept_faces) as out:
         summary.results.to_csv(out / "results.csv", index=False)
         summary.per_seed.to_csv(out / "results_by_seed.csv", index=False)
         summary.per_class.to_csv(out / "per_class.csv", index=False)
@@ -260,7 +282,7 @@ def render_suite_report(report_dir: Path, *, resamples: int = RESAMPLES) -> Path
         markdown, latex, body = [f"# {title}", "", *endpoint_markdown], [], list(endpoint_body)
         for experiment in experiments:
             section_markdown, section_latex, section_body = _experiment_section(summary, manifest, experiment,
-                                                                                out / "figures")
+                                                                                out / "figures", report_dir)
             markdown += section_markdown
             latex.append(section_latex)
             body += section_body
