@@ -42,5 +42,5 @@ def test_a_figure_name_is_readable_unique_and_listed_before_the_report_is_drawn(
     assert figure_name("bars", "a_b", "c") != figure_name("bars", "a", "b_c")
     assert slug("😀") == "x" and len(figure_name("confusion", *["é" * 32] * 3).encode()) < 255
     listed = suite_figures([("e", ["Clean", "clean"], ["😀", "😢"])])
-    assert len(set(listed)) == len(listed) == 2 * 3 + 2 * 2
+    assert len(set(listed)) == len(listed) == 2 * 4 + 2 * 2  # per column: bars, reliability, pairs, disagreements
     assert f"figures/{figure_name('confusion', 'e', 'clean', '😢')}" in listed
