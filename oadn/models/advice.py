@@ -14,6 +14,7 @@ def warn_large_backbone_from_scratch(model: ModelConfig) -> None:
     """Warn when a large backbone starts from random weights (the paper initialises ResNet-50 from ImageNet)."""
     if model.backbone in LARGE_BACKBONES and not model.pretrained:
         warnings.warn(
-            f"training {model.backbone} from scratch: the OADN paper starts from ImageNet weights; pass "
-            "model.pretrained=FILE (a local state dict) or expect far lower accuracy", stacklevel=2
+            f"training {model.backbone} from scratch: the OADN paper starts from ImageNet weights (and its best rows "
+            "from VGGFace2's); pass model.pretrained=imagenet, vggface2 or a local state dict file, or expect far "
+            "lower accuracy", stacklevel=2
         )
