@@ -112,3 +112,9 @@ def test_nothing_scored_another_protocol_definition_and_a_foreign_file_are_named
     result = CliRunner().invoke(app, ["leaderboard", str(runs), "--out", str(board), "--no-progress"])
     assert "refusing to overwrite leaderboard.md" in one_named_line(result, 1)
     assert (board / "leaderboard.md").read_text() == "my own notes"
+
+
+@pytest.mark.parametrize("command", ["leaderboard", "predict"])
+def test_the_new_commands_have_help_and_take_no_progress(command):
+    result = CliRunner().invoke(app, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0 and "--no-progress" in result.output, result.output

@@ -146,4 +146,5 @@ def render_leaderboard(records: list[dict[str, Any]], out: Path) -> Path:
                 "<h2>Relative robustness per occluder kind (%)</h2>", _sortable(kinds), "<h2>Notes</h2>",
                 html.bullets(NOTES), f"<script>{SORT_SCRIPT}</script>"]
         html.write_page(folder / "index.html", "Occlusion-robustness leaderboard", body)
+    html.refresh_reports_index(Path(out).parent)  # listed beside the suite reports when they share a root
     return out / "index.html"
