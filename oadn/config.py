@@ -24,6 +24,7 @@ import yaml
 
 from oadn import __version__
 from oadn.common import yaml_data
+from oadn.common.errors import UsageError
 from oadn.common.names import relative_path_problem
 
 # What a setting is for. Every field has one (WEIGHTS unless it says otherwise); a mapping field may give some of
@@ -67,8 +68,9 @@ def role(kind: str, **keys: str) -> dict[str, Any]:
     return {"role": kind, "key_roles": keys}
 
 
-class ConfigError(ValueError):
-    """A configuration value that is unknown, of the wrong type or out of range; the message names the key."""
+class ConfigError(UsageError):
+    """A configuration value that is unknown, of the wrong type or out of range; the message names the key (exit 2
+    on the command line)."""
 
 
 @dataclass
@@ -374,25 +376,36 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_override(text: str) -> dict[str, Any]:
-    """``a.b.c=value`` -> {"a": {"b": {"c": value}}}, with value parsed as YAML."""
+def parse_override(text: str, option: str = "override", example: str = "train.lr=0.01") -> dict[str, Any]:
+    """``a.b.c=value`` -> {"a": {"b": {"c": value}}}, with value parsed as YAML; errors name ``option`` (the
+    command-line option the text came from) and give ``example``."""
     if "=" not in text:
-        raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. train.lr=0.01")
+        raise ConfigError(f"{option} {text!r}: expected KEY=VALUE, e.g. {example}")
     key, raw = text.split("=", 1)
     parts = key.strip().split(".")
     if not all(parts):
-        raise ConfigError(f"override {text!r}: empty key component")
+        raise ConfigError(f"{option} {text!r}: empty key component")
     try:
         value: Any = yaml_data.load(raw) if raw.strip() else None
     except yaml.YAMLError as err:
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(
-            f"override {text!r}: the value is not valid YAML ({problem}); a mapping is written "
+            f"{option} {text!r}: the value is not valid YAML ({problem}); a mapping is written "
             "{key: value, other: value}, a list [a, b]"
         ) from err
     for part in reversed(parts):
         value = {part: value}
     return value
+
+
+def parse_options(pairs: Iterable[str], option: str, example: str = "key=value") -> dict[str, Any]:
+    """The one ``KEY=VALUE`` parser of the command line (``--set``, ``-o/--option``, ``--model-option``,
+    ``--executor-option``): values read as YAML (``area=0.3`` is a number, ``kind=eyes`` a string), a dotted key
+    nests, later pairs win; a malformed pair is a ConfigError naming ``option``."""
+    values: dict[str, Any] = {}
+    for text in pairs:
+        values = merge(values, parse_override(text, option, example))
+    return values
 
 
 def load_yaml(path: Path) -> dict[str, Any]:

@@ -23,13 +23,6 @@ def sets(*extra: str) -> list[str]:
     return args
 
 
-def test_help_of_every_command():
-    for command in ([], ["train"], ["evaluate"], ["run"], ["models"], ["datasets"], ["prepare"], ["show-landmarks"]):
-        result = runner.invoke(app, [*command, "--help"])
-        assert result.exit_code == 0, result.output
-        assert "Usage" in result.output
-
-
 def test_train_then_evaluate_then_resume(tmp_path):
     run_dir = tmp_path / "run"
     result = runner.invoke(app, ["train", "--run-dir", str(run_dir), "--no-progress", *sets()])

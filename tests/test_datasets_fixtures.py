@@ -218,5 +218,5 @@ def test_cli_list_and_check(tmp_path: Path, rafdb: Path):
     assert "list_patition_label.txt:7" in result.output and "NOT USABLE" in result.output
     missing = runner.invoke(app, ["check", "fedro", "--root", str(tmp_path / "nowhere")])
     assert missing.exit_code == 1 and "missing directory" in missing.output
-    wrong = runner.invoke(app, ["check", "rafdb", "--root", str(rafdb), "--label-mode", "majority"])
+    wrong = runner.invoke(app, ["check", "rafdb", "--root", str(rafdb), "-o", "label_mode=majority"])
     assert wrong.exit_code == 2 and "label_mode" in wrong.output

@@ -50,10 +50,9 @@ PLUGIN = textwrap.dedent('''
 
 
 @pytest.fixture
-def isolated(monkeypatch):
+def isolated(monkeypatch, isolate_registries):
     """Registries and imported modules as they were before the test: a plugin's entries do not leak."""
-    for registry in (MODELS, BACKBONES, DATASETS):
-        monkeypatch.setattr(registry, "_entries", dict(registry._entries))
+    isolate_registries(MODELS, BACKBONES, DATASETS)
     before = set(sys.modules)
     yield monkeypatch
     for name in set(sys.modules) - before:

@@ -1,5 +1,6 @@
 """The one registry style: a decorator fills it, a second entry of one name is refused, an unknown name is an
-error listing every registered one; the packages that own a registry register their built-in entries."""
+error listing every registered one; a registry imports the module registering its built-in entries at its first
+lookup."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_a_registry_takes_entries_by_decorator_and_names_them_all_when_asked_for
         colours.get("blue")
 
 
-def test_every_registry_holds_its_built_in_entries_once_its_package_is_imported():
+def test_every_registry_holds_its_built_in_entries_at_its_first_lookup():
     from oadn.data.landmarks import LANDMARK_BACKENDS
     from oadn.data.registry import DATASETS
     from oadn.experiments.executors import EXECUTORS

@@ -35,7 +35,6 @@ from oadn.data.geometry import attention_maps, face_found, interest_point_indice
 from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.engine.bench_costs import (
     Column,
-    base_adapter,
     column_read_costs,
     cpu_ms_per_face,
     forward_rate,
@@ -234,7 +233,7 @@ def measure_stage_costs(config, adapter, train_source, benches: dict[str, StepBe
     configured and without occluders, each method's training step, OADN's forward pass, each column's faces."""
     costs = {"read a training face": cpu_ms_per_face(read_batches(train_source, config, batches, train=True),
                                                      warm=True)}
-    base = base_adapter(adapter)
+    base = adapter.unoccluded()
     if base is not None:
         base_source = open_data_split(base, config.data, config.data.train_split)
         costs["read a training face, no occluder"] = cpu_ms_per_face(

@@ -339,7 +339,7 @@ def _train(
         num_workers=config.data.num_workers,
         on_bad_image=config.data.on_bad_image,
         class_weights=class_weights,
-        target_mode=getattr(adapter, "target_mode", "hard"),
+        target_mode=adapter.target_mode,
         rank=rank,
         world_size=world_size,
     )

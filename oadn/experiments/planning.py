@@ -196,7 +196,7 @@ def _column_plan(column: Column, experiment: Experiment, run_data: DataCheck, op
         adapter = get_dataset(column.dataset, **column_options(column.dataset, options, column.options))
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"column {column.name!r} of experiment {experiment.id!r}: {error}") from error
-    same_family = getattr(adapter, "cache_name", adapter.name) == getattr(run_data.adapter, "cache_name", None)
+    same_family = adapter.cache_name == run_data.adapter.cache_name
     key = column.root or (experiment.root if same_family else None)
     check = check_data(adapter, key, locations)
     if check.ok and run_data.landmarks and check.landmarks != run_data.landmarks and check.prepare:

@@ -1,6 +1,6 @@
 """The registries of methods and backbones: every command takes a method (``model.name``) and a backbone
-(``model.backbone``) by name, the timm ``create_model`` pattern. They know none of their entries: importing
-:mod:`oadn.models` registers the built-in ones."""
+(``model.backbone``) by name, the timm ``create_model`` pattern. They import none of their entries: the first
+lookup imports :mod:`oadn.models.builtin`, which registers the built-in ones."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ if TYPE_CHECKING:
     from oadn.models.base import FERModel
 
 #: methods by name; each entry is a FERModel class built as ``cls(config, num_classes, image_size)``
-MODELS: Registry[type[FERModel]] = Registry("model")
+MODELS: Registry[type[FERModel]] = Registry("model", builtins="oadn.models.builtin")
 #: backbones by name; each entry builds one from a timm pretrained tag (None: random weights)
-BACKBONES: Registry[Callable[[str | None], Backbone]] = Registry("backbone")
+BACKBONES: Registry[Callable[[str | None], Backbone]] = Registry("backbone", builtins="oadn.models.builtin")
 register_model = MODELS.register
 register_backbone = BACKBONES.register
 

@@ -41,8 +41,8 @@ class NaNGradientFromTheSecondStep(NaNGradientAfter):
 
 
 @pytest.fixture
-def nan_gradient_methods(monkeypatch):
-    monkeypatch.setattr(MODELS, "_entries", dict(MODELS._entries))
+def nan_gradient_methods(isolate_registries):
+    isolate_registries(MODELS)
     MODELS.register("nan-gradient")(NaNGradientAfter)
     MODELS.register("nan-gradient-later")(NaNGradientFromTheSecondStep)
 

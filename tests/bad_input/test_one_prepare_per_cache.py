@@ -40,9 +40,9 @@ class Slow(ImageLandmarkBackend):
 
 
 @pytest.fixture
-def isolated(monkeypatch):
+def isolated(isolate_registries):
     """The landmark backends and modules as they were: the slow backend this test loads does not leak."""
-    monkeypatch.setattr(LANDMARK_BACKENDS, "_entries", dict(LANDMARK_BACKENDS._entries))
+    isolate_registries(LANDMARK_BACKENDS)
     before = set(sys.modules)
     yield
     for name in set(sys.modules) - before:

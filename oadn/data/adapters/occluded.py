@@ -51,7 +51,8 @@ class OccludedDataset(DatasetAdapter):
         self.scores, self.visibility = scores, visibility
         self.train_limit = None if train_limit is None else int(train_limit)
         self.needs_root = self.base.needs_root
-        self.target_mode = getattr(self.base, "target_mode", "hard")
+        self.target_mode = self.base.target_mode
+        self.options_of = base
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -61,6 +62,9 @@ class OccludedDataset(DatasetAdapter):
     def cache_name(self) -> str:
         """The base's: its faces on disk and their landmark cache are what a suite checks and prepares."""
         return self.base.cache_name
+
+    def unoccluded(self) -> DatasetAdapter:
+        return self.base
 
     def index(self, root: Path):
         return self.base.index(root)
