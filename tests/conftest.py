@@ -16,6 +16,8 @@ os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="oadn-test-torch-home-")
 # Tiny models gain nothing from intra-op threads, and spinning OpenMP threads collapse when cores are shared.
 torch.set_num_threads(1)
 
+#: fixtures several test files share (tests/fixtures/)
+pytest_plugins = ["fixtures.rafdb", "fixtures.reports"]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 

@@ -1,5 +1,5 @@
 """Files from elsewhere run no code: every torch file the tool reads is loaded as tensors and plain values only
-(``weights_only=True``), and one that is more is refused in one line naming it (issue 18, bad case 1)."""
+(``weights_only=True``), and one that is more is refused in one line naming it."""
 
 from __future__ import annotations
 

@@ -12,10 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_names import suite_file
 from typer.testing import CliRunner
 
-from helpers import tiny_config
+from helpers import suite_file, tiny_config
 from oadn.cli import app
 from oadn.config import ADDED_KEYS, CONFIG_VERSION, WRITTEN_BY, RunConfig, build_config
 from oadn.engine.run_dir import load_config

@@ -1,5 +1,5 @@
 """Bad input and faults, as an adversarial user would try them: every mistake is named before anything is written
-or trained, every fault is recoverable as its message says (issue 10; one test per class)."""
+or trained, every fault is recoverable as its message says (one test per class)."""
 
 from __future__ import annotations
 
