@@ -16,7 +16,7 @@ from oadn import __version__
 from oadn.common.console import console, guarded
 from oadn.data.cli import app as datasets_app
 from oadn.engine.cli import bench_command, evaluate_command, train_command
-from oadn.experiments.cli import ablate_command, run_command
+from oadn.experiments.cli import ablate_command, migrate_command, run_command
 from oadn.models.cli import models_command
 from oadn.preprocess.cli import fit_visibility_command, pack_command, prepare_command, show_landmarks_command
 from oadn.report.cli import report_command
@@ -35,6 +35,7 @@ app.command("fit-visibility")(fit_visibility_command)
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
 app.command("models")(models_command)
+app.command("migrate")(migrate_command)
 
 
 def command_infos(typer_app: typer.Typer = app) -> list[typer.models.CommandInfo]:

@@ -228,7 +228,7 @@ def test_fit_visibility_command_runs_end_to_end_and_names_an_unknown_data_set(tm
     assert result.exit_code == 0, result.output
     assert out.is_file() and "per-point AUC" in result.output
     unknown = runner.invoke(app, ["fit-visibility", "no-such-set", "--out", str(tmp_path / "x.pt"), "--no-progress"])
-    assert unknown.exit_code == 1 and "unknown data set" in unknown.output
+    assert unknown.exit_code == 2 and "unknown data set" in unknown.output  # a usage error, as for every command
 
 
 def test_a_test_split_is_painted_once_kept_on_disk_and_shared_by_its_score_modes(monkeypatch, tmp_path):

@@ -157,11 +157,13 @@ def test_a_name_registered_twice_names_both_places(tmp_path, isolated):
 def test_a_slurm_job_loads_the_plugins_before_it_trains(tmp_path, isolated):
     """The job runs in another process, which knows only the built-in entries until it loads the same plugins."""
     from helpers import tiny_config
+    from oadn.config import config_to_dict
     from oadn.experiments.executors.slurm import TrainJob
 
     plugin = tmp_path / "job_plugin.py"
     plugin.write_text(PLUGIN.format(name="job-head"))
-    config = tiny_config("model.name=job-head", "train.epochs=1")
+    config = config_to_dict(tiny_config("train.epochs=1"))  # as the executor hands it over: plain data
+    config["model"] = {"name": "job-head", "backbone": config["model"]["backbone"], "pretrained": None}
     assert "job-head" not in MODELS
     metrics, _ = TrainJob()(config, tmp_path / "run", False, (str(plugin),))
     assert "job-head" in MODELS and metrics["splits"]["test_clean"]["prediction"]["count"] == 42

@@ -30,7 +30,7 @@ import torch
 from rich.table import Table
 from torch.profiler import ProfilerActivity, profile
 
-from oadn.config import COMPILE_MODES
+from oadn.config import COMPILE_MODES, ModelConfig
 from oadn.data.geometry import attention_maps, face_found, interest_point_indices, interest_points, kept_points
 from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.engine.bench_costs import (
@@ -47,6 +47,7 @@ from oadn.engine.loader import make_loader, resolve_workers, to_device, training
 from oadn.engine.splits import open_data_split, open_splits
 from oadn.models import create_model
 from oadn.models.backbones import create_backbone, input_normalisation
+from oadn.models.oadn import OADNOptions
 
 #: the methods every bench measures: the backbone's GAP classifier and OADN on it (others join with --method)
 METHODS = ("baseline", "oadn")
@@ -96,7 +97,7 @@ class StepBench:
 
         self.device, self.label_smoothing = device, config.train.label_smoothing
         self.precision = precision_for(device, config.train.amp, config.train.cpu_amp)
-        model_config = type(config.model)(**{**vars(config.model), "name": method})
+        model_config = ModelConfig(name=method, backbone=config.model.backbone, pretrained=config.model.pretrained)
         self.model = create_model(model_config, num_classes, config.data.image_size).to(device)
         channels_last = fast_layout(self.model, self.precision)
         self.mode = compile_mode
@@ -206,10 +207,12 @@ def measure_attention(config, device, steps: int) -> float:
     landmarks = (torch.rand(b, NUM_LANDMARKS, 3) * torch.tensor([s, s, 1.0])).to(device)
     indices = interest_point_indices().to(device)  # as the model keeps them: no host copy per render
 
+    options = config.model.options if config.model.name == "oadn" else OADNOptions()  # OADN's maps, at its T, sigma
+
     def render() -> None:
         points = interest_points(landmarks, s, indices)
-        kept = kept_points(points, config.model.threshold, face_found(landmarks))
-        attention_maps(points, kept, (side, side), backbone.grid, config.model.sigma)
+        kept = kept_points(points, options.threshold, face_found(landmarks))
+        attention_maps(points, kept, (side, side), backbone.grid, options.sigma)
 
     render()
     return b * steps / _timed(device, render, steps)

@@ -320,8 +320,8 @@ def _train(
             retune_optimizer(optimizer, scheduler.scheduler, config.train, state["epoch"])
         if main:
             restore_best(run_dir, checkpoint)
-    if main and model.uses_landmarks:
-        warn_if_landmarks_unusable(train_source, config.model.threshold)
+    if main and model.score_threshold() is not None:
+        warn_if_landmarks_unusable(train_source, model.score_threshold())
     mode = compile_mode(config.train.compile, device)
     forward, loss_fn = compile_step(distributed.wrap(model, device), model.loss, mode)
     step = TrainingStep(model, forward, loss_fn, optimizer, device, mode)

@@ -151,3 +151,26 @@ def ablate_command(
     request = _request(runs_root, locations(data_root, root, cache_dir, landmarks), overrides, executor,
                        executor_option, dry_run, progress, loaded)
     run_ablation(spec, target, request, at_test=at_test)
+
+
+@guarded
+def migrate_command(
+    runs_root: Path = typer.Option(Path("runs"), help="Where run directories are."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be renamed; rename nothing."),
+) -> None:
+    """Move finished runs to this version's run identity (once, after an upgrade): rename every run directory
+    whose hash moved, so suites reuse it instead of training it again; says what it renamed and what it left."""
+    from oadn.experiments.migrate import migrate_runs
+
+    if not runs_root.is_dir():
+        raise FileNotFoundError(f"no runs folder {runs_root} (pass --runs-root)")
+    done = migrate_runs(runs_root, dry_run)
+    for item in done:
+        if item.outcome != "kept":
+            log(item.line())
+    counts = {outcome: sum(item.outcome == outcome for item in done) for outcome in ("renamed", "kept", "left")}
+    verb = "would be renamed" if dry_run else "renamed"
+    log(f"{len(done)} run(s) under {runs_root}: {counts['renamed']} {verb}, {counts['kept']} kept their identity, "
+        f"{counts['left']} left as they were" + ("; run each suite again to write its manifest with the new "
+                                                 "names (every finished run is reused)" if counts["renamed"] else ""))
+
