@@ -48,6 +48,11 @@ def list_command(
             options += f", and {adapter.options_of}'s options"
         table.add_row(name, str(len(adapter.classes)), "/".join(adapter.splits), escape(adapter.protocol), options)
     console.print(table)
+    from oadn.data.score_modes.base import SCORE_MODES
+
+    console.print("score modes (occluded scores=MODE):")
+    for mode in SCORE_MODES.names():
+        console.print(f"  {mode}: {SCORE_MODES.get(mode).summary}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _counts_table(report: CheckReport) -> Table:
