@@ -17,7 +17,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from oadn.common.files import read_checked
-from oadn.report.stats import expected_calibration_error, negative_log_likelihood
 
 
 @dataclass
@@ -80,20 +79,6 @@ class ScoredRow:
     #: images x scored classes: the prediction's probabilities over the scored classes; None when the predictions
     #: file has no ``scores`` column (written before it existed)
     probabilities: np.ndarray | None = None
-
-    @property
-    def ece(self) -> float:
-        """Expected calibration error of the top-label confidence (15 equal-width bins); NaN without scores."""
-        if self.probabilities is None:
-            return float("nan")
-        return expected_calibration_error(self.probabilities.max(axis=1), self.correct)
-
-    @property
-    def nll(self) -> float:
-        """Mean negative log-likelihood of the true class, in nats; NaN without scores."""
-        if self.probabilities is None:
-            return float("nan")
-        return negative_log_likelihood(self.probabilities, self.labels)
 
     @property
     def accuracy(self) -> float:
