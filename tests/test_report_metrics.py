@@ -55,3 +55,13 @@ def test_every_metric_reaches_the_csv_files_the_tables_and_the_notes(metric, tmp
     assert results.loc["OADN", metric.std_column] == pytest.approx(oadn.std(ddof=1))
     markdown = (report / "results.md").read_text()
     assert f"Occlusion-FERPlus (n=100) {metric.header}" in markdown and metric.note in markdown
+
+
+def test_the_brier_score_by_hand():
+    brier = next(metric for metric in METRICS if metric.name == "brier")
+    labels = np.arange(14) % 7
+    probabilities = np.full((14, 7), 0.05)
+    probabilities[np.arange(14), labels] = 0.7  # (1 - 0.7)^2 + 6 * 0.05^2 on every image
+    assert brier.per_row(scored(probabilities, labels)) == pytest.approx(0.105)
+    assert brier.per_row(scored(np.eye(7)[labels], labels)) == pytest.approx(0.0)
+    assert brier.per_row(scored(np.eye(7)[(labels + 1) % 7], labels)) == pytest.approx(2.0)
