@@ -12,7 +12,7 @@ from rich.table import Table
 
 from oadn.common.console import console, fail
 from oadn.common.plugins import PLUGIN_HELP, use_plugins
-from oadn.config import COMPILE_MODES, ConfigError, build_config, parse_override
+from oadn.config import COMPILE_MODES, ConfigError, RunConfig, build_config, parse_override
 from oadn.data.registry import get_dataset
 
 SET_HELP = "Override a configuration value, e.g. --set train.lr=0.01 (repeatable)."
@@ -38,6 +38,15 @@ def _cache_dir(dataset: str, options: dict[str, Any], cache_dir: Optional[Path],
             raise ConfigError(f"--cache-dir: data set {dataset!r} is generated, it has no prepared cache")
         return None
     return chosen.expanduser().resolve()
+
+
+def _with_cache_dir(run_config: RunConfig, cache_dir: Optional[Path]) -> RunConfig:
+    """``run_config`` with the cache root :func:`_cache_dir` chooses in its split options."""
+    cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir,
+                       run_config.data.split_options.get("cache_dir"))
+    if cache is not None:
+        run_config.data.split_options = {**run_config.data.split_options, "cache_dir": str(cache)}
+    return run_config
 
 
 def _metrics_table(title: str, splits: dict[str, Any]) -> Table:
@@ -86,11 +95,7 @@ def train_command(
             target = resume
             metrics = train_run(None, resume, resume=True, progress=progress, changes=changes)
         else:
-            run_config = build_config(config, overrides)
-            cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir,
-                               run_config.data.split_options.get("cache_dir"))
-            if cache is not None:
-                run_config.data.split_options = {**run_config.data.split_options, "cache_dir": str(cache)}
+            run_config = _with_cache_dir(build_config(config, overrides), cache_dir)
             target = run_dir or Path("runs") / run_config.name
             metrics = train_run(run_config, target, progress=progress)
     except ConfigError as error:
@@ -199,11 +204,7 @@ def bench_command(
     from oadn.engine.bench_costs import Column
 
     try:
-        run_config = build_config(config, overrides)
-        cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir,
-                           run_config.data.split_options.get("cache_dir"))
-        if cache is not None:
-            run_config.data.split_options = {**run_config.data.split_options, "cache_dir": str(cache)}
+        run_config = _with_cache_dir(build_config(config, overrides), cache_dir)
         columns = [Column.parse(_yaml_mapping(text, "--column")) for text in column]
     except (ConfigError, ValueError) as error:
         fail(error, code=2)
