@@ -12,7 +12,7 @@ from rich.table import Table
 
 from oadn.common.console import console, guarded
 from oadn.common.plugins import PLUGIN_HELP, load_plugins
-from oadn.config import COMPILE_MODES, ConfigError, build_config, parse_options
+from oadn.config import COMPILE_MODES, ConfigError, RunConfig, build_config, parse_options
 from oadn.data.cli import OPTION_HELP
 from oadn.data.registry import get_dataset
 
@@ -39,6 +39,15 @@ def _cache_dir(dataset: str, options: dict[str, Any], cache_dir: Optional[Path],
             raise ConfigError(f"--cache-dir: data set {dataset!r} is generated, it has no prepared cache")
         return None
     return chosen.expanduser().resolve()
+
+
+def _with_cache_dir(run_config: RunConfig, cache_dir: Optional[Path]) -> RunConfig:
+    """``run_config`` with the cache root :func:`_cache_dir` chooses in its split options."""
+    cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir,
+                       run_config.data.split_options.get("cache_dir"))
+    if cache is not None:
+        run_config.data.split_options = {**run_config.data.split_options, "cache_dir": str(cache)}
+    return run_config
 
 
 def _metrics_table(title: str, splits: dict[str, Any]) -> Table:
@@ -85,11 +94,7 @@ def train_command(
         target = resume
         metrics = train_run(None, resume, resume=True, progress=progress, changes=changes)
     else:
-        run_config = build_config(config, overrides)
-        cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir,
-                           run_config.data.split_options.get("cache_dir"))
-        if cache is not None:
-            run_config.data.split_options = {**run_config.data.split_options, "cache_dir": str(cache)}
+        run_config = _with_cache_dir(build_config(config, overrides), cache_dir)
         target = run_dir or Path("runs") / run_config.name
         metrics = train_run(run_config, target, progress=progress)
     from oadn.engine.distributed import is_main
@@ -185,11 +190,7 @@ def bench_command(
     from oadn.engine.bench import results_tables, run_bench
     from oadn.engine.bench_costs import Column
 
-    run_config = build_config(config, overrides)
-    cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir,
-                       run_config.data.split_options.get("cache_dir"))
-    if cache is not None:
-        run_config.data.split_options = {**run_config.data.split_options, "cache_dir": str(cache)}
+    run_config = _with_cache_dir(build_config(config, overrides), cache_dir)
     try:
         columns = [Column.parse(_yaml_mapping(text, "--column")) for text in column]
     except ValueError as error:  # a column that is not one: the option is wrong
