@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,11 +50,34 @@ class ManifestRow:
     restricted: bool = False
     #: the registered method the row trained (model.name), which links it to a published row of that method
     model: str = ""
+    #: the column's fields, from the options it was scored under: the occluder kind(s), the share of the face
+    #: covered, the score mode ("" where the test set pastes none); what analyses select columns by
+    kind: str = ""
+    area: str = ""
+    scores: str = ""
+
+    def set_options(self, options: dict[str, Any]) -> None:
+        """The options the column was scored under (sorted JSON), and the fields they give."""
+        self.options = json.dumps(options, sort_keys=True)
+        for key, value in column_fields(options).items():
+            setattr(self, key, value)
+
+
+#: a column's fields: the occlusion options that say what a test set is, recorded in the manifest
+FIELDS = ("kind", "area", "scores")
+
+
+def column_fields(options: dict[str, Any]) -> dict[str, str]:
+    """kind, area and scores of a column's options as text (a list of kinds joined with '+'; "" when absent)."""
+    def text(value: Any) -> str:
+        return "+".join(map(str, value)) if isinstance(value, (list, tuple)) else "" if value is None else str(value)
+
+    return {key: text(options.get(key)) for key in FIELDS}
 
 
 COLUMNS = [item.name for item in fields(ManifestRow)]
 #: columns a manifest written before they existed may lack, and the value they take then
-OPTIONAL_COLUMNS = {"model": ""}
+OPTIONAL_COLUMNS = {"model": "", "kind": "", "area": "", "scores": ""}
 STATUSES = ("finished", "unfinished", "skipped")
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False, "": False}
 
