@@ -67,6 +67,7 @@ def test_the_fingerprint_is_the_ids_and_labels_not_the_path(rafdb_copy, tmp_path
     assert a["train"] == b["train"] and a["test"] != b["test"] and b["test"]["images"] == 8
 
 
+@pytest.mark.slow
 def test_a_suite_reuses_runs_for_the_same_data_only(rafdb_copy, suite, tmp_path):
     root, landmarks, _ = rafdb_copy
     output, first, counts = run(suite, tmp_path, landmarks, root, root)

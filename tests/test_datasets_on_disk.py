@@ -85,6 +85,7 @@ def test_affectnet_index_columns(tmp_path: Path):
     assert set(df7["split"]) == {"train", "test"}
 
 
+@pytest.mark.slow
 def test_affectnet_300k_rows_index_quickly(tmp_path: Path):
     root = tmp_path / "big"
     (root / "Manually_Annotated_Images").mkdir(parents=True)

@@ -114,6 +114,7 @@ def test_datasets_check_names_an_empty_label_file_and_is_usable_with_a_broken_im
     assert "unusable image (prepare and training skip it)" in text
 
 
+@pytest.mark.slow
 def test_evaluate_reads_the_cache_the_run_recorded_before_oadn_cache(tmp_path, monkeypatch):
     from oadn.data.registry import get_dataset
     from oadn.preprocess.prepare import prepare

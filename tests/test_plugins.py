@@ -74,6 +74,7 @@ def sets(*extra: str) -> list[str]:
     return args
 
 
+@pytest.mark.slow
 def test_train_evaluate_and_suite_with_a_plugin_method(tmp_path, isolated):
     write_package(tmp_path / "site")
     isolated.syspath_prepend(str(tmp_path / "site"))
@@ -154,6 +155,7 @@ def test_a_name_registered_twice_names_both_places(tmp_path, isolated):
     assert "MlpHead" in message and "clash.py:" in message  # the second
 
 
+@pytest.mark.slow
 def test_a_slurm_job_loads_the_plugins_before_it_trains(tmp_path, isolated):
     """The job runs in another process, which knows only the built-in entries until it loads the same plugins."""
     from helpers import tiny_config

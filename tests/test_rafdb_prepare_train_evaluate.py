@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from oadn.cli import app
@@ -15,6 +16,7 @@ from oadn.cli import app
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_prepare_train_and_evaluate_on_a_list_subset(rafdb_copy, tmp_path):
     root, landmarks, occlusion_list = rafdb_copy
     cache = tmp_path / "cache"

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from oadn.report import render_ablation_report, render_suite_report
 
@@ -20,6 +21,7 @@ def assert_escaped(page: str, *names: str) -> None:
     assert "&lt;script&gt;" in page
 
 
+@pytest.mark.slow
 def test_suite_report_escapes_method_column_and_experiment_names(suite_dir: Path):
     manifest = pd.read_csv(suite_dir / "manifest.csv")
     manifest["method"] = manifest["method"].replace({"Baseline": f"Base{MARKUP}", "ResNet-18": "<img src=x>"})

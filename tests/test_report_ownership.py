@@ -16,6 +16,8 @@ from oadn.cli import app
 from oadn.report import render_suite_report
 from oadn.report.output import MARKER, ReportFolderError
 
+pytestmark = pytest.mark.slow  # each test renders a suite report with figures
+
 runner = CliRunner()
 
 

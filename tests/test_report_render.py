@@ -25,6 +25,7 @@ def _pngs_are_images(folder):
     return paths
 
 
+@pytest.mark.slow
 def test_suite_report_numbers_tables_and_figures(suite_dir):
     index = render_suite_report(suite_dir, resamples=300)
     results = pd.read_csv(suite_dir / "results.csv")
@@ -150,6 +151,7 @@ def test_calibration_and_all_pairs_matrix(tmp_path):
     assert "McNemar, Holm-adjusted" in index.read_text()
 
 
+@pytest.mark.slow
 def test_published_rows_sit_beside_our_rows_of_the_same_method(tmp_path):
     rows = []
     for method, model, correct in (("OADN", "oadn", 90), ("RAN", "ran", 80), ("Mine", "mine", 70)):

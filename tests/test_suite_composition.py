@@ -82,6 +82,7 @@ def test_endpoints_select_columns_by_fields_and_a_selection_must_be_one_column(t
                              endpoints=[{**endpoint, "against": {"scores": "random-drop"}}])))
 
 
+@pytest.mark.slow
 def test_the_manifest_records_each_columns_fields_and_the_report_computes_field_selected_endpoints(tmp_path):
     grid = {"grid": {"dataset": "occluded", "split": "test_clean", "options": {"base": "synthetic", "probability": 1.0},
                      "kind": "mouth", "area": 0.3, "scores": ["ones", "oracle"]}}

@@ -169,6 +169,7 @@ def test_a_method_can_train_fewer_of_the_suites_seeds(tmp_path):
     assert result.exit_code == 2 and "methods.Control.seeds = [5]" in result.output
 
 
+@pytest.mark.slow
 def test_suite_run_writes_manifest_and_scores_a_class_subset_column(tmp_path):
     columns = [{"name": "occluded", "split": "test_occluded"},
                {"name": "six classes", "dataset": "test-synthetic-6", "split": "test_occluded"}]
@@ -223,6 +224,7 @@ def test_evaluate_keeps_one_output_per_split_and_options(tmp_path):
     assert out_of_range.exit_code == 2 and "model.threshold = 1.5: expected T in [0, 1]" in out_of_range.output
 
 
+@pytest.mark.slow
 def test_tiny_ablation_end_to_end_retrained_and_at_test(tmp_path):
     ablation = tmp_path / "tiny-T.yaml"
     ablation.write_text(yaml.safe_dump({"name": "tiny-T", "param": "T", "values": [0.2, 0.8], "paper_value": 0.6,
@@ -255,6 +257,7 @@ def test_tiny_ablation_end_to_end_retrained_and_at_test(tmp_path):
     assert refused.exit_code == 1 and "T and sigma" in refused.output
 
 
+@pytest.mark.slow
 def test_missing_landmark_cache_is_prepared_on_the_way_or_skipped_with_the_command(rafdb_copy, tmp_path):
     root, landmarks, _ = rafdb_copy
     suite = load_suite(str(write_suite(tmp_path / "s.yaml", data_name="rafdb")))

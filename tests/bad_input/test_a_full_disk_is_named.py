@@ -69,6 +69,7 @@ def test_a_disk_too_full_for_the_first_checkpoint_says_nothing_was_written(small
         train_run(tiny_config(*TINY_RUN), run, progress=False)
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_drawing_a_report_names_the_folder_and_keeps_the_report(suite_dir, small_disk):
     disk = small_disk(96 * 1024)
     report = disk / "mini"

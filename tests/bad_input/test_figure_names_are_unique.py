@@ -17,6 +17,7 @@ METHODS = {"😀": 80, "😢": 60, "開心": 70, "難過": 50}
 COLUMNS = ("Occlusion test", "occlusion-TEST")
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Glyph .* missing from font")  # DejaVu has no emoji or CJK: the names differ
 def test_names_that_slug_alike_give_one_figure_each(tmp_path):
     rows = [manifest_row(tmp_path, column, "", method, 0, correct=correct + k)

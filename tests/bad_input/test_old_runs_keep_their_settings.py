@@ -96,6 +96,7 @@ def test_the_records_leave_run_hashes_as_they_were():
     assert config_hash(RunConfig()) == "83807791"
 
 
+@pytest.mark.slow
 def test_an_old_run_directory_without_the_records_is_still_reused(tmp_path):
     suite = suite_file(tmp_path / "s.yaml")
     args = ["run", "--suite", str(suite), "--runs-root", str(tmp_path / "runs"), "--report-dir",

@@ -50,6 +50,7 @@ def isolated(isolate_registries):
             del sys.modules[name]
 
 
+@pytest.mark.slow
 def test_a_second_prepare_on_a_cache_in_use_is_refused_and_a_dead_holder_is_taken_over(tmp_path, isolated):
     root, cache_dir = tmp_path / "ferplus", tmp_path / "cache"
     write_ferplus(root)

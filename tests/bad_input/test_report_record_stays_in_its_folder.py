@@ -14,6 +14,8 @@ from helpers import one_named_line
 from oadn.cli import app
 from oadn.report.output import MARKER
 
+pytestmark = pytest.mark.slow  # each test renders a suite report with figures
+
 runner = CliRunner()
 
 
