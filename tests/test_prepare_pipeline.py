@@ -16,8 +16,8 @@ from oadn.data import registry
 from oadn.data.aligned_frame import apply_transform
 from oadn.data.faces import BadImageError
 from oadn.data.ibug68 import five_points as five_points_from_68
-from oadn.data.index import CheckReport, OnDiskDatasetAdapter
 from oadn.data.landmarks.base import ImageLandmarkBackend
+from oadn.data.on_disk import CheckReport, OnDiskDatasetAdapter
 from oadn.data.prepared.cache import PreparedCache
 from oadn.data.prepared.source import open_prepared_split
 from oadn.preprocess.alignment import template_points

@@ -14,7 +14,7 @@ from helpers import one_named_line
 from oadn import config as config_module
 from oadn.cli import app
 from oadn.config import CONFIG_VERSION, MODELS, ConfigError, TrainConfig, build_config
-from oadn.experiments.ablations import ablation_suite, ablations_dir, load_ablation
+from oadn.experiments.ablations import ablation_suite, ablations_dir, read_ablation_file
 from oadn.experiments.identity import config_hash
 from oadn.experiments.suites import builtin_suites, load_suite, method_config
 from oadn.models.oadn import OADN, OADNOptions
@@ -42,7 +42,7 @@ def every_hash() -> dict[str, str]:
             for method in experiment.methods:
                 out[f"{name}/{experiment.id}/{method}"] = config_hash(method_config(suite, experiment, method, 0))
     for path in sorted(ablations_dir().glob("*.yaml")):
-        suite = ablation_suite(load_ablation(path), False, [])
+        suite = ablation_suite(read_ablation_file(path), False, [])
         for method in suite.experiments[0].methods:
             out[f"{path.stem}/{method}"] = config_hash(method_config(suite, suite.experiments[0], method, 0))
     for method in METHOD_DEFAULTS:
@@ -101,10 +101,10 @@ def test_a_method_takes_only_its_own_options_each_named_with_exit_2(tmp_path):
 
 
 def test_ablate_param_T_still_varies_oadns_threshold():
-    suite = ablation_suite(load_ablation(ablations_dir() / "synthetic-T.yaml"), False, [])
+    suite = ablation_suite(read_ablation_file(ablations_dir() / "synthetic-T.yaml"), False, [])
     configs = [method_config(suite, suite.experiments[0], m, 0) for m in suite.experiments[0].methods]
     assert [c.model.options.threshold for c in configs] == [0.0, 0.3, 0.6, 0.9]
-    at_test = ablation_suite(load_ablation(ablations_dir() / "synthetic-T.yaml"), True, [])
+    at_test = ablation_suite(read_ablation_file(ablations_dir() / "synthetic-T.yaml"), True, [])
     assert list(at_test.experiments[0].methods) == ["trained at T=0.6"]
 
 

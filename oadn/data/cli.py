@@ -17,7 +17,7 @@ from oadn.config import parse_options
 from oadn.data.registry import get_dataset, list_datasets, open_dataset, option_names
 
 if TYPE_CHECKING:
-    from oadn.data.index import CheckReport, Problem
+    from oadn.data.on_disk import CheckReport, Problem
 
 app = typer.Typer(help="Data sets: what is registered, and whether your copy can serve its protocol.",
                   no_args_is_help=True)

@@ -27,7 +27,7 @@ from typing import Any, Callable
 from oadn.common.files import load_torch, read_json, save_json, save_parquet
 from oadn.config import TEST_TIME, RunConfig, build_config, config_to_dict, keys_with_role, merge
 from oadn.data.fingerprint import data_fingerprints
-from oadn.data.index import parsed_once
+from oadn.data.on_disk import parsed_once
 from oadn.data.registry import DatasetAdapter, get_dataset, option_names
 from oadn.engine.device import precision_for, resolve_device
 from oadn.engine.predict import metrics_by_branch, predict
@@ -172,7 +172,7 @@ def _evaluate_run(run_dir: Path, *, dataset: str | None, root: Path | None, spli
     results: dict[str, Any] = {}
     for split in splits:
         source = open_data_split(spec.adapter, data, split, root)
-        frame, bad = predict(
+        predictions, bad = predict(
             model,
             source,
             device=device,
@@ -184,8 +184,8 @@ def _evaluate_run(run_dir: Path, *, dataset: str | None, root: Path | None, spli
             progress=progress,
             restrict_to=spec.restrict_to,
         )
-        save_parquet(frame, spec.out_dir / f"{split}.parquet")
-        results[split] = metrics_by_branch(frame, spec.adapter.classes)
+        save_parquet(predictions, spec.out_dir / f"{split}.parquet")
+        results[split] = metrics_by_branch(predictions, spec.adapter.classes)
         results[split]["bad_images"] = [list(b) for b in bad]
     fingerprints = split_fingerprints(spec, config, root, data.split_options)
     for split in splits:

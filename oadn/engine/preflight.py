@@ -40,7 +40,7 @@ def open_adapter(config: RunConfig) -> DatasetAdapter:
     return adapter
 
 
-def run_splits(config: RunConfig) -> list[tuple[str, str]]:
+def split_keys(config: RunConfig) -> list[tuple[str, str]]:
     """(config key, split name) for every split the run opens."""
     data = config.data
     named = [("data.train_split", data.train_split)]
@@ -52,7 +52,7 @@ def run_splits(config: RunConfig) -> list[tuple[str, str]]:
 def check_splits(config: RunConfig, adapter: DatasetAdapter) -> dict[str, FaceSource]:
     """Open every split the run uses (train, validation, test), so a wrong name, option or cache fails now."""
     data = config.data
-    for key, split in run_splits(config):
+    for key, split in split_keys(config):
         if split not in adapter.splits:
             others = ", ".join(s for s in adapter.splits if s != "train")
             example = command_line("--set", f"data.test_splits=[{others}]")
@@ -68,7 +68,7 @@ def check_splits(config: RunConfig, adapter: DatasetAdapter) -> dict[str, FaceSo
             f"valid: {', '.join(sorted(valid))}"
         )
     sources = {}
-    for key, split in run_splits(config):
+    for key, split in split_keys(config):
         try:
             source = open_data_split(adapter, data, split)
         except (TypeError, RuntimeError) as error:

@@ -65,7 +65,7 @@ def _nested(key: str, value: Any) -> dict[str, Any]:
     return reduce(lambda inner, part: {part: inner}, reversed(key.split(".")), value)
 
 
-def load_ablation(path: Path) -> Ablation:
+def read_ablation_file(path: Path) -> Ablation:
     """An ablation file; every key is checked, errors name the file."""
     values = load_yaml(path)
     check_keys(values, ABLATION_KEYS, str(path))
@@ -86,7 +86,7 @@ def resolve_ablation(name: str | None, param: str | None, dataset: str | None) -
         if not path.is_file():
             names = ", ".join(p.stem for p in sorted(ablations_dir().glob("*.yaml")))
             raise FileNotFoundError(f"no ablation {name!r}: not a file, and not a built-in ablation ({names})")
-        found = load_ablation(path)
+        found = read_ablation_file(path)
         if param is not None and ALIASES.get(param, param) != found.key:
             raise ConfigError(f"--param {param}: ablation {name!r} varies {found.param} ({found.key}), not "
                               f"{ALIASES.get(param, param)}; drop --param, or ablate it with "
@@ -101,7 +101,7 @@ def resolve_ablation(name: str | None, param: str | None, dataset: str | None) -
     folder = ablations_dir()
     for candidate in ([f"{dataset}-{param}"] if dataset else []) + [param]:
         if (folder / f"{candidate}.yaml").is_file():
-            found = load_ablation(folder / f"{candidate}.yaml")
+            found = read_ablation_file(folder / f"{candidate}.yaml")
             if dataset and found.base.get("data", {}).get("name") != dataset:
                 found.base = merge(found.base, {"data": {"name": dataset}})
                 found.base["data"]["options"] = {}  # the other data set's protocol options do not carry over

@@ -106,8 +106,9 @@ def config_hash(config: RunConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def slug(text: str) -> str:
-    """A file-name-safe form of a display name."""
+def folder_name(text: str) -> str:
+    """A display name (an experiment id, a method) as the folder of its runs under the runs root: characters
+    other than letters, digits and ._+- become '-' (case kept; figures use :func:`oadn.report.figure_names.slug`)."""
     return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-") or "run"
 
 

@@ -146,19 +146,19 @@ def _json_list(text: str, where: str, column: str) -> list:
 
 
 def load_manifest(report_dir: Path) -> pd.DataFrame:
-    """manifest.csv as a frame with typed seed/restricted and parsed class lists; errors name file and line."""
+    """manifest.csv as a table with typed seed/restricted and parsed class lists; errors name file and line."""
     path = Path(report_dir) / "manifest.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no manifest (is {report_dir} a suite report directory?)")
-    frame = read_checked(path, lambda p: pd.read_csv(p, dtype=str, keep_default_na=False),
+    table = read_checked(path, lambda p: pd.read_csv(p, dtype=str, keep_default_na=False),
                          "run the suite again (`oadn-bench run --suite ...`): it writes the manifest again and reuses "
                          "every finished run")
-    frame = frame.assign(**{c: v for c, v in OPTIONAL_COLUMNS.items() if c not in frame.columns})
-    missing = [c for c in COLUMNS if c not in frame.columns]
+    table = table.assign(**{c: v for c, v in OPTIONAL_COLUMNS.items() if c not in table.columns})
+    missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
     seeds, restricted, classes, scored = [], [], [], []
-    for line, row in enumerate(frame.itertuples(index=False), start=2):
+    for line, row in enumerate(table.itertuples(index=False), start=2):
         where = f"{path}, line {line}"
         if row.status not in STATUSES:
             raise ValueError(f"{where}: status {row.status!r}; expected one of {', '.join(STATUSES)}")
@@ -173,7 +173,7 @@ def load_manifest(report_dir: Path) -> pd.DataFrame:
         scored.append(_json_list(row.scored_classes, where, "scored_classes") if finished or row.scored_classes else [])
         if finished and not set(scored[-1]) <= set(classes[-1]):
             raise ValueError(f"{where}: scored_classes {scored[-1]} are not all in classes {classes[-1]}")
-    return frame.assign(seed=seeds, restricted=restricted, classes=classes, scored_classes=scored)
+    return table.assign(seed=seeds, restricted=restricted, classes=classes, scored_classes=scored)
 
 
 def resolve_path(text: str, report_dir: Path) -> Path:
@@ -199,18 +199,18 @@ def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
     branches = [c for c in stored if c.startswith("pred_") and c != "pred_prediction"]
     extras = [c for c in ("scores", "donor", "kept_points") if c in stored]
     columns = needed + branches + extras
-    frame = read_checked(path, lambda p: pd.read_parquet(p, columns=columns), advice)
+    table = read_checked(path, lambda p: pd.read_parquet(p, columns=columns), advice)
     classes, scored = list(row["classes"]), list(row["scored_classes"])
     names = np.asarray(classes, dtype=object)
     for column in ("label", "pred_prediction"):
-        values = frame[column].to_numpy()
+        values = table[column].to_numpy()
         if len(values) and (values.min() < 0 or values.max() >= len(classes)):
             raise ValueError(f"{path}: {column} outside 0..{len(classes) - 1} (classes {classes})")
-    label_names = names[frame["label"].to_numpy()]
+    label_names = names[table["label"].to_numpy()]
     keep = np.isin(label_names, scored)
     if not keep.any():
         raise ValueError(f"{path}: no image of the scored classes {scored}")
-    label_names, pred_names = label_names[keep], names[frame["pred_prediction"].to_numpy()[keep]]
+    label_names, pred_names = label_names[keep], names[table["pred_prediction"].to_numpy()[keep]]
     others = [c for c in classes if c not in scored and c in set(pred_names)]
     predicted = scored + others
     labels = np.array([scored.index(n) for n in label_names])
@@ -218,27 +218,27 @@ def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
     confusion = np.zeros((len(scored), len(predicted)), dtype=np.int64)
     np.add.at(confusion, (labels, columns), 1)
     return ScoredRow(
-        image_ids=frame["image_id"].to_numpy()[keep].astype(str),
+        image_ids=table["image_id"].to_numpy()[keep].astype(str),
         labels=labels,
         correct=label_names == pred_names,
         scored_classes=scored,
         predicted_classes=predicted,
         confusion=confusion,
         branch_correct={
-            column.removeprefix("pred_"): names[frame[column].to_numpy()[keep]] == label_names for column in branches
+            column.removeprefix("pred_"): names[table[column].to_numpy()[keep]] == label_names for column in branches
         },
-        probabilities=_scored_probabilities(frame, keep, classes, scored, path) if "scores" in frame else None,
-        swapped=frame["donor"].to_numpy()[keep] >= 0 if "donor" in frame else None,
-        donor_hits={column.removeprefix("pred_"): (frame[column].to_numpy() == frame["donor"].to_numpy())[keep]
-                    for column in ["pred_prediction", *branches]} if "donor" in frame else {},
-        kept_points=frame["kept_points"].to_numpy()[keep] if "kept_points" in frame else None,
+        probabilities=_scored_probabilities(table, keep, classes, scored, path) if "scores" in table else None,
+        swapped=table["donor"].to_numpy()[keep] >= 0 if "donor" in table else None,
+        donor_hits={column.removeprefix("pred_"): (table[column].to_numpy() == table["donor"].to_numpy())[keep]
+                    for column in ["pred_prediction", *branches]} if "donor" in table else {},
+        kept_points=table["kept_points"].to_numpy()[keep] if "kept_points" in table else None,
     )
 
 
-def _scored_probabilities(frame: pd.DataFrame, keep: np.ndarray, classes: list[str], scored: list[str],
+def _scored_probabilities(table: pd.DataFrame, keep: np.ndarray, classes: list[str], scored: list[str],
                           path: Path) -> np.ndarray:
     """The kept images' scores over the scored classes (by name), renormalised to sum to one."""
-    scores = np.stack(frame["scores"].to_numpy()[keep]).astype(float)
+    scores = np.stack(table["scores"].to_numpy()[keep]).astype(float)
     if scores.shape[1] != len(classes):
         raise ValueError(f"{path}: scores have {scores.shape[1]} columns; expected one per class ({classes})")
     scores = scores[:, [classes.index(name) for name in scored]]

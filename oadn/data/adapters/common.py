@@ -20,7 +20,7 @@ from PIL import Image
 
 from oadn.data.faces import BadImageError
 from oadn.data.images import ImageDecodeError, decode_rgb
-from oadn.data.index import SCANS, CheckReport, OnDiskDatasetAdapter, Problem
+from oadn.data.on_disk import SCANS, CheckReport, OnDiskDatasetAdapter, Problem
 
 #: column a scan adds: "" for a sample the protocol uses, else why the protocol leaves it out
 EXCLUDED = "excluded"

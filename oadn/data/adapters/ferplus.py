@@ -45,8 +45,8 @@ import numpy as np
 import pandas as pd
 
 from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, frame, outside_root, require_dir, require_file
-from oadn.data.index import Problem
 from oadn.data.labels import CANONICAL_CLASSES, canonical_index
+from oadn.data.on_disk import Problem
 from oadn.data.registry import register_dataset
 
 #: fer2013new.csv vote columns, in file order

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, raise_if_errors, read_lines, require_file
-from oadn.data.index import Problem
+from oadn.data.on_disk import Problem
 from oadn.data.registry import get_dataset, register_dataset
 
 PACKAGED_LISTS = Path(__file__).resolve().parents[1] / "ran_lists"
