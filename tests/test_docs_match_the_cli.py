@@ -5,7 +5,6 @@ names an issue or a commit."""
 from __future__ import annotations
 
 import re
-import shlex
 from pathlib import Path
 
 import pytest

@@ -52,7 +52,8 @@ def _request(runs_root: Path, where: DataLocations, overrides: list[str], execut
                       parse_options(options, "--executor-option", "partition=gpu"), dry_run, progress, log, plugins)
 
 
-DATA_ROOT = typer.Option(None, "--data-root", help="Folder holding ferplus/, rafdb/, affectnet/, fedro/.")
+DATA_ROOT = typer.Option(None, "--data-root", help="Folder holding one folder per data set, named as the data set "
+                         "(or as the experiment's root key), e.g. DIR/ferplus.")
 ROOTS = typer.Option([], "--root", help="NAME=PATH: where one data set is (repeatable; wins over --data-root).")
 CACHE = typer.Option(None, "--cache-dir", help="Prepared landmark caches (default $OADN_CACHE or ~/.cache/oadn-bench).")
 LANDMARKS = typer.Option(None, "--landmarks", help="Landmark backend of the caches to read or prepare "

@@ -30,7 +30,7 @@ def on_disk(name: str, option: list[str], purpose: str) -> DatasetAdapter:
 
 @guarded
 def prepare_command(
-    name: str = typer.Argument(..., help="Registered data set name, e.g. ferplus, rafdb, affectnet."),
+    name: str = typer.Argument(..., help="Registered data set name (see `datasets list`), e.g. ferplus."),
     root: Path = typer.Option(..., "--root", help="Your copy of the data set (read only; nothing is written there)."),
     landmarks: str = typer.Option("fan", "--landmarks", help="Landmark backend: fan | dlib | dataset | file:PATH."),
     align: str = typer.Option(
