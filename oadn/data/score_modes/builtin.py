@@ -31,40 +31,45 @@ class Backend(ScoreMode):
         return np.array(batch.landmarks, copy=True)
 
 
-@register_score_mode("ones")
-class Ones(ScoreMode):
-    summary = "every point scores 1.0 (nothing is dropped at any T > 0: the all-1.0 control)"
+class _Set(ScoreMode):
+    """A mode that sets the scores of the faces the detector found and leaves the positions as they are."""
+
+    def scores(self, batch: FaceBatch, found: np.ndarray, draws: Draws) -> np.ndarray:
+        """found faces x 68 scores."""
+        raise NotImplementedError
 
     def score(self, batch: FaceBatch, draws: Draws) -> np.ndarray:
         landmarks = np.array(batch.landmarks, copy=True)
-        landmarks[found_faces(batch), :, 2] = 1.0
+        found = found_faces(batch)
+        landmarks[found, :, 2] = self.scores(batch, found, draws)
         return landmarks
+
+
+@register_score_mode("ones")
+class Ones(_Set):
+    summary = "every point scores 1.0 (nothing is dropped at any T > 0: the all-1.0 control)"
+
+    def scores(self, batch: FaceBatch, found: np.ndarray, draws: Draws) -> np.ndarray:
+        return np.ones((int(found.sum()), NUM_LANDMARKS), dtype=np.float32)
 
 
 @register_score_mode("oracle")
-class Oracle(ScoreMode):
+class Oracle(_Set):
     summary = ("points truly hidden (under the pasted mask, under a synthetic face's own occluders, or off the "
                "image) score 0, every other point 1.0")
 
-    def score(self, batch: FaceBatch, draws: Draws) -> np.ndarray:
-        landmarks = np.array(batch.landmarks, copy=True)
-        found = found_faces(batch)
-        landmarks[found, :, 2] = ~batch.hidden[found]
-        return landmarks
+    def scores(self, batch: FaceBatch, found: np.ndarray, draws: Draws) -> np.ndarray:
+        return ~batch.hidden[found]
 
 
 @register_score_mode("random-drop")
-class RandomDrop(ScoreMode):
+class RandomDrop(_Set):
     summary = ("as many of the 24 interest points as oracle drops on that face are dropped, chosen at random "
                "(per seed and face), every other point 1.0: the control that drops as much without knowing where")
 
-    def score(self, batch: FaceBatch, draws: Draws) -> np.ndarray:
-        landmarks = np.array(batch.landmarks, copy=True)
-        found = found_faces(batch)
+    def scores(self, batch: FaceBatch, found: np.ndarray, draws: Draws) -> np.ndarray:
         uniforms = draws.per_face("random-drop", batch.keys[found], len(SOURCE_LANDMARKS) * DROP_TRIES)
-        landmarks[found, :, 2] = matched_random_drop(batch.hidden[found],
-                                                     uniforms.reshape(-1, len(SOURCE_LANDMARKS), DROP_TRIES))
-        return landmarks
+        return matched_random_drop(batch.hidden[found], uniforms.reshape(-1, len(SOURCE_LANDMARKS), DROP_TRIES))
 
 
 class _Rescored(ScoreMode):
