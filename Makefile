@@ -1,4 +1,4 @@
-# The entry points of the README (demo, test) and of CI (lint, test). Each creates .venv and installs what it needs
+# The entry points of the README (demo, test, test-fast) and of CI (lint, test). Each creates .venv and installs what it needs
 # when it is missing: the demo the project alone, the tests and the linter the dev, dlib and slurm extras too.
 VENV ?= .venv
 PYTHON ?= python3
@@ -7,7 +7,7 @@ PIP := $(BIN)/python -m pip install --quiet --no-compile --disable-pip-version-c
 STAMP := $(VENV)/.oadn-installed
 DEV_STAMP := $(VENV)/.oadn-dev-installed
 
-.PHONY: demo test lint install install-dev
+.PHONY: demo test test-fast lint install install-dev
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ demo: $(STAMP)
 
 test: $(DEV_STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+# every test but those marked slow (end-to-end training, DDP, SLURM, the wheel, the real data): a few minutes less
+test-fast: $(DEV_STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

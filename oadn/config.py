@@ -5,6 +5,11 @@ result can always be traced to the exact settings that produced it. Overrides lo
 ``train.lr=0.01`` or ``model.regions=9`` and are parsed as YAML scalars/lists. Every value is range-checked
 when a configuration is built, so a bad value stops a run before anything is written.
 
+A method's own settings (OADN's T, K, lambda, sigma, pooling; RAN's crops and margin) are declared by the method
+as a dataclass (``Options``, registered with the method) and written beside the model's name (``model.lam``); they
+are typed and range-checked by the same rules as every other key, and only the method that declares them takes
+them.
+
 Each field declares its role beside it (:func:`role`); run identity, resume, evaluation and ablations at test
 time read the roles from here (:func:`keys_with_role`) instead of keeping their own lists.
 """
@@ -24,7 +29,9 @@ import yaml
 
 from oadn import __version__
 from oadn.common import yaml_data
+from oadn.common.errors import UsageError
 from oadn.common.names import relative_path_problem
+from oadn.common.registry import Registry
 
 # What a setting is for. Every field has one (WEIGHTS unless it says otherwise); a mapping field may give some of
 # its keys another (data.split_options.cache_dir is a LOCATION).
@@ -54,7 +61,6 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 SELECT_METRICS = ("accuracy", "mean_class_accuracy")
 #: per-epoch loggers besides history.jsonl (see oadn.engine.loggers)
 LOGGERS = ("tensorboard",)
-LAB_POOLINGS = ("mean", "weighted")
 #: the smallest input any backbone accepts; the exact bound for a backbone is checked against its stride
 MIN_IMAGE_SIZE = 16
 
@@ -67,8 +73,9 @@ def role(kind: str, **keys: str) -> dict[str, Any]:
     return {"role": kind, "key_roles": keys}
 
 
-class ConfigError(ValueError):
-    """A configuration value that is unknown, of the wrong type or out of range; the message names the key."""
+class ConfigError(UsageError):
+    """A configuration value that is unknown, of the wrong type or out of range; the message names the key (exit 2
+    on the command line)."""
 
 
 @dataclass
@@ -105,28 +112,56 @@ class DataConfig:
     on_bad_image: str = "skip"
 
 
+#: the methods by name: each entry is a method class (``oadn.models.base.FERModel``) whose ``Options`` dataclass is
+#: what ``model.KEY`` it takes. Declared here, where a configuration is checked against it; filled by
+#: ``oadn.models.registry.register_model`` (the built-in methods at the first lookup)
+MODELS: Registry[type] = Registry("model", builtins="oadn.models.builtin")
+#: the roles a method's own option may have: it shapes the weights, or acts in the forward pass only
+OPTION_ROLES = (WEIGHTS, TEST_TIME)
+
+
+@dataclass
+class NoOptions:
+    """The options of a method that declares none."""
+
+    def checks(self) -> list[tuple[str, Any, bool, str]]:
+        """(key, value, whether it is valid, what is expected) for each range a value must be in."""
+        return []
+
+
+def options_class(method: str) -> type:
+    """The options dataclass method ``method`` declares; a ConfigError naming every registered method otherwise."""
+    if method not in MODELS:
+        raise ConfigError(f"config.model.name = {method!r}: unknown method; registered: "
+                          f"{', '.join(MODELS.names())} (a plugin's method needs --plugin MODULE, a suite's "
+                          "plugins: or an installed entry point)")
+    return MODELS.get(method).Options
+
+
+def option_neutral(item: dataclasses.Field) -> Any:
+    """The value of a method option that reproduces what the method did before the option existed: its
+    declared ``neutral`` (field metadata), else its default. An option at it is left out of a run's identity."""
+    if "neutral" in item.metadata:
+        return item.metadata["neutral"]
+    return item.default_factory() if item.default_factory is not dataclasses.MISSING else item.default
+
+
 @dataclass
 class ModelConfig:
-    """Method and backbone; OADN's hyper-parameters carry the paper's names (T, K, lambda)."""
+    """Method and backbone, and the method's own settings; OADN's carry the paper's names (T, K, lambda)."""
 
     name: str = "oadn"
     backbone: str = "resnet50"
     #: initial backbone weights: a local state-dict file, or a timm pretrained tag (``imagenet``, ``tv_in1k``, ...)
     #: fetched into the standard caches when online; None = random initialisation
     pretrained: str | None = None
-    #: T: interest points scoring below it are dropped
-    threshold: float = field(default=0.6, metadata=role(TEST_TIME))
-    regions: int = 4  # K
-    lam: float = 0.5  # lambda: weight of the attention branch's loss
-    #: the attention Gaussian's standard deviation, in feature cells
-    sigma: float = field(default=1.0, metadata=role(TEST_TIME))
-    embed_dim: int = 256
-    #: how the attention branch pools F * A_i: "weighted" (divided by the map's mass: an attention-weighted
-    #: average) or "mean" over all h*w cells (the paper's "GAP" read literally, which scales the branch by each
-    #: map's mass / (h*w)); the default is the measured choice (docs/model.md)
-    lab_pooling: str = "weighted"
-    #: a method's own settings (RAN's margin, a plugin's), read by that method; part of the identity
-    options: dict[str, Any] = field(default_factory=dict)
+    #: the method's own settings, an instance of the options dataclass it declares (``config.model.options.lam``),
+    #: written beside the keys above (``model.lam``); None builds the method's defaults
+    options: Any = None
+
+    def __post_init__(self) -> None:
+        if self.options is None:  # an unknown name is named where it is looked up (configuration, create_model)
+            self.options = MODELS.get(self.name).Options() if self.name in MODELS else NoOptions()
 
 
 @dataclass
@@ -172,8 +207,14 @@ class TrainConfig:
 #: the tool that writes new runs, recorded in each (``written_by``)
 WRITTEN_BY = f"oadn-bench {__version__}"
 #: the configuration format this version writes (``config_version``). Raise it when a field is added, and give
-#: the field a row in ADDED_KEYS. Runs from before the format was recorded are format 0.
-CONFIG_VERSION = 1
+#: the field a row in ADDED_KEYS. Runs from before the format was recorded are format 0. Format 2 moved the
+#: settings of OADN, which format 1 wrote under every method, into the options OADN declares (FORMAT1_MODEL_KEYS).
+CONFIG_VERSION = 2
+#: the model keys every method carried in formats 0 and 1, with the defaults they had: OADN's settings. A method
+#: that does not declare one is hashed with it at this value (so that no run's identity moved when they became
+#: OADN's own), and a format-1 run's config.yaml is read without the ones its method does not take
+FORMAT1_MODEL_KEYS: dict[str, Any] = {"threshold": 0.6, "regions": 4, "lam": 0.5, "sigma": 1.0, "embed_dim": 256,
+                                      "lab_pooling": "weighted"}
 
 
 @dataclass
@@ -192,7 +233,10 @@ class RunConfig:
 
 #: keys added after runs were first written: dotted key -> (the config_version that added it, the value every
 #: run written before it used). A run's config.yaml lacking such a key, written before the key existed, is run
-#: with that value; a missing key without a row here refuses the run (today's default is never assumed).
+#: with that value; a missing key without a row here refuses the run (today's default is never assumed). A key
+#: added after format 1 enters a run's identity only where it differs from that value (oadn.experiments.identity),
+#: so adding a field with a row here leaves every existing run's hash as it was. A method's own option added
+#: later needs no row when its default is the neutral value (see option_neutral).
 ADDED_KEYS: dict[str, tuple[int, Any]] = {
     "data.random_shift": (1, 0.0),  # the strong-baseline options: before them no shift, crop or erasing
     "data.random_crop_area": (1, 1.0),
@@ -209,12 +253,16 @@ ADDED_KEYS: dict[str, tuple[int, Any]] = {
 
 
 def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
+    if cls is ModelConfig:
+        return _model_from_dict(values, where)
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(known)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
+    if cls is RunConfig:  # every section is built from the class _NESTED names, given or not
+        values = {**{key: {} for key in _NESTED}, **values}
     for key, value in values.items():
         if cls is RunConfig and key in _NESTED:
             if not isinstance(value, dict):
@@ -223,6 +271,25 @@ def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
         else:
             kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
     return cls(**kwargs)
+
+
+#: the model section's own keys; every other key of it is the method's option
+MODEL_KEYS = ("name", "backbone", "pretrained")
+
+
+def _model_from_dict(values: dict[str, Any], where: str) -> ModelConfig:
+    """The model section: its own keys, then the method's options (typed by the dataclass the method declares)."""
+    name = _coerce(values.get("name", ModelConfig.name), str, f"{where}.name")
+    schema = options_class(name)
+    names = [item.name for item in dataclasses.fields(schema)]
+    unknown = sorted(set(values) - set(MODEL_KEYS) - set(names))
+    if unknown:
+        takes = f"{name}'s options {', '.join(names)}" if names else f"{name} takes no options of its own"
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; expected some of {', '.join(MODEL_KEYS)} "
+                          f"({takes})")
+    hints = typing.get_type_hints(ModelConfig)
+    own = {key: _coerce(values[key], hints[key], f"{where}.{key}") for key in MODEL_KEYS if key in values}
+    return ModelConfig(**own, options=_from_dict(schema, {k: v for k, v in values.items() if k in names}, where))
 
 
 def _type_name(annotation: Any) -> str:
@@ -319,13 +386,7 @@ def _problems(config: RunConfig) -> list[tuple[str, object, str]]:
         ("data.random_crop_area", data.random_crop_area, 0.0 < data.random_crop_area <= 1.0,
          "a fraction of the area in (0, 1]"),
         ("data.random_erasing", data.random_erasing, 0.0 <= data.random_erasing <= 1.0, "a probability in [0, 1]"),
-        ("model.threshold", model.threshold, 0.0 <= model.threshold <= 1.0, "T in [0, 1] (a landmark score)"),
-        ("model.regions", model.regions, model.regions >= 1 and math.isqrt(model.regions) ** 2 == model.regions,
-         "K a square number: 1, 4, 9, 16, ..."),
-        ("model.lam", model.lam, 0.0 <= model.lam <= 1.0, "lambda in [0, 1]"),
-        ("model.sigma", model.sigma, model.sigma > 0, "a positive number of feature cells"),
-        ("model.embed_dim", model.embed_dim, model.embed_dim >= 1, "an integer >= 1"),
-        ("model.lab_pooling", model.lab_pooling, model.lab_pooling in LAB_POOLINGS, " or ".join(LAB_POOLINGS)),
+        *((f"model.{key}", value, ok, expected) for key, value, ok, expected in model.options.checks()),
         ("train.epochs", train.epochs, train.epochs >= 1, "an integer >= 1"),
         ("train.batch_size", train.batch_size, train.batch_size >= 1, "an integer >= 1"),
         ("train.eval_batch_size", train.eval_batch_size, train.eval_batch_size >= 1, "an integer >= 1"),
@@ -355,6 +416,15 @@ def _problems(config: RunConfig) -> list[tuple[str, object, str]]:
     return [(key, value, expected) for key, value, ok, expected in checks if not ok]
 
 
+def check_options(model: ModelConfig, where: str = "config") -> None:
+    """A ConfigError listing every option of ``model`` out of its range (for a model built without a
+    configuration, whose check_ranges would say the same)."""
+    problems = [(f"model.{key}", value, expected) for key, value, ok, expected in model.options.checks() if not ok]
+    if problems:
+        raise ConfigError("; ".join(f"{where}.{key} = {value!r}: expected {expected}" for key, value, expected
+                                    in problems))
+
+
 def check_ranges(config: RunConfig, where: str = "config") -> None:
     """Raise ConfigError listing every value out of its range (all at once, so one retry fixes them all)."""
     problems = _problems(config)
@@ -374,25 +444,36 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_override(text: str) -> dict[str, Any]:
-    """``a.b.c=value`` -> {"a": {"b": {"c": value}}}, with value parsed as YAML."""
+def parse_override(text: str, option: str = "override", example: str = "train.lr=0.01") -> dict[str, Any]:
+    """``a.b.c=value`` -> {"a": {"b": {"c": value}}}, with value parsed as YAML; errors name ``option`` (the
+    command-line option the text came from) and give ``example``."""
     if "=" not in text:
-        raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. train.lr=0.01")
+        raise ConfigError(f"{option} {text!r}: expected KEY=VALUE, e.g. {example}")
     key, raw = text.split("=", 1)
     parts = key.strip().split(".")
     if not all(parts):
-        raise ConfigError(f"override {text!r}: empty key component")
+        raise ConfigError(f"{option} {text!r}: empty key component")
     try:
         value: Any = yaml_data.load(raw) if raw.strip() else None
     except yaml.YAMLError as err:
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(
-            f"override {text!r}: the value is not valid YAML ({problem}); a mapping is written "
+            f"{option} {text!r}: the value is not valid YAML ({problem}); a mapping is written "
             "{key: value, other: value}, a list [a, b]"
         ) from err
     for part in reversed(parts):
         value = {part: value}
     return value
+
+
+def parse_options(pairs: Iterable[str], option: str, example: str = "key=value") -> dict[str, Any]:
+    """The one ``KEY=VALUE`` parser of the command line (``--set``, ``-o/--option``, ``--model-option``,
+    ``--executor-option``): values read as YAML (``area=0.3`` is a number, ``kind=eyes`` a string), a dotted key
+    nests, later pairs win; a malformed pair is a ConfigError naming ``option``."""
+    values: dict[str, Any] = {}
+    for text in pairs:
+        values = merge(values, parse_override(text, option, example))
+    return values
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -422,28 +503,53 @@ def build_config(
     return config_from_dict({**values, "written_by": WRITTEN_BY, "config_version": CONFIG_VERSION})
 
 
-def _field_keys() -> list[str]:
-    """Every dotted field key of a RunConfig (``data.name``, ..., ``config_version``), in declaration order."""
+def _field_keys(method: str) -> list[str]:
+    """Every dotted key of a RunConfig of method ``method`` (``data.name``, ..., ``model.lam``, ...,
+    ``config_version``), in declaration order."""
     out = []
     for item in dataclasses.fields(RunConfig):
-        if item.name in _NESTED:
+        if item.name == "model":
+            out += [f"model.{key}" for key in MODEL_KEYS]
+            out += [f"model.{sub.name}" for sub in dataclasses.fields(options_class(method))]
+        elif item.name in _NESTED:
             out += [f"{item.name}.{sub.name}" for sub in dataclasses.fields(_NESTED[item.name])]
         else:
             out.append(item.name)
     return out
 
 
+def _format1_model(model: dict[str, Any], version: int) -> dict[str, Any]:
+    """A model section as format 1 wrote it (OADN's settings under every method, other methods' settings in
+    ``model.options``), in today's: the method's own options beside its name, the keys it does not take left out
+    (they did nothing to it); an option its format-1 run did not write took the method's default."""
+    name = model.get("name", ModelConfig.name)
+    schema = options_class(name) if isinstance(name, str) else NoOptions
+    owned = {item.name: item for item in dataclasses.fields(schema)}
+    out = {key: value for key, value in model.items() if key in MODEL_KEYS or key in owned}
+    given = model.get("options", ADDED_KEYS["model.options"][1] if version < ADDED_KEYS["model.options"][0] else {})
+    if isinstance(given, dict):
+        out.update({key: value for key, value in given.items() if key not in FORMAT1_MODEL_KEYS})
+    for key, item in owned.items():
+        if key not in out and key not in FORMAT1_MODEL_KEYS:
+            out[key] = option_neutral(item)
+    return out
+
+
 def run_config_from_dict(values: dict[str, Any], where: str) -> RunConfig:
     """A run's saved configuration, as the version that wrote it ran it: a key added after that version
     (ADDED_KEYS) takes the value that version used; any other missing key is a ConfigError naming it, so an
-    older run is never evaluated or resumed under today's default."""
+    older run is never evaluated or resumed under today's default. A format-1 run's model section is read in
+    today's layout (:func:`_format1_model`)."""
     values = copy.deepcopy(dict(values or {}))
     version = values.setdefault("config_version", 0)  # runs from before the format was recorded
     values.setdefault("written_by", None)
     if type(version) is not int:
         raise ConfigError(f"{where}: config_version = {version!r}: expected an integer")
+    if version < 2 and isinstance(values.get("model", {}), dict):
+        values["model"] = _format1_model(values.get("model", {}), version)
+    method = values.get("model", {}).get("name", ModelConfig.name) if isinstance(values.get("model"), dict) else ""
     unknown = []
-    for key in _field_keys():
+    for key in _field_keys(method if isinstance(method, str) else ModelConfig.name):
         *parents, leaf = key.split(".")
         node = values
         for part in parents:
@@ -465,16 +571,23 @@ def run_config_from_dict(values: dict[str, Any], where: str) -> RunConfig:
 
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+    """The configuration as plain data, the method's options beside the model's own keys (``model.lam``)."""
+    values = dataclasses.asdict(config)
+    values["model"].update(values["model"].pop("options"))
+    return values
 
 
-def keys_with_role(*roles: str) -> tuple[str, ...]:
-    """Dotted keys (``train.lr``, ``data.split_options.cache_dir``) whose declared role is one of ``roles``, in
-    the order the fields are declared."""
+def keys_with_role(*roles: str, method: str | None = ModelConfig.name) -> tuple[str, ...]:
+    """Dotted keys (``train.lr``, ``data.split_options.cache_dir``, ``model.threshold``) whose declared role is one
+    of ``roles``, in the order the fields are declared: a RunConfig's own, and, unless ``method`` is None, the
+    options of that method (by default the default configuration's, OADN's)."""
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
         raise ValueError(f"unknown role(s) {', '.join(unknown)}; expected some of {', '.join(ROLES)}")
-    return tuple(key for key, kind in _roles(RunConfig, "") if kind in roles)
+    found = _roles(RunConfig, "")
+    if method is not None:
+        found += _roles(options_class(method), "model.")
+    return tuple(key for key, kind in found if kind in roles)
 
 
 def _roles(cls: type, prefix: str) -> list[tuple[str, str]]:
@@ -483,6 +596,8 @@ def _roles(cls: type, prefix: str) -> list[tuple[str, str]]:
         key = f"{prefix}{item.name}"
         if cls is RunConfig and item.name in _NESTED:
             out += _roles(_NESTED[item.name], f"{key}.")
+            continue
+        if cls is ModelConfig and item.name == "options":
             continue
         out.append((key, item.metadata.get("role", WEIGHTS)))
         out += [(f"{key}.{sub}", kind) for sub, kind in item.metadata.get("key_roles", {}).items()]

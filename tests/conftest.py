@@ -16,6 +16,8 @@ os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="oadn-test-torch-home-")
 # Tiny models gain nothing from intra-op threads, and spinning OpenMP threads collapse when cores are shared.
 torch.set_num_threads(1)
 
+#: fixtures several test files share (tests/fixtures/)
+pytest_plugins = ["fixtures.rafdb", "fixtures.reports"]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -32,3 +34,15 @@ def own_cache_root(tmp_path_factory, monkeypatch):
     """Each test writes what the data path keeps on disk (occluded test splits, face stores) into its own cache
     root: a split painted by another test could hide a bug in this one, and nothing lands in the user's cache."""
     monkeypatch.setenv("OADN_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def isolate_registries(monkeypatch):
+    """A function that gives registries copies of their entries (built-in ones loaded first) for one test, so what
+    a test registers leaves with it."""
+
+    def isolate(*registries) -> None:
+        for registry in registries:
+            monkeypatch.setattr(registry, "_entries", dict(registry.entries))
+
+    return isolate

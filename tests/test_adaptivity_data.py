@@ -14,8 +14,9 @@ from oadn.config import ConfigError, ModelConfig, build_config
 from oadn.data.faces import FaceSource
 from oadn.data.geometry import interest_point_sources
 from oadn.data.occluders.swap import SWAP_REGIONS, region_boxes
-from oadn.data.occlusion import DROP_TRIES, SOURCE_LANDMARKS, OccludedSource, matched_random_drop
+from oadn.data.occlusion import OccludedSource
 from oadn.data.registry import get_dataset
+from oadn.data.score_modes.builtin import DROP_TRIES, SOURCE_LANDMARKS, matched_random_drop
 from oadn.engine.loader import FaceDataset
 from oadn.engine.predict import metrics_by_branch, predict
 from oadn.models.registry import create_model

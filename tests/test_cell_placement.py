@@ -10,6 +10,7 @@ from oadn.config import ModelConfig
 from oadn.data.geometry import attention_maps
 from oadn.models import create_model
 from oadn.models.backbones import create_backbone
+from oadn.models.oadn import OADNOptions
 from oadn.models.receptive_field import cell_centroid
 from oadn.models.registry import BACKBONES
 
@@ -35,7 +36,8 @@ def test_resnets_centre_cells_at_stride_times_index_and_max_pooled_cnns_half_a_s
 
 
 def _oadn(pooling: str, threshold: float = 0.6):
-    config = ModelConfig(name="oadn", backbone="cnn-tiny", lab_pooling=pooling, threshold=threshold)
+    options = OADNOptions(lab_pooling=pooling, threshold=threshold)
+    config = ModelConfig(name="oadn", backbone="cnn-tiny", options=options)
     return create_model(config, 7, 96).eval()
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -23,13 +24,7 @@ def sets(*extra: str) -> list[str]:
     return args
 
 
-def test_help_of_every_command():
-    for command in ([], ["train"], ["evaluate"], ["run"], ["models"], ["datasets"], ["prepare"], ["show-landmarks"]):
-        result = runner.invoke(app, [*command, "--help"])
-        assert result.exit_code == 0, result.output
-        assert "Usage" in result.output
-
-
+@pytest.mark.slow
 def test_train_then_evaluate_then_resume(tmp_path):
     run_dir = tmp_path / "run"
     result = runner.invoke(app, ["train", "--run-dir", str(run_dir), "--no-progress", *sets()])
@@ -61,6 +56,7 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
     assert result.exit_code == 2 and "bad.yaml:" in result.output
 
 
+@pytest.mark.slow
 def test_run_suite_writes_table_and_confusion_matrices(tmp_path):
     suite = tmp_path / "mini.yaml"
     base = yaml.safe_load(

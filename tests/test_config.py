@@ -9,7 +9,7 @@ from oadn.config import RunConfig, build_config, parse_override
 
 def test_defaults_are_the_papers():
     config = RunConfig()
-    assert (config.model.threshold, config.model.regions, config.model.backbone) == (0.6, 4, "resnet50")
+    assert (config.model.options.threshold, config.model.options.regions, config.model.backbone) == (0.6, 4, "resnet50")
     assert (config.train.lr, config.train.momentum, config.train.weight_decay) == (0.1, 0.9, 5e-4)
     assert (config.train.batch_size, config.train.epochs, config.train.lr_milestones) == (128, 60, [20, 40])
 
@@ -20,7 +20,7 @@ def test_files_then_overrides_in_order(tmp_path):
     second = tmp_path / "b.yaml"
     second.write_text("model: {regions: 16}\n")
     config = build_config([first, second], ["train.lr_milestones=[10, 30]", "data.options={train_size: 70}"])
-    assert config.model.regions == 16 and config.model.lam == 0.3 and config.train.lr == 0.05
+    assert config.model.options.regions == 16 and config.model.options.lam == 0.3 and config.train.lr == 0.05
     assert config.train.lr_milestones == [10, 30] and config.data.options == {"train_size": 70}
 
 
@@ -51,7 +51,7 @@ def test_roles_say_what_identity_resume_and_evaluation_may_ignore_or_change():
 
 
 def test_the_readers_of_the_roles_use_them():
-    from oadn.engine.evaluate import TEST_TIME_MODEL_KEYS
+    from oadn.engine.evaluate import test_time_model_keys
     from oadn.engine.resume import OPTIMISER_KEYS, RESUMABLE_KEYS
     from oadn.experiments.identity import NOT_IDENTITY_KEYS
 
@@ -59,4 +59,4 @@ def test_the_readers_of_the_roles_use_them():
     assert set(NOT_IDENTITY_KEYS) == labels | {"data.root", "data.split_options.cache_dir", "data.num_workers",
                                                "train.device", "train.eval_batch_size", "train.loggers"}
     assert set(RESUMABLE_KEYS) == set(NOT_IDENTITY_KEYS) - labels | set(OPTIMISER_KEYS) | {"train.epochs"}
-    assert TEST_TIME_MODEL_KEYS == ("threshold", "sigma")
+    assert test_time_model_keys("oadn") == ("threshold", "sigma")

@@ -1,4 +1,4 @@
-"""Another copy of the data, never the old results (issue 18, bad case 5): a run records the fingerprints of
+"""Another copy of the data, never the old results: a run records the fingerprints of
 the data it saw; a suite reuses it for the same data at another path, trains a new run for other data, and an
 evaluated column is scored again when its copy changed."""
 
@@ -11,13 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from test_suites import TINY
 from typer.testing import CliRunner
 
+from helpers import TINY
 from oadn.cli import app
 from oadn.data.fingerprint import index_fingerprints
 from oadn.data.registry import get_dataset
-from test_end_to_end_rafdb import rafdb_copy  # noqa: F401  (fixture: a tiny RAF-DB copy on disk)
 
 runner = CliRunner()
 
@@ -58,7 +57,7 @@ def run(suite: Path, tmp_path: Path, landmarks: Path, rafdb: Path, other: Path):
     return result.output, manifest, counts
 
 
-def test_the_fingerprint_is_the_ids_and_labels_not_the_path(rafdb_copy, tmp_path):  # noqa: F811
+def test_the_fingerprint_is_the_ids_and_labels_not_the_path(rafdb_copy, tmp_path):
     root, _, _ = rafdb_copy
     adapter = get_dataset("rafdb")
     moved = shutil.copytree(root, tmp_path / "moved")
@@ -68,7 +67,8 @@ def test_the_fingerprint_is_the_ids_and_labels_not_the_path(rafdb_copy, tmp_path
     assert a["train"] == b["train"] and a["test"] != b["test"] and b["test"]["images"] == 8
 
 
-def test_a_suite_reuses_runs_for_the_same_data_only(rafdb_copy, suite, tmp_path):  # noqa: F811
+@pytest.mark.slow
+def test_a_suite_reuses_runs_for_the_same_data_only(rafdb_copy, suite, tmp_path):
     root, landmarks, _ = rafdb_copy
     output, first, counts = run(suite, tmp_path, landmarks, root, root)
     assert "1 ran" in output and counts == {"own test": 14, "other copy": 14}
@@ -97,7 +97,7 @@ def test_a_suite_reuses_runs_for_the_same_data_only(rafdb_copy, suite, tmp_path)
     assert "1 reused" in output and counts == {"own test": 14, "other copy": 14}
 
 
-def test_resume_on_other_data_is_refused(rafdb_copy, tmp_path):  # noqa: F811
+def test_resume_on_other_data_is_refused(rafdb_copy, tmp_path):
     from oadn.config import build_config
     from oadn.engine.train import train_run
     from oadn.preprocess.prepare import prepare

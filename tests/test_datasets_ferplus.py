@@ -15,6 +15,8 @@ from oadn.data.cli import app
 from oadn.data.labels import CANONICAL_CLASSES
 from oadn.data.registry import get_dataset
 
+pytestmark = pytest.mark.slow  # reads the real FERPlus copy
+
 FOLDERS = {"FER2013Train": "train", "FER2013Valid": "val", "FER2013Test": "test"}
 COLUMNS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt"]
 QUIRK = ("FER2013Test", "fer0033120.png")

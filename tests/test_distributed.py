@@ -20,11 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 import helpers_broken  # noqa: F401  (registers test-broken-synthetic)
 from oadn.config import build_config
 from oadn.engine.train import train_run
+
+pytestmark = pytest.mark.slow  # torchrun with two processes, compiled and killed runs
 
 TESTS = Path(__file__).resolve().parent
 

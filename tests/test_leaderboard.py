@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from helpers import one_named_line
 from oadn.cli import app
 from oadn.config import build_config
 from oadn.engine.robustness import PROTOCOLS, Protocol, protocol_cells
 from oadn.engine.run_dir import save_config
-from tests.helpers import one_named_line
 
 GRID = Protocol("small-grid", ("eyes", "mouth"), (0.1, 0.5), ("swap-mouth",), "backend", 0, "test grid")
 FACES = 100
@@ -112,9 +112,3 @@ def test_nothing_scored_another_protocol_definition_and_a_foreign_file_are_named
     result = CliRunner().invoke(app, ["leaderboard", str(runs), "--out", str(board), "--no-progress"])
     assert "refusing to overwrite leaderboard.md" in one_named_line(result, 1)
     assert (board / "leaderboard.md").read_text() == "my own notes"
-
-
-@pytest.mark.parametrize("command", ["leaderboard", "predict"])
-def test_the_new_commands_have_help_and_take_no_progress(command):
-    result = CliRunner().invoke(app, [command, "--help"], terminal_width=200)
-    assert result.exit_code == 0 and "--no-progress" in result.output, result.output

@@ -8,11 +8,11 @@ import torch
 from oadn.config import ModelConfig
 from oadn.models import create_model, list_models
 from oadn.models.backbones import create_backbone
-from oadn.models.oadn import region_masks
+from oadn.models.oadn import OADNOptions, region_masks
 
 
 def tiny_oadn(**overrides) -> torch.nn.Module:
-    config = ModelConfig(name="oadn", backbone="resnet-tiny", **overrides)
+    config = ModelConfig(name="oadn", backbone="resnet-tiny", options=OADNOptions(**overrides))
     return create_model(config, num_classes=7, image_size=64).eval()
 
 

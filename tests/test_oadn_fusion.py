@@ -6,11 +6,12 @@ import torch
 
 from oadn.config import ModelConfig
 from oadn.models import create_model
+from oadn.models.oadn import OADNOptions
 
 
 def tiny_oadn(**overrides) -> torch.nn.Module:
-    return create_model(ModelConfig(name="oadn", backbone="resnet-tiny", **overrides), num_classes=7,
-                        image_size=64).eval()
+    config = ModelConfig(name="oadn", backbone="resnet-tiny", options=OADNOptions(**overrides))
+    return create_model(config, num_classes=7, image_size=64).eval()
 
 
 def _landmarks(batch: int, score: float) -> torch.Tensor:

@@ -37,6 +37,7 @@ def test_each_kinds_sprites_cover_the_requested_share_of_the_template_face(kind)
         assert max(abs(share - area) for share in shares) < 0.04, (kind, area, shares)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["eyes", "mouth", "mask", "upper", "random"])
 def test_placed_on_faces_an_occluder_covers_about_the_requested_share(kind):
     faces = plain_faces()
@@ -49,6 +50,7 @@ def test_placed_on_faces_an_occluder_covers_about_the_requested_share(kind):
     assert abs(np.mean(shares) - 0.3) < 0.08, shares
 
 
+@pytest.mark.slow
 def test_occluders_are_deterministic_per_seed_and_image():
     a = occluded("random").read(np.arange(6))
     b = occluded("random", split="test_clean").read(np.arange(6))
@@ -123,6 +125,7 @@ def test_oracle_scores_are_zero_exactly_where_the_occluder_was_painted():
     assert painted_points > 80 and unchanged <= 0.05 * painted_points
 
 
+@pytest.mark.slow
 def test_fit_visibility_saves_a_model_the_occluded_data_set_can_use(tmp_path):
     from oadn.data.landmarks.visibility import VisibilityScorer
     from oadn.preprocess.visibility_fit import FitSettings, fit_visibility
@@ -200,6 +203,7 @@ def test_detector_mode_reruns_dlib_on_the_occluded_face():
     assert np.all((points[:, :2] > -32) & (points[:, :2] < 96))  # in (or near) the 64 px frame
 
 
+@pytest.mark.slow
 def test_fit_visibility_trains_on_fewer_examples_than_a_batch(tmp_path, monkeypatch):
     """A training set smaller than one batch is one short batch an epoch, not an epoch without a step (which
     would save and judge an untrained model)."""
@@ -215,6 +219,7 @@ def test_fit_visibility_trains_on_fewer_examples_than_a_batch(tmp_path, monkeypa
     assert len(steps) == 2
 
 
+@pytest.mark.slow
 def test_fit_visibility_command_runs_end_to_end_and_names_an_unknown_data_set(tmp_path):
     from typer.testing import CliRunner
 
@@ -228,7 +233,7 @@ def test_fit_visibility_command_runs_end_to_end_and_names_an_unknown_data_set(tm
     assert result.exit_code == 0, result.output
     assert out.is_file() and "per-point AUC" in result.output
     unknown = runner.invoke(app, ["fit-visibility", "no-such-set", "--out", str(tmp_path / "x.pt"), "--no-progress"])
-    assert unknown.exit_code == 1 and "unknown data set" in unknown.output
+    assert unknown.exit_code == 2 and "unknown data set" in unknown.output  # a usage error, as for every command
 
 
 def test_a_test_split_is_painted_once_kept_on_disk_and_shared_by_its_score_modes(monkeypatch, tmp_path):

@@ -176,6 +176,7 @@ def test_a_pack_never_carries_nan_landmarks_from_its_cache(ferplus_copy, tmp_pat
     assert packed.table.set_index("image_id").loc[table.at[0, "image_id"], "status"] == "no_landmarks"
 
 
+@pytest.mark.slow
 def test_a_suite_trains_and_scores_occluded_columns_from_a_pack(ferplus_copy, tmp_path):
     """`run --root ferplus=FILE.pack` (the GPU session's robustness-gpu phase): the plan indexes the pack's own
     label files instead of a folder, so its rows train and the pasted, swapped and score-mode columns score."""

@@ -50,10 +50,9 @@ PLUGIN = textwrap.dedent('''
 
 
 @pytest.fixture
-def isolated(monkeypatch):
+def isolated(monkeypatch, isolate_registries):
     """Registries and imported modules as they were before the test: a plugin's entries do not leak."""
-    for registry in (MODELS, BACKBONES, DATASETS):
-        monkeypatch.setattr(registry, "_entries", dict(registry._entries))
+    isolate_registries(MODELS, BACKBONES, DATASETS)
     before = set(sys.modules)
     yield monkeypatch
     for name in set(sys.modules) - before:
@@ -75,6 +74,7 @@ def sets(*extra: str) -> list[str]:
     return args
 
 
+@pytest.mark.slow
 def test_train_evaluate_and_suite_with_a_plugin_method(tmp_path, isolated):
     write_package(tmp_path / "site")
     isolated.syspath_prepend(str(tmp_path / "site"))
@@ -155,14 +155,17 @@ def test_a_name_registered_twice_names_both_places(tmp_path, isolated):
     assert "MlpHead" in message and "clash.py:" in message  # the second
 
 
+@pytest.mark.slow
 def test_a_slurm_job_loads_the_plugins_before_it_trains(tmp_path, isolated):
     """The job runs in another process, which knows only the built-in entries until it loads the same plugins."""
     from helpers import tiny_config
+    from oadn.config import config_to_dict
     from oadn.experiments.executors.slurm import TrainJob
 
     plugin = tmp_path / "job_plugin.py"
     plugin.write_text(PLUGIN.format(name="job-head"))
-    config = tiny_config("model.name=job-head", "train.epochs=1")
+    config = config_to_dict(tiny_config("train.epochs=1"))  # as the executor hands it over: plain data
+    config["model"] = {"name": "job-head", "backbone": config["model"]["backbone"], "pretrained": None}
     assert "job-head" not in MODELS
     metrics, _ = TrainJob()(config, tmp_path / "run", False, (str(plugin),))
     assert "job-head" in MODELS and metrics["splits"]["test_clean"]["prediction"]["count"] == 42

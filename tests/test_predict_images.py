@@ -13,12 +13,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import oadn
+from helpers import one_named_line, tiny_config
 from oadn.cli import app
 from oadn.config import build_config
 from oadn.data.registry import get_dataset
 from oadn.engine.train import train_run
 from oadn.preprocess.prepare import prepare
-from tests.helpers import one_named_line, tiny_config
 
 CLASSES = ("happiness", "sadness", "surprise")
 #: FERPlus images of each class, by name (majority labels of FER2013Test), for a small real folder data set

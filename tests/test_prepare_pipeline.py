@@ -16,11 +16,10 @@ from oadn.data import registry
 from oadn.data.aligned_frame import apply_transform
 from oadn.data.faces import BadImageError
 from oadn.data.ibug68 import five_points as five_points_from_68
-from oadn.data.index import CheckReport, OnDiskDatasetAdapter
 from oadn.data.landmarks.base import ImageLandmarkBackend
+from oadn.data.on_disk import CheckReport, OnDiskDatasetAdapter
 from oadn.data.prepared.cache import PreparedCache
 from oadn.data.prepared.source import open_prepared_split
-from oadn.data.registry import get_dataset
 from oadn.preprocess.alignment import template_points
 from oadn.preprocess.cli import prepare_command, show_landmarks_command
 from oadn.preprocess.prepare import prepare
@@ -212,10 +211,6 @@ def test_cli_fan_without_weights_fails_before_any_image(root, tmp_path, monkeypa
 
 
 def test_show_landmarks_on_the_synthetic_data_set(tmp_path):
-    try:
-        get_dataset("synthetic")
-    except Exception as err:  # noqa: BLE001 - another engineer's module; this test only needs it importable
-        pytest.skip(f"synthetic data set not available: {err}")
     app = typer.Typer()
     app.command("prepare")(prepare_command)
     app.command("show-landmarks")(show_landmarks_command)

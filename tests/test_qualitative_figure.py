@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -40,6 +41,7 @@ def test_picks_are_seeded_and_both_ways():
     assert same == []  # no disagreement, nothing to show
 
 
+@pytest.mark.slow
 def test_a_suite_keeps_the_picked_faces_small_and_its_report_draws_them(tmp_path):
     suite = tmp_path / "s.yaml"
     columns = [{"name": "clean", "split": "test_clean"},

@@ -1,4 +1,4 @@
-"""Every user-given string reaches the HTML pages escaped (issue 18, bad case 4): method, column, experiment and
+"""Every user-given string reaches the HTML pages escaped: method, column, experiment and
 suite names with markup in them render as text, in the tables as in titles and notes."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from test_report_render import ablation_dir, suite_dir  # noqa: F401  (fixtures: report folders on disk)
+import pytest
 
 from oadn.report import render_ablation_report, render_suite_report
 
@@ -21,7 +21,8 @@ def assert_escaped(page: str, *names: str) -> None:
     assert "&lt;script&gt;" in page
 
 
-def test_suite_report_escapes_method_column_and_experiment_names(suite_dir: Path):  # noqa: F811
+@pytest.mark.slow
+def test_suite_report_escapes_method_column_and_experiment_names(suite_dir: Path):
     manifest = pd.read_csv(suite_dir / "manifest.csv")
     manifest["method"] = manifest["method"].replace({"Baseline": f"Base{MARKUP}", "ResNet-18": "<img src=x>"})
     manifest["column"] = manifest["column"].replace({"Occlusion-FERPlus": f"<b>Occ</b>{MARKUP}"})
@@ -39,7 +40,7 @@ def test_suite_report_escapes_method_column_and_experiment_names(suite_dir: Path
     assert_escaped(index)
 
 
-def test_ablation_report_escapes_the_description_and_values(ablation_dir: Path):  # noqa: F811
+def test_ablation_report_escapes_the_description_and_values(ablation_dir: Path):
     frame = pd.read_csv(ablation_dir / "ablation.csv")
     frame["column"] = frame["column"].astype(str) + MARKUP
     frame.to_csv(ablation_dir / "ablation.csv", index=False)

@@ -1,4 +1,4 @@
-"""A report owns only the files it wrote (issue 18, bad case 3): it never deletes or overwrites anything else in
+"""A report owns only the files it wrote: it never deletes or overwrites anything else in
 its folder, says so when it refuses, and a failed render leaves the previous report as it was."""
 
 from __future__ import annotations
@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_names import suite_file
-from test_report_render import suite_dir  # noqa: F401  (fixture: a suite report folder with predictions)
 from typer.testing import CliRunner
 
 import oadn.report.suite_report as suite_report
+from helpers import suite_file
 from oadn.cli import app
 from oadn.report import render_suite_report
 from oadn.report.output import MARKER, ReportFolderError
+
+pytestmark = pytest.mark.slow  # each test renders a suite report with figures
 
 runner = CliRunner()
 
@@ -24,7 +25,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_a_render_refuses_to_overwrite_a_users_files_and_deletes_none(suite_dir: Path):  # noqa: F811
+def test_a_render_refuses_to_overwrite_a_users_files_and_deletes_none(suite_dir: Path):
     (suite_dir / "suite.json").unlink()  # not a report folder yet: only the user's files and a manifest
     (suite_dir / "results.md").write_text("my notes\n")
     (suite_dir / "figures").mkdir()
@@ -37,7 +38,7 @@ def test_a_render_refuses_to_overwrite_a_users_files_and_deletes_none(suite_dir:
     assert result.exit_code == 1 and "refusing to overwrite results.md" in result.output
 
 
-def test_a_render_replaces_only_its_own_files(suite_dir: Path):  # noqa: F811
+def test_a_render_replaces_only_its_own_files(suite_dir: Path):
     render_suite_report(suite_dir, resamples=50)
     owned = set(json.loads((suite_dir / MARKER).read_text())["files"])
     assert {"results.md", "index.html", "manifest.csv", "suite.json"} <= owned
@@ -54,7 +55,7 @@ def test_a_render_replaces_only_its_own_files(suite_dir: Path):  # noqa: F811
     assert not list(suite_dir.glob(".render-*"))
 
 
-def test_a_failed_render_leaves_the_previous_report(suite_dir: Path, monkeypatch):  # noqa: F811
+def test_a_failed_render_leaves_the_previous_report(suite_dir: Path, monkeypatch):
     render_suite_report(suite_dir, resamples=50)
     before = snapshot(suite_dir)
 
@@ -67,7 +68,7 @@ def test_a_failed_render_leaves_the_previous_report(suite_dir: Path, monkeypatch
     assert snapshot(suite_dir) == before and not list(suite_dir.glob(".render-*"))
 
 
-def test_the_reports_index_of_the_parent_folder_is_left_alone_when_it_is_the_users(suite_dir: Path):  # noqa: F811
+def test_the_reports_index_of_the_parent_folder_is_left_alone_when_it_is_the_users(suite_dir: Path):
     mine = suite_dir.parent / "index.html"
     mine.write_text("<html>my home page</html>")
     render_suite_report(suite_dir, resamples=50)

@@ -1,6 +1,6 @@
-"""Suite and ablation reports rendered from fixtures written here in the on-disk formats of INTERFACES.md."""
+"""Suite and ablation reports rendered from report folders written in the on-disk formats a run leaves
+(tests/fixtures/reports.py)."""
 
-import json
 import re
 
 import numpy as np
@@ -9,70 +9,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from fixtures.reports import CLASSES, N, manifest_row, write_predictions
 from oadn.cli import app
 from oadn.report import render_ablation_report, render_suite_report
 from oadn.report.figure_names import figure_name
-
-CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
-N = 100
-
-
-def _predictions(path, correct_count, labels=None, wrong=None, confidence=None):
-    """Images 0..correct_count-1 right, the rest predicted as the next class (or as ``wrong`` gives); with
-    ``confidence``, a scores column giving the predicted class that probability (the rest shared evenly)."""
-    labels = np.arange(N) % 7 if labels is None else np.asarray(labels)
-    pred = labels.copy()
-    pred[correct_count:] = (labels[correct_count:] + 1) % 7 if wrong is None else wrong
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame({"image_id": [f"img{i:03d}" for i in range(len(labels))], "label": labels,
-                          "pred_prediction": pred})  # fmt: skip
-    if confidence is not None:
-        scores = np.full((len(labels), 7), (1 - confidence) / 6, dtype=np.float32)
-        scores[np.arange(len(labels)), pred] = confidence
-        frame["scores"] = list(scores)
-    frame.to_parquet(path)
-    return str(path)
-
-
-def _row(tmp, column, key, method, seed, status="finished", correct=None, reason="", init="imagenet", **extra):
-    predictions = ""
-    if status == "finished":
-        predictions = _predictions(tmp / "runs" / column / method / f"seed{seed}.parquet", correct)
-    return {
-        "suite": "mini", "experiment": "ferplus-ran", "experiment_title": "FERPlus, RAN protocol",
-        "table": "Table 5", "column": column, "published_key": key, "dataset": "occlusion-ferplus",
-        "split": "test", "options": "{}", "method": method, "seed": seed, "init": init, "status": status,
-        "reason": reason, "run_dir": str(tmp / "runs" / method), "predictions": predictions,
-        "classes": json.dumps(CLASSES), "scored_classes": json.dumps(CLASSES), "restricted": "false", **extra,
-    }  # fmt: skip
-
-
-@pytest.fixture()
-def suite_dir(tmp_path):
-    rows = []
-    for column, key in (("Occlusion-FERPlus", "occlusion-ferplus"), ("Pose>30-FERPlus", "pose30-ferplus")):
-        rows += [_row(tmp_path, column, key, "OADN", 0, correct=80), _row(tmp_path, column, key, "OADN", 1, correct=84)]
-        rows += [_row(tmp_path, column, key, "Baseline", 0, correct=70),
-                 _row(tmp_path, column, key, "Baseline", 1, correct=72)]  # fmt: skip
-    rows.append(_row(tmp_path, "Occlusion-FERPlus", "occlusion-ferplus", "ResNet-18", 0, correct=60, init="scratch"))
-    for seed in (0, 1):
-        rows.append(_row(tmp_path, "Pose>30-FERPlus", "pose30-ferplus", "ResNet-18", seed, status="skipped",
-                         reason="data missing: pose_30_ferplus_list.txt", init="scratch"))  # fmt: skip
-    rows.append(_row(tmp_path, "Occlusion-FERPlus", "occlusion-ferplus", "ResNet-18", 1, status="unfinished",
-                     reason="no final metrics", init="scratch"))  # fmt: skip
-    # cross-data-set column: 60 images of 6 classes scored (neutral left out), arg-max over all 7 classes
-    labels = np.r_[np.arange(60) % 6, np.full(10, 6)]
-    wrong = np.r_[np.full(10, 6), (labels[50:60] + 1) % 6, labels[60:]]
-    lab = _predictions(tmp_path / "runs" / "lab.parquet", 40, labels=labels, wrong=wrong)
-    rows.append({**_row(tmp_path, "Lab faces", "", "OADN", 0, correct=1), "experiment": "lab", "table": "",
-                 "experiment_title": "Own lab data", "predictions": lab,
-                 "scored_classes": json.dumps(CLASSES[:6])})  # fmt: skip
-    report = tmp_path / "reports" / "mini"
-    report.mkdir(parents=True)
-    pd.DataFrame(rows).to_csv(report / "manifest.csv", index=False)
-    (report / "suite.json").write_text(json.dumps({"name": "mini", "description": "Mini suite", "notes": [],
-                                                   "wall_seconds": 12.0, "summary": {"ran": 9}}))  # fmt: skip
-    return report
 
 
 def _pngs_are_images(folder):
@@ -85,6 +25,7 @@ def _pngs_are_images(folder):
     return paths
 
 
+@pytest.mark.slow
 def test_suite_report_numbers_tables_and_figures(suite_dir):
     index = render_suite_report(suite_dir, resamples=300)
     results = pd.read_csv(suite_dir / "results.csv")
@@ -147,28 +88,6 @@ def test_suite_report_numbers_tables_and_figures(suite_dir):
     assert 'href="mini/index.html"' in (suite_dir.parent / "index.html").read_text()
 
 
-@pytest.fixture()
-def ablation_dir(tmp_path):
-    rows = []
-    for value, accuracies in ((0.0, [0.60, 0.64]), (0.6, [0.70, 0.72]), (0.9, [0.50, 0.54])):
-        for seed, accuracy in enumerate(accuracies):
-            rows.append(
-                ["T", value, "retrained", seed, "test_occluded", 140, accuracy, accuracy - 0.01, "finished", "r"]
-            )
-        rows.append(["T", value, "at-test", 0, "test_occluded", 140, accuracies[0] - 0.02, accuracies[0] - 0.03,
-                     "finished", "r"])  # fmt: skip
-    rows.append(["T", 0.3, "retrained", 0, "test_occluded", 0, "", "", "unfinished", "r"])
-    report = tmp_path / "reports" / "ablate-T"
-    report.mkdir(parents=True)
-    columns = ["param", "value", "kind", "seed", "column", "count", "accuracy", "mean_class_accuracy", "status",
-               "run_dir"]  # fmt: skip
-    pd.DataFrame(rows, columns=columns).to_csv(report / "ablation.csv", index=False)
-    (report / "ablation.json").write_text(json.dumps({"param": "T", "dataset": "synthetic", "paper_value": 0.6,
-                                                      "values": [0.0, 0.3, 0.6, 0.9], "kind": "retrained",
-                                                      "description": "T ablation", "wall_seconds": 5}))  # fmt: skip
-    return report
-
-
 def test_ablation_report(ablation_dir):
     index = render_ablation_report(ablation_dir)
     markdown = (ablation_dir / "ablation.md").read_text()
@@ -198,9 +117,10 @@ def test_calibration_and_all_pairs_matrix(tmp_path):
     rows = []
     for method, correct, confidence in (("OADN", 90, 0.9), ("Baseline", 60, 0.95), ("RAN", 85, 0.5)):
         for seed in (0, 1):
-            path = _predictions(tmp_path / "runs" / method / f"seed{seed}.parquet", correct, confidence=confidence)
-            rows.append({**_row(tmp_path, "Occlusion-FERPlus", "occlusion-ferplus", method, seed, correct=correct,
-                                init="vggface2", model=method.lower()), "predictions": path})
+            path = write_predictions(tmp_path / "runs" / method / f"seed{seed}.parquet", correct, confidence=confidence)
+            rows.append({**manifest_row(tmp_path, "Occlusion-FERPlus", "occlusion-ferplus", method, seed,
+                                        correct=correct, init="vggface2", model=method.lower()),
+                         "predictions": path})
     report = tmp_path / "report"
     report.mkdir()
     pd.DataFrame(rows).to_csv(report / "manifest.csv", index=False)
@@ -231,10 +151,11 @@ def test_calibration_and_all_pairs_matrix(tmp_path):
     assert "McNemar, Holm-adjusted" in index.read_text()
 
 
+@pytest.mark.slow
 def test_published_rows_sit_beside_our_rows_of_the_same_method(tmp_path):
     rows = []
     for method, model, correct in (("OADN", "oadn", 90), ("RAN", "ran", 80), ("Mine", "mine", 70)):
-        rows.append(_row(tmp_path, "Occlusion-FERPlus", "occlusion-ferplus", method, 0, correct=correct,
+        rows.append(manifest_row(tmp_path, "Occlusion-FERPlus", "occlusion-ferplus", method, 0, correct=correct,
                          init="vggface2", model=model))
     report = tmp_path / "report"
     report.mkdir()

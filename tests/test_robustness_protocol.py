@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from helpers import one_named_line, tiny_config
 from oadn.cli import app
 from oadn.config import build_config
 from oadn.engine import robustness
 from oadn.engine.robustness import PROTOCOLS, Protocol, base_of, cell_request, load_correct, protocol_cells
 from oadn.engine.train import train_run
 from oadn.report.robustness_score import GridScores, grid_score, mean_occlusion_error
-from tests.helpers import one_named_line, tiny_config
 
 #: a grid small enough to score in seconds, with the built-in one's shape: two kinds at two severities, a swap
 SMALL = Protocol("small-grid", ("eyes", "mouth"), (0.1, 0.5), ("swap-mouth",), "backend", 0, "test grid")

@@ -7,6 +7,8 @@ import pytest
 from helpers import tiny_config
 from oadn.experiments.executors import RunJob, get_executor
 
+pytestmark = pytest.mark.slow  # a SLURM job through submitit's local cluster
+
 pytest.importorskip("submitit")
 
 

@@ -15,7 +15,7 @@ import yaml
 from setuptools import find_packages
 from typer.testing import CliRunner
 
-from helpers import TINY_OVERRIDES
+from helpers import TINY, TINY_OVERRIDES
 from oadn.cli import app
 from oadn.config import build_config, config_to_dict
 from oadn.data.adapters.synthetic import SyntheticDataset
@@ -25,18 +25,9 @@ from oadn.engine.evaluate import evaluate_run
 from oadn.experiments.identity import config_hash
 from oadn.experiments.planning import DataLocations, format_plan, plan_suite
 from oadn.experiments.suites import builtin_suites, load_suite, method_config
-from test_end_to_end_rafdb import rafdb_copy  # noqa: F401  (fixture: a tiny RAF-DB copy on disk)
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
-TINY = {
-    "data": {"name": "synthetic", "options": {"train_size": 70, "test_size": 28, "seed": 3}, "image_size": 32,
-             "test_splits": ["test_clean", "test_occluded"]},
-    "model": {"backbone": "resnet-tiny"},
-    "train": {"epochs": 1, "batch_size": 16, "lr": 0.05, "lr_milestones": [1], "eval_batch_size": 64},
-}
-
-
 @register_dataset("test-synthetic-6")
 class SyntheticWithoutNeutral(DatasetAdapter):
     """The synthetic test faces without neutral: six of the seven training classes (a subset test set)."""
@@ -178,6 +169,7 @@ def test_a_method_can_train_fewer_of_the_suites_seeds(tmp_path):
     assert result.exit_code == 2 and "methods.Control.seeds = [5]" in result.output
 
 
+@pytest.mark.slow
 def test_suite_run_writes_manifest_and_scores_a_class_subset_column(tmp_path):
     columns = [{"name": "occluded", "split": "test_occluded"},
                {"name": "six classes", "dataset": "test-synthetic-6", "split": "test_occluded"}]
@@ -232,6 +224,7 @@ def test_evaluate_keeps_one_output_per_split_and_options(tmp_path):
     assert out_of_range.exit_code == 2 and "model.threshold = 1.5: expected T in [0, 1]" in out_of_range.output
 
 
+@pytest.mark.slow
 def test_tiny_ablation_end_to_end_retrained_and_at_test(tmp_path):
     ablation = tmp_path / "tiny-T.yaml"
     ablation.write_text(yaml.safe_dump({"name": "tiny-T", "param": "T", "values": [0.2, 0.8], "paper_value": 0.6,
@@ -264,7 +257,8 @@ def test_tiny_ablation_end_to_end_retrained_and_at_test(tmp_path):
     assert refused.exit_code == 1 and "T and sigma" in refused.output
 
 
-def test_missing_landmark_cache_is_prepared_on_the_way_or_skipped_with_the_command(rafdb_copy, tmp_path):  # noqa: F811
+@pytest.mark.slow
+def test_missing_landmark_cache_is_prepared_on_the_way_or_skipped_with_the_command(rafdb_copy, tmp_path):
     root, landmarks, _ = rafdb_copy
     suite = load_suite(str(write_suite(tmp_path / "s.yaml", data_name="rafdb")))
     broken = DataLocations(roots={"rafdb": root}, cache_dir=tmp_path / "cache", landmarks=f"file:{tmp_path}/none.csv")
@@ -295,7 +289,7 @@ def test_a_generic_ablation_moved_onto_another_data_set_leaves_its_protocol_opti
 
 
 def test_the_plan_counts_the_training_faces_a_train_limit_keeps_and_hands_a_wrapper_its_cache(
-        rafdb_copy, tmp_path):  # noqa: F811
+        rafdb_copy, tmp_path):
     root, landmarks, _ = rafdb_copy
     locations = DataLocations(roots={"rafdb": root}, cache_dir=tmp_path / "cache", landmarks=f"file:{landmarks}")
     counts = {}

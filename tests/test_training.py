@@ -40,6 +40,7 @@ def test_training_loss_falls_on_a_tiny_set(tmp_path):
     assert set(metrics["splits"]["test_clean"]) == {"prediction", "lab", "frb"}
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_epoch_and_resumed_matches_an_uninterrupted_run(tmp_path):
     config = tiny_config()
     reference = train_run(config, tmp_path / "whole", progress=False)

@@ -1,5 +1,5 @@
 """Files from elsewhere run no code: every torch file the tool reads is loaded as tensors and plain values only
-(``weights_only=True``), and one that is more is refused in one line naming it (issue 18, bad case 1)."""
+(``weights_only=True``), and one that is more is refused in one line naming it."""
 
 from __future__ import annotations
 
@@ -97,6 +97,7 @@ def test_a_crafted_visibility_model_is_refused_by_prepare_and_the_occluded_data_
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_a_crafted_fit_visibility_checkpoint_is_refused_on_resume(tmp_path: Path):
     from oadn.preprocess.visibility_fit import FitSettings, fit_visibility
 

@@ -105,12 +105,3 @@ def load_plugins(specs: Iterable[str] = (), relative_to: Path | None = None) -> 
     load_entry_points()
     return [load_plugin(spec, relative_to) for spec in specs]
 
-
-def use_plugins(specs: Iterable[str] = (), relative_to: Path | None = None) -> list[str]:
-    """:func:`load_plugins` for a command: a plugin that fails to load stops it with the plugin's name and error."""
-    from oadn.common.console import fail
-
-    try:
-        return load_plugins(specs, relative_to)
-    except PluginError as error:
-        fail(error)

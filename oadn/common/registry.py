@@ -1,13 +1,16 @@
 """One registry style for every kind of named entry (data sets, landmark backends, backbones, methods,
-executors): a decorator fills it, and the registry knows none of its entries.
+executors, score modes, report metrics): a decorator fills it, and the registry imports none of its entries.
 
-The package that owns a registry imports its entry modules in its ``__init__`` (the timm pattern), so a lookup
-through that package always sees every built-in entry; other code may register more with the same decorator.
+A registry is told the module whose import registers its built-in entries (``builtins=``, e.g.
+``oadn.models.builtin``) and imports it at the first lookup, not before: ``oadn-bench --help`` then loads no
+model, data set or torch at all, and a lookup still sees every built-in entry. Other code (plugins) registers
+more with the same decorator.
 """
 
 from __future__ import annotations
 
 import inspect
+from importlib import import_module
 from typing import Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -15,12 +18,27 @@ T = TypeVar("T")
 
 class Registry(Generic[T]):
     """Names of one ``kind`` of thing (e.g. "data set") mapped to what was registered under them; with
-    ``name_attribute``, each entry is also told its name (``entry.name = "ferplus"``)."""
+    ``name_attribute``, each entry is also told its name (``entry.name = "ferplus"``); with ``builtins``, the
+    module registering the built-in entries is imported at the first lookup (a name registered twice, by a
+    plugin and a built-in entry, is refused then)."""
 
-    def __init__(self, kind: str, name_attribute: str | None = None):
+    def __init__(self, kind: str, name_attribute: str | None = None, builtins: str | None = None):
         self.kind = kind
         self.name_attribute = name_attribute
+        self._builtins = builtins
         self._entries: dict[str, T] = {}
+
+    @property
+    def entries(self) -> dict[str, T]:
+        """Every entry by name, the built-in ones imported first."""
+        if self._builtins is not None:
+            module, self._builtins = self._builtins, None  # cleared first: the import looks entries up too
+            try:
+                import_module(module)
+            except BaseException:
+                self._builtins = module
+                raise
+        return self._entries
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator adding its target under ``name``; a second entry of the same name is an error."""
@@ -38,15 +56,15 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         """The entry registered as ``name``; a KeyError naming every registered one otherwise."""
-        if name not in self._entries:
+        if name not in self.entries:
             raise KeyError(f"unknown {self.kind} {name!r}; registered: {', '.join(self.names())}")
         return self._entries[name]
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted(self.entries)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self.entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -11,23 +11,29 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from oadn.common.console import fail
-from oadn.common.plugins import PLUGIN_HELP, use_plugins
-from oadn.data.index import CheckReport, Problem
-from oadn.data.registry import get_dataset, list_datasets, option_names
+from oadn.common.console import guarded
+from oadn.common.plugins import PLUGIN_HELP, load_plugins
+from oadn.config import parse_options
+from oadn.data.registry import get_dataset, list_datasets, open_dataset, option_names
+
+if TYPE_CHECKING:
+    from oadn.data.on_disk import CheckReport, Problem
 
 app = typer.Typer(help="Data sets: what is registered, and whether your copy can serve its protocol.",
                   no_args_is_help=True)
 #: wide enough for an 8-class counts table when output goes to a file or a pipe (rich defaults to 80 there)
 console = Console(width=None if Console().is_terminal else 160)
+#: the one way protocol options are given, on every command that opens a data set by name
+OPTION_HELP = "Data set protocol option KEY=VALUE, e.g. -o label_mode=majority (repeatable; see `datasets list`)."
 
 
 @app.command("list")
+@guarded
 def list_command(
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Every registered data set and subset with its protocol."""
-    use_plugins(plugin)
+    load_plugins(plugin)
     table = Table(title="Registered data sets")
     for column in ("name", "classes", "splits", "protocol (default options)", "options"):
         table.add_column(column)
@@ -38,10 +44,15 @@ def list_command(
             table.add_row(name, "", "", escape(f"needs options: {error}"), "")
             continue
         options = ", ".join(option_names(name)[0])
-        if hasattr(adapter, "parent_family"):
-            options += f", and {adapter.parent_family}'s options"
+        if adapter.options_of:
+            options += f", and {adapter.options_of}'s options"
         table.add_row(name, str(len(adapter.classes)), "/".join(adapter.splits), escape(adapter.protocol), options)
     console.print(table)
+    from oadn.data.score_modes.base import SCORE_MODES
+
+    console.print("score modes (occluded scores=MODE):")
+    for mode in SCORE_MODES.names():
+        console.print(f"  {mode}: {SCORE_MODES.get(mode).summary}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _counts_table(report: CheckReport) -> Table:
@@ -85,32 +96,14 @@ def write_problems(report: CheckReport, path: Path) -> Path:
     return path
 
 
-def parse_options(pairs: list[str]) -> dict[str, str]:
-    """``--option KEY=VALUE`` pairs as a dict of protocol options."""
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
-        options[key.strip()] = value
-    return options
-
-
 @app.command("check")
+@guarded
 def check_command(
     name: str = typer.Argument(..., help="registered data set name (see `datasets list`)"),
     root: Path = typer.Option(..., "--root", help="your copy of the data set"),
     verify_images: bool = typer.Option(True, "--verify-images/--no-verify-images",
                                        help="decode every image (else only test that each file exists)"),
-    label_mode: Optional[str] = typer.Option(None, help="FERPlus: majority|plurality|probability|crossentropy"),
-    protocol: Optional[str] = typer.Option(None, help="FERPlus: official|ran"),
-    num_classes: Optional[int] = typer.Option(None, help="AffectNet: 7|8"),
-    images: Optional[str] = typer.Option(None, help="RAF-DB: aligned|original"),
-    list_path: Optional[Path] = typer.Option(None, "--list", help="subsets: your own list file"),
-    parent: Optional[str] = typer.Option(None, help="`subset`: the parent data set"),
-    ran_lists: Optional[Path] = typer.Option(None, help="subsets: directory holding the RAN lists"),
-    option: list[str] = typer.Option([], "--option", "-o", help="any protocol option KEY=VALUE (repeatable), "
-                                      "e.g. -o layout=splits for `folder`"),
+    option: list[str] = typer.Option([], "--option", "-o", help=OPTION_HELP),
     show_all: bool = typer.Option(False, "--show-all", help="print every error (default: the first 50)"),
     problems_file: Optional[Path] = typer.Option(None, "--problems-file", help="where to write the full list of "
                                                  "problems (default: $OADN_CACHE/checks/NAME-problems.txt)"),
@@ -118,16 +111,11 @@ def check_command(
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Counts per split and class, and every problem with file and line; exit code 1 when not usable."""
-    use_plugins(plugin)
-    given: dict[str, Any] = {"label_mode": label_mode, "protocol": protocol, "num_classes": num_classes,
-                             "images": images, "list_path": list_path, "parent": parent, "ran_lists": ran_lists}
-    options = {k: v for k, v in given.items() if v is not None} | parse_options(option)
-    try:
-        adapter = get_dataset(name, **options)
-    except (KeyError, ValueError, TypeError) as error:
-        fail(error, code=2)
-    if not hasattr(adapter, "check"):
-        console.print(f"{name} needs no copy on disk: nothing to check")
+    load_plugins(plugin)
+    adapter = open_dataset(name, parse_options(option, "--option", "label_mode=majority"))
+    if not adapter.checkable:
+        console.print(f"{name} is not a copy on disk of its own: nothing to check"
+                      + (f" (check {adapter.options_of})" if adapter.options_of else ""))
         return
     with Progress(TextColumn("checking images"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True, disable=not (progress and console.is_terminal)) as bar:

@@ -3,18 +3,8 @@ landmark scores re-set, as a test set or as augmentation (the ``occluded`` data 
 :mod:`oadn.data.adapters.occluded`, wraps any registered data set with it).
 
 A face draws one of the kinds, is occluded with a probability, over a share of its face (or at a random size),
-and its landmark scores are then set by a score mode:
-
-- ``backend``: unchanged (dlib gives 1.0 everywhere, so nothing is dropped; synthetic faces carry
-  detector-like scores);
-- ``ones``: every point scores 1.0 (nothing is dropped at any T > 0: the all-1.0 control);
-- ``oracle``: points truly hidden (under the pasted mask, under a synthetic face's own occluders, or off the
-  image) get 0, every other point 1.0;
-- ``random-drop``: as many of the 24 interest points as ``oracle`` drops on that face are dropped, chosen at random
-  (per seed and image), every other point 1.0: the control that drops as much without knowing where the occluder
-  is (:func:`matched_random_drop`);
-- ``detector``: dlib re-run on the occluded face (new positions; dlib has no scores, so all 1.0);
-- ``learned``: a visibility model (``visibility=FILE`` from ``oadn-bench fit-visibility``) scores every point.
+and its landmark scores are then set by a score mode (:mod:`oadn.data.score_modes`: ``backend``, ``ones``,
+``oracle``, ``random-drop``, ``detector``, ``learned``, and any registered later).
 
 A face the detector missed keeps its all-zero landmarks under every mode and gets no occluder. Besides the
 painted kinds (sprites, :mod:`oadn.data.occluders.bank`), ``swap-mouth`` and ``swap-eyes`` blend in that region
@@ -32,47 +22,24 @@ import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from oadn.common.seeding import uniform_for
 from oadn.data.faces import FaceBatch, FaceSource
-from oadn.data.geometry import interest_point_sources
-from oadn.data.ibug68 import NUM_LANDMARKS
-from oadn.data.landmarks.rescoring import DetectorRescorer
-from oadn.data.landmarks.visibility import VisibilityScorer
 from oadn.data.occluders.bank import SPRITES_PER_KIND, BankSpec, bank_face_size, painted_kinds, sprite_bank
 from oadn.data.occluders.paste import jittered, paste_sprites, points_covered, similarity, swap_regions
 from oadn.data.occluders.real import KINDS
 from oadn.data.occluders.swap import SWAP_KINDS
 from oadn.data.occlusion_store import OccludedStore
+from oadn.data.score_modes.base import Draws, ScoreMode, make_score_mode
 
-SCORE_MODES = ("backend", "ones", "oracle", "random-drop", "detector", "learned")
-#: (image, landmarks) -> landmarks with new scores (and, for the detector, new positions)
-Rescorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 #: bump when what a painted face looks like changes (test splits kept on disk are keyed by it)
 OCCLUDER_VERSION = 1
 #: training placement of a sprite at a random size (area=None): turned by up to this many radians, scaled by
 #: up to 1 +- ZOOM and moved by up to SHIFT of the face's size, so a face never sees the same occluder twice
 ROTATE, ZOOM, SHIFT = 0.25, 0.15, 0.08
-#: the 24 interest points' source landmarks (24 x 68) and the landmarks that feed any of them
-SOURCES = interest_point_sources()
-SOURCE_LANDMARKS = np.flatnonzero(SOURCES.any(axis=0))
-#: random orders ``random-drop`` tries per face before it keeps the closest count (a miss is rare: docs)
-DROP_TRIES = 8
-
-
-def make_rescorer(scores: str, visibility: str | Path | None = None) -> Rescorer | None:
-    """What re-scores an occluded face's landmarks under score mode ``scores``; None where the scores are set
-    without looking at the pixels."""
-    if scores == "detector":
-        return DetectorRescorer()
-    if scores == "learned":
-        return VisibilityScorer.load(Path(visibility))
-    return None
-
-
 def parse_kinds(kind: str | Sequence[str]) -> tuple[str, ...]:
     """The ``kind`` option (one kind, a comma-separated list or a sequence) as a tuple of known kinds."""
     kinds = tuple(k.strip() for k in kind.split(",")) if isinstance(kind, str) else tuple(kind)
@@ -81,43 +48,6 @@ def parse_kinds(kind: str | Sequence[str]) -> tuple[str, ...]:
     if not kinds or unknown:
         raise ValueError(f"occluded: unknown occluder kind(s) {unknown or kinds}; expected some of {', '.join(known)}")
     return kinds
-
-
-def matched_random_drop(hidden: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """``random-drop`` scores (B x 68, 0 or 1) for B found faces with the oracle truth ``hidden`` (B x 68):
-    each face drops as many of the 24 interest points as the oracle does, at random.
-
-    Source landmarks are zeroed in a random order (``draws``: B x len(SOURCE_LANDMARKS) x tries uniforms),
-    skipping one that would drop more points than the oracle does; a face whose order ends short of the count
-    (its last sources each drop two points) takes the next try's order, and after the last try keeps the order
-    that came closest."""
-    target = (hidden.astype(np.int64) @ SOURCES.T.astype(np.int64) > 0).sum(axis=1)  # points the oracle drops
-    best = np.ones_like(hidden, dtype=np.float32)
-    short = np.full(len(hidden), np.iinfo(np.int64).max)
-    for attempt in range(draws.shape[2]):
-        todo = np.flatnonzero(short > 0)
-        if not len(todo):
-            break
-        zeroed, count = _drop_in_order(SOURCE_LANDMARKS[np.argsort(draws[todo, :, attempt], axis=1)], target[todo])
-        better = target[todo] - count < short[todo]
-        best[todo[better]] = (~zeroed[better]).astype(np.float32)
-        short[todo[better]] = target[todo][better] - count[better]
-    return best
-
-
-def _drop_in_order(order: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Landmarks zeroed (B x 68) taking each face's ``order`` of source landmarks while the interest points
-    dropped stay within ``target``, and the count dropped."""
-    zeroed = np.zeros((len(order), NUM_LANDMARKS), dtype=bool)
-    dropped = np.zeros((len(order), len(SOURCES)), dtype=bool)
-    rows = np.arange(len(order))
-    for step in range(order.shape[1]):
-        landmark = order[:, step]
-        trial = dropped | SOURCES[:, landmark].T
-        take = trial.sum(axis=1) <= target
-        dropped = np.where(take[:, None], trial, dropped)
-        zeroed[rows[take], landmark[take]] = True
-    return zeroed, dropped.sum(axis=1)
 
 
 def stored_points(batch: FaceBatch) -> np.ndarray:
@@ -134,13 +64,12 @@ class OccludedSource(FaceSource):
     """
 
     def __init__(self, source: FaceSource, *, kinds: tuple[str, ...], area: float | tuple[float, float] | None,
-                 probability: float,
-                 seed: int, scores: str, rescorer: Rescorer | None = None, store_root: Path | None = None):
+                 probability: float, seed: int, scores: str | ScoreMode, store_root: Path | None = None):
         self.source = source
         self.classes = source.classes
         self.kinds, self.area, self.probability, self.seed = kinds, area, probability, seed
-        self.scores = scores
-        self.rescorer = rescorer
+        self.mode = make_score_mode(scores) if isinstance(scores, str) else scores
+        self.scores = self.mode.name
         self._labels = np.asarray(source.labels)
         painted = painted_kinds(tuple(k for k in kinds if k not in SWAP_KINDS + ("none",)))
         self._painted = painted
@@ -244,18 +173,4 @@ class OccludedSource(FaceSource):
 
     def score(self, batch: FaceBatch, epoch: int = 0) -> FaceBatch:
         """The batch's landmark scores set by the score mode (a face without landmarks keeps them all zero)."""
-        landmarks = np.array(batch.landmarks, copy=True)
-        found = landmarks[..., 2].max(axis=1) > 0 if len(batch) else np.zeros(0, dtype=bool)
-        if self.scores == "ones":
-            landmarks[found, :, 2] = 1.0
-        elif self.scores == "oracle":
-            landmarks[found, :, 2] = ~batch.hidden[found]
-        elif self.scores == "random-drop":
-            draws = uniform_for(self.seed, epoch, "random-drop", batch.keys[found], len(SOURCE_LANDMARKS) * DROP_TRIES)
-            landmarks[found, :, 2] = matched_random_drop(batch.hidden[found],
-                                                         draws.reshape(-1, len(SOURCE_LANDMARKS), DROP_TRIES))
-        elif self.scores in ("detector", "learned"):
-            full = batch.full_images()
-            for row in np.flatnonzero(found):
-                landmarks[row] = self.rescorer(full[row], landmarks[row])
-        return replace(batch, landmarks=landmarks)
+        return replace(batch, landmarks=self.mode.score(batch, Draws(self.seed, epoch)))

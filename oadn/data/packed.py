@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from oadn.data.aligned_frame import rescale_points, resize_faces
-from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.landmarks.base import canonical_spec
+from oadn.data.on_disk import OnDiskDatasetAdapter
 from oadn.data.pack_archive import unpack
 from oadn.data.prepared.source import PreparedFaces, ReadOptions
 

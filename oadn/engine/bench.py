@@ -30,12 +30,11 @@ import torch
 from rich.table import Table
 from torch.profiler import ProfilerActivity, profile
 
-from oadn.config import COMPILE_MODES
+from oadn.config import COMPILE_MODES, ModelConfig
 from oadn.data.geometry import attention_maps, face_found, interest_point_indices, interest_points, kept_points
 from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.engine.bench_costs import (
     Column,
-    base_adapter,
     column_read_costs,
     cpu_ms_per_face,
     forward_rate,
@@ -48,6 +47,7 @@ from oadn.engine.loader import make_loader, resolve_workers, to_device, training
 from oadn.engine.splits import open_data_split, open_splits
 from oadn.models import create_model
 from oadn.models.backbones import create_backbone, input_normalisation
+from oadn.models.oadn import OADNOptions
 
 #: the methods every bench measures: the backbone's GAP classifier and OADN on it (others join with --method)
 METHODS = ("baseline", "oadn")
@@ -97,7 +97,7 @@ class StepBench:
 
         self.device, self.label_smoothing = device, config.train.label_smoothing
         self.precision = precision_for(device, config.train.amp, config.train.cpu_amp)
-        model_config = type(config.model)(**{**vars(config.model), "name": method})
+        model_config = ModelConfig(name=method, backbone=config.model.backbone, pretrained=config.model.pretrained)
         self.model = create_model(model_config, num_classes, config.data.image_size).to(device)
         channels_last = fast_layout(self.model, self.precision)
         self.mode = compile_mode
@@ -207,10 +207,12 @@ def measure_attention(config, device, steps: int) -> float:
     landmarks = (torch.rand(b, NUM_LANDMARKS, 3) * torch.tensor([s, s, 1.0])).to(device)
     indices = interest_point_indices().to(device)  # as the model keeps them: no host copy per render
 
+    options = config.model.options if config.model.name == "oadn" else OADNOptions()  # OADN's maps, at its T, sigma
+
     def render() -> None:
         points = interest_points(landmarks, s, indices)
-        kept = kept_points(points, config.model.threshold, face_found(landmarks))
-        attention_maps(points, kept, (side, side), backbone.grid, config.model.sigma)
+        kept = kept_points(points, options.threshold, face_found(landmarks))
+        attention_maps(points, kept, (side, side), backbone.grid, options.sigma)
 
     render()
     return b * steps / _timed(device, render, steps)
@@ -234,7 +236,7 @@ def measure_stage_costs(config, adapter, train_source, benches: dict[str, StepBe
     configured and without occluders, each method's training step, OADN's forward pass, each column's faces."""
     costs = {"read a training face": cpu_ms_per_face(read_batches(train_source, config, batches, train=True),
                                                      warm=True)}
-    base = base_adapter(adapter)
+    base = adapter.unoccluded()
     if base is not None:
         base_source = open_data_split(base, config.data, config.data.train_split)
         costs["read a training face, no occluder"] = cpu_ms_per_face(

@@ -22,7 +22,6 @@ from typing import Any, Callable, Iterator
 import torch
 
 from oadn.config import RunConfig
-from oadn.data.adapters.occluded import OccludedDataset
 from oadn.data.faces import FaceSource
 from oadn.data.occlusion import OccludedSource
 from oadn.data.registry import DatasetAdapter, get_dataset
@@ -88,11 +87,6 @@ def read_batches(source: FaceSource, config: RunConfig, batches: int | None, tra
         return faces
 
     return work
-
-
-def base_adapter(adapter: DatasetAdapter) -> DatasetAdapter | None:
-    """The data set an ``occluded`` one pastes its occluders on; None for any other."""
-    return adapter.base if isinstance(adapter, OccludedDataset) else None
 
 
 def open_column(config: RunConfig, column: Column) -> tuple[DatasetAdapter, str]:

@@ -10,9 +10,10 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from oadn.common.console import console, fail
-from oadn.common.plugins import PLUGIN_HELP, use_plugins
-from oadn.config import COMPILE_MODES, ConfigError, build_config, parse_override
+from oadn.common.console import console, guarded
+from oadn.common.plugins import PLUGIN_HELP, load_plugins
+from oadn.config import COMPILE_MODES, ConfigError, RunConfig, build_config, parse_options
+from oadn.data.cli import OPTION_HELP
 from oadn.data.registry import get_dataset
 
 SET_HELP = "Override a configuration value, e.g. --set train.lr=0.01 (repeatable)."
@@ -40,6 +41,15 @@ def _cache_dir(dataset: str, options: dict[str, Any], cache_dir: Optional[Path],
     return chosen.expanduser().resolve()
 
 
+def _with_cache_dir(run_config: RunConfig, cache_dir: Optional[Path]) -> RunConfig:
+    """``run_config`` with the cache root :func:`_cache_dir` chooses in its split options."""
+    cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir,
+                       run_config.data.split_options.get("cache_dir"))
+    if cache is not None:
+        run_config.data.split_options = {**run_config.data.split_options, "cache_dir": str(cache)}
+    return run_config
+
+
 def _metrics_table(title: str, splits: dict[str, Any]) -> Table:
     table = Table(title=title)
     for column in ("split", "branch", "n", "acc %", "mean-class acc %"):
@@ -57,6 +67,7 @@ def _metrics_table(title: str, splits: dict[str, Any]) -> Table:
     return table
 
 
+@guarded
 def train_command(
     config: list[Path] = typer.Option([], "--config", "-c", help="YAML config file(s), applied in order."),
     overrides: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
@@ -70,46 +81,35 @@ def train_command(
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Train one model; selects weights on validation data, then evaluates the test splits once."""
-    use_plugins(plugin)
-    from oadn.engine.resume import CheckpointDamaged
-    from oadn.engine.run_dir import RunLockedError, load_config
-    from oadn.engine.train import TrainingDiverged, train_run
-    from oadn.models.pretrained import PretrainedWeightsError
+    load_plugins(plugin)
+    from oadn.engine.run_dir import load_config
+    from oadn.engine.train import train_run
 
-    try:
-        if resume is not None:
-            if config:
-                fail("--resume takes the configuration saved in the run directory; drop --config", code=2)
-            saved = load_config(resume).data
-            cache = _cache_dir(saved.name, saved.options, cache_dir)
-            changes = [*overrides] + ([f"data.split_options.cache_dir={json.dumps(str(cache))}"] if cache else [])
-            target = resume
-            metrics = train_run(None, resume, resume=True, progress=progress, changes=changes)
-        else:
-            run_config = build_config(config, overrides)
-            cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir,
-                               run_config.data.split_options.get("cache_dir"))
-            if cache is not None:
-                run_config.data.split_options = {**run_config.data.split_options, "cache_dir": str(cache)}
-            target = run_dir or Path("runs") / run_config.name
-            metrics = train_run(run_config, target, progress=progress)
-    except ConfigError as error:
-        fail(error, code=2)
-    except (TrainingDiverged, RunLockedError, CheckpointDamaged, PretrainedWeightsError, OSError, KeyError,
-            ValueError) as error:
-        fail(error)
+    if resume is not None:
+        if config:
+            raise ConfigError("--resume takes the configuration saved in the run directory; drop --config")
+        saved = load_config(resume).data
+        cache = _cache_dir(saved.name, saved.options, cache_dir)
+        changes = [*overrides] + ([f"data.split_options.cache_dir={json.dumps(str(cache))}"] if cache else [])
+        target = resume
+        metrics = train_run(None, resume, resume=True, progress=progress, changes=changes)
+    else:
+        run_config = _with_cache_dir(build_config(config, overrides), cache_dir)
+        target = run_dir or Path("runs") / run_config.name
+        metrics = train_run(run_config, target, progress=progress)
     from oadn.engine.distributed import is_main
 
     if is_main():  # under torchrun every rank has the metrics; one table is enough
         console.print(_metrics_table(f"{target} (selected epoch {metrics['selected_epoch']})", metrics["splits"]))
 
 
+@guarded
 def evaluate_command(
     run: Path = typer.Argument(..., help="Run directory of a finished (or at least once validated) run."),
     data: Optional[str] = typer.Option(None, "--data", help="Data set to evaluate on (default: the run's own)."),
     root: Optional[Path] = typer.Option(None, "--root", help="Root of the data set's copy on disk."),
     split: list[str] = typer.Option([], "--split", help="Split(s) to evaluate (default: the test splits)."),
-    option: list[str] = typer.Option([], "--option", help="Data set protocol option KEY=VALUE (repeatable)."),
+    option: list[str] = typer.Option([], "--option", "-o", help=OPTION_HELP),
     model_option: list[str] = typer.Option([], "--model-option", help="Test-time model setting KEY=VALUE, "
                                            "threshold (T) or sigma, without retraining (repeatable)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
@@ -120,7 +120,7 @@ def evaluate_command(
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Evaluate a run's selected weights; writes predictions and metrics under <run>/evaluations/."""
-    use_plugins(plugin)
+    load_plugins(plugin)
     from oadn.engine.evaluate import evaluate_run
     from oadn.engine.run_dir import load_config
 
@@ -131,26 +131,17 @@ def evaluate_command(
                           progress=progress)
         return
 
-    options: dict[str, Any] = {}
-    model_overrides: dict[str, Any] = {}
-    try:
-        for text in option:
-            options.update(parse_override(text))
-        for text in model_option:
-            model_overrides.update(parse_override(text))
-        own = load_config(run).data
-        # the cache the run was trained from comes before $OADN_CACHE; --cache-dir before both
-        recorded = own.split_options.get("cache_dir") if cache_dir is None else None
-        cache = (Path(recorded) if recorded
-                 else _cache_dir(data or own.name, options if data else own.options, cache_dir))
-        results = evaluate_run(
-            run, dataset=data, root=root, splits=split or None, options=options, progress=progress,
-            split_options={"cache_dir": str(cache)} if cache else None, model_overrides=model_overrides,
-        )
-    except ConfigError as error:
-        fail(error, code=2)
-    except (OSError, KeyError, ValueError, RuntimeError) as error:
-        fail(error)
+    options = parse_options(option, "--option", "label_mode=majority")
+    model_overrides = parse_options(model_option, "--model-option", "threshold=0.3")
+    own = load_config(run).data
+    # the cache the run was trained from comes before $OADN_CACHE; --cache-dir before both
+    recorded = own.split_options.get("cache_dir") if cache_dir is None else None
+    cache = (Path(recorded) if recorded
+             else _cache_dir(data or own.name, options if data else own.options, cache_dir))
+    results = evaluate_run(
+        run, dataset=data, root=root, splits=split or None, options=options, progress=progress,
+        split_options={"cache_dir": str(cache)} if cache else None, model_overrides=model_overrides,
+    )
     console.print(_metrics_table(f"{run} on {data or 'its own data'}", results))
 
 
@@ -178,6 +169,7 @@ def _compile_modes_option(modes: list[str]) -> list[str]:
         raise typer.BadParameter(str(error)) from error
 
 
+@guarded
 def bench_command(
     config: list[Path] = typer.Option([], "--config", "-c", help="YAML config file(s), applied in order."),
     overrides: list[str] = typer.Option([], "--set", "-s", help="Configuration override, e.g. "
@@ -204,19 +196,15 @@ def bench_command(
 ) -> None:
     """Training-step, input-pipeline, loop, scoring and attention-map throughput, OADN against its backbone, and
     each stage's CPU cost per face."""
-    use_plugins(plugin)
+    load_plugins(plugin)
     from oadn.engine.bench import results_tables, run_bench
     from oadn.engine.bench_costs import Column
 
+    run_config = _with_cache_dir(build_config(config, overrides), cache_dir)
     try:
-        run_config = build_config(config, overrides)
-        cache = _cache_dir(run_config.data.name, run_config.data.options, cache_dir,
-                           run_config.data.split_options.get("cache_dir"))
-        if cache is not None:
-            run_config.data.split_options = {**run_config.data.split_options, "cache_dir": str(cache)}
         columns = [Column.parse(_yaml_mapping(text, "--column")) for text in column]
-    except (ConfigError, ValueError) as error:
-        fail(error, code=2)
+    except ValueError as error:  # a column that is not one: the option is wrong
+        raise ConfigError(str(error)) from error
     results = run_bench(run_config, steps=steps, warmup=warmup, repeats=repeats,
                         loop_steps=loop_steps, compile_modes=compile_modes if compiled else (),
                         profile_dir=profile_dir, methods=method, columns=columns, cost_batches=cost_batches)

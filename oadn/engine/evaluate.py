@@ -27,7 +27,7 @@ from typing import Any, Callable
 from oadn.common.files import load_torch, read_json, save_json, save_parquet
 from oadn.config import TEST_TIME, RunConfig, build_config, config_to_dict, keys_with_role, merge
 from oadn.data.fingerprint import data_fingerprints
-from oadn.data.index import parsed_once
+from oadn.data.on_disk import parsed_once
 from oadn.data.registry import DatasetAdapter, get_dataset, option_names
 from oadn.engine.device import precision_for, resolve_device
 from oadn.engine.predict import metrics_by_branch, predict
@@ -37,10 +37,12 @@ from oadn.engine.run_dir import load_config
 from oadn.engine.splits import open_data_split
 from oadn.models import create_model
 
-#: model settings that act in the forward pass only (the TEST_TIME role), so a trained run can be scored under
-#: other values
-TEST_TIME_MODEL_KEYS = tuple(key.removeprefix("model.") for key in keys_with_role(TEST_TIME)
-                             if key.startswith("model."))
+
+def test_time_model_keys(method: str) -> tuple[str, ...]:
+    """The settings of ``method`` that act in the forward pass only (the TEST_TIME role), so a run trained with it
+    can be scored under other values (OADN's threshold and sigma)."""
+    return tuple(key.removeprefix("model.") for key in keys_with_role(TEST_TIME, method=method)
+                 if key.startswith("model."))
 
 
 def inherited_options(dataset: str, run_options: dict[str, Any]) -> dict[str, Any]:
@@ -106,10 +108,12 @@ def resolve_evaluation(
         raise ValueError(f"{dataset} has classes {list(adapter.classes)}, {sorted(extra)} of which the run "
                          f"(trained on {list(run_classes)}) cannot predict")
     overrides = dict(model_overrides or {})
-    unknown = sorted(set(overrides) - set(TEST_TIME_MODEL_KEYS))
+    allowed = test_time_model_keys(config.model.name)
+    unknown = sorted(set(overrides) - set(allowed))
     if unknown:
         raise ValueError(f"model key(s) {', '.join(unknown)} cannot change at evaluation; only the test-time "
-                         f"settings {', '.join(TEST_TIME_MODEL_KEYS)} can (the others shape the trained weights)")
+                         f"settings of {config.model.name} ({', '.join(allowed) or 'none'}) can (the others shape "
+                         "the trained weights)")
     key = dataset
     if resolved != inherited or overrides:
         text = json.dumps({"options": resolved, "model": overrides}, sort_keys=True, default=str)
@@ -168,7 +172,7 @@ def _evaluate_run(run_dir: Path, *, dataset: str | None, root: Path | None, spli
     results: dict[str, Any] = {}
     for split in splits:
         source = open_data_split(spec.adapter, data, split, root)
-        frame, bad = predict(
+        predictions, bad = predict(
             model,
             source,
             device=device,
@@ -180,8 +184,8 @@ def _evaluate_run(run_dir: Path, *, dataset: str | None, root: Path | None, spli
             progress=progress,
             restrict_to=spec.restrict_to,
         )
-        save_parquet(frame, spec.out_dir / f"{split}.parquet")
-        results[split] = metrics_by_branch(frame, spec.adapter.classes)
+        save_parquet(predictions, spec.out_dir / f"{split}.parquet")
+        results[split] = metrics_by_branch(predictions, spec.adapter.classes)
         results[split]["bad_images"] = [list(b) for b in bad]
     fingerprints = split_fingerprints(spec, config, root, data.split_options)
     for split in splits:

@@ -65,7 +65,8 @@ class TrainedRun:
         self.model = create_model(config.model, len(classes), config.data.image_size).to(device).eval()
         self.model.load_state_dict(load_torch(run_dir / "best.pt", map_location=device))
         self.normalisation = input_normalisation(getattr(self.model, "backbone", self.model))
-        self.threshold = config.model.threshold
+        #: the method's T (OADN's ``model.threshold``); None for a method that reads no landmark scores
+        self.threshold = self.model.score_threshold()
 
     @property
     def image_size(self) -> int:
@@ -122,12 +123,12 @@ class TrainedRun:
         outputs = self.model(images, marks)
         scores = {name: values.float().cpu().numpy() for name, values in self.model.branch_scores(outputs).items()}
         points = interest_points(marks, self.image_size)
-        kept = kept_points(points, self.threshold, face_found(marks))
-        counts = self.model.kept_point_counts(outputs)
+        kept = (kept_points(points, self.threshold, face_found(marks))
+                if self.threshold is not None and self.model.kept_point_counts(outputs) is not None else None)
         for k, prediction in enumerate(ready):
             prediction.probabilities = {name: values[k] for name, values in scores.items()}
             prediction.points = points[k].cpu().numpy()
-            prediction.kept = kept[k].cpu().numpy() if counts is not None else None
+            prediction.kept = kept[k].cpu().numpy() if kept is not None else None
         return out
 
 
@@ -155,7 +156,8 @@ def _backend(spec: str | None, device: str) -> ImageLandmarkBackend | None:
     return backend
 
 
-def prediction_table(predictions: Sequence[FacePrediction], classes: Sequence[str], threshold: float) -> pd.DataFrame:
+def prediction_table(predictions: Sequence[FacePrediction], classes: Sequence[str],
+                     threshold: float | None) -> pd.DataFrame:
     """The rows of :func:`TrainedRun.predict` (see the module docstring)."""
     rows = []
     for item in predictions:

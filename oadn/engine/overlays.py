@@ -19,7 +19,7 @@ def overlay_name(position: int, file: str) -> str:
     return f"{position:04d}-{stem}.png"
 
 
-def write_overlay(prediction: FacePrediction, classes: Sequence[str], threshold: float, path: Path) -> Path:
+def write_overlay(prediction: FacePrediction, classes: Sequence[str], threshold: float | None, path: Path) -> Path:
     """Draw one file's outcome into ``path`` (see the module docstring)."""
     import matplotlib
 

@@ -92,34 +92,35 @@ def predict(
     ranked = np.argsort(order, kind="stable")  # in index order, however the ranks shared the split
     order = order[ranked]
     ids = source.image_ids
-    frame = pd.DataFrame(
+    predictions = pd.DataFrame(
         {"image_id": [ids[i] for i in order], "label": np.asarray(source.labels)[order].astype(np.int64)}
     )
     donor = np.concatenate(donors)[ranked] if donors else np.empty(0, dtype=np.int64)
     if (donor >= 0).any():
-        frame[DONOR] = donor
+        predictions[DONOR] = donor
     if KEPT in extra:
-        frame[KEPT] = np.concatenate(extra[KEPT])[ranked].astype(np.int64)
+        predictions[KEPT] = np.concatenate(extra[KEPT])[ranked].astype(np.int64)
     for name, chunks in branch_scores.items():
         scores = np.concatenate(chunks)[ranked]
         if restrict_to is not None:
             scores = scores[:, list(restrict_to)]
-        frame[f"pred_{name}"] = scores.argmax(axis=1).astype(np.int64)
+        predictions[f"pred_{name}"] = scores.argmax(axis=1).astype(np.int64)
         if name == "prediction":
-            frame["scores"] = list(scores.astype(np.float32))
-    return frame, bad
+            predictions["scores"] = list(scores.astype(np.float32))
+    return predictions, bad
 
 
-def metrics_by_branch(frame: pd.DataFrame, classes: Sequence[str]) -> dict[str, Any]:
+def metrics_by_branch(predictions: pd.DataFrame, classes: Sequence[str]) -> dict[str, Any]:
     """Metrics for every ``pred_<branch>`` column of a prediction table; where faces carry a swapped-in region,
     also ``donor_rate``: the share of those faces predicted as the donor's class."""
-    branches = [column.removeprefix("pred_") for column in frame.columns if column.startswith("pred_")]
+    branches = [column.removeprefix("pred_") for column in predictions.columns if column.startswith("pred_")]
     metrics = {
-        branch: classification_metrics(frame["label"].to_numpy(), frame[f"pred_{branch}"].to_numpy(), classes)
+        branch: classification_metrics(predictions["label"].to_numpy(), predictions[f"pred_{branch}"].to_numpy(),
+                                       classes)
         for branch in branches
     }
-    if DONOR in frame:
-        swapped = frame[frame[DONOR] >= 0]
+    if DONOR in predictions:
+        swapped = predictions[predictions[DONOR] >= 0]
         for branch in branches:
             metrics[branch]["donor_rate"] = float((swapped[f"pred_{branch}"] == swapped[DONOR]).mean())
             metrics[branch]["swapped_faces"] = len(swapped)

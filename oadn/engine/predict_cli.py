@@ -7,10 +7,11 @@ from typing import Optional
 
 import typer
 
-from oadn.common.console import fail, log
-from oadn.common.plugins import PLUGIN_HELP, use_plugins
+from oadn.common.console import guarded, log
+from oadn.common.plugins import PLUGIN_HELP, load_plugins
 
 
+@guarded
 def predict_command(
     run: Path = typer.Argument(..., help="Run directory (its selected weights, best.pt, are used)."),
     images: list[Path] = typer.Argument(..., help="Image files and folders (folders are searched for images)."),
@@ -28,27 +29,23 @@ def predict_command(
     """Predict the expression of every face in IMAGES with a trained run: one CSV row per image (face box, each
     class's probability fused and per branch, the prediction, the interest points kept under T); a file without
     a usable face gets a named status, and the others go on."""
-    use_plugins(plugin)
-    from oadn.common.files import DiskFullError, save_bytes
-    from oadn.data.landmarks.base import LandmarkBackendError
+    load_plugins(plugin)
+    from oadn.common.files import save_bytes
     from oadn.engine.inference import PredictError, load_run, prediction_table
     from oadn.engine.overlays import overlay_name, write_overlay
 
-    try:
-        trained = load_run(run, device)
-        predictions = trained.predict_faces(images, landmarks=landmarks, aligned=aligned, progress=progress)
-        table = prediction_table(predictions, trained.classes, trained.threshold)
-        save_bytes(table.to_csv(index=False).encode(), out / "predictions.csv")
-        if overlay:
-            for position, prediction in enumerate(predictions):
-                write_overlay(prediction, trained.classes, trained.threshold,
-                              out / "overlays" / overlay_name(position, prediction.face.file))
-    except (PredictError, LandmarkBackendError, DiskFullError, FileNotFoundError, ValueError, KeyError) as error:
-        fail(error)
+    trained = load_run(run, device)
+    predictions = trained.predict_faces(images, landmarks=landmarks, aligned=aligned, progress=progress)
+    table = prediction_table(predictions, trained.classes, trained.threshold)
+    save_bytes(table.to_csv(index=False).encode(), out / "predictions.csv")
+    if overlay:
+        for position, prediction in enumerate(predictions):
+            write_overlay(prediction, trained.classes, trained.threshold,
+                          out / "overlays" / overlay_name(position, prediction.face.file))
     for row in table[table["status"] != "ok"].itertuples():
         log(f"{row.file}: {row.status}: {row.reason}")
     done = int((table["status"] == "ok").sum())
     log(f"{done} of {len(table)} images predicted; {len(table) - done} without a prediction (named above)")
     log(f"predictions written to {out / 'predictions.csv'}" + (f", overlays to {out / 'overlays'}" if overlay else ""))
     if not done:
-        fail(f"no face predicted in {len(table)} input(s): each is named above with why")
+        raise PredictError(f"no face predicted in {len(table)} input(s): each is named above with why")

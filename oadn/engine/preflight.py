@@ -4,25 +4,18 @@ the last epoch (a test split that does not exist) or as a torch error (an input 
 
 from __future__ import annotations
 
-import inspect
 import os
 import warnings
-from dataclasses import fields
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from oadn.common.commands import command_line
 from oadn.config import ConfigError, RunConfig
-from oadn.data.adapters.synthetic import SyntheticDataset
 from oadn.data.faces import FaceSource
 from oadn.data.ibug68 import NUM_LANDMARKS
-from oadn.data.index import OnDiskDatasetAdapter
-from oadn.data.prepared.source import ReadOptions
-from oadn.data.registry import DatasetAdapter, get_dataset, list_datasets, option_names
-from oadn.data.synthetic.source import SyntheticFaces
+from oadn.data.registry import DatasetAdapter, open_dataset
 from oadn.engine.device import resolve_device
 from oadn.engine.loggers import check_loggers
 from oadn.engine.splits import open_data_split
@@ -36,45 +29,18 @@ LANDMARK_SAMPLE = 64
 OpenedRun = tuple[DatasetAdapter, dict[str, FaceSource]]
 
 
-def _keyword_names(function: Any, skip: set[str]) -> set[str] | None:
-    """Keyword parameters of ``function`` less ``skip``; None when it takes ``**kwargs`` (names not knowable)."""
-    parameters = inspect.signature(function).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        return None
-    return {p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)} - skip
-
-
-def split_option_names(adapter: DatasetAdapter) -> set[str] | None:
-    """The keys ``data.split_options`` may hold for ``adapter`` (None when its adapter does not say)."""
-    if isinstance(adapter, OnDiskDatasetAdapter):
-        return {item.name for item in fields(ReadOptions)}
-    if isinstance(adapter, SyntheticDataset):
-        return _keyword_names(SyntheticFaces.__init__, {"self", "split", "size", "image_size", "seed"})
-    return _keyword_names(adapter.open_split, {"split", "root", "image_size"})
-
-
 def open_adapter(config: RunConfig) -> DatasetAdapter:
-    """The run's data set adapter; an unknown name or protocol option is a ConfigError naming the valid ones."""
+    """The run's data set adapter; an unknown name, protocol option or option value is a ConfigError naming the
+    key and the valid ones."""
     data = config.data
-    if data.name not in list_datasets():
-        raise ConfigError(
-            f"config.data.name = {data.name!r}: unknown data set; registered: {', '.join(list_datasets())}"
-        )
-    valid, takes_any = option_names(data.name)
-    unknown = [] if takes_any else sorted(set(data.options) - set(valid))
-    if unknown:
-        raise ConfigError(
-            f"config.data.options: {data.name} has no option(s) {', '.join(unknown)}; "
-            f"valid: {', '.join(sorted(valid)) or 'none'}"
-        )
-    adapter = get_dataset(data.name, **data.options).at_root(data.root)
+    adapter = open_dataset(data.name, data.options, "config.data.name", "config.data.options").at_root(data.root)
     problem = adapter.training_problem()
     if problem:
         raise ConfigError(f"config.data: {problem}")
     return adapter
 
 
-def run_splits(config: RunConfig) -> list[tuple[str, str]]:
+def split_keys(config: RunConfig) -> list[tuple[str, str]]:
     """(config key, split name) for every split the run opens."""
     data = config.data
     named = [("data.train_split", data.train_split)]
@@ -86,7 +52,7 @@ def run_splits(config: RunConfig) -> list[tuple[str, str]]:
 def check_splits(config: RunConfig, adapter: DatasetAdapter) -> dict[str, FaceSource]:
     """Open every split the run uses (train, validation, test), so a wrong name, option or cache fails now."""
     data = config.data
-    for key, split in run_splits(config):
+    for key, split in split_keys(config):
         if split not in adapter.splits:
             others = ", ".join(s for s in adapter.splits if s != "train")
             example = command_line("--set", f"data.test_splits=[{others}]")
@@ -94,7 +60,7 @@ def check_splits(config: RunConfig, adapter: DatasetAdapter) -> dict[str, FaceSo
                 f"config.{key}: data set {data.name!r} has no split {split!r}; it has {', '.join(adapter.splits)}"
                 + (f" (e.g. {example})" if key == "data.test_splits" else "")
             )
-    valid = split_option_names(adapter)
+    valid = adapter.split_option_names()
     unknown = sorted(set(data.split_options) - valid) if valid is not None else []
     if unknown:
         raise ConfigError(
@@ -102,7 +68,7 @@ def check_splits(config: RunConfig, adapter: DatasetAdapter) -> dict[str, FaceSo
             f"valid: {', '.join(sorted(valid))}"
         )
     sources = {}
-    for key, split in run_splits(config):
+    for key, split in split_keys(config):
         try:
             source = open_data_split(adapter, data, split)
         except (TypeError, RuntimeError) as error:

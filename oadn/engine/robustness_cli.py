@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from rich.table import Table
 
-from oadn.common.console import console, fail, log
+from oadn.common.console import console, log
 
 
 def grid_table(summary: dict[str, Any]) -> Table:
@@ -40,21 +40,15 @@ def evaluate_protocol(run: Path, name: str, *, data: Optional[str], root: Option
     try:
         protocol = get_protocol(name)
     except KeyError as error:
-        fail(error, code=2)
+        raise ConfigError(f"--protocol: {error.args[0]}") from error
     if data or option:
-        fail("--protocol scores the run's own data set on the protocol's grid; drop --data and --option", code=2)
+        raise ConfigError("--protocol scores the run's own data set on the protocol's grid; drop --data and --option")
     if len(split) > 1:
-        fail(f"--protocol scores one test split; got {len(split)} (--split {' --split '.join(split)})", code=2)
-    try:
-        own = load_config(run).data
-        recorded = own.split_options.get("cache_dir") if cache_dir is None else None
-        cache = Path(recorded) if recorded else _cache_dir(own.name, own.options, cache_dir)
-        summary = score_protocol(run, protocol, split=split[0] if split else None, root=root,
-                                 split_options={"cache_dir": str(cache)} if cache else None, progress=progress,
-                                 log=log)
-    except ConfigError as error:
-        fail(error, code=2)
-    except (OSError, KeyError, ValueError, RuntimeError) as error:
-        fail(error)
+        raise ConfigError(f"--protocol scores one test split; got {len(split)} (--split {' --split '.join(split)})")
+    own = load_config(run).data
+    recorded = own.split_options.get("cache_dir") if cache_dir is None else None
+    cache = Path(recorded) if recorded else _cache_dir(own.name, own.options, cache_dir)
+    summary = score_protocol(run, protocol, split=split[0] if split else None, root=root,
+                             split_options={"cache_dir": str(cache)} if cache else None, progress=progress, log=log)
     console.print(grid_table(summary))
     log(f"written to {Path(run) / 'robustness' / protocol.name}/ (summary.json, correct.npz)")

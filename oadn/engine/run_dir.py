@@ -70,7 +70,7 @@ def load_metrics(run_dir: Path) -> dict[str, Any]:
 DATA_RECORD = "data.json"
 
 
-def run_splits(config: RunConfig) -> list[str]:
+def splits_read(config: RunConfig) -> list[str]:
     """The splits a run reads: training, the protocol's validation split (if any), the test splits."""
     data = config.data
     return list(dict.fromkeys([data.train_split, *([data.val_split] if data.val_split else []), *data.test_splits]))
@@ -80,7 +80,7 @@ def data_record(config: RunConfig, fingerprints: dict[str, Any] | None) -> dict[
     """What ``data.json`` holds for a run of ``config`` on data with ``fingerprints`` (None: generated data)."""
     if fingerprints is None:
         return None
-    return {"dataset": config.data.name, "splits": {s: fingerprints.get(s) for s in run_splits(config)}}
+    return {"dataset": config.data.name, "splits": {s: fingerprints.get(s) for s in splits_read(config)}}
 
 
 def load_data_record(run_dir: Path) -> dict[str, Any] | None:

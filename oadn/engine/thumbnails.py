@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from oadn.common.files import atomic_write
+from oadn.config import RunConfig
 from oadn.data.geometry import interest_points
 from oadn.engine.evaluate import resolve_evaluation
 from oadn.engine.run_dir import load_config
@@ -41,7 +42,14 @@ def column_thumbnails(run_dir: Path, image_ids: Sequence[str], *, split: str, da
     ids = [source.image_ids[int(i)] for i in batch.indices]
     return {"image_ids": np.array(ids, dtype=str), "images": thumbs.round().clamp(0, 255).to(torch.uint8)
             .permute(0, 2, 3, 1).numpy(), "points": points.astype(np.float32),
-            "threshold": np.array(config.model.threshold, dtype=np.float32)}
+            "threshold": np.array(_threshold(config), dtype=np.float32)}
+
+
+def _threshold(config: RunConfig) -> float:
+    """The run's T, as its method's options declare it (OADN's ``model.threshold``); NaN for a method that drops
+    no point by its score (the figure then draws every found point, none as dropped)."""
+    value = getattr(config.model.options, "threshold", None)
+    return float("nan") if value is None else float(value)
 
 
 def save_thumbnails(arrays: dict[str, np.ndarray], path: Path) -> int:

@@ -24,7 +24,7 @@ from oadn.common.progress import epoch_line, progress_bar
 from oadn.config import ConfigError, RunConfig, config_to_dict
 from oadn.data.fingerprint import data_fingerprints, same_splits
 from oadn.data.fingerprint import differences as fingerprint_differences
-from oadn.data.index import parsed_once
+from oadn.data.on_disk import parsed_once
 from oadn.data.registry import DatasetAdapter
 from oadn.data.sampling import class_balanced_weights
 from oadn.engine import distributed
@@ -46,8 +46,8 @@ from oadn.engine.run_dir import (
     load_data_record,
     load_metrics,
     remove_temporaries,
-    run_splits,
     save_config,
+    splits_read,
 )
 from oadn.engine.splits import open_data_split, open_splits
 from oadn.models import create_model
@@ -258,7 +258,7 @@ def _settle(
         opened = check_run(plan.config, run_dir)
         recorded, current = load_data_record(run_dir), data_record(plan.config, _fingerprints(plan.config, opened))
         if recorded is not None and current is not None and not same_splits(recorded["splits"], current["splits"]):
-            changed = fingerprint_differences(recorded["splits"], current["splits"], run_splits(plan.config))
+            changed = fingerprint_differences(recorded["splits"], current["splits"], splits_read(plan.config))
             raise ValueError(f"{run_dir} was trained on other data than {plan.config.data.root} holds now "
                              f"({'; '.join(changed)}); resume it on the data it started on, or start a new run")
         if main:
@@ -323,8 +323,8 @@ def _train(
             retune_optimizer(optimizer, scheduler.scheduler, config.train, state["epoch"])
         if main:
             restore_best(run_dir, checkpoint)
-    if main and model.uses_landmarks:
-        warn_if_landmarks_unusable(train_source, config.model.threshold)
+    if main and model.score_threshold() is not None:
+        warn_if_landmarks_unusable(train_source, model.score_threshold())
     mode = compile_mode(config.train.compile, device)
     forward, loss_fn = compile_step(distributed.wrap(model, device), model.loss, mode)
     step = TrainingStep(model, forward, loss_fn, optimizer, device, mode)
@@ -342,7 +342,7 @@ def _train(
         num_workers=config.data.num_workers,
         on_bad_image=config.data.on_bad_image,
         class_weights=class_weights,
-        target_mode=getattr(adapter, "target_mode", "hard"),
+        target_mode=adapter.target_mode,
         rank=rank,
         world_size=world_size,
     )
@@ -371,9 +371,9 @@ def _train(
         scheduler.step()
         bad_log.gather_ranks()
         if val_source is not None:
-            frame, bad = predict(model, val_source, description="validate", loader=val_loader, **eval_kwargs)
+            predictions, bad = predict(model, val_source, description="validate", loader=val_loader, **eval_kwargs)
             bad_log.add("val", bad)
-            val_metrics = metrics_by_branch(frame, classes)
+            val_metrics = metrics_by_branch(predictions, classes)
             row.update({f"val_{k}": val_metrics["prediction"][k] for k in ("accuracy", "mean_class_accuracy")})
             score = _selection_score(val_metrics, config.train.select_metric)
             improved = score > state["best_score"]
@@ -431,11 +431,11 @@ def _final_evaluation(
     splits: dict[str, Any] = {"val": state["best_val"]} if "best_val" in state else {}
     for split in config.data.test_splits:
         source = opened[split] if split in opened else open_data_split(adapter, config.data, split)
-        frame, bad = predict(model, source, description=f"test {split}", **eval_kwargs)
+        predictions, bad = predict(model, source, description=f"test {split}", **eval_kwargs)
         bad_log.add(split, bad)
         if distributed.is_main():
-            save_parquet(frame, run_dir / "predictions" / f"{split}.parquet")
-        splits[split] = metrics_by_branch(frame, classes)
+            save_parquet(predictions, run_dir / "predictions" / f"{split}.parquet")
+        splits[split] = metrics_by_branch(predictions, classes)
     metrics = {
         "selected_epoch": state["best_epoch"],
         "select_metric": config.train.select_metric,

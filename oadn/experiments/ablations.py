@@ -23,7 +23,7 @@ import pandas as pd
 
 from oadn.common import yaml_data
 from oadn.common.commands import command_line
-from oadn.config import TEST_TIME, ConfigError, build_config, keys_with_role, load_yaml, merge
+from oadn.config import TEST_TIME, ConfigError, build_config, config_to_dict, keys_with_role, load_yaml, merge
 from oadn.engine.evaluate import evaluate_missing
 from oadn.engine.run_dir import load_metrics
 from oadn.experiments.planning import ExperimentPlan
@@ -65,7 +65,7 @@ def _nested(key: str, value: Any) -> dict[str, Any]:
     return reduce(lambda inner, part: {part: inner}, reversed(key.split(".")), value)
 
 
-def load_ablation(path: Path) -> Ablation:
+def read_ablation_file(path: Path) -> Ablation:
     """An ablation file; every key is checked, errors name the file."""
     values = load_yaml(path)
     check_keys(values, ABLATION_KEYS, str(path))
@@ -86,7 +86,7 @@ def resolve_ablation(name: str | None, param: str | None, dataset: str | None) -
         if not path.is_file():
             names = ", ".join(p.stem for p in sorted(ablations_dir().glob("*.yaml")))
             raise FileNotFoundError(f"no ablation {name!r}: not a file, and not a built-in ablation ({names})")
-        found = load_ablation(path)
+        found = read_ablation_file(path)
         if param is not None and ALIASES.get(param, param) != found.key:
             raise ConfigError(f"--param {param}: ablation {name!r} varies {found.param} ({found.key}), not "
                               f"{ALIASES.get(param, param)}; drop --param, or ablate it with "
@@ -101,7 +101,7 @@ def resolve_ablation(name: str | None, param: str | None, dataset: str | None) -
     folder = ablations_dir()
     for candidate in ([f"{dataset}-{param}"] if dataset else []) + [param]:
         if (folder / f"{candidate}.yaml").is_file():
-            found = load_ablation(folder / f"{candidate}.yaml")
+            found = read_ablation_file(folder / f"{candidate}.yaml")
             if dataset and found.base.get("data", {}).get("name") != dataset:
                 found.base = merge(found.base, {"data": {"name": dataset}})
                 found.base["data"]["options"] = {}  # the other data set's protocol options do not carry over
@@ -121,9 +121,13 @@ def ablation_suite(ablation: Ablation, at_test: bool, overrides: list[str]) -> S
     """The ablation as a one-experiment suite: one method per value (or, at test, one method at the base value)."""
     trained = build_config(base=ablation.base, overrides=overrides)
     if at_test:
-        if ablation.key not in keys_with_role(TEST_TIME):
-            raise ValueError(f"--at-test works for T and sigma (test-time settings), not {ablation.param}")
-        value = reduce(lambda node, part: getattr(node, part), ablation.key.split("."), trained)
+        test_time = keys_with_role(TEST_TIME, method=trained.model.name)
+        if ablation.key not in test_time:
+            names = {key: alias for alias, key in ALIASES.items()}
+            raise ValueError(f"--at-test works for the test-time settings of {trained.model.name} "
+                             f"({' and '.join(names.get(key, key) for key in test_time) or 'none'}), "
+                             f"not {ablation.param}")
+        value = reduce(lambda node, part: node[part], ablation.key.split("."), config_to_dict(trained))
         methods = {f"trained at {_label(ablation, value)}": {}}
     else:
         methods = {_label(ablation, v): _nested(ablation.key, v) for v in ablation.values}

@@ -5,14 +5,13 @@ and ablations."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from oadn.common.console import console, fail, log
-from oadn.common.files import DiskFullError
-from oadn.common.plugins import PLUGIN_HELP, load_plugins, use_plugins
-from oadn.config import ConfigError, parse_override
+from oadn.common.console import console, guarded, log
+from oadn.common.plugins import PLUGIN_HELP, load_plugins
+from oadn.config import ConfigError, parse_options
 
 if TYPE_CHECKING:  # the commands import the experiment machinery when they run: --help stays quick
     from oadn.experiments.planning import DataLocations
@@ -34,13 +33,6 @@ def locations(data_root: Optional[Path], root: list[str], cache_dir: Optional[Pa
     return DataLocations(data_root, roots, cache_dir, landmarks)
 
 
-def executor_options(pairs: list[str]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for text in pairs:
-        options.update(parse_override(text))
-    return options
-
-
 def list_builtin() -> None:
     from oadn.experiments.ablations import ablations_dir
     from oadn.experiments.suites import describe_builtin, suites_dir
@@ -56,11 +48,12 @@ def _request(runs_root: Path, where: DataLocations, overrides: list[str], execut
              dry_run: bool, progress: bool, plugins: list[str]) -> RunRequest:
     from oadn.experiments.running import RunRequest
 
-    return RunRequest(runs_root, where, list(overrides), executor, executor_options(options), dry_run, progress, log,
-                      plugins)
+    return RunRequest(runs_root, where, list(overrides), executor,
+                      parse_options(options, "--executor-option", "partition=gpu"), dry_run, progress, log, plugins)
 
 
-DATA_ROOT = typer.Option(None, "--data-root", help="Folder holding ferplus/, rafdb/, affectnet/, fedro/.")
+DATA_ROOT = typer.Option(None, "--data-root", help="Folder holding one folder per data set, named as the data set "
+                         "(or as the experiment's root key), e.g. DIR/ferplus.")
 ROOTS = typer.Option([], "--root", help="NAME=PATH: where one data set is (repeatable; wins over --data-root).")
 CACHE = typer.Option(None, "--cache-dir", help="Prepared landmark caches (default $OADN_CACHE or ~/.cache/oadn-bench).")
 LANDMARKS = typer.Option(None, "--landmarks", help="Landmark backend of the caches to read or prepare "
@@ -70,6 +63,7 @@ EXECUTOR = typer.Option("local", "--executor", help="Where runs train: local (he
 EXECUTOR_OPTIONS = typer.Option([], "--executor-option", help="KEY=VALUE passed to the executor (repeatable).")
 
 
+@guarded
 def run_command(
     suite: Optional[str] = typer.Option(None, "--suite", help="Built-in suite name (see --list) or a suite YAML file."),
     list_: bool = typer.Option(False, "--list", help="List the built-in suites and ablations, then stop."),
@@ -102,26 +96,22 @@ def run_command(
         list_builtin()
         return
     if suite is None:
-        fail("pass --suite NAME (see --list)")
-    try:
-        loaded = load_plugins(plugin)  # before the suite: a plugin may register what the suite names
-        spec = load_suite(suite)
-        loaded += load_plugins(consented_plugins(spec, loaded, allow_plugins),
-                               relative_to=spec.path.parent if spec.path else None)
-        loaded = list(dict.fromkeys(loaded))
-        if seeds is not None:
-            spec.seeds = list(range(seeds))
-        if method:
-            select_methods(spec, method)
-        request = _request(runs_root, locations(data_root, root, cache_dir, landmarks), overrides, executor,
-                           executor_option, dry_run, progress, loaded)
-        run_suite(spec, report_dir or Path("reports") / spec.name, request)
-    except ConfigError as error:  # a bad name or configuration value: a usage error
-        fail(error, code=2)
-    except (FileNotFoundError, KeyError, ValueError, RuntimeError, DiskFullError) as error:  # TrainingDiverged too
-        fail(error)
+        raise ConfigError("pass --suite NAME (see --list)")
+    loaded = load_plugins(plugin)  # before the suite: a plugin may register what the suite names
+    spec = load_suite(suite)
+    loaded += load_plugins(consented_plugins(spec, loaded, allow_plugins),
+                           relative_to=spec.path.parent if spec.path else None)
+    loaded = list(dict.fromkeys(loaded))
+    if seeds is not None:
+        spec.seeds = list(range(seeds))
+    if method:
+        select_methods(spec, method)
+    request = _request(runs_root, locations(data_root, root, cache_dir, landmarks), overrides, executor,
+                       executor_option, dry_run, progress, loaded)
+    run_suite(spec, report_dir or Path("reports") / spec.name, request)
 
 
+@guarded
 def ablate_command(
     param: Optional[str] = typer.Option(None, "--param", help="T, K, lambda, sigma, backbone "
                                         "or any dotted config key."),
@@ -151,19 +141,37 @@ def ablate_command(
 ) -> None:
     """Ablate one hyper-parameter (the paper's Fig. 7): every value is an ordinary run (reused when finished), or
     with --at-test one trained model scored at every value; writes ablation.csv/json and the plot."""
-    loaded = use_plugins(plugin)
+    loaded = load_plugins(plugin)
     from oadn.experiments.ablations import parse_values, resolve_ablation, run_ablation
 
-    try:
-        spec = resolve_ablation(sweep, param, dataset)
-        spec.values = parse_values(values) or spec.values
-        if seeds is not None:
-            spec.seeds = list(range(seeds))
-        target = report_dir or Path("reports") / f"ablate-{spec.name}{'-at-test' if at_test else ''}"
-        request = _request(runs_root, locations(data_root, root, cache_dir, landmarks), overrides, executor,
-                           executor_option, dry_run, progress, loaded)
-        run_ablation(spec, target, request, at_test=at_test)
-    except ConfigError as error:
-        fail(error, code=2)
-    except (FileNotFoundError, KeyError, ValueError, RuntimeError, DiskFullError) as error:  # TrainingDiverged too
-        fail(error)
+    spec = resolve_ablation(sweep, param, dataset)
+    spec.values = parse_values(values) or spec.values
+    if seeds is not None:
+        spec.seeds = list(range(seeds))
+    target = report_dir or Path("reports") / f"ablate-{spec.name}{'-at-test' if at_test else ''}"
+    request = _request(runs_root, locations(data_root, root, cache_dir, landmarks), overrides, executor,
+                       executor_option, dry_run, progress, loaded)
+    run_ablation(spec, target, request, at_test=at_test)
+
+
+@guarded
+def migrate_command(
+    runs_root: Path = typer.Option(Path("runs"), help="Where run directories are."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be renamed; rename nothing."),
+) -> None:
+    """Move finished runs to this version's run identity (once, after an upgrade): rename every run directory
+    whose hash moved, so suites reuse it instead of training it again; says what it renamed and what it left."""
+    from oadn.experiments.migrate import migrate_runs
+
+    if not runs_root.is_dir():
+        raise FileNotFoundError(f"no runs folder {runs_root} (pass --runs-root)")
+    done = migrate_runs(runs_root, dry_run)
+    for item in done:
+        if item.outcome != "kept":
+            log(item.line())
+    counts = {outcome: sum(item.outcome == outcome for item in done) for outcome in ("renamed", "kept", "left")}
+    verb = "would be renamed" if dry_run else "renamed"
+    log(f"{len(done)} run(s) under {runs_root}: {counts['renamed']} {verb}, {counts['kept']} kept their identity, "
+        f"{counts['left']} left as they were" + ("; run each suite again to write its manifest with the new "
+                                                 "names (every finished run is reused)" if counts["renamed"] else ""))
+

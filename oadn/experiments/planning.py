@@ -25,7 +25,7 @@ from oadn.data.prepared.source import find_cache, prepare_command_line
 from oadn.data.registry import DatasetAdapter, get_dataset
 from oadn.engine.evaluate import column_options
 from oadn.engine.run_dir import data_record
-from oadn.experiments.identity import config_hash, find_run, new_run_dir, run_status, slug
+from oadn.experiments.identity import config_hash, find_run, folder_name, new_run_dir, run_status
 from oadn.experiments.suites import Column, Experiment, Suite, check_names, init_of, method_config
 from oadn.models.face_weights import weights_problem
 from oadn.models.pretrained import is_local_file
@@ -197,7 +197,7 @@ def _column_plan(column: Column, experiment: Experiment, run_data: DataCheck, op
         adapter = get_dataset(column.dataset, **column_options(column.dataset, options, column.options))
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"column {column.name!r} of experiment {experiment.id!r}: {error}") from error
-    same_family = getattr(adapter, "cache_name", adapter.name) == getattr(run_data.adapter, "cache_name", None)
+    same_family = adapter.cache_name == run_data.adapter.cache_name
     key = column.root or (experiment.root if same_family else None)
     check = check_data(adapter, key, locations)
     if check.ok and run_data.landmarks and check.landmarks != run_data.landmarks and check.prepare:
@@ -240,8 +240,8 @@ def plan_suite(suite: Suite, runs_root: Path, locations: DataLocations,
                     continue
                 record = data_record(config, data.fingerprints)
                 found = find_run(runs_root, config, record)
-                run_dir = found or new_run_dir(
-                    Path(runs_root) / slug(experiment.id) / slug(method) / f"seed{seed}-{config_hash(config)}", record)
+                folder = Path(runs_root) / folder_name(experiment.id) / folder_name(method)
+                run_dir = found or new_run_dir(folder / f"seed{seed}-{config_hash(config)}", record)
                 per_epoch, total = image_counts(config, data.sizes, column_sizes)
                 runs.append(PlannedRun(experiment, method, seed, config, run_dir, run_status(found), "",
                                        per_epoch, total))

@@ -129,12 +129,13 @@ def train_missing(plans: list[ExperimentPlan], summary: Summary, request: RunReq
 
 def _row(suite: Suite, run: PlannedRun, column: ColumnPlan, options: dict[str, Any], model: str) -> ManifestRow:
     exp, test_set = run.experiment, column.column
-    return ManifestRow(
+    row = ManifestRow(
         suite=suite.name, experiment=exp.id, experiment_title=exp.title, table=test_set.table, column=test_set.name,
-        published_key=test_set.published_key, dataset=column.dataset, split=test_set.split,
-        options=json.dumps(options, sort_keys=True), method=run.method, seed=run.seed, init=run.init,
-        run_dir=str(run.run_dir or ""), model=model,
+        published_key=test_set.published_key, dataset=column.dataset, split=test_set.split, options="",
+        method=run.method, seed=run.seed, init=run.init, run_dir=str(run.run_dir or ""), model=model,
     )
+    row.set_options(options)
+    return row
 
 
 def score_columns(suite: Suite, plans: list[ExperimentPlan], request: RunRequest) -> list[ManifestRow]:
@@ -169,7 +170,7 @@ def _score_column(row: ManifestRow, run: PlannedRun, config, column: ColumnPlan,
     if column.data is None:
         classes = load_metrics(run_dir)["splits"][split]["prediction"]["classes"]
         row.predictions = str(run_dir / "predictions" / f"{split}.parquet")
-        row.options = json.dumps(config.data.options, sort_keys=True)
+        row.set_options(config.data.options)
         row.classes = row.scored_classes = json.dumps(classes)
         return
     spec, _ = evaluate_missing(
@@ -179,7 +180,7 @@ def _score_column(row: ManifestRow, run: PlannedRun, config, column: ColumnPlan,
     )
     described = spec.describe()
     row.predictions = str(spec.out_dir / f"{split}.parquet")
-    row.options = json.dumps(spec.options, sort_keys=True)
+    row.set_options(spec.options)
     row.classes, row.scored_classes = json.dumps(described["classes"]), json.dumps(described["scored_classes"])
     row.restricted = described["restricted"]
 

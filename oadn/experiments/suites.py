@@ -2,12 +2,15 @@
 
 A suite file (``benchmarks/suites/NAME.yaml``) holds::
 
+    include: robustness                             # optional: start from another suite (a name or a file beside
+                                                    # this one); every key here replaces its key, except base,
+                                                    # which merges key by key (a key set to null is removed)
     name, description, notes: [..], seeds: [0, 1, 2]
     plugins: [my_package.fer, ./my_method.py]       # optional: modules that register methods or data sets;
                                                     # run only with --allow-plugins or the same --plugin
     endpoints:                                      # optional: pre-registered contrasts the report computes
-      - {name: eyes, method: OADN, branch: attention, column: "eyes, oracle", against: "eyes, dlib", bar: 1.5,
-         primary: true}
+      - {name: eyes, method: OADN, branch: attention, column: {kind: eyes, scores: oracle},
+         against: {scores: backend}, bar: 1.5, primary: true}   # columns by their fields (or by name)
     base: {data: .., model: .., train: ..}          # shared configuration
     methods: {DISPLAY NAME: {config overrides}}     # rows; ``model.pretrained`` states the initialisation;
                                                     # ``seeds: [0, 1]`` in a row: only those of the suite's seeds
@@ -21,17 +24,22 @@ A suite file (``benchmarks/suites/NAME.yaml``) holds::
         columns:                                    # default: one per data.test_splits entry
           - {name: FERPlus test, split: test}
           - {name: Occlusion-FERPlus, dataset: occlusion-ferplus, published_key: occlusion-ferplus}
+          - grid: {dataset: occluded, options: {base: ferplus, probability: 1.0}, kind: [eyes, mouth],
+                   area: [0.3], scores: [backend, oracle, random-drop]}   # 6 columns, "eyes 30%, oracle", ...
 
-A column without ``dataset`` is one of the run's own test splits; one with ``dataset`` is scored by
-``evaluate`` with the run's protocol options unless it gives ``options``. Built-in suites ship with the package
-(``oadn._suites``, mapped onto ``benchmarks/suites``; ablations likewise onto ``ablations/``) so ``--suite NAME``
-works from any install.
+A column without ``dataset`` is one of the run's own test splits; one with ``dataset`` is scored by ``evaluate``
+with the run's protocol options unless it gives ``options``. A ``grid`` expands occlusion kind x area x score mode
+into one column each, named from its fields ("eyes 30%, oracle"); a column's fields (``kind``, ``area``, ``scores``:
+its occlusion options) go into the manifest, and endpoints select columns by them. Built-in suites ship with the
+package (``oadn._suites``, mapped onto ``benchmarks/suites``; ablations likewise onto ``ablations/``) so ``--suite
+NAME`` works from any install.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import import_module
+from itertools import product
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -39,11 +47,14 @@ from oadn.common.names import name_problem
 from oadn.common.plugins import plugin_name
 from oadn.config import ConfigError, RunConfig, build_config, load_yaml, merge
 from oadn.report.endpoints import Endpoint
+from oadn.report.manifest import FIELDS, column_fields
 
-SUITE_KEYS = {"name", "description", "notes", "seeds", "base", "methods", "experiments", "table", "plugins",
-              "endpoints"}
+SUITE_KEYS = {"include", "name", "description", "notes", "seeds", "base", "methods", "experiments", "table",
+              "plugins", "endpoints"}
 EXPERIMENT_KEYS = {"id", "title", "table", "root", "config", "methods", "columns"}
 COLUMN_KEYS = {"name", "dataset", "split", "options", "root", "published_key", "table"}
+#: what a grid takes: a column's keys but its name, and a list (or one value) per field
+GRID_KEYS = (COLUMN_KEYS - {"name"}) | set(FIELDS)
 
 
 def builtin_dir(package: str, source_folder: str) -> Path:
@@ -83,6 +94,11 @@ class Column:
     root: str | None = None  # root key; None: the data set's family (its cache name)
     published_key: str = ""
     table: str = ""
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """The column's occlusion (kind, area, scores) as the manifest records it; "" where its options give none."""
+        return column_fields(self.options or {})
 
 
 @dataclass
@@ -161,16 +177,47 @@ def parse_columns(raw: list[Any] | None, config: dict[str, Any], table: str, whe
         return [Column(name=split, split=split, table=table) for split in splits]
     columns = []
     for number, item in enumerate(raw):
+        at = f"{where}.columns[{number}]"
+        if isinstance(item, dict) and set(item) == {"grid"}:
+            columns += [Column(**{"table": table, **column}) for column in expand_grid(item["grid"], f"{at}.grid")]
+            continue
         if not isinstance(item, dict) or "name" not in item:
-            raise ValueError(f"{where}.columns[{number}]: expected a mapping with at least 'name', got {item!r}")
-        check_keys(item, COLUMN_KEYS, f"{where}.columns[{number}]")
-        check_types(item, f"{where}.columns[{number}]")
+            raise ValueError(f"{at}: expected a mapping with at least 'name' (or one 'grid'), got {item!r}")
+        check_keys(item, COLUMN_KEYS, at)
+        check_types(item, at)
         columns.append(Column(**{"table": table, **item}))
     own = config.get("data", {}).get("test_splits", ["test"])
     for column in columns:
         if column.dataset is None and column.split not in own:
             raise ValueError(f"{where}: column {column.name!r} names split {column.split!r}, which is not one of the "
                              f"run's data.test_splits ({', '.join(own)}); give it a 'dataset' or add the split")
+    return columns
+
+
+def grid_name(kind: Any, area: Any, scores: Any) -> str:
+    """A grid column's name from its fields: "eyes 30%, oracle", "swap-mouth, backend" (no area given)."""
+    size = "" if area in (None, "any") else f" {100 * float(area):g}%"
+    return f"{kind}{size}" + ("" if scores is None else f", {scores}")
+
+
+def expand_grid(grid: Any, where: str) -> list[dict[str, Any]]:
+    """The columns of a grid: one per kind x area x scores (each a list or one value; an absent one is not set),
+    in that order, the other keys shared, each named by :func:`grid_name`."""
+    if not isinstance(grid, dict):
+        raise ConfigError(f"{where}: expected a mapping of column keys and fields, got {grid!r}")
+    check_keys(grid, GRID_KEYS, where)
+    check_types({k: v for k, v in grid.items() if k not in FIELDS}, where)
+    axes = {key: grid[key] if isinstance(grid[key], list) else [grid[key]] for key in FIELDS if key in grid}
+    empty = [key for key, values in axes.items() if not values]
+    if empty or "kind" not in axes:
+        raise ConfigError(f"{where}: a grid needs kind and a value for each field it names; empty: {empty}")
+    shared = {key: value for key, value in grid.items() if key not in FIELDS}
+    columns = []
+    for kind, area, scores in product(axes["kind"], axes.get("area", [None]), axes.get("scores", [None])):
+        fields = {key: value for key, value in (("kind", kind), ("area", area), ("scores", scores))
+                  if key in axes}
+        columns.append({**shared, "name": grid_name(kind, area, scores),
+                        "options": {**(shared.get("options") or {}), **fields}})
     return columns
 
 
@@ -186,12 +233,47 @@ def resolve_suite_path(name_or_path: str) -> Path:
     return candidate
 
 
+def merge_removing(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """:func:`oadn.config.merge`, where a key the update sets to None is removed (what an including suite writes to
+    leave out a key of the suite it includes: an absent key and its default, None, read the same)."""
+    out = dict(base)
+    for key, value in update.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_removing(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def suite_values(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A suite file's mapping with what it includes resolved: the included suite's keys, each replaced by this
+    file's, except ``base``, merged by :func:`merge_removing`. An include is a built-in suite's name or a file
+    (relative to this one); a cycle is a ConfigError naming the files."""
+    values = load_yaml(path)
+    check_keys(values, SUITE_KEYS, str(path))
+    included = values.pop("include", None)
+    if included is None:
+        return values
+    if not isinstance(included, str):
+        raise ConfigError(f"{path}: include = {included!r}: expected one suite name or file")
+    beside = path.parent / included
+    target = (beside if beside.suffix in (".yaml", ".yml") and beside.is_file()
+              else resolve_suite_path(included)).resolve()
+    if target in seen or target == path.resolve():
+        chain = " -> ".join(str(p) for p in (*seen, path.resolve(), target))
+        raise ConfigError(f"{path}: include = {included!r} includes itself: {chain}")
+    inner = suite_values(target, (*seen, path.resolve()))
+    base = merge_removing(inner.get("base") or {}, values.pop("base", None) or {})
+    return {**inner, **values, "base": base}
+
+
 def load_suite(name_or_path: str) -> Suite:
     """A built-in suite by name or a suite file by path; every key is checked, errors name the file."""
     path = resolve_suite_path(name_or_path)
-    values = load_yaml(path)
+    values = suite_values(path)
     where = str(path)
-    check_keys(values, SUITE_KEYS, where)
     check_types(values, where)
     methods = values.get("methods") or {}
     if not methods or not isinstance(methods, dict):
@@ -265,6 +347,7 @@ def _endpoints(raw: Any, experiments: list[Experiment], where: str) -> list[Endp
         if not chosen:
             raise ConfigError(f"{at}: experiment {endpoint.experiment!r} is not one of the suite's "
                               f"({', '.join(e.id for e in experiments)})")
+        endpoint = _by_fields(endpoint, chosen, at)
         methods = {m for e in chosen for m in e.methods}
         columns = {c.name for e in chosen for c in e.columns}
         problems = ([f"method {endpoint.method!r} is not one of {sorted(methods)}"] if endpoint.method not in methods
@@ -277,6 +360,33 @@ def _endpoints(raw: Any, experiments: list[Experiment], where: str) -> list[Endp
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: endpoint names must be unique, got {names}")
     return endpoints
+
+
+def _by_fields(endpoint: Endpoint, experiments: list[Experiment], where: str) -> Endpoint:
+    """``endpoint`` with a column given by its fields (``{kind: eyes, scores: oracle}``) resolved to that column's
+    name, and ``against`` given by fields taken as the ones that differ from ``column``'s (``{scores: backend}``)."""
+    def select(wanted: dict[str, Any], key: str) -> str:
+        text = {field: column_fields({field: value})[field] for field, value in wanted.items()}
+        unknown = sorted(set(text) - set(FIELDS))
+        names = {c.name for e in experiments for c in e.columns if all(c.fields[f] == v for f, v in text.items())}
+        if unknown or len(names) != 1:
+            problem = (f"fields are {', '.join(FIELDS)}" if unknown else "no column has them" if not names
+                       else f"several columns have them: {sorted(names)}")
+            raise ConfigError(f"{where}: {key} = {wanted!r}: {problem}")
+        return names.pop()
+
+    if not isinstance(endpoint.column, dict) and not isinstance(endpoint.against, dict):
+        return endpoint
+    if isinstance(endpoint.column, dict):
+        column, fields = select(endpoint.column, "column"), endpoint.column
+    else:
+        column = endpoint.column
+        fields = next((c.fields for e in experiments for c in e.columns if c.name == column), {})
+        fields = {k: v for k, v in fields.items() if v}
+    against = endpoint.against
+    if isinstance(against, dict):
+        against = select({**fields, **against}, "against")
+    return replace(endpoint, column=column, against=against)
 
 
 def _plugin_list(raw: Any, where: str) -> list[str]:

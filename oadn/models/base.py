@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from oadn.config import ModelConfig
+from oadn.config import ModelConfig, NoOptions
 
 
 def embedding_classifier(channels: int, embed_dim: int, num_classes: int) -> nn.Sequential:
@@ -35,6 +35,10 @@ class FERModel(nn.Module):
 
     #: whether forward needs the 68 x 3 landmarks (the loader always provides them)
     uses_landmarks: bool = False
+    #: the method's own settings, a dataclass (``model.KEY`` in a configuration, ``config.options.KEY`` here):
+    #: typed fields with defaults, ``checks()`` for their ranges, and a role in the field metadata for a setting
+    #: that acts in the forward pass only (``oadn.config.role(TEST_TIME)``)
+    Options: type = NoOptions
 
     @classmethod
     def min_feature_cells(cls, config: ModelConfig) -> int:
@@ -52,6 +56,11 @@ class FERModel(nn.Module):
 
     def branch_scores(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def score_threshold(self) -> float | None:
+        """The landmark score under which the method drops a point (OADN's T); None when it does not read the
+        scores (training warns when no sampled face has a point at or above it)."""
+        return None
 
     def kept_point_counts(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """B ints from forward's outputs: how many interest points each face kept, for methods that drop points

@@ -4,6 +4,9 @@ classifier (``baseline``, the usual GAP baseline) or OADN's own head, FC-256 + R
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -33,9 +36,21 @@ class GapClassifier(FERModel):
         return {"prediction": outputs["logits"].float().softmax(dim=-1)}
 
 
+@dataclass
+class EmbeddingOptions:
+    """The width of OADN's FC-256 head (``model.embed_dim``), for the control that has it."""
+
+    embed_dim: int = 256
+
+    def checks(self) -> list[tuple[str, Any, bool, str]]:
+        return [("embed_dim", self.embed_dim, self.embed_dim >= 1, "an integer >= 1")]
+
+
 @register_model("baseline-fc")
 class GapEmbeddingClassifier(GapClassifier):
+    Options = EmbeddingOptions
+
     def __init__(self, config: ModelConfig, num_classes: int, image_size: int):
         super().__init__(config, num_classes, image_size)
         channels = self.classifier.in_features
-        self.classifier = embedding_classifier(channels, config.embed_dim, num_classes)
+        self.classifier = embedding_classifier(channels, config.options.embed_dim, num_classes)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from oadn.common.console import console
-from oadn.common.plugins import PLUGIN_HELP, use_plugins
+from oadn.common.console import console, guarded
+from oadn.common.plugins import PLUGIN_HELP, load_plugins
 
 
+@guarded
 def models_command(
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """List the registered methods and backbones."""
-    use_plugins(plugin)
+    load_plugins(plugin)
     from oadn.models import list_models
     from oadn.models.backbones import list_backbones
 

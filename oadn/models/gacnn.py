@@ -18,6 +18,9 @@ used: the gates are learned, which is the paper's point. Every open choice is li
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import nn
 from torchvision.ops import roi_align
@@ -32,10 +35,29 @@ from oadn.data.geometry import (
 )
 from oadn.models.backbones import create_backbone
 from oadn.models.base import FERModel, classification_loss
-from oadn.models.options import method_options
 from oadn.models.registry import register_model
 
-DEFAULTS = {"patch_fraction": 6 / 28, "unit_dim": 64, "global_dim": 512, "attention_dim": 128, "unit_channels": 512}
+
+@dataclass
+class GatedOptions:
+    """pACNN's and gACNN's settings (``model.patch_fraction``, ...; see the module docstring)."""
+
+    #: a patch's side as a fraction of the feature map's (6/28: the paper's 6 x 6 patches of 28 x 28)
+    patch_fraction: float = 6 / 28
+    #: the widths of a patch unit's vector, the global unit's vector and the attention nets' hidden layer
+    unit_dim: int = 64
+    global_dim: int = 512
+    attention_dim: int = 128
+    #: the channels the units see (a wider map is reduced to this by a shared 1 x 1 conv)
+    unit_channels: int = 512
+    #: the classifier's hidden layer
+    embed_dim: int = 256
+
+    def checks(self) -> list[tuple[str, Any, bool, str]]:
+        widths = [(key, getattr(self, key), getattr(self, key) >= 1, "an integer >= 1")
+                  for key in ("unit_dim", "global_dim", "attention_dim", "unit_channels", "embed_dim")]
+        return [("patch_fraction", self.patch_fraction, 0.0 < self.patch_fraction <= 1.0,
+                 "a fraction of the feature map in (0, 1]"), *widths]
 
 
 def patch_cells(feature_side: int, fraction: float) -> int:
@@ -132,36 +154,33 @@ class PatchGatedUnits(nn.Module):
 @register_model("pacnn")
 class PatchGatedCNN(FERModel):
     uses_landmarks = True
+    Options = GatedOptions
     #: whether the global-gated unit is part of the model (gACNN) or not (pACNN)
     global_unit = False
 
     def __init__(self, config: ModelConfig, num_classes: int, image_size: int):
         super().__init__()
-        name = "gacnn" if self.global_unit else "pacnn"
-        options = method_options(config.options, DEFAULTS, name)
-        if not 0.0 < options["patch_fraction"] <= 1.0:
-            raise ValueError(f"model.options.patch_fraction = {options['patch_fraction']}: expected a fraction of "
-                             "the feature map in (0, 1]")
+        options: GatedOptions = config.options
         backbone = create_backbone(config.backbone, config.pretrained)
         self.backbone = backbone.module
         self.stride, self.grid = backbone.stride, backbone.grid
         self.image_size = image_size
-        self.patch = patch_cells(image_size // backbone.stride, options["patch_fraction"])
-        channels = min(backbone.channels, options["unit_channels"])
+        self.patch = patch_cells(image_size // backbone.stride, options.patch_fraction)
+        channels = min(backbone.channels, options.unit_channels)
         # a wide map (ResNet-50's 2048 channels) is first reduced to the paper's conv4_2 width by one shared 1 x 1
         # conv, or 24 units of 3 x 3 convs would hold billions of weights
         self.reduce = nn.Identity() if channels == backbone.channels else nn.Sequential(
             nn.Conv2d(backbone.channels, channels, 1), nn.ReLU(inplace=True))
         self.register_buffer("interest_indices", interest_point_indices(), persistent=False)
         points = len(DIRECT_INDICES) + len(MIDPOINT_PAIRS) + len(CHEEK_CORNERS)  # the 24 interest points
-        self.patch_units = PatchGatedUnits(points, channels, self.patch, options["unit_dim"],
-                                           options["attention_dim"])
-        fused = points * options["unit_dim"]
+        self.patch_units = PatchGatedUnits(points, channels, self.patch, options.unit_dim,
+                                           options.attention_dim)
+        fused = points * options.unit_dim
         if self.global_unit:
-            self.global_gate = GatedUnit(channels, options["global_dim"], options["attention_dim"], None)
-            fused += options["global_dim"]
-        self.classifier = nn.Sequential(nn.Linear(fused, config.embed_dim), nn.ReLU(inplace=True),
-                                        nn.Linear(config.embed_dim, num_classes))
+            self.global_gate = GatedUnit(channels, options.global_dim, options.attention_dim, None)
+            fused += options.global_dim
+        self.classifier = nn.Sequential(nn.Linear(fused, options.embed_dim), nn.ReLU(inplace=True),
+                                        nn.Linear(options.embed_dim, num_classes))
 
     def patches(self, features: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
         """B x 24 x C x p x p patches of F around the 24 interest points."""

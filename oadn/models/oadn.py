@@ -18,11 +18,13 @@ L_LAB (the mean is over the faces that kept a point).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
-from oadn.config import ModelConfig
+from oadn.config import TEST_TIME, ModelConfig, role
 from oadn.data.geometry import attention_maps, face_found, interest_point_indices, interest_points, kept_points
 from oadn.models.backbones import create_backbone
 from oadn.models.base import FERModel, classification_loss, embedding_classifier
@@ -60,33 +62,65 @@ def weighted_sums(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor
     return torch.einsum("bchw,bmhw->bmc", features, weights.to(features.dtype))
 
 
+LAB_POOLINGS = ("mean", "weighted")
+
+
+@dataclass
+class OADNOptions:
+    """OADN's settings (``model.threshold``, ...), in the paper's notation."""
+
+    #: T: interest points scoring below it are dropped
+    threshold: float = field(default=0.6, metadata=role(TEST_TIME))
+    #: K: the blocks the region branch splits the feature map into (a square number)
+    regions: int = 4
+    #: lambda: the weight of the attention branch's loss
+    lam: float = 0.5
+    #: the attention Gaussian's standard deviation, in feature cells
+    sigma: float = field(default=1.0, metadata=role(TEST_TIME))
+    #: the FC layer of every branch's and region's head
+    embed_dim: int = 256
+    #: how the attention branch pools F * A_i: "weighted" (divided by the map's mass: an attention-weighted
+    #: average) or "mean" over all h*w cells (the paper's "GAP" read literally, which scales the branch by each
+    #: map's mass / (h*w)); the default is the measured choice (docs/model.md)
+    lab_pooling: str = "weighted"
+
+    def checks(self) -> list[tuple[str, Any, bool, str]]:
+        return [
+            ("threshold", self.threshold, 0.0 <= self.threshold <= 1.0, "T in [0, 1] (a landmark score)"),
+            ("regions", self.regions, self.regions >= 1 and math.isqrt(self.regions) ** 2 == self.regions,
+             "K a square number: 1, 4, 9, 16, ..."),
+            ("lam", self.lam, 0.0 <= self.lam <= 1.0, "lambda in [0, 1]"),
+            ("sigma", self.sigma, self.sigma > 0, "a positive number of feature cells"),
+            ("embed_dim", self.embed_dim, self.embed_dim >= 1, "an integer >= 1"),
+            ("lab_pooling", self.lab_pooling, self.lab_pooling in LAB_POOLINGS, " or ".join(LAB_POOLINGS)),
+        ]
+
+
 @register_model("oadn")
 class OADN(FERModel):
     uses_landmarks = True
+    Options = OADNOptions
 
     @classmethod
     def min_feature_cells(cls, config: ModelConfig) -> int:
         """The K regions need a feature map of at least sqrt(K) x sqrt(K) cells."""
-        return math.isqrt(config.regions)
+        return math.isqrt(config.options.regions)
 
     def __init__(self, config: ModelConfig, num_classes: int, image_size: int):
         super().__init__()
-        if not 0.0 <= config.lam <= 1.0:
-            raise ValueError(f"model.lam (lambda) must be in [0, 1], got {config.lam}")
-        if config.sigma <= 0:
-            raise ValueError(f"model.sigma must be positive, got {config.sigma}")
+        options: OADNOptions = config.options
         backbone = create_backbone(config.backbone, config.pretrained)
         self.backbone = backbone.module
         self.image_size = image_size
-        self.threshold = config.threshold
-        self.sigma = config.sigma
-        self.regions = config.regions
-        self.lam = config.lam
-        self.lab_pooling = config.lab_pooling
+        self.threshold = options.threshold
+        self.sigma = options.sigma
+        self.regions = options.regions
+        self.lam = options.lam
+        self.lab_pooling = options.lab_pooling
         self.grid = backbone.grid
-        self.attention_head = embedding_classifier(backbone.channels, config.embed_dim, num_classes)
+        self.attention_head = embedding_classifier(backbone.channels, options.embed_dim, num_classes)
         self.region_heads = nn.ModuleList(
-            embedding_classifier(backbone.channels, config.embed_dim, num_classes) for _ in range(config.regions)
+            embedding_classifier(backbone.channels, options.embed_dim, num_classes) for _ in range(options.regions)
         )
         # the 68 -> 24 rule's gather indices, on the model's device (not part of the weights)
         self.register_buffer("interest_indices", interest_point_indices(), persistent=False)
@@ -118,6 +152,9 @@ class OADN(FERModel):
         valid = kept.any(dim=1)
         pooled = per_point.amax(dim=1)
         return torch.where(valid[:, None], pooled, torch.zeros_like(pooled)), valid
+
+    def score_threshold(self) -> float:
+        return self.threshold
 
     def kept_point_counts(self, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return outputs["kept_points"]

@@ -8,7 +8,7 @@ Relation-attention: nu_i = sigmoid(q1 . [F_i; F_m]), and P_RAN = sum_i mu_i nu_i
 classified by one FC layer. Region biased loss: L_RB = max(0, margin - (max_{i>=1} mu_i - mu_0)), which asks the
 most attended crop to beat the whole face by the margin; the training loss is L_CE + rb_weight * L_RB.
 
-Regions (``model.options.crops``): ``fixed`` is the paper's fixed-position cropping, three crops of
+Regions (``model.crops``): ``fixed`` is the paper's fixed-position cropping, three crops of
 ``crop_ratio`` of the face side (top-left, top-right, centre-bottom); ``landmark`` is its landmark-based
 cropping, one square of ``landmark_ratio`` of the face side around each of five points (eye centres, nose tip,
 mouth corners). Crops are cut with ``roi_align`` from the normalised image batch on the device and resized to
@@ -19,27 +19,49 @@ Every choice the paper leaves open, and what the authors' public code does inste
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import roi_align
 
-from oadn.config import ModelConfig
+from oadn.config import ConfigError, ModelConfig
 from oadn.data.ibug68 import LEFT_EYE, MOUTH_CORNERS, NOSE_TIP, RIGHT_EYE
 from oadn.models.backbones import create_backbone
 from oadn.models.base import FERModel, classification_loss
-from oadn.models.options import method_options
 from oadn.models.registry import register_model
 
-DEFAULTS = {
-    "crops": "fixed",
-    "crop_ratio": 0.75,
-    "landmark_ratio": 0.5,
-    "region_size": 0,
-    "margin": 0.02,
-    "rb_weight": 1.0,
-}
 CROPS = ("fixed", "landmark")
+
+
+@dataclass
+class RANOptions:
+    """RAN's settings (``model.crops``, ...; see the module docstring)."""
+
+    #: fixed (the paper's three fixed-position crops) or landmark (five crops around landmarks)
+    crops: str = "fixed"
+    #: a fixed crop's side, as a fraction of the face side
+    crop_ratio: float = 0.75
+    #: a landmark crop's side, as a fraction of the face side
+    landmark_ratio: float = 0.5
+    #: the side every crop is resized to, in pixels; 0: the input size
+    region_size: int = 0
+    #: the region biased loss's margin, and its weight beside the cross-entropy
+    margin: float = 0.02
+    rb_weight: float = 1.0
+
+    def checks(self) -> list[tuple[str, Any, bool, str]]:
+        return [
+            ("crops", self.crops, self.crops in CROPS, " or ".join(CROPS)),
+            ("crop_ratio", self.crop_ratio, 0.0 < self.crop_ratio <= 1.0, "a fraction of the face in (0, 1]"),
+            ("landmark_ratio", self.landmark_ratio, 0.0 < self.landmark_ratio <= 1.0,
+             "a fraction of the face in (0, 1]"),
+            ("region_size", self.region_size, self.region_size >= 0, "a side in pixels >= 0 (0: the input size)"),
+            ("margin", self.margin, self.margin >= 0, "a number >= 0"),
+            ("rb_weight", self.rb_weight, self.rb_weight >= 0, "a number >= 0"),
+        ]
 
 
 def fixed_boxes(crop_ratio: float) -> torch.Tensor:
@@ -85,28 +107,23 @@ def region_biased_loss(mu: torch.Tensor, margin: float) -> torch.Tensor:
 
 @register_model("ran")
 class RegionAttentionNetwork(FERModel):
+    Options = RANOptions
+
     def __init__(self, config: ModelConfig, num_classes: int, image_size: int):
         super().__init__()
-        options = method_options(config.options, DEFAULTS, "ran")
-        if options["crops"] not in CROPS:
-            raise ValueError(f"model.options.crops = {options['crops']!r}: expected one of {', '.join(CROPS)}")
-        for key in ("crop_ratio", "landmark_ratio"):
-            if not 0.0 < options[key] <= 1.0:
-                raise ValueError(f"model.options.{key} = {options[key]}: expected a fraction of the face in (0, 1]")
-        if options["margin"] < 0 or options["rb_weight"] < 0:
-            raise ValueError("model.options.margin and rb_weight must be >= 0")
+        options: RANOptions = config.options
         backbone = create_backbone(config.backbone, config.pretrained)
-        self.region_size = options["region_size"] or image_size
+        self.region_size = options.region_size or image_size
         if self.region_size < backbone.stride:
-            raise ValueError(f"model.options.region_size = {self.region_size}: below backbone {config.backbone}'s "
-                             f"stride ({backbone.stride}), a crop would have no feature cell")
-        self.uses_landmarks = options["crops"] == "landmark"
+            raise ConfigError(f"config.model.region_size = {self.region_size}: below backbone {config.backbone}'s "
+                              f"stride ({backbone.stride}), a crop would have no feature cell")
+        self.uses_landmarks = options.crops == "landmark"
         self.image_size = image_size
-        self.crops = options["crops"]
-        self.crop_ratio = options["crop_ratio"]
-        self.landmark_ratio = options["landmark_ratio"]
-        self.margin = options["margin"]
-        self.rb_weight = options["rb_weight"]
+        self.crops = options.crops
+        self.crop_ratio = options.crop_ratio
+        self.landmark_ratio = options.landmark_ratio
+        self.margin = options.margin
+        self.rb_weight = options.rb_weight
         self.backbone = backbone.module  # one backbone for every region (the paper's shared CNN)
         channels = backbone.channels
         self.self_attention = nn.Linear(channels, 1)  # q0, shared by the regions

@@ -12,18 +12,25 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
 from oadn.common.commands import command_line
-from oadn.common.console import console, fail
-from oadn.common.plugins import PLUGIN_HELP, use_plugins
+from oadn.common.console import console, guarded
+from oadn.common.plugins import PLUGIN_HELP, load_plugins
 from oadn.common.progress import progress_bar
-from oadn.config import parse_override
-from oadn.data.cli import parse_options
-from oadn.data.index import OnDiskDatasetAdapter
-from oadn.data.landmarks import LandmarkBackendError
-from oadn.data.registry import get_dataset
+from oadn.config import ConfigError, parse_options
+from oadn.data.cli import OPTION_HELP
+from oadn.data.registry import DatasetAdapter, open_dataset
 
 
+def on_disk(name: str, option: list[str], purpose: str) -> DatasetAdapter:
+    """The data set ``name`` under its ``-o`` options, which must be one on disk (``purpose``: what needs it)."""
+    adapter = open_dataset(name, parse_options(option, "--option", "label_mode=majority"))
+    if not adapter.checkable:
+        raise typer.BadParameter(f"{name!r} is not an on-disk data set; nothing to {purpose}", param_hint="NAME")
+    return adapter
+
+
+@guarded
 def prepare_command(
-    name: str = typer.Argument(..., help="Registered data set name, e.g. ferplus, rafdb, affectnet."),
+    name: str = typer.Argument(..., help="Registered data set name (see `datasets list`), e.g. ferplus."),
     root: Path = typer.Option(..., "--root", help="Your copy of the data set (read only; nothing is written there)."),
     landmarks: str = typer.Option("fan", "--landmarks", help="Landmark backend: fan | dlib | dataset | file:PATH."),
     align: str = typer.Option(
@@ -38,7 +45,7 @@ def prepare_command(
     ),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: the GPU when there is one)."),
     chunk_size: int = typer.Option(256, "--chunk-size", help="Images per batch and per cache chunk."),
-    option: list[str] = typer.Option([], "--option", "-o", help="Data set protocol option KEY=VALUE (repeatable)."),
+    option: list[str] = typer.Option([], "--option", "-o", help=OPTION_HELP),
     visibility: Optional[Path] = typer.Option(
         None, "--visibility", help="Visibility model (fit-visibility) scoring the points."
     ),
@@ -51,15 +58,11 @@ def prepare_command(
     without a face or landmarks are recorded with a reason; training and evaluation then keep them with all
     points invisible (policy keep-invisible, the default) or leave them out (policy drop).
     """
-    use_plugins(plugin)
+    load_plugins(plugin)
+    from oadn.data.landmarks import LandmarkBackendError
     from oadn.preprocess.prepare import prepare
 
-    try:
-        adapter = get_dataset(name, **parse_options(option))
-    except (KeyError, ValueError, TypeError) as err:  # unknown name or protocol option: a usage error
-        fail(err, code=2)
-    if not isinstance(adapter, OnDiskDatasetAdapter):
-        raise typer.BadParameter(f"{name!r} is not an on-disk data set; nothing to prepare", param_hint="NAME")
+    adapter = on_disk(name, option, "prepare")
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     try:
@@ -70,10 +73,8 @@ def prepare_command(
                 device=device, chunk_size=chunk_size, visibility=visibility,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
-    except LandmarkBackendError as err:
-        fail(err, code=2)
-    except (OSError, ValueError, RuntimeError) as err:  # named by the code that raised them: root, cache, labels
-        fail(err)
+    except LandmarkBackendError as err:  # the backend --landmarks names cannot run here: the option must change
+        raise ConfigError(f"--landmarks {landmarks}: {err}") from err
     for removed in summary.repaired_chunks:
         console.print(f"repaired: {escape(removed)}; its images were prepared again", soft_wrap=True)
     if summary.recorded_stats:
@@ -103,6 +104,7 @@ def prepare_command(
         )
 
 
+@guarded
 def show_landmarks_command(
     name: str = typer.Argument(..., help="Registered data set name (synthetic or a prepared one)."),
     root: Optional[Path] = typer.Option(None, "--root", help="Your copy of the data set (not needed for synthetic)."),
@@ -116,27 +118,25 @@ def show_landmarks_command(
     only: str = typer.Option("all", "--only", help="Which faces of a prepared set: all | fallback (no face "
                              "detected, landmarks fitted to a fixed box) | failed (no face or no landmarks)."),
     seed: int = typer.Option(0, "--seed", help="Seed for choosing the images."),
-    option: list[str] = typer.Option([], "--option", "-o", help="Data set protocol option KEY=VALUE (repeatable)."),
+    option: list[str] = typer.Option([], "--option", "-o", help=OPTION_HELP),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Draw the 24 interest points on a few aligned faces (kept: dots, below T: crosses) to a PNG grid."""
-    use_plugins(plugin)
+    load_plugins(plugin)
     from oadn.preprocess.show import PICKS, pick_indices, render_landmark_grid
 
     if only not in PICKS:
         raise typer.BadParameter(f"expected one of {', '.join(PICKS)}, got {only!r}", param_hint="--only")
-    try:
-        adapter = get_dataset(name, **parse_options(option))
-        options = {}
-        if isinstance(adapter, OnDiskDatasetAdapter):
-            options = {k: v for k, v in {"landmarks": landmarks, "cache_dir": cache_dir}.items() if v is not None}
-        source = adapter.open_split(split or adapter.splits[0], root=root, image_size=image_size, **options)
-        path = render_landmark_grid(source, pick_indices(source, count, seed, only), out, threshold)
-    except (OSError, ValueError, KeyError, RuntimeError) as err:  # each names its file or option
-        fail(err)
+    adapter = open_dataset(name, parse_options(option, "--option", "label_mode=majority"))
+    options = {}
+    if adapter.needs_root:
+        options = {k: v for k, v in {"landmarks": landmarks, "cache_dir": cache_dir}.items() if v is not None}
+    source = adapter.open_split(split or adapter.splits[0], root=root, image_size=image_size, **options)
+    path = render_landmark_grid(source, pick_indices(source, count, seed, only), out, threshold)
     console.print(f"wrote {path}")
 
 
+@guarded
 def pack_command(
     name: str = typer.Argument(..., help="Registered data set name whose prepared cache is packed, e.g. ferplus."),
     root: Path = typer.Option(..., "--root", help="Your copy of the data set (read only)."),
@@ -155,28 +155,24 @@ def pack_command(
     Train or evaluate from it by giving the file as the data set's root:
     --set data.root=FILE (train), --root FILE (evaluate).
     """
-    use_plugins(plugin)
+    load_plugins(plugin)
     from oadn.preprocess.pack import pack_dataset
 
-    adapter = get_dataset(name)
-    if not isinstance(adapter, OnDiskDatasetAdapter):
-        raise typer.BadParameter(f"{name!r} is not an on-disk data set; nothing to pack", param_hint="NAME")
+    adapter = on_disk(name, [], "pack")
     started = time.perf_counter()
-    try:
-        with progress_bar(progress) as bar:
-            task = bar.add_task(f"pack {name}", total=None, info="")
-            meta = pack_dataset(
-                adapter, root, out, size=size, cache_dir=cache_dir, landmarks=landmarks, align=align,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    except (OSError, ValueError, RuntimeError) as err:  # named by the code that raised them: root, cache, labels
-        fail(err)
+    with progress_bar(progress) as bar:
+        task = bar.add_task(f"pack {name}", total=None, info="")
+        meta = pack_dataset(
+            adapter, root, out, size=size, cache_dir=cache_dir, landmarks=landmarks, align=align,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     console.print(
         f"{out}: {meta['count']} faces at {size} px x {meta['channels']} channel(s), {len(meta['files'])} label "
         f"file(s), {out.stat().st_size / 2**20:.1f} MiB in {time.perf_counter() - started:.0f} s"
     )
 
 
+@guarded
 def fit_visibility_command(
     name: str = typer.Argument(..., help="Registered data set name (its training faces are used), e.g. ferplus."),
     root: Optional[Path] = typer.Option(None, "--root", help="Your copy of the data set."),
@@ -200,32 +196,26 @@ def fit_visibility_command(
     eval_split: Optional[str] = typer.Option(
         None, "--eval-split", help="Held-out faces for judging (default: the last split)."
     ),
-    option: list[str] = typer.Option([], "--option", "-o", help="Data set protocol option KEY=VALUE (repeatable)."),
+    option: list[str] = typer.Option([], "--option", "-o", help=OPTION_HELP),
     progress: bool = typer.Option(True, help="Show progress bars."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Train a per-landmark visibility network from pasted occluders; prints its per-point AUC on held-out
     faces with occluder kinds it never saw. Resumable: run the same command again after an interruption."""
-    use_plugins(plugin)
+    load_plugins(plugin)
     from oadn.preprocess.visibility_fit import FitSettings, fit_visibility
 
-    try:
-        options: dict = {}
-        for text in option:
-            options.update(parse_override(text))  # values as YAML, as evaluate --option reads them
-        adapter = get_dataset(name, **options)
-        split_options = {}
-        if isinstance(adapter, OnDiskDatasetAdapter):
-            split_options = {k: v for k, v in {"cache_dir": cache_dir, "landmarks": landmarks}.items() if v is not None}
-        settings = FitSettings(dataset=name, image_size=image_size, samples=samples, eval_samples=eval_samples,
-                               epochs=epochs, train_kinds=kinds.split(","), holdout_kinds=holdout.split(","),
-                               seed=seed, degrade=degrade, train_split=adapter.splits[0],
-                               eval_split=eval_split or adapter.splits[-1])
-        train = adapter.open_split(settings.train_split, root=root, image_size=image_size, **split_options)
-        held = adapter.open_split(settings.eval_split, root=root, image_size=image_size, **split_options)
-        metrics = fit_visibility(train, held, settings, out, progress=progress, log=console.print)
-    except (KeyError, ValueError, FileNotFoundError, NotADirectoryError, RuntimeError) as error:
-        fail(error)
+    adapter = open_dataset(name, parse_options(option, "--option", "label_mode=majority"))
+    split_options = {}
+    if adapter.needs_root:
+        split_options = {k: v for k, v in {"cache_dir": cache_dir, "landmarks": landmarks}.items() if v is not None}
+    settings = FitSettings(dataset=name, image_size=image_size, samples=samples, eval_samples=eval_samples,
+                           epochs=epochs, train_kinds=kinds.split(","), holdout_kinds=holdout.split(","),
+                           seed=seed, degrade=degrade, train_split=adapter.splits[0],
+                           eval_split=eval_split or adapter.splits[-1])
+    train = adapter.open_split(settings.train_split, root=root, image_size=image_size, **split_options)
+    held = adapter.open_split(settings.eval_split, root=root, image_size=image_size, **split_options)
+    metrics = fit_visibility(train, held, settings, out, progress=progress, log=console.print)
     console.print(f"wrote {out}")
     console.print(f"per-point AUC on held-out faces: {metrics['point_auc_heldout_kinds']:.3f} with held-out kinds "
                   f"({holdout}), {metrics['point_auc_training_kinds']:.3f} with training kinds")

@@ -28,7 +28,7 @@ from oadn.common.files import save_bytes
 from oadn.data.aligned_frame import rescale_transform, warp_image
 from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.images import decode_rgb, image_extensions
-from oadn.data.index import OnDiskDatasetAdapter
+from oadn.data.on_disk import OnDiskDatasetAdapter
 from oadn.data.packed import PACK_FORMAT
 from oadn.data.prepared.cache import transform_matrix
 from oadn.data.prepared.source import find_cache, prepare_command_line, prepared_rows

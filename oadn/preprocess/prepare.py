@@ -25,7 +25,6 @@ from oadn.common.locks import FolderLock
 from oadn.data.aligned_frame import apply_transform, resize_transform, warp_image
 from oadn.data.ibug68 import NUM_LANDMARKS, five_points
 from oadn.data.images import decode_rgb
-from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.landmarks.base import (
     ImageLandmarkBackend,
     SourceLandmarkBackend,
@@ -33,6 +32,7 @@ from oadn.data.landmarks.base import (
     is_fallback,
     make_backend,
 )
+from oadn.data.on_disk import OnDiskDatasetAdapter
 from oadn.data.prepared.audit import audit_cache, require_root, require_writable
 from oadn.data.prepared.cache import PreparedCache, file_stats
 from oadn.preprocess.alignment import (

@@ -23,36 +23,36 @@ KIND_TEXT = {
 }
 
 
-def load_ablation(report_dir: Path) -> tuple[pd.DataFrame, dict]:
+def load_ablation_results(report_dir: Path) -> tuple[pd.DataFrame, dict]:
     """ablation.csv (values numeric when every value is a number) and ablation.json; errors name the file."""
     path, info_path = Path(report_dir) / "ablation.csv", Path(report_dir) / "ablation.json"
     for needed in (path, info_path):
         if not needed.is_file():
             raise FileNotFoundError(f"{needed}: missing (is {report_dir} an ablation report directory?)")
     advice = "run the ablation again (`oadn-bench ablate ...`): it writes the file again and reuses every finished run"
-    frame = read_checked(path, lambda p: pd.read_csv(p, keep_default_na=False, dtype={"value": str, "status": str,
+    table = read_checked(path, lambda p: pd.read_csv(p, keep_default_na=False, dtype={"value": str, "status": str,
                                                                                       "kind": str, "column": str}),
                          advice)
-    missing = [c for c in COLUMNS if c not in frame.columns]
+    missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
-    numeric = pd.to_numeric(frame["value"], errors="coerce")
+    numeric = pd.to_numeric(table["value"], errors="coerce")
     if numeric.notna().all():
-        frame["value"] = numeric
+        table["value"] = numeric
     for column in ("accuracy", "mean_class_accuracy"):
-        done = frame["status"] == "finished"
-        values = pd.to_numeric(frame.loc[done, column], errors="coerce")
+        done = table["status"] == "finished"
+        values = pd.to_numeric(table.loc[done, column], errors="coerce")
         bad = values.isna() | (values < 0) | (values > 1)
         if bad.any():
             line = int(bad[bad].index[0]) + 2
             raise ValueError(f"{path}, line {line}: {column} should be a fraction in 0..1 for a finished point")
-        frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    return frame, read_json(info_path, advice)
+        table[column] = pd.to_numeric(table[column], errors="coerce")
+    return table, read_json(info_path, advice)
 
 
-def ablation_points(frame: pd.DataFrame) -> pd.DataFrame:
+def ablation_points(table: pd.DataFrame) -> pd.DataFrame:
     """Long table (kind, column, value, metric, mean, std, seeds) in percent over finished seeds."""
-    done = frame[frame["status"] == "finished"]
+    done = table[table["status"] == "finished"]
     long = done.melt(
         id_vars=["kind", "column", "value", "seed"],
         value_vars=["accuracy", "mean_class_accuracy"],
@@ -84,10 +84,10 @@ def ablation_table(points: pd.DataFrame) -> pd.DataFrame:
 def render_ablation_report(report_dir: Path) -> Path:
     """Re-render an ablation's report from ablation.csv and ablation.json; never trains."""
     report_dir = Path(report_dir)
-    frame, info = load_ablation(report_dir)
-    param = info.get("param") or str(frame["param"].iloc[0])
-    points = ablation_points(frame)
-    kinds = list(dict.fromkeys(frame["kind"]))
+    table, info = load_ablation_results(report_dir)
+    param = info.get("param") or str(table["param"].iloc[0])
+    points = ablation_points(table)
+    kinds = list(dict.fromkeys(table["kind"]))
     title = f"{param} on {info.get('dataset', '?')}\n" + "\n".join(KIND_TEXT.get(k, k) for k in kinds)
     notes = [
         info.get("description", ""),
@@ -98,7 +98,7 @@ def render_ablation_report(report_dir: Path) -> Path:
     notes = [n for n in notes if n]
     missing = [
         f"{param}={r.value} ({r.kind}) seed {r.seed} on {r.column}: {r.status}"
-        for r in frame[frame["status"] != "finished"].itertuples()
+        for r in table[table["status"] != "finished"].itertuples()
     ]
     table = ablation_table(points) if len(points) else pd.DataFrame()
     heading = title.replace("\n", "; ").replace("; ", ": ", 1)

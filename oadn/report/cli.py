@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from oadn.common.console import console, fail
-from oadn.common.files import DiskFullError
+from oadn.common.console import console, guarded
 
 
 def _kind(folder: Path) -> str | None:
@@ -18,6 +17,7 @@ def _kind(folder: Path) -> str | None:
     return None
 
 
+@guarded
 def report_command(
     target: str = typer.Argument(
         ..., help="A report folder (holding manifest.csv or ablation.csv), a suite or ablation name under "
@@ -33,16 +33,13 @@ def report_command(
     if not folder.is_dir():
         folder = reports_root / target
     if not folder.is_dir():
-        fail(f"no report folder {target!r} (nor {folder}); run the suite first")
+        raise FileNotFoundError(f"no report folder {target!r} (nor {folder}); run the suite first")
     folders = [folder] if _kind(folder) else sorted(p for p in folder.iterdir() if p.is_dir() and _kind(p))
     if not folders:
-        fail(f"{folder} holds no manifest.csv or ablation.csv (nor do its sub-folders)")
+        raise FileNotFoundError(f"{folder} holds no manifest.csv or ablation.csv (nor do its sub-folders)")
     for report in folders:
         render = render_suite_report if _kind(report) == "suite" else render_ablation_report
-        try:
-            index = render(report)
-        except (FileNotFoundError, ValueError, DiskFullError) as error:
-            fail(error)
+        index = render(report)
         if show:
             typer.echo((report / ("results.md" if _kind(report) == "suite" else "ablation.md")).read_text())
         console.print(f"{_kind(report)} report written to {index}")

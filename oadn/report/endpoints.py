@@ -32,12 +32,13 @@ KEPT_COLUMNS = ["experiment", "column", "method", "faces", "mean_kept", "all_24_
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One pre-registered contrast: ``column`` minus ``against`` for ``method``'s ``branch``, in points."""
+    """One pre-registered contrast: ``column`` minus ``against`` for ``method``'s ``branch``, in points. A suite file
+    may give each column by its fields (a mapping, resolved to the column's name when the suite is loaded)."""
 
     name: str
     method: str
-    column: str
-    against: str
+    column: str | dict[str, Any]
+    against: str | dict[str, Any]
     branch: str = "attention"  # attention | region | fused
     bar: float = 0.0  # the smallest pooled contrast, in points, that counts as "met"
     primary: bool = False
@@ -63,6 +64,11 @@ class Endpoint:
             raise ValueError(f"{where}: bar {endpoint.bar!r}; expected a number of points")
         if not isinstance(endpoint.primary, bool):
             raise ValueError(f"{where}: primary {endpoint.primary!r}; expected true or false")
+        wrong = [f"{key} {getattr(endpoint, key)!r}" for key in ("column", "against")
+                 if not isinstance(getattr(endpoint, key), (str, dict))]
+        if wrong:
+            raise ValueError(f"{where}: {'; '.join(wrong)}: expected a column's name or its fields, e.g. "
+                             "{kind: eyes, scores: oracle}")
         return endpoint
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import typer
 
-from oadn.common.console import fail, log
+from oadn.common.console import guarded, log
+from oadn.common.errors import UsageError
 
 
+@guarded
 def leaderboard_command(
     roots: list[Path] = typer.Argument(None, help="Runs roots or reports roots to collect from (default: runs/ and "
                                        "reports/, those that exist)."),
@@ -19,29 +21,24 @@ def leaderboard_command(
 ) -> None:
     """Collect every run scored with `evaluate --protocol` into one record per (method, pre-training, data set,
     protocol), score each against its GAP baseline (mOE with a 95% interval), and render the leaderboard."""
-    from oadn.common.files import DamagedFileError, DiskFullError
     from oadn.common.progress import progress_bar
     from oadn.report.leaderboard import build_records, find_scored_runs, group_runs
     from oadn.report.leaderboard_page import render_leaderboard
-    from oadn.report.output import ReportFolderError
 
     roots = list(roots or [p for p in (Path("runs"), Path("reports")) if p.is_dir()])
     if not roots:
-        fail("no runs/ or reports/ folder here; name the roots to collect from", code=2)
-    try:
-        skipped: list[str] = []
-        groups = group_runs(find_scored_runs(roots, skipped))
-        for line in skipped:
-            log(f"left out: {line}")
-        if not groups:
-            fail(f"no run scored on a protocol under {', '.join(map(str, roots))}; score one with: oadn-bench "
-                 "evaluate RUN --protocol occlusion-grid")
-        with progress_bar(progress) as bar:
-            task = bar.add_task("leaderboard records", total=len(groups), info="")
-            records = build_records(groups, on_record=lambda: bar.advance(task))
-        index = render_leaderboard(records, out)
-    except (FileNotFoundError, DamagedFileError, DiskFullError, ReportFolderError, ValueError, KeyError) as error:
-        fail(error)
+        raise UsageError("no runs/ or reports/ folder here; name the roots to collect from")
+    skipped: list[str] = []
+    groups = group_runs(find_scored_runs(roots, skipped))
+    for line in skipped:
+        log(f"left out: {line}")
+    if not groups:
+        raise FileNotFoundError(f"no run scored on a protocol under {', '.join(map(str, roots))}; score one with: "
+                                "oadn-bench evaluate RUN --protocol occlusion-grid")
+    with progress_bar(progress) as bar:
+        task = bar.add_task("leaderboard records", total=len(groups), info="")
+        records = build_records(groups, on_record=lambda: bar.advance(task))
+    index = render_leaderboard(records, out)
     if show:
         typer.echo((out / "leaderboard.md").read_text())
     log(f"{len(records)} record(s) from {sum(len(g.runs) for g in groups)} run(s); leaderboard written to {index}")

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from oadn.common.files import read_checked
-from oadn.report.stats import expected_calibration_error, negative_log_likelihood
 
 
 @dataclass
@@ -50,11 +50,34 @@ class ManifestRow:
     restricted: bool = False
     #: the registered method the row trained (model.name), which links it to a published row of that method
     model: str = ""
+    #: the column's fields, from the options it was scored under: the occluder kind(s), the share of the face
+    #: covered, the score mode ("" where the test set pastes none); what analyses select columns by
+    kind: str = ""
+    area: str = ""
+    scores: str = ""
+
+    def set_options(self, options: dict[str, Any]) -> None:
+        """The options the column was scored under (sorted JSON), and the fields they give."""
+        self.options = json.dumps(options, sort_keys=True)
+        for key, value in column_fields(options).items():
+            setattr(self, key, value)
+
+
+#: a column's fields: the occlusion options that say what a test set is, recorded in the manifest
+FIELDS = ("kind", "area", "scores")
+
+
+def column_fields(options: dict[str, Any]) -> dict[str, str]:
+    """kind, area and scores of a column's options as text (a list of kinds joined with '+'; "" when absent)."""
+    def text(value: Any) -> str:
+        return "+".join(map(str, value)) if isinstance(value, (list, tuple)) else "" if value is None else str(value)
+
+    return {key: text(options.get(key)) for key in FIELDS}
 
 
 COLUMNS = [item.name for item in fields(ManifestRow)]
 #: columns a manifest written before they existed may lack, and the value they take then
-OPTIONAL_COLUMNS = {"model": ""}
+OPTIONAL_COLUMNS = {"model": "", "kind": "", "area": "", "scores": ""}
 STATUSES = ("finished", "unfinished", "skipped")
 _BOOLEANS = {"true": True, "1": True, "false": False, "0": False, "": False}
 
@@ -80,20 +103,6 @@ class ScoredRow:
     #: images x scored classes: the prediction's probabilities over the scored classes; None when the predictions
     #: file has no ``scores`` column (written before it existed)
     probabilities: np.ndarray | None = None
-
-    @property
-    def ece(self) -> float:
-        """Expected calibration error of the top-label confidence (15 equal-width bins); NaN without scores."""
-        if self.probabilities is None:
-            return float("nan")
-        return expected_calibration_error(self.probabilities.max(axis=1), self.correct)
-
-    @property
-    def nll(self) -> float:
-        """Mean negative log-likelihood of the true class, in nats; NaN without scores."""
-        if self.probabilities is None:
-            return float("nan")
-        return negative_log_likelihood(self.probabilities, self.labels)
 
     @property
     def accuracy(self) -> float:
@@ -137,19 +146,19 @@ def _json_list(text: str, where: str, column: str) -> list:
 
 
 def load_manifest(report_dir: Path) -> pd.DataFrame:
-    """manifest.csv as a frame with typed seed/restricted and parsed class lists; errors name file and line."""
+    """manifest.csv as a table with typed seed/restricted and parsed class lists; errors name file and line."""
     path = Path(report_dir) / "manifest.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no manifest (is {report_dir} a suite report directory?)")
-    frame = read_checked(path, lambda p: pd.read_csv(p, dtype=str, keep_default_na=False),
+    table = read_checked(path, lambda p: pd.read_csv(p, dtype=str, keep_default_na=False),
                          "run the suite again (`oadn-bench run --suite ...`): it writes the manifest again and reuses "
                          "every finished run")
-    frame = frame.assign(**{c: v for c, v in OPTIONAL_COLUMNS.items() if c not in frame.columns})
-    missing = [c for c in COLUMNS if c not in frame.columns]
+    table = table.assign(**{c: v for c, v in OPTIONAL_COLUMNS.items() if c not in table.columns})
+    missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
     seeds, restricted, classes, scored = [], [], [], []
-    for line, row in enumerate(frame.itertuples(index=False), start=2):
+    for line, row in enumerate(table.itertuples(index=False), start=2):
         where = f"{path}, line {line}"
         if row.status not in STATUSES:
             raise ValueError(f"{where}: status {row.status!r}; expected one of {', '.join(STATUSES)}")
@@ -164,7 +173,7 @@ def load_manifest(report_dir: Path) -> pd.DataFrame:
         scored.append(_json_list(row.scored_classes, where, "scored_classes") if finished or row.scored_classes else [])
         if finished and not set(scored[-1]) <= set(classes[-1]):
             raise ValueError(f"{where}: scored_classes {scored[-1]} are not all in classes {classes[-1]}")
-    return frame.assign(seed=seeds, restricted=restricted, classes=classes, scored_classes=scored)
+    return table.assign(seed=seeds, restricted=restricted, classes=classes, scored_classes=scored)
 
 
 def resolve_path(text: str, report_dir: Path) -> Path:
@@ -190,18 +199,18 @@ def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
     branches = [c for c in stored if c.startswith("pred_") and c != "pred_prediction"]
     extras = [c for c in ("scores", "donor", "kept_points") if c in stored]
     columns = needed + branches + extras
-    frame = read_checked(path, lambda p: pd.read_parquet(p, columns=columns), advice)
+    table = read_checked(path, lambda p: pd.read_parquet(p, columns=columns), advice)
     classes, scored = list(row["classes"]), list(row["scored_classes"])
     names = np.asarray(classes, dtype=object)
     for column in ("label", "pred_prediction"):
-        values = frame[column].to_numpy()
+        values = table[column].to_numpy()
         if len(values) and (values.min() < 0 or values.max() >= len(classes)):
             raise ValueError(f"{path}: {column} outside 0..{len(classes) - 1} (classes {classes})")
-    label_names = names[frame["label"].to_numpy()]
+    label_names = names[table["label"].to_numpy()]
     keep = np.isin(label_names, scored)
     if not keep.any():
         raise ValueError(f"{path}: no image of the scored classes {scored}")
-    label_names, pred_names = label_names[keep], names[frame["pred_prediction"].to_numpy()[keep]]
+    label_names, pred_names = label_names[keep], names[table["pred_prediction"].to_numpy()[keep]]
     others = [c for c in classes if c not in scored and c in set(pred_names)]
     predicted = scored + others
     labels = np.array([scored.index(n) for n in label_names])
@@ -209,27 +218,27 @@ def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
     confusion = np.zeros((len(scored), len(predicted)), dtype=np.int64)
     np.add.at(confusion, (labels, columns), 1)
     return ScoredRow(
-        image_ids=frame["image_id"].to_numpy()[keep].astype(str),
+        image_ids=table["image_id"].to_numpy()[keep].astype(str),
         labels=labels,
         correct=label_names == pred_names,
         scored_classes=scored,
         predicted_classes=predicted,
         confusion=confusion,
         branch_correct={
-            column.removeprefix("pred_"): names[frame[column].to_numpy()[keep]] == label_names for column in branches
+            column.removeprefix("pred_"): names[table[column].to_numpy()[keep]] == label_names for column in branches
         },
-        probabilities=_scored_probabilities(frame, keep, classes, scored, path) if "scores" in frame else None,
-        swapped=frame["donor"].to_numpy()[keep] >= 0 if "donor" in frame else None,
-        donor_hits={column.removeprefix("pred_"): (frame[column].to_numpy() == frame["donor"].to_numpy())[keep]
-                    for column in ["pred_prediction", *branches]} if "donor" in frame else {},
-        kept_points=frame["kept_points"].to_numpy()[keep] if "kept_points" in frame else None,
+        probabilities=_scored_probabilities(table, keep, classes, scored, path) if "scores" in table else None,
+        swapped=table["donor"].to_numpy()[keep] >= 0 if "donor" in table else None,
+        donor_hits={column.removeprefix("pred_"): (table[column].to_numpy() == table["donor"].to_numpy())[keep]
+                    for column in ["pred_prediction", *branches]} if "donor" in table else {},
+        kept_points=table["kept_points"].to_numpy()[keep] if "kept_points" in table else None,
     )
 
 
-def _scored_probabilities(frame: pd.DataFrame, keep: np.ndarray, classes: list[str], scored: list[str],
+def _scored_probabilities(table: pd.DataFrame, keep: np.ndarray, classes: list[str], scored: list[str],
                           path: Path) -> np.ndarray:
     """The kept images' scores over the scored classes (by name), renormalised to sum to one."""
-    scores = np.stack(frame["scores"].to_numpy()[keep]).astype(float)
+    scores = np.stack(table["scores"].to_numpy()[keep]).astype(float)
     if scores.shape[1] != len(classes):
         raise ValueError(f"{path}: scores have {scores.shape[1]} columns; expected one per class ({classes})")
     scores = scores[:, [classes.index(name) for name in scored]]

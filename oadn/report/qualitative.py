@@ -163,7 +163,8 @@ def plot_disagreements(selection: Selection, thumbnails: dict[str, np.ndarray], 
             ax.imshow(thumbnails["images"][k])
             points = thumbnails["points"][k]
             found = bool(np.abs(points).max() > 0)
-            draw_interest_points(ax, points, (points[:, 2] >= threshold) & found, scale=0.35)
+            kept = points[:, 2] >= threshold if np.isfinite(threshold) else np.ones(len(points), dtype=bool)
+            draw_interest_points(ax, points, kept & found, scale=0.35)
             truth = selection.truth.get(pick.image_id, "?")
             order = [selection.reference, method] + [m for m in selection.methods
                                                      if m not in (selection.reference, method)]
@@ -176,7 +177,9 @@ def plot_disagreements(selection: Selection, thumbnails: dict[str, np.ndarray], 
         way = ("left: OADN right, " + method + " wrong; right: the reverse")
         axes[r, 0].set_title(f"OADN vs {method}", loc="left", fontsize=8, pad=3)
         axes[r, columns - 1].set_title(way[:60], loc="right", fontsize=5.5, pad=3, color="#555")
-    fig.suptitle(f"{selection.column}: where OADN and the others disagree (seed {selection.seed}; points: OADN's "
-                 f"kept at T={threshold:g} green, dropped red)", fontsize=8)
+    points = (f"OADN's kept at T={threshold:g} green, dropped red" if np.isfinite(threshold)
+              else "the reference method's, which drops none")
+    fig.suptitle(f"{selection.column}: where OADN and the others disagree (seed {selection.seed}; points: {points})",
+                 fontsize=8)
     fig.subplots_adjust(hspace=0.25 + 0.13 * lines, wspace=0.15, top=1 - 0.5 / (height * len(rows) + 0.6))
     return _save(fig, path)

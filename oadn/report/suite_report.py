@@ -11,6 +11,7 @@ from oadn.report import html
 from oadn.report.endpoints import Endpoint, donor_rates, endpoint_rows, kept_points
 from oadn.report.figure_names import figure_name, slug
 from oadn.report.manifest import load_manifest
+from oadn.report.metrics import METRICS
 from oadn.report.output import staged
 from oadn.report.plots import plot_confusion_matrix, plot_method_bars, plot_pairs_matrix, plot_reliability
 from oadn.report.published import load_published
@@ -55,10 +56,8 @@ def _notes(manifest: pd.DataFrame, info: dict, resamples: int) -> list[str]:
             "chi-square with continuity correction (χ² cc); b/c = images only this method / only OADN got right."
         )
     notes += [
-        f"ECE %: expected calibration error of the top-label probability, {CALIBRATION_BINS} equal-width bins "
-        "(Guo et al. 2017); NLL: mean negative log-likelihood of the true class in nats; both from the per-image "
-        "scores, over the scored classes (renormalised), mean ± std over seeds. Reliability diagrams pool the "
-        "seeds' images (reliability.csv).",
+        "; ".join(metric.note for metric in METRICS) + "; each from the per-image scores, over the scored classes "
+        "(renormalised), mean ± std over seeds. Reliability diagrams pool the seeds' images (reliability.csv).",
         "All pairs: McNemar between every two of our methods on the images both scored, per seed, Holm-corrected "
         "over the pairs of one test set and seed (every seed in mcnemar_all_pairs.csv; the matrix shows the "
         "lowest seed every method has); the main table's p-column stays against our OADN, uncorrected.",

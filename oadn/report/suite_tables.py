@@ -11,9 +11,10 @@ import re
 
 import pandas as pd
 
+from oadn.report.metrics import METRICS
 from oadn.report.summary import OURS, PUBLISHED
 
-ACC, MCA, DELTA, ECE, NLL = "acc %", "mean-class acc %", "Δ acc pp", "ECE %", "NLL"
+ACC, MCA, DELTA = "acc %", "mean-class acc %", "Δ acc pp"
 SAME = "Δ vs its published pp"  # our row minus the published row of the same method
 LATEX_ESCAPES = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
@@ -59,8 +60,8 @@ def main_table(results: pd.DataFrame, experiment: str, *, latex: bool = False) -
     metrics = [ACC, MCA] + ([DELTA] if (rows["published_key"] != "").any() else [])
     links = _links(rows)
     metrics += [SAME] if links else []
-    calibrated = "ece_pct" in rows and rows["ece_pct"].notna().any()
-    metrics += [ECE, NLL] if calibrated else []
+    shown = [m for m in METRICS if m.column in rows and rows[m.column].notna().any()]
+    metrics += [m.header for m in shown]
     linked_published = set(links.values())
     cells: dict[tuple, dict[tuple, str]] = {}
     for source in (PUBLISHED, OURS):
@@ -82,9 +83,9 @@ def main_table(results: pd.DataFrame, experiment: str, *, latex: bool = False) -
             row[(header, text(MCA))] = _mean_std(
                 getattr(r, "mean_class_accuracy_pct", None), getattr(r, "mean_class_accuracy_std_pct", None), latex
             )
-            if calibrated:
-                row[(header, text(ECE))] = _mean_std(r.ece_pct, r.ece_std_pct, latex)
-                row[(header, text(NLL))] = _mean_std(r.nll, r.nll_std, latex, digits=3)
+            for metric in shown:
+                row[(header, text(metric.header))] = _mean_std(getattr(r, metric.column),
+                                                               getattr(r, metric.std_column), latex, metric.digits)
             delta = getattr(r, "delta_vs_published_oadn_pp", None)
             if DELTA in metrics:
                 row[(header, text(DELTA))] = "-" if _missing(delta) else f"{delta:+.2f}"

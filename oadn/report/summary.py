@@ -13,6 +13,7 @@ import pandas as pd
 
 from oadn.models.pretrained import pretraining_tag
 from oadn.report.manifest import ScoredRow, score_row
+from oadn.report.metrics import METRICS
 from oadn.report.stats import bootstrap_intervals, holm, mcnemar, reliability_bins
 
 OURS, PUBLISHED = "ours", "published"
@@ -21,8 +22,9 @@ RESULT_COLUMNS = [
     "published_table", "seeds", "seed_list", "images", "accuracy_pct", "accuracy_std_pct", "accuracy_ci_low_pct",
     "accuracy_ci_high_pct", "mean_class_accuracy_pct", "mean_class_accuracy_std_pct", "mean_class_ci_low_pct",
     "mean_class_ci_high_pct", "delta_vs_published_oadn_pp", "delta_reference", "mcnemar_seed", "mcnemar_p",
-    "mcnemar_test", "mcnemar_only_method", "mcnemar_only_oadn", "scoring", "scored_classes", "ece_pct",
-    "ece_std_pct", "nll", "nll_std", "model", "published_method", "published_pretraining", "delta_vs_published_same_pp",
+    "mcnemar_test", "mcnemar_only_method", "mcnemar_only_oadn", "scoring", "scored_classes",
+    *(column for metric in METRICS for column in (metric.column, metric.std_column)),
+    "model", "published_method", "published_pretraining", "delta_vs_published_same_pp",
 ]  # fmt: skip
 
 
@@ -140,11 +142,12 @@ def _pooled(by_seed: dict[int, ScoredRow], resamples: int) -> dict:
     ci = bootstrap_intervals(labels, correct, resamples=resamples, seed=0)
     accuracy = np.array([100 * r.accuracy for r in by_seed.values()])
     mean_class = np.array([100 * r.mean_class_accuracy for r in by_seed.values()])
-    ece = np.array([100 * r.ece for r in by_seed.values()])
-    nll = np.array([r.nll for r in by_seed.values()])
+    metrics = {}
+    for metric in METRICS:
+        values = np.array([metric.of(r) for r in by_seed.values()])
+        metrics.update({metric.column: values.mean(), metric.std_column: _spread(values)})
     return {
-        "ece_pct": ece.mean(), "ece_std_pct": _spread(ece), "nll": nll.mean(), "nll_std": _spread(nll),
-        "seeds": len(by_seed), "seed_list": " ".join(map(str, by_seed)), "images": len(ids),
+        **metrics, "seeds": len(by_seed), "seed_list": " ".join(map(str, by_seed)), "images": len(ids),
         "accuracy_pct": accuracy.mean(), "accuracy_std_pct": _spread(accuracy),
         "accuracy_ci_low_pct": 100 * ci["accuracy"].low, "accuracy_ci_high_pct": 100 * ci["accuracy"].high,
         "mean_class_accuracy_pct": mean_class.mean(), "mean_class_accuracy_std_pct": _spread(mean_class),
@@ -229,7 +232,8 @@ def summarise_suite(
             entry.update(_pooled(by_seed, resamples))
             per_seed += [
                 {**base, "method": method, "seed": seed, "images": len(row.correct), "accuracy_pct": 100 * row.accuracy,
-                 "mean_class_accuracy_pct": 100 * row.mean_class_accuracy, "ece_pct": 100 * row.ece, "nll": row.nll,
+                 "mean_class_accuracy_pct": 100 * row.mean_class_accuracy,
+                 **{metric.column: metric.of(row) for metric in METRICS},
                  **{f"{branch}_accuracy_pct": 100 * value for branch, value in row.branch_accuracy.items()}}
                 for seed, row in by_seed.items()
             ]  # fmt: skip

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_report_render import suite_dir  # noqa: F401  (fixture: a suite report folder with predictions)
 from typer.testing import CliRunner
 
 from helpers import TINY_OVERRIDES, one_named_line, tiny_config
@@ -70,7 +69,8 @@ def test_a_disk_too_full_for_the_first_checkpoint_says_nothing_was_written(small
         train_run(tiny_config(*TINY_RUN), run, progress=False)
 
 
-def test_a_full_disk_while_drawing_a_report_names_the_folder_and_keeps_the_report(suite_dir, small_disk):  # noqa: F811
+@pytest.mark.slow
+def test_a_full_disk_while_drawing_a_report_names_the_folder_and_keeps_the_report(suite_dir, small_disk):
     disk = small_disk(96 * 1024)
     report = disk / "mini"
     report.mkdir()

@@ -8,8 +8,8 @@ import re
 
 import pandas as pd
 import pytest
-from test_report_render import _row
 
+from fixtures.reports import manifest_row
 from oadn.report import render_suite_report
 from oadn.report.figure_names import figure_name, slug, suite_figures
 
@@ -17,9 +17,10 @@ METHODS = {"😀": 80, "😢": 60, "開心": 70, "難過": 50}
 COLUMNS = ("Occlusion test", "occlusion-TEST")
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Glyph .* missing from font")  # DejaVu has no emoji or CJK: the names differ
 def test_names_that_slug_alike_give_one_figure_each(tmp_path):
-    rows = [_row(tmp_path, column, "", method, 0, correct=correct + k)
+    rows = [manifest_row(tmp_path, column, "", method, 0, correct=correct + k)
             for k, column in enumerate(COLUMNS) for method, correct in METHODS.items()]
     report = tmp_path / "reports" / "names"
     report.mkdir(parents=True)

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_datasets_fixtures import write_affectnet
 from typer.testing import CliRunner
 
+from helpers_affectnet import write_affectnet
 from helpers_ferplus import write_ferplus
 from oadn.cli import app
 from oadn.data.registry import get_dataset

@@ -41,8 +41,8 @@ class NaNGradientFromTheSecondStep(NaNGradientAfter):
 
 
 @pytest.fixture
-def nan_gradient_methods(monkeypatch):
-    monkeypatch.setattr(MODELS, "_entries", dict(MODELS._entries))
+def nan_gradient_methods(isolate_registries):
+    isolate_registries(MODELS)
     MODELS.register("nan-gradient")(NaNGradientAfter)
     MODELS.register("nan-gradient-later")(NaNGradientFromTheSecondStep)
 
@@ -58,7 +58,7 @@ ONE_STEP_AN_EPOCH = ("model.backbone=cnn-tiny", "train.batch_size=256")
     ("train.lr=.inf", "config.train.lr = inf"),
     ("train.lr=.nan", "config.train.lr = nan"),
     ("model.sigma=-.inf", "config.model.sigma = -inf"),
-    ("model.options={margin: .inf}", "config.model.options.margin = inf"),
+    ("model.margin=.inf", "config.model.margin = inf"),
     ("train.lr_milestones=[1, .inf]", "config.train.lr_milestones[1] = inf"),
 ])
 def test_a_number_that_is_not_finite_is_refused_anywhere_in_a_config(tmp_path, setting, named):

@@ -40,9 +40,9 @@ class Slow(ImageLandmarkBackend):
 
 
 @pytest.fixture
-def isolated(monkeypatch):
+def isolated(isolate_registries):
     """The landmark backends and modules as they were: the slow backend this test loads does not leak."""
-    monkeypatch.setattr(LANDMARK_BACKENDS, "_entries", dict(LANDMARK_BACKENDS._entries))
+    isolate_registries(LANDMARK_BACKENDS)
     before = set(sys.modules)
     yield
     for name in set(sys.modules) - before:
@@ -50,6 +50,7 @@ def isolated(monkeypatch):
             del sys.modules[name]
 
 
+@pytest.mark.slow
 def test_a_second_prepare_on_a_cache_in_use_is_refused_and_a_dead_holder_is_taken_over(tmp_path, isolated):
     root, cache_dir = tmp_path / "ferplus", tmp_path / "cache"
     write_ferplus(root)

@@ -1,22 +1,14 @@
-"""Every command with a long loop takes ``--progress/--no-progress``, as the README promises: ``pack`` and
-``datasets check`` too, and without a bar they print none."""
+"""Without a bar a command prints none: ``pack`` and ``datasets check`` too (that every command with a bar takes
+``--progress/--no-progress`` is tested over the whole command line in tests/test_cli_policy.py)."""
 
 from __future__ import annotations
 
-import pytest
 from typer.testing import CliRunner
 
 from helpers_ferplus import write_ferplus
 from oadn.cli import app
 
 runner = CliRunner()
-
-
-@pytest.mark.parametrize("command", [["prepare"], ["train"], ["evaluate"], ["run"], ["ablate"], ["fit-visibility"],
-                                     ["pack"], ["datasets", "check"]])
-def test_every_long_command_takes_no_progress(command):
-    result = runner.invoke(app, [*command, "--help"], terminal_width=200)
-    assert result.exit_code == 0 and "--no-progress" in result.output, command
 
 
 def test_pack_shows_its_bar_only_when_asked(tmp_path):

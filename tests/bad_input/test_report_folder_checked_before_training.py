@@ -3,9 +3,9 @@ a clash with a file the report did not write stops it at once, not after hours o
 
 from __future__ import annotations
 
-from test_names import suite_file
 from typer.testing import CliRunner
 
+from helpers import suite_file
 from oadn.cli import app
 from oadn.report.figure_names import figure_name
 

@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from test_report_render import suite_dir  # noqa: F401  (fixture: a suite report folder with predictions)
 from typer.testing import CliRunner
 
 from helpers import one_named_line
 from oadn.cli import app
 from oadn.report.output import MARKER
+
+pytestmark = pytest.mark.slow  # each test renders a suite report with figures
 
 runner = CliRunner()
 
@@ -25,7 +26,7 @@ def rendered(folder: Path) -> dict:
 
 
 @pytest.mark.parametrize("entry", ["../../victim.txt", "ABSOLUTE", "figures/../../../victim.txt", "./results.md"])
-def test_a_record_listing_a_path_outside_its_folder_deletes_nothing(suite_dir, tmp_path, entry):  # noqa: F811
+def test_a_record_listing_a_path_outside_its_folder_deletes_nothing(suite_dir, tmp_path, entry):
     victim = tmp_path / "victim.txt"
     victim.write_text("a researcher's own file")
     record = rendered(suite_dir)
@@ -37,7 +38,7 @@ def test_a_record_listing_a_path_outside_its_folder_deletes_nothing(suite_dir, t
     assert victim.read_text() == "a researcher's own file"
 
 
-def test_a_listed_file_behind_a_link_to_another_folder_is_not_deleted(suite_dir, tmp_path):  # noqa: F811
+def test_a_listed_file_behind_a_link_to_another_folder_is_not_deleted(suite_dir, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "paper.tex").write_text("a draft")
@@ -50,7 +51,7 @@ def test_a_listed_file_behind_a_link_to_another_folder_is_not_deleted(suite_dir,
     assert (elsewhere / "paper.tex").read_text() == "a draft"
 
 
-def test_a_listed_folder_is_not_removed(suite_dir):  # noqa: F811
+def test_a_listed_folder_is_not_removed(suite_dir):
     record = rendered(suite_dir)
     (suite_dir / "mine").mkdir()
     (suite_dir / "mine" / "notes.md").write_text("notes")
@@ -60,7 +61,7 @@ def test_a_listed_folder_is_not_removed(suite_dir):  # noqa: F811
     assert "mine (not a plain file)" in text and (suite_dir / "mine" / "notes.md").is_file()
 
 
-def test_a_record_of_plain_relative_files_still_replaces_them(suite_dir):  # noqa: F811
+def test_a_record_of_plain_relative_files_still_replaces_them(suite_dir):
     first = rendered(suite_dir)
     (suite_dir / "figures" / "old.png").write_bytes(b"png")
     first["files"].append("figures/old.png")

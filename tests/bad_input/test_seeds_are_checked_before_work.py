@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from test_names import suite_file
 from typer.testing import CliRunner
 
-from helpers import one_named_line
+from helpers import one_named_line, suite_file
 from oadn.cli import app
 
 runner = CliRunner()

@@ -1,4 +1,5 @@
-"""Built-in data set adapters; importing this package registers them all (``oadn.data`` imports it)."""
+"""Built-in data set adapters; importing this package registers them all (the data set registry imports it at its
+first lookup)."""
 
 from oadn.data.adapters import (  # noqa: F401  (each module registers its data sets)
     affectnet,

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, outside_root, require_dir, require_file
-from oadn.data.index import Problem
 from oadn.data.labels import canonical_index, class_space
+from oadn.data.on_disk import Problem
 from oadn.data.registry import register_dataset
 
 LIST_DIR = Path("Manually_Annotated_file_lists")

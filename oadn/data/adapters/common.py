@@ -12,7 +12,7 @@ import os
 from abc import abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, ClassVar, Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,7 @@ from PIL import Image
 
 from oadn.data.faces import BadImageError
 from oadn.data.images import ImageDecodeError, decode_rgb
-from oadn.data.index import SCANS, CheckReport, OnDiskDatasetAdapter, Problem
+from oadn.data.on_disk import SCANS, CheckReport, OnDiskDatasetAdapter, Problem
 
 #: column a scan adds: "" for a sample the protocol uses, else why the protocol leaves it out
 EXCLUDED = "excluded"
@@ -134,9 +134,6 @@ def raise_if_errors(problems: list[Problem], dataset: str) -> None:
 class FileDatasetAdapter(OnDiskDatasetAdapter):
     """An on-disk adapter defined by its :meth:`scan`; ``index`` and ``check`` follow from it."""
 
-    #: how training should use the targets: "hard" (label), "soft" (soft_target with a soft cross-entropy),
-    #: "sample" (draw a one-hot label from soft_target each time the image is seen)
-    target_mode: ClassVar[str] = "hard"
     _classes: tuple[str, ...]
     _splits: tuple[str, ...]
 

@@ -15,8 +15,8 @@ import pandas as pd
 
 from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, frame, require_dir
 from oadn.data.images import image_extensions
-from oadn.data.index import Problem
 from oadn.data.labels import BASIC_CLASSES, canonical_class
+from oadn.data.on_disk import Problem
 from oadn.data.registry import register_dataset
 
 PUBLISHED_IMAGES = 400

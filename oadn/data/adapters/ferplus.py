@@ -45,8 +45,8 @@ import numpy as np
 import pandas as pd
 
 from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, frame, outside_root, require_dir, require_file
-from oadn.data.index import Problem
 from oadn.data.labels import CANONICAL_CLASSES, canonical_index
+from oadn.data.on_disk import Problem
 from oadn.data.registry import register_dataset
 
 #: fer2013new.csv vote columns, in file order
@@ -60,7 +60,7 @@ PROTOCOL_SPLITS = {
     "ran": {"FER2013Train": "train", "FER2013Valid": "train", "FER2013Test": "test"},
 }
 LABEL_MODES = ("majority", "plurality", "probability", "crossentropy")
-TARGET_MODES = {"majority": "hard", "plurality": "hard", "probability": "sample", "crossentropy": "soft"}
+LABEL_MODE_TARGETS = {"majority": "hard", "plurality": "hard", "probability": "sample", "crossentropy": "soft"}
 #: (folder, name) of images whose label file row describes other pixels (see the module docstring)
 KNOWN_MISLABELLED = {("FER2013Test", "fer0033120.png"): "two fer2013 rows share this name; the PNG holds the "
                      "other row's pixels (a non-face icon), so its label.csv votes are not its own"}
@@ -211,7 +211,7 @@ class FERPlus(FileDatasetAdapter):
             raise ValueError(f"FERPlus protocol must be one of {', '.join(PROTOCOL_SPLITS)}, got {protocol!r}")
         self.label_mode = label_mode
         self.protocol_name = protocol
-        self.target_mode = TARGET_MODES[label_mode]
+        self.target_mode = LABEL_MODE_TARGETS[label_mode]
         self._classes = CANONICAL_CLASSES
         self._splits = tuple(dict.fromkeys(PROTOCOL_SPLITS[protocol].values()))
 

@@ -17,8 +17,8 @@ import pandas as pd
 from oadn.data.adapters.affectnet import AffectNet
 from oadn.data.adapters.common import FileDatasetAdapter
 from oadn.data.adapters.rafdb import RAFDB
-from oadn.data.index import Problem
 from oadn.data.labels import BASIC_CLASSES
+from oadn.data.on_disk import Problem
 from oadn.data.registry import register_dataset
 
 

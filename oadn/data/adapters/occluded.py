@@ -5,9 +5,9 @@ Options: ``base`` (the data set wrapped; its own options pass through), ``kind``
 draws one), ``area`` (share of the face covered, or ``any``: a random size, drawn ten times faster, for
 augmentation), ``probability`` (share of faces occluded; 1 for a test set, e.g. 0.5 for training augmentation),
 ``occluder_seed``, ``train_limit`` (keep that many training faces, a fixed random draw: for CPU-sized runs),
-``scores`` (backend, ones, oracle, random-drop, detector, learned) and ``visibility`` (the model file
-``scores=learned`` reads). The swap kinds (``swap-mouth``, ``swap-eyes``: a region of a face of another class)
-make test sets only; training occluders are drawn anew each epoch.
+``scores`` (a registered score mode, :mod:`oadn.data.score_modes`; ``datasets list`` lists them) and ``visibility``
+(the model file ``scores=learned`` reads). The swap kinds (``swap-mouth``, ``swap-eyes``: a region of a face of
+another class) make test sets only; training occluders are drawn anew each epoch.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import numpy as np
 
 from oadn.data.faces import SubsetSource
 from oadn.data.occluders.swap import SWAP_KINDS
-from oadn.data.occlusion import SCORE_MODES, OccludedSource, make_rescorer, parse_kinds
+from oadn.data.occlusion import OccludedSource, parse_kinds
 from oadn.data.prepared.cache import cache_root
 from oadn.data.registry import DatasetAdapter, get_dataset, register_dataset
+from oadn.data.score_modes.base import make_score_mode
 
 
 @register_dataset("occluded")
@@ -29,18 +30,14 @@ class OccludedDataset(DatasetAdapter):
     """Another data set's faces with pasted occluders (see the module docstring)."""
 
     description = ("a data set with pasted occluders; options base, kind, area, probability, occluder_seed, "
-                   "train_limit, scores=backend|ones|oracle|random-drop|detector|learned, visibility=FILE, plus the "
-                   "base's options")
+                   "train_limit, scores=MODE (a score mode), visibility=FILE, plus the base's options")
 
     def __init__(self, base: str = "ferplus", kind: str | Sequence[str] = "random", area: float | str | None = 0.25,
                  probability: float | str = 1.0, occluder_seed: int | str = 0, scores: str = "oracle",
                  visibility: str | None = None, train_limit: int | str | None = None, **base_options: Any):
         if base == "occluded":
             raise ValueError("occluded: base must be another data set")
-        if scores not in SCORE_MODES:
-            raise ValueError(f"occluded: scores must be one of {', '.join(SCORE_MODES)}, got {scores!r}")
-        if scores == "learned" and not visibility:
-            raise ValueError("occluded: scores=learned needs visibility=FILE (from oadn-bench fit-visibility)")
+        make_score_mode(scores, visibility=visibility)  # an unknown mode, or one missing its file, is named now
         self.base = get_dataset(base, **base_options)
         self.base_options = base_options
         self.kinds = parse_kinds(kind)
@@ -51,7 +48,8 @@ class OccludedDataset(DatasetAdapter):
         self.scores, self.visibility = scores, visibility
         self.train_limit = None if train_limit is None else int(train_limit)
         self.needs_root = self.base.needs_root
-        self.target_mode = getattr(self.base, "target_mode", "hard")
+        self.target_mode = self.base.target_mode
+        self.options_of = base
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -61,6 +59,9 @@ class OccludedDataset(DatasetAdapter):
     def cache_name(self) -> str:
         """The base's: its faces on disk and their landmark cache are what a suite checks and prepares."""
         return self.base.cache_name
+
+    def unoccluded(self) -> DatasetAdapter:
+        return self.base
 
     def index(self, root: Path):
         return self.base.index(root)
@@ -93,6 +94,7 @@ class OccludedDataset(DatasetAdapter):
             source = SubsetSource(source, keep)
         # a test split is painted once and kept beside the prepared caches; training occluders change each epoch
         store = None if split == "train" else cache_root(options.get("cache_dir")) / "occluded"
+        mode = make_score_mode(self.scores, visibility=self.visibility)
+        mode.load()  # a detector or model file the mode reads fails now, named, not at the first face
         return OccludedSource(source, kinds=self.kinds, area=self.area, probability=self.probability,
-                              seed=self.seed, scores=self.scores,
-                              rescorer=make_rescorer(self.scores, self.visibility), store_root=store)
+                              seed=self.seed, scores=mode, store_root=store)

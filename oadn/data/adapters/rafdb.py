@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, frame, read_lines, require_dir, require_file
-from oadn.data.index import Problem
 from oadn.data.labels import BASIC_CLASSES
+from oadn.data.on_disk import Problem
 from oadn.data.registry import register_dataset
 
 LABEL_FILE = Path("EmoLabel") / "list_patition_label.txt"

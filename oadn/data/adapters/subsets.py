@@ -24,7 +24,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from oadn.data.adapters.common import EXCLUDED, FileDatasetAdapter, raise_if_errors, read_lines, require_file
-from oadn.data.index import Problem
+from oadn.data.on_disk import Problem
 from oadn.data.registry import get_dataset, register_dataset
 
 PACKAGED_LISTS = Path(__file__).resolve().parents[1] / "ran_lists"
@@ -92,9 +92,9 @@ class ListSubset(FileDatasetAdapter):
         if parent not in JOIN_KEYS:
             raise ValueError(f"subsets are defined over {', '.join(JOIN_KEYS)}, got parent {parent!r}")
         self.parent = get_dataset(parent, **parent_options)
-        self.parent_family = parent
+        self.options_of = parent
         self.list_file = resolve_list(relative, list_path, ran_lists)
-        self.target_mode = getattr(self.parent, "target_mode", "hard")
+        self.target_mode = self.parent.target_mode
         self._classes = self.parent.classes
         self._splits = ("test",)
 
@@ -105,7 +105,7 @@ class ListSubset(FileDatasetAdapter):
 
     @property
     def protocol(self) -> str:
-        return (f"{self.parent_family} test images listed in {self.list_file.name}; "
+        return (f"{self.options_of} test images listed in {self.list_file.name}; "
                 f"parent protocol: {self.parent.protocol}")
 
     def scan(self, root: Path) -> tuple[pd.DataFrame, list[Problem]]:
@@ -114,14 +114,14 @@ class ListSubset(FileDatasetAdapter):
         return matched, problems + list_problems
 
     def _match(self, test: pd.DataFrame) -> tuple[pd.DataFrame, list[Problem]]:
-        entry_key, image_key = JOIN_KEYS[self.parent_family]
+        entry_key, image_key = JOIN_KEYS[self.options_of]
         keys, problems = parse_list(require_file(self.list_file, f"{self.name} list"), entry_key)
         image_keys = test["image_id"].map(image_key)
         rows = dict(zip(image_keys, range(len(test))))
         matched = []
         for k, line in keys.items():
             if k not in rows:
-                problems.append(Problem(str(self.list_file), f"entry {k!r} matches no {self.parent_family} test image",
+                problems.append(Problem(str(self.list_file), f"entry {k!r} matches no {self.options_of} test image",
                                         line, "warning"))
                 continue
             row = rows[k]
@@ -133,7 +133,7 @@ class ListSubset(FileDatasetAdapter):
         subset = test.iloc[sorted(matched)].reset_index(drop=True)
         subset["subset"] = self.name
         if not matched:
-            problems.append(Problem(str(self.list_file), f"no entry matches a {self.parent_family} test image"))
+            problems.append(Problem(str(self.list_file), f"no entry matches a {self.options_of} test image"))
         return subset, problems
 
     def index(self, root: Path) -> pd.DataFrame:

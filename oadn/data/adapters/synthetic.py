@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,12 @@ class SyntheticDataset(DatasetAdapter):
     @property
     def splits(self) -> tuple[str, ...]:
         return tuple(SPLIT_CODES)
+
+    def split_option_names(self) -> set[str]:
+        """What :class:`SyntheticFaces` takes besides what the split decides (e.g. ``occluder_kinds``)."""
+        parameters = inspect.signature(SyntheticFaces.__init__).parameters.values()
+        return {p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)} - {
+            "self", "split", "size", "image_size", "seed"}
 
     def open_split(self, split: str, *, root: Path | None = None, image_size: int = 112,
                    **options: Any) -> SyntheticFaces:

@@ -47,7 +47,8 @@ class LandmarkBackend(ABC):
 
 
 #: landmark backends by ``--landmarks`` name; each entry is a LandmarkBackend class
-LANDMARK_BACKENDS: Registry[type[LandmarkBackend]] = Registry("landmark backend", name_attribute="name")
+LANDMARK_BACKENDS: Registry[type[LandmarkBackend]] = Registry("landmark backend", name_attribute="name",
+                                                             builtins="oadn.data.landmarks.builtin")
 #: class decorator adding a backend under a ``--landmarks`` name (its ``name`` attribute is set to it)
 register_landmark_backend = LANDMARK_BACKENDS.register
 

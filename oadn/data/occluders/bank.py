@@ -27,7 +27,7 @@ from PIL import Image
 from oadn.common.seeding import rng_for
 from oadn.data.ibug68 import LEFT_EYE, NUM_LANDMARKS, RIGHT_EYE
 from oadn.data.occluders.canvas import Canvas, face_hull
-from oadn.data.occluders.real import KINDS, OWN_SKIN_KINDS, Frame, painter
+from oadn.data.occluders.real import KINDS, OWN_SKIN_KINDS, Placement, painter
 from oadn.data.synthetic.shape import MEAN_SHAPE
 
 #: occluders drawn per kind and seed: the variety a face draws from (placement adds more for training)
@@ -89,13 +89,13 @@ def supersample(canvas: int) -> int:
     return 4 if canvas <= 128 else 2
 
 
-def _frame(points: np.ndarray, canvas: int, factor: int) -> Frame:
+def _frame(points: np.ndarray, canvas: int, factor: int) -> Placement:
     big = points * factor + (factor - 1) / 2
     unit = float(np.linalg.norm(big[RIGHT_EYE].mean(axis=0) - big[LEFT_EYE].mean(axis=0)))
-    return Frame(big, unit, canvas * factor)
+    return Placement(big, unit, canvas * factor)
 
 
-def _render(paint, frame: Frame, canvas: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+def _render(paint, frame: Placement, canvas: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """(C x C x 3 un-premultiplied colour, C x C coverage), both float32 in [0, 255] and [0, 1]."""
     layer = Canvas.blank(frame.size)
     paint(layer, frame, scale)
@@ -104,7 +104,7 @@ def _render(paint, frame: Frame, canvas: int, scale: float) -> tuple[np.ndarray,
     return colour / np.maximum(alpha, 1 / 255.0)[..., None], alpha
 
 
-def _scale_for(area: float, paint, frame: Frame, points: np.ndarray, canvas: int) -> float:
+def _scale_for(area: float, paint, frame: Placement, points: np.ndarray, canvas: int) -> float:
     """The painter's scale whose occluder covers ``area`` of the template's face hull (bisection; ``paint`` is
     the painter made for ``frame``, drawn at twice the canvas: the count of covered pixels is all it needs)."""
     hull = face_hull(points, canvas)

@@ -79,14 +79,18 @@ def _cheek_colour(faces: torch.Tensor, points: np.ndarray) -> torch.Tensor:
 
 def _composite(faces: torch.Tensor, colour: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """faces (B x C x S x S float) with ``colour`` (B x 3 x S x S) over them at ``alpha`` (B x 1 x S x S);
-    grey faces get the colour's luma."""
+    grey faces get the colour's luma (computed only where a face is grey)."""
     grey = _is_grey(faces)
-    luma = (colour * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
-    if faces.shape[1] == 1:
-        colour = luma
-    else:
-        colour = torch.where(grey[:, None, None, None], luma.expand_as(colour), colour)
+    if faces.shape[1] == 1 or grey.all():
+        colour = _luma(colour)
+        colour = colour if faces.shape[1] == 1 else colour.expand_as(faces)
+    elif grey.any():
+        colour = torch.where(grey[:, None, None, None], _luma(colour).expand_as(colour), colour)
     return faces * (1 - alpha) + colour * alpha
+
+
+def _luma(colour: torch.Tensor) -> torch.Tensor:
+    return (colour * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
 
 
 def _as_tensor(images: np.ndarray) -> torch.Tensor:
@@ -145,7 +149,7 @@ def swap_regions(images: np.ndarray, points: np.ndarray, donor_images: np.ndarra
     faces = _as_tensor(images)
     donors = donors.expand(-1, 3, -1, -1) if donors.shape[1] == 1 and faces.shape[1] == 3 else donors
     if donors.shape[1] == 3 and faces.shape[1] == 1:
-        donors = (donors * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+        donors = _luma(donors)
     weight = alpha.float()[:, None]
     out = faces * (1 - weight) + donors * weight
     return _as_images(out), (alpha > 0.5).numpy()

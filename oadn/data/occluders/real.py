@@ -54,7 +54,7 @@ _LEFT_CHEEK = np.concatenate([JAW[12:15], [NOSE_BOTTOM[-1], MOUTH_CORNERS[1]]])
 
 
 @dataclass
-class Frame:
+class Placement:
     """Where the face is, at the drawing resolution: landmarks, the face's size unit and its hull."""
 
     points: np.ndarray  # 68 x 2
@@ -66,15 +66,15 @@ class Frame:
 
 
 #: draws one occluder on a canvas in a face's frame at a scale (1 = its natural size)
-Painter = Callable[[Canvas, Frame, float], None]
+Painter = Callable[[Canvas, Placement, float], None]
 
 
-def _sunglasses(rng: np.random.Generator, frame: Frame) -> Painter:
+def _sunglasses(rng: np.random.Generator, frame: Placement) -> Painter:
     col = tinted_grey(rng, 5, 45, 10)
     aspect, power = rng.uniform(0.55, 0.8), rng.uniform(2.0, 4.0)
     lenses = frame.points[EYES].reshape(2, 6, 2).mean(axis=1)
 
-    def paint(layer: Canvas, f: Frame, s: float) -> None:
+    def paint(layer: Canvas, f: Placement, s: float) -> None:
         rx = 0.3 * f.unit * s
         for c in lenses:
             layer.polygon(placed(superellipse(rx, rx * aspect, power), c), col)
@@ -85,12 +85,12 @@ def _sunglasses(rng: np.random.Generator, frame: Frame) -> Painter:
     return paint
 
 
-def _medical_mask(rng: np.random.Generator, frame: Frame) -> Painter:
+def _medical_mask(rng: np.random.Generator, frame: Placement) -> Painter:
     """A pale (sometimes dark) mask from the chin up over mouth and nose; s moves its top edge."""
     col = tinted_grey(rng, 175, 245, 25) if rng.random() < 0.8 else tinted_grey(rng, 15, 60, 10)
     p = frame.points
 
-    def paint(layer: Canvas, f: Frame, s: float) -> None:
+    def paint(layer: Canvas, f: Placement, s: float) -> None:
         chin = p[LOWER_JAW] + (p[LOWER_JAW] - p[NOSE_TIP]) * 0.08
         top_y = p[CHIN, 1] + (p[NOSE_TOP, 1] - p[CHIN, 1]) * min(s, 2.5) * 0.85
         left = np.array([p[JAW[1], 0] - 0.05 * f.unit, min(top_y + 0.15 * f.unit, p[JAW[3], 1])])
@@ -108,7 +108,7 @@ def _medical_mask(rng: np.random.Generator, frame: Frame) -> Painter:
     return paint
 
 
-def _skin_shading(rng: np.random.Generator, frame: Frame) -> Image.Image:
+def _skin_shading(rng: np.random.Generator, frame: Placement) -> Image.Image:
     """Grey shading around mid-grey (128), blurred noise: a hand that takes the face's own skin colour when it is
     pasted (:mod:`oadn.data.occluders.paste` multiplies it by the colour of the face's cheek)."""
     from PIL import ImageFilter
@@ -119,7 +119,8 @@ def _skin_shading(rng: np.random.Generator, frame: Frame) -> Image.Image:
     return tile.filter(ImageFilter.GaussianBlur(rng.uniform(1, 4))).convert("RGB")
 
 
-def _hand(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = None, own_skin: bool = False) -> Painter:
+def _hand(rng: np.random.Generator, frame: Placement, centre: np.ndarray | None = None,
+          own_skin: bool = False) -> Painter:
     """A palm with four fingers and a thumb, pointing any way: skin-toned, or (``own_skin``) grey shading that
     takes the face's own skin colour when pasted."""
     col = (128, 128, 128) if own_skin else tuple(np.minimum(random_skin(rng), 255).astype(int).tolist())
@@ -130,7 +131,7 @@ def _hand(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = No
     spread = np.linspace(-0.45, 0.45, 4)
     finger = 0.8 + 0.2 * np.sin(np.arange(1, 5))
 
-    def paint(layer: Canvas, f: Frame, s: float) -> None:
+    def paint(layer: Canvas, f: Placement, s: float) -> None:
         r = 0.35 * f.unit * s
         palm = placed(superellipse(r, 1.15 * r, 2.5), where, phi)
         angles = np.append(phi + np.pi / 2 + spread, phi + np.pi / 2 + 1.4 * thumb)
@@ -155,14 +156,14 @@ def _hand(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = No
     return paint
 
 
-def _scarf(rng: np.random.Generator, frame: Frame) -> Painter:
+def _scarf(rng: np.random.Generator, frame: Placement) -> Painter:
     """A wide band of cloth from below the chin upwards, textured or plain; s moves its top edge."""
     pattern = random_pattern(rng, frame.size) if rng.random() < 0.6 else None
     col = tinted_grey(rng, 20, 220, 60)
     tilt = rng.uniform(-0.15, 0.15)
     p = frame.points
 
-    def paint(layer: Canvas, f: Frame, s: float) -> None:
+    def paint(layer: Canvas, f: Placement, s: float) -> None:
         top = p[8, 1] - (p[8, 1] - p[27, 1]) * s
         x0, x1 = p[0, 0] - 0.5 * f.unit, p[16, 0] + 0.5 * f.unit
         dy = tilt * (x1 - x0) / 2
@@ -175,7 +176,7 @@ def _scarf(rng: np.random.Generator, frame: Frame) -> Painter:
     return paint
 
 
-def _hair(rng: np.random.Generator, frame: Frame) -> Painter:
+def _hair(rng: np.random.Generator, frame: Placement) -> Painter:
     """A band of dark wavy strands falling diagonally across the forehead and an eye; s sets its width."""
     col = np.array(tinted_grey(rng, 10, 90, 20))
     start = frame.centre(BROWS) + [rng.uniform(-0.4, 0.4) * frame.unit, -0.6 * frame.unit]
@@ -183,7 +184,7 @@ def _hair(rng: np.random.Generator, frame: Frame) -> Painter:
     end = frame.centre(RIGHT_EYE if side < 0 else LEFT_EYE) + [side * 0.6 * frame.unit, 0.5 * frame.unit]
     strands = rng.random((40, 3))
 
-    def paint(layer: Canvas, f: Frame, s: float) -> None:
+    def paint(layer: Canvas, f: Placement, s: float) -> None:
         width = 0.5 * f.unit * s
         axis = end - start
         normal = np.array([-axis[1], axis[0]]) / (np.linalg.norm(axis) + 1e-6)
@@ -198,7 +199,7 @@ def _hair(rng: np.random.Generator, frame: Frame) -> Painter:
     return paint
 
 
-def _rect(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = None,
+def _rect(rng: np.random.Generator, frame: Placement, centre: np.ndarray | None = None,
           aspect: float | None = None) -> Painter:
     col = tinted_grey(rng, 0, 255, 70)
     where = (centre if centre is not None
@@ -206,14 +207,14 @@ def _rect(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = No
     ratio = aspect if aspect is not None else rng.uniform(0.5, 2.0)
     spin = rng.uniform(-0.3, 0.3)
 
-    def paint(layer: Canvas, f: Frame, s: float) -> None:
+    def paint(layer: Canvas, f: Placement, s: float) -> None:
         r = 0.4 * f.unit * s
         layer.polygon(placed(superellipse(r * np.sqrt(ratio), r / np.sqrt(ratio), 40.0), where, spin), col)
 
     return paint
 
 
-def _texture(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None = None,
+def _texture(rng: np.random.Generator, frame: Placement, centre: np.ndarray | None = None,
              aspect: float | None = None) -> Painter:
     pattern = random_pattern(rng, frame.size)
     where = (centre if centre is not None
@@ -221,14 +222,14 @@ def _texture(rng: np.random.Generator, frame: Frame, centre: np.ndarray | None =
     ratio = aspect if aspect is not None else rng.uniform(0.5, 2.0)
     power, spin = rng.uniform(2.0, 8.0), rng.uniform(-0.5, 0.5)
 
-    def paint(layer: Canvas, f: Frame, s: float) -> None:
+    def paint(layer: Canvas, f: Placement, s: float) -> None:
         r = 0.4 * f.unit * s
         layer.texture(placed(superellipse(r * np.sqrt(ratio), r / np.sqrt(ratio), power), where, spin), pattern)
 
     return paint
 
 
-def _targeted(rng: np.random.Generator, frame: Frame, region: np.ndarray, aspect: float) -> Painter:
+def _targeted(rng: np.random.Generator, frame: Placement, region: np.ndarray, aspect: float) -> Painter:
     """A hand, rectangle or textured patch centred on a facial region."""
     centre = frame.centre(region) + rng.normal(0, 0.05, 2) * frame.unit
     choice = int(rng.integers(0, 3))
@@ -237,7 +238,7 @@ def _targeted(rng: np.random.Generator, frame: Frame, region: np.ndarray, aspect
     return (_rect if choice == 1 else _texture)(rng, frame, centre, aspect)
 
 
-def _side(rng: np.random.Generator, frame: Frame, direction: np.ndarray) -> Painter:
+def _side(rng: np.random.Generator, frame: Placement, direction: np.ndarray) -> Painter:
     """Everything beyond a line moving in from the face's edge (upper/lower/left/right): plain or textured."""
     pattern = random_pattern(rng, frame.size) if rng.random() < 0.5 else None
     col = tinted_grey(rng, 0, 255, 60)
@@ -246,7 +247,7 @@ def _side(rng: np.random.Generator, frame: Frame, direction: np.ndarray) -> Pain
     inner, outer = along.min(), along.max()  # the face spans [inner, outer] along direction
     big = 2.0 * frame.size
 
-    def paint(layer: Canvas, f: Frame, s: float) -> None:
+    def paint(layer: Canvas, f: Placement, s: float) -> None:
         edge = outer - (outer - inner) * s
         normal = np.array([-direction[1], direction[0]])
         c = direction * edge
@@ -263,7 +264,7 @@ def _side(rng: np.random.Generator, frame: Frame, direction: np.ndarray) -> Pain
 #: the side kinds: which way the covered part of the face lies
 _SIDES = {"upper": (0.0, -1.0), "lower": (0.0, 1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)}
 #: kind -> how its painter is made from the drawing's generator and the face's frame
-_PAINTERS: dict[str, Callable[[np.random.Generator, Frame], Painter]] = {
+_PAINTERS: dict[str, Callable[[np.random.Generator, Placement], Painter]] = {
     "sunglasses": _sunglasses,
     "mask": _medical_mask,
     "hand": _hand,
@@ -278,7 +279,7 @@ _PAINTERS: dict[str, Callable[[np.random.Generator, Frame], Painter]] = {
 }
 
 
-def painter(kind: str, rng: np.random.Generator, frame: Frame) -> Painter:
+def painter(kind: str, rng: np.random.Generator, frame: Placement) -> Painter:
     """One occluder of ``kind`` with its random parameters drawn from ``rng``, to draw at any scale."""
     if kind not in _PAINTERS:
         raise ValueError(f"unknown occluder kind {kind!r}; expected one of {', '.join(KINDS)}")

@@ -19,7 +19,7 @@ _OUTLINE_POINTS = 16
 
 
 @dataclass
-class FaceFrame:
+class DrawnFace:
     """A synthetic face at the drawing resolution: its landmarks, size unit (pixels per face unit) and roll."""
 
     points: np.ndarray
@@ -34,12 +34,12 @@ class FaceFrame:
         return (centre + (offsets @ self.rot.T) * self.unit).tolist()
 
 
-def _line(cv: Canvas, face: FaceFrame, xy: list, fill: tuple[int, ...], width: float) -> None:
+def _line(cv: Canvas, face: DrawnFace, xy: list, fill: tuple[int, ...], width: float) -> None:
     """A line ``width`` face units wide."""
     cv.line(xy, fill, width * face.unit, joint=None)
 
 
-def _sunglasses(cv: Canvas, face: FaceFrame, rng: np.random.Generator, targeted: bool) -> None:
+def _sunglasses(cv: Canvas, face: DrawnFace, rng: np.random.Generator, targeted: bool) -> None:
     col = random_colour(rng, 0, 60)
     rx, ry, power = rng.uniform([0.22, 0.13, 2.0], [0.28, 0.18, 4.0])
     lens = superellipse(rx, ry, power, _OUTLINE_POINTS)
@@ -49,7 +49,7 @@ def _sunglasses(cv: Canvas, face: FaceFrame, rng: np.random.Generator, targeted:
     _line(cv, face, centres.tolist(), col, 0.05)
 
 
-def _mask(cv: Canvas, face: FaceFrame, rng: np.random.Generator, targeted: bool) -> None:
+def _mask(cv: Canvas, face: DrawnFace, rng: np.random.Generator, targeted: bool) -> None:
     """A medical mask from the nose bridge over the nose, mouth and chin, just past the jaw line."""
     p = face.points
     col = random_colour(rng, 150, 255) if rng.random() < 0.7 else random_colour(rng, 10, 60)
@@ -68,7 +68,7 @@ def _mask(cv: Canvas, face: FaceFrame, rng: np.random.Generator, targeted: bool)
         cv.detail([tuple(a + off), tuple(b + off)], pleat, w)
 
 
-def _target(face: FaceFrame, rng: np.random.Generator, targeted: bool) -> np.ndarray:
+def _target(face: DrawnFace, rng: np.random.Generator, targeted: bool) -> np.ndarray:
     """Where a hand or box goes: on an eye, both eyes or the mouth when it must hide something, else anywhere."""
     p = face.points
     if targeted:
@@ -81,7 +81,7 @@ _FINGER_SPREAD = np.linspace(-0.45, 0.45, 4)
 _FINGER_LENGTH = 0.8 + 0.2 * np.sin(np.arange(1, 5))  # uneven fingers
 
 
-def _hand(cv: Canvas, face: FaceFrame, rng: np.random.Generator, targeted: bool) -> None:
+def _hand(cv: Canvas, face: DrawnFace, rng: np.random.Generator, targeted: bool) -> None:
     """A palm with four fingers and a thumb, in a random skin tone and direction."""
     col = tuple(np.minimum(random_skin(rng), 255).astype(int).tolist())
     centre = _target(face, rng, targeted)
@@ -96,7 +96,7 @@ def _hand(cv: Canvas, face: FaceFrame, rng: np.random.Generator, targeted: bool)
         _line(cv, face, [ends[k], ends[k + 5]], col, 0.1)
 
 
-def _box(cv: Canvas, face: FaceFrame, rng: np.random.Generator, targeted: bool) -> None:
+def _box(cv: Canvas, face: DrawnFace, rng: np.random.Generator, targeted: bool) -> None:
     centre = _target(face, rng, targeted)
     rx, ry = rng.uniform([0.2, 0.15], [0.45, 0.35])
     spin = rng.uniform(-0.5, 0.5)
@@ -113,7 +113,7 @@ def _box(cv: Canvas, face: FaceFrame, rng: np.random.Generator, targeted: bool) 
 _DRAW = {"sunglasses": _sunglasses, "mask": _mask, "hand": _hand, "box": _box}
 
 
-def draw_occluders(cv: Canvas, face: FaceFrame, rng: np.random.Generator, kinds: tuple[str, ...],
+def draw_occluders(cv: Canvas, face: DrawnFace, rng: np.random.Generator, kinds: tuple[str, ...],
                    targeted: bool) -> None:
     """Draw one occluder (a quarter of the time two) of the given kinds; ``targeted`` places hands and boxes over
     the eyes or mouth (the occluded test split), otherwise anywhere on the face."""

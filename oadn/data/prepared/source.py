@@ -27,8 +27,8 @@ from oadn.data.aligned_frame import rescale_points, rescale_transform, warp_imag
 from oadn.data.faces import FaceBatch, FaceSource, soft_target_array
 from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.images import ImageDecodeError, decode_rgb
-from oadn.data.index import OnDiskDatasetAdapter
 from oadn.data.landmarks.base import canonical_spec
+from oadn.data.on_disk import OnDiskDatasetAdapter
 from oadn.data.prepared.audit import require_root
 from oadn.data.prepared.cache import DamagedChunkError, PreparedCache, cache_root, changed_mask, transform_matrix
 from oadn.data.prepared.store import FaceStore, store_key

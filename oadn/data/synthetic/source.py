@@ -18,7 +18,7 @@ from oadn.common.seeding import item_keys, rng_for, splitmix64
 from oadn.data.faces import FaceBatch, FaceRecord, FaceSource, stack_records
 from oadn.data.labels import BASIC_CLASSES
 from oadn.data.occluders.canvas import Canvas, points_well_under
-from oadn.data.occluders.synthetic import OCCLUDER_KINDS, FaceFrame, draw_occluders
+from oadn.data.occluders.synthetic import OCCLUDER_KINDS, DrawnFace, draw_occluders
 from oadn.data.synthetic.render import draw_face, finish
 from oadn.data.synthetic.shape import expression_weights, sample_geometry
 
@@ -102,7 +102,7 @@ class SyntheticFaces(FaceSource):
         hidden = np.zeros(len(geom.landmarks), dtype=bool)
         if occluders.random() < self.occlusion:
             canvas = Canvas(img)
-            draw_occluders(canvas, FaceFrame(points, unit, geom.roll), occluders, self.occluder_kinds, self.targeted)
+            draw_occluders(canvas, DrawnFace(points, unit, geom.roll), occluders, self.occluder_kinds, self.targeted)
             hidden = points_well_under(np.asarray(canvas.coverage) > 0, points[: len(hidden)], 0.03 * unit)
         image = finish(rng, img, n)
         xy = geom.landmarks

@@ -1,7 +1,6 @@
-"""Executors: where a suite's or an ablation's runs train. Importing this package registers ``local`` (here, in
-turn) and ``slurm`` (one SLURM job per run, through submitit)."""
+"""Executors: where a suite's or an ablation's runs train: ``local`` (here, in turn) and ``slurm`` (one SLURM job
+per run, through submitit), registered by :mod:`.builtin` at the registry's first lookup."""
 
-from oadn.experiments.executors import local, slurm  # noqa: F401  (register the executors)
 from oadn.experiments.executors.base import EXECUTORS, Executor, JobOutcome, RunJob, get_executor, register_executor
 
 __all__ = ["EXECUTORS", "Executor", "JobOutcome", "RunJob", "get_executor", "register_executor"]

@@ -46,7 +46,7 @@ class Executor:
 
 
 #: executors by ``--executor`` name; each entry is an Executor class built with the ``--executor-option`` values
-EXECUTORS: Registry[type[Executor]] = Registry("executor")
+EXECUTORS: Registry[type[Executor]] = Registry("executor", builtins="oadn.experiments.executors.builtin")
 register_executor = EXECUTORS.register
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from oadn.common.plugins import load_plugins
-from oadn.config import RunConfig
+from oadn.config import config_from_dict, config_to_dict
 from oadn.engine.train import train_run
 from oadn.experiments.executors.base import Executor, JobOutcome, RunJob, register_executor
 
@@ -24,14 +24,17 @@ from oadn.experiments.executors.base import Executor, JobOutcome, RunJob, regist
 class TrainJob:
     """What a SLURM job runs: ``train_run`` on its run directory, resumable when SLURM stops it early."""
 
-    def __call__(self, config: RunConfig | None, run_dir: Path, resume: bool,
+    def __call__(self, config: dict[str, Any] | None, run_dir: Path, resume: bool,
                  plugins: tuple[str, ...] = ()) -> tuple[dict[str, Any], float]:
+        """``config`` comes as plain data (``config_to_dict``): a plugin method's options are a class of the plugin,
+        which the job's process can build only once it has loaded the plugin."""
         started = time.perf_counter()
         load_plugins(plugins)  # the job's own process knows only the built-in entries until it loads them
-        metrics = train_run(config, run_dir, resume=resume, progress=False)
+        metrics = train_run(None if config is None else config_from_dict(config), run_dir, resume=resume,
+                            progress=False)
         return metrics, time.perf_counter() - started
 
-    def checkpoint(self, config: RunConfig | None, run_dir: Path, resume: bool, plugins: tuple[str, ...] = ()):
+    def checkpoint(self, config: dict[str, Any] | None, run_dir: Path, resume: bool, plugins: tuple[str, ...] = ()):
         """Requeue after a time-out or pre-emption as a resume of the same run (submitit's protocol)."""
         import submitit
 
@@ -78,7 +81,8 @@ class SlurmExecutor(Executor):
 
     def run(self, jobs: list[RunJob]) -> list[JobOutcome]:
         with self.executor.batch():
-            submitted = [self.executor.submit(TrainJob(), job.config, job.run_dir, job.resume, tuple(job.plugins))
+            submitted = [self.executor.submit(TrainJob(), None if job.config is None else config_to_dict(job.config),
+                                              job.run_dir, job.resume, tuple(job.plugins))
                          for job in jobs]
         for job, handle in zip(jobs, submitted):
             self.log(f"{job.label}: submitted as job {handle.job_id} ({job.run_dir})")

@@ -1,30 +1,18 @@
 """Names never escape their folder: a suite name, experiment id, method, column or run name that cannot be one
-path component is a usage error naming the key, before anything is trained or written (issue 18, bad case 2)."""
+path component is a usage error naming the key, before anything is trained or written."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
-from test_suites import TINY
 from typer.testing import CliRunner
 
-from helpers import TINY_OVERRIDES
+from helpers import TINY_OVERRIDES, suite_file
 from oadn.cli import app
 from oadn.common.names import MAX_NAME_BYTES, name_problem, relative_path_problem
 from oadn.experiments.planning import DataLocations, plan_suite
 from oadn.experiments.suites import builtin_suites, check_names, load_suite
 
 runner = CliRunner()
-
-
-def suite_file(path: Path, *, name="tiny", experiment="exp", method="OADN", column="clean") -> Path:
-    path.write_text(yaml.safe_dump({
-        "name": name, "base": TINY, "methods": {method: {"model": {"name": "oadn"}}},
-        "experiments": [{"id": experiment, "columns": [{"name": column, "split": "test_clean"}]}],
-    }))
-    return path
 
 
 def test_name_rules():

@@ -1,5 +1,5 @@
 """Bad input and faults, as an adversarial user would try them: every mistake is named before anything is written
-or trained, every fault is recoverable as its message says (issue 10; one test per class)."""
+or trained, every fault is recoverable as its message says (one test per class)."""
 
 from __future__ import annotations
 
@@ -108,6 +108,7 @@ def test_every_split_is_checked_before_the_first_step(tmp_path):
     assert not (tmp_path / "default").exists()
 
 
+@pytest.mark.slow
 def test_resume_refuses_an_edited_config_and_takes_named_changes_on_record(tmp_path):
     run = tmp_path / "run"
     with pytest.raises(Interrupt):
@@ -244,6 +245,7 @@ with RunLock(sys.argv[1]):
 """
 
 
+@pytest.mark.slow
 def test_a_run_directory_is_locked_and_a_dead_holder_is_taken_over(tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}

@@ -92,11 +92,15 @@ class OnDiskDatasetAdapter(DatasetAdapter):
     """An adapter over a user's copy on disk: it indexes and checks files; prepared caches give it faces."""
 
     needs_root = True
+    checkable = True
 
-    @property
-    def cache_name(self) -> str:
-        """Name under which prepared caches are stored; views over another data set reuse its cache."""
-        return self.name
+    def split_option_names(self) -> set[str]:
+        """How a prepared or packed copy is read (:class:`oadn.data.prepared.source.ReadOptions`)."""
+        from dataclasses import fields
+
+        from oadn.data.prepared.source import ReadOptions
+
+        return {item.name for item in fields(ReadOptions)}
 
     @abstractmethod
     def index(self, root: Path) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The weak cases of issue 18, each with a clear, named outcome: errors the tool names never come in a
+"""Every weak case has a clear, named outcome: errors the tool names never come in a
 traceback, damaged files are named with what to do (a full disk is tested on a real file system in
 tests/bad_input/), suite and ablation files are typed, degenerate images are a per-image problem, and checks come
 before work."""
@@ -14,12 +14,10 @@ import pandas as pd
 import pytest
 import yaml
 from PIL import Image
-from test_names import suite_file
-from test_report_render import suite_dir  # noqa: F401  (fixture: a suite report folder with predictions)
 from typer.testing import CliRunner
 
 import oadn.models.backbones as backbones_module
-from helpers import TINY_OVERRIDES, one_named_line, tiny_config
+from helpers import TINY_OVERRIDES, one_named_line, suite_file, tiny_config
 from oadn.cli import app
 from oadn.engine.train import train_run
 from oadn.models.pretrained import PretrainedWeightsError
@@ -44,7 +42,7 @@ def test_offline_pretrained_weights_and_an_unknown_timm_name_are_named_errors(tm
     assert "config.model.backbone: timm has no model 'nosuchnet'" in text
 
 
-def test_damaged_metrics_manifest_and_predictions_are_named_with_what_to_do(tmp_path, suite_dir):  # noqa: F811
+def test_damaged_metrics_manifest_and_predictions_are_named_with_what_to_do(tmp_path, suite_dir):
     run = tmp_path / "run"
     train_run(tiny_config("train.epochs=1", "model.backbone=cnn-tiny"), run, progress=False)
     (run / "metrics.json").write_text('{"selected_ep')
@@ -116,6 +114,7 @@ def test_datasets_check_names_an_empty_label_file_and_is_usable_with_a_broken_im
     assert "unusable image (prepare and training skip it)" in text
 
 
+@pytest.mark.slow
 def test_evaluate_reads_the_cache_the_run_recorded_before_oadn_cache(tmp_path, monkeypatch):
     from oadn.data.registry import get_dataset
     from oadn.preprocess.prepare import prepare

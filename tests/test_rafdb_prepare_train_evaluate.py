@@ -5,49 +5,18 @@ scored landmarks in a CSV, so the test knows the truth."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 from typer.testing import CliRunner
 
 from oadn.cli import app
-from oadn.data.registry import get_dataset
 
 runner = CliRunner()
-SIZE = 48
 
 
-@pytest.fixture(scope="module")
-def rafdb_copy(tmp_path_factory) -> tuple[Path, Path, Path]:
-    """RAF-DB layout with 35 train / 14 test aligned JPEGs, a landmark CSV and an occlusion list."""
-    root = tmp_path_factory.mktemp("rafdb")
-    faces = get_dataset("synthetic", train_size=49, test_size=14, seed=5)
-    (root / "EmoLabel").mkdir()
-    (root / "Image" / "aligned").mkdir(parents=True)
-    label_lines, landmark_rows = [], []
-    for split, source in (("train", faces.open_split("train", image_size=SIZE)),
-                          ("test", faces.open_split("test_occluded", image_size=SIZE))):
-        for i in range(len(source)):
-            record = source[i]
-            stem = f"train_{i + 1:05d}" if split == "train" else f"test_{i + 1:04d}"
-            Image.fromarray(record.image).save(root / "Image" / "aligned" / f"{stem}_aligned.jpg", quality=95)
-            label_lines.append(f"{stem}.jpg {record.label + 1}")
-            lm = record.landmarks
-            landmark_rows.append({"name": f"{stem}_aligned.jpg",
-                                  **{f"x{k}": lm[k, 0] for k in range(68)},
-                                  **{f"y{k}": lm[k, 1] for k in range(68)},
-                                  **{f"s{k}": lm[k, 2] for k in range(68)}})
-    (root / "EmoLabel" / "list_patition_label.txt").write_text("\n".join(label_lines) + "\n")
-    landmarks = root.parent / "rafdb_landmarks.csv"
-    pd.DataFrame(landmark_rows).to_csv(landmarks, index=False)
-    occlusion_list = root.parent / "my_occlusion_list.txt"
-    occlusion_list.write_text("test_0001_aligned 0 1\ntest_0002_aligned 0 1\ntest_0003_aligned 0 1\n")
-    return root, landmarks, occlusion_list
-
-
+@pytest.mark.slow
 def test_prepare_train_and_evaluate_on_a_list_subset(rafdb_copy, tmp_path):
     root, landmarks, occlusion_list = rafdb_copy
     cache = tmp_path / "cache"
