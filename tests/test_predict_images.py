@@ -110,6 +110,9 @@ def test_the_cli_names_each_file_without_a_face_and_predicts_the_others(folder_r
     np.testing.assert_allclose(ok[[c for c in ok.columns if c.startswith("p_")]].sum(axis=1), 1, atol=1e-5)
     overlays = sorted(p.name for p in (out / "overlays").iterdir())
     assert len(overlays) == len(table) and overlays[0].startswith("0000-")
+    written = pd.read_csv(out / "predictions.csv", dtype=str, keep_default_na=False)  # counts as counts
+    assert written.loc[written["status"] == "ok", "kept_points"].str.fullmatch(r"\d+").all()
+    assert (written.loc[written["status"] != "ok", "kept_points"] == "").all()
 
 
 def test_a_run_without_a_landmark_record_asks_for_one_and_nothing_predicted_exits_1(tmp_path):

@@ -177,11 +177,13 @@ def prediction_table(predictions: Sequence[FacePrediction], classes: Sequence[st
             row["kept_points"] = int(item.kept.sum())
             row["kept_mask"] = "".join("K" if k else "-" for k in item.kept)
         rows.append(row)
-    frame = pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
     for column in LEADING:
-        if column not in frame:
-            frame[column] = pd.Series(dtype=object)
-    return frame[LEADING + [c for c in frame.columns if c not in LEADING]]
+        if column not in table:
+            table[column] = pd.Series(dtype=object)
+    if "kept_points" in table:  # a count, blank (not NaN, not 24.0) on a row without a face
+        table["kept_points"] = table["kept_points"].astype("Int64")
+    return table[LEADING + [c for c in table.columns if c not in LEADING]]
 
 
 def run_classes(run_dir: Path, config: RunConfig) -> list[str]:
