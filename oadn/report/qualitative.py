@@ -126,6 +126,11 @@ def column_selection(manifest: pd.DataFrame, report_dir: Path, experiment: str, 
                      str(at_seed.loc[reference, "run_dir"]))
 
 
+def _short(name: str, width: int = 18) -> str:
+    """A method's name cut to fit under a thumbnail, an ellipsis saying it was cut."""
+    return name if len(name) <= width else name[: width - 1].rstrip() + "\u2026"
+
+
 def read_thumbnails(path: Path) -> dict[str, np.ndarray]:
     """A column's thumbnails (ids, images, interest points, T), read without pickles."""
     def load(p: Path) -> dict[str, np.ndarray]:
@@ -172,11 +177,11 @@ def plot_disagreements(selection: Selection, thumbnails: dict[str, np.ndarray], 
             for line, name in enumerate(order, start=1):
                 said = selection.predicted.get(name, {}).get(pick.image_id, "-")
                 colour = "#1a7f1a" if said == truth else "#c0392b"
-                ax.text(0.5, -0.04 - 0.12 * line, f"{name[:18]}: {said}", transform=ax.transAxes, ha="center",
+                ax.text(0.5, -0.04 - 0.12 * line, f"{_short(name)}: {said}", transform=ax.transAxes, ha="center",
                         va="top", fontsize=5.5, color=colour, fontweight="bold" if line <= 2 else "normal")
-        way = ("left: OADN right, " + method + " wrong; right: the reverse")
         axes[r, 0].set_title(f"OADN vs {method}", loc="left", fontsize=8, pad=3)
-        axes[r, columns - 1].set_title(way[:60], loc="right", fontsize=5.5, pad=3, color="#555")
+        axes[r, columns - 1].set_title("left: OADN right and it wrong; right: the reverse", loc="right", fontsize=5.5,
+                                       pad=3, color="#555")
     points = (f"OADN's kept at T={threshold:g} green, dropped red" if np.isfinite(threshold)
               else "the reference method's, which drops none")
     fig.suptitle(f"{selection.column}: where OADN and the others disagree (seed {selection.seed}; points: {points})",
