@@ -126,7 +126,7 @@ def column_selection(manifest: pd.DataFrame, report_dir: Path, experiment: str, 
                      str(at_seed.loc[reference, "run_dir"]))
 
 
-def _short(name: str, width: int = 18) -> str:
+def _short(name: str, width: int = 16) -> str:
     """A method's name cut to fit under a thumbnail, an ellipsis saying it was cut."""
     return name if len(name) <= width else name[: width - 1].rstrip() + "\u2026"
 
@@ -154,7 +154,7 @@ def plot_disagreements(selection: Selection, thumbnails: dict[str, np.ndarray], 
     columns = max(len(v) for v in by_row.values())
     lines = 1 + len(selection.methods)
     height = 1.25 + 0.13 * lines
-    fig, axes = plt.subplots(len(rows), columns, figsize=(1.45 * columns + 0.6, height * len(rows) + 0.6),
+    fig, axes = plt.subplots(len(rows), columns, figsize=(1.6 * columns + 0.6, height * len(rows) + 0.6),
                              squeeze=False)
     threshold = float(thumbnails["threshold"])
     for r, method in enumerate(rows):
