@@ -22,6 +22,10 @@ from oadn.report.published import load_published
 #: the published keys of each data set family (a record's base data set)
 FAMILIES = {"ferplus": "ferplus", "rafdb": "rafdb", "affectnet": "affectnet", "fedro": "fedro"}
 OUTPUTS = ("leaderboard.md", "leaderboard.csv", "index.html")
+#: the table's columns: what a row is, then its score (so that a page narrower than the table shows it), then the rest
+COLUMNS = ("Method", "Pre-training", "Backbone", "Data set", "Protocol", "mOE % (vs GAP)", "mOE 95% CI",
+           "mOE per seed", "Clean acc %", "Occluded acc %", "Relative robustness %", "Published acc %", "Seeds",
+           "Faces", "Source", "Record")
 
 SORT_SCRIPT = """
 document.querySelectorAll('table.sortable').forEach(function (table) {
@@ -88,13 +92,14 @@ def leaderboard_frame(records: list[dict[str, Any]], published: pd.DataFrame | N
                 "mOE % (vs GAP)": "-", "mOE 95% CI": "-", "mOE per seed": "-",
                 "Published acc %": f"{row.accuracy:.2f}", "Record": row.source,
             })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
 def per_kind_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Relative robustness (%) per occluder kind: the kind's mean accuracy over its severities / clean accuracy."""
+    """Relative robustness (%) per occluder kind: the kind's mean accuracy over its severities / clean accuracy;
+    records in the main table's order (best mOE first)."""
     rows = []
-    for record in records:
+    for record in sorted(records, key=lambda r: (r["moe"] is None, r["moe"] or 0.0)):  # the main table's order
         row = {"Method": record["method"], "Pre-training": record["pretraining"], "Data set": record["dataset"],
                "Protocol": record["protocol"]}
         row.update({kind: _pct(values["relative"], 1) for kind, values in record["per_kind"].items()})
