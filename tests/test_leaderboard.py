@@ -112,3 +112,36 @@ def test_nothing_scored_another_protocol_definition_and_a_foreign_file_are_named
     result = CliRunner().invoke(app, ["leaderboard", str(runs), "--out", str(board), "--no-progress"])
     assert "refusing to overwrite leaderboard.md" in one_named_line(result, 1)
     assert (board / "leaderboard.md").read_text() == "my own notes"
+
+
+PLUGIN_METHOD = """
+from oadn.models.baseline import GapClassifier
+from oadn.models.registry import register_model
+
+
+@register_model("my-gap")
+class MyGap(GapClassifier):
+    pass
+"""
+
+
+def test_a_plugin_methods_runs_are_read_with_its_plugin(tmp_path, isolate_registries):
+    import yaml
+
+    from oadn.models.registry import MODELS
+
+    isolate_registries(MODELS)
+    plugin = tmp_path / "my_gap.py"
+    plugin.write_text(PLUGIN_METHOD)
+    runs = tmp_path / "runs"
+    run = _scored_run(runs, "Mine", "baseline", 0, [0.9, 0.8, 0.7, 0.8, 0.6, 0.5])
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    saved["model"]["name"] = "my-gap"  # a run of the plugin's method, as train --plugin wrote it
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    unknown = CliRunner().invoke(app, ["leaderboard", str(runs), "--out", str(tmp_path / "a"), "--no-progress"])
+    assert "'my-gap': unknown method" in one_named_line(unknown, 2) and "--plugin" in unknown.output
+    result = CliRunner().invoke(app, ["leaderboard", str(runs), "--out", str(tmp_path / "b"), "--no-progress",
+                                      "--plugin", str(plugin)])
+    assert result.exit_code == 0, result.output
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "b" / "records").glob("*.json")]
+    assert record["method"] == "Mine" and record["model"] == "my-gap"

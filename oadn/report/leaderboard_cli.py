@@ -8,6 +8,7 @@ import typer
 
 from oadn.common.console import guarded, log
 from oadn.common.errors import UsageError
+from oadn.common.plugins import PLUGIN_HELP, load_plugins
 
 
 @guarded
@@ -18,9 +19,12 @@ def leaderboard_command(
                              "leaderboard.md, leaderboard.csv and index.html."),
     show: bool = typer.Option(True, "--print/--no-print", help="Print the Markdown table."),
     progress: bool = typer.Option(True, help="Show progress bars."),
+    plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP + " Needed to read the runs of a plugin's "
+                                     "method."),
 ) -> None:
     """Collect every run scored with `evaluate --protocol` into one record per (method, pre-training, data set,
     protocol), score each against its GAP baseline (mOE with a 95% interval), and render the leaderboard."""
+    load_plugins(plugin)
     from oadn.common.progress import progress_bar
     from oadn.report.leaderboard import build_records, find_scored_runs, group_runs
     from oadn.report.leaderboard_page import render_leaderboard
