@@ -123,7 +123,7 @@ def test_a_swap_cell_carries_donors_and_a_painted_cell_is_painted_once_on_disk(s
               progress=False)
     summary = robustness.score_protocol(run, SMALL, progress=False, log=lambda _: None)
     swap = next(c for c in summary["cells"] if c["kind"] == "swap-mouth")
-    frame = pd.read_parquet(Path(run) / swap["predictions"])
-    assert (frame["donor"] >= 0).any()
+    predictions = pd.read_parquet(Path(run) / swap["predictions"])
+    assert (predictions["donor"] >= 0).any()
     stores = sorted(p.name for p in (Path(os.environ["OADN_CACHE"]) / "occluded").iterdir())
     assert len(stores) == 5  # four painted cells and the swap, each painted once, kept beside the caches

@@ -129,14 +129,14 @@ def score_protocol(run_dir: Path, protocol: Protocol, *, split: str | None = Non
             spec, metrics = evaluate_missing(run_dir, [split], dataset=dataset, root=root, options=options,
                                              split_options=split_options, progress=False, log=log)
             path = spec.out_dir / f"{split}.parquet"
-            frame = pd.read_parquet(path, columns=["image_id", "label", "pred_prediction"])
+            predictions = pd.read_parquet(path, columns=["image_id", "label", "pred_prediction"])
             if ids is None:
-                ids, labels = frame["image_id"].to_numpy().astype(str), frame["label"].to_numpy()
+                ids, labels = predictions["image_id"].to_numpy().astype(str), predictions["label"].to_numpy()
                 fingerprint = metrics[split].get("data")
-            elif not np.array_equal(frame["image_id"].to_numpy().astype(str), ids):
-                raise ValueError(f"{path}: scored other faces than the clean cell ({len(frame)} against {len(ids)}); "
-                                 f"remove {spec.out_dir} and score the protocol again")
-            hits = (frame["label"] == frame["pred_prediction"]).to_numpy()
+            elif not np.array_equal(predictions["image_id"].to_numpy().astype(str), ids):
+                raise ValueError(f"{path}: scored other faces than the clean cell ({len(predictions)} against "
+                                 f"{len(ids)}); remove {spec.out_dir} and score the protocol again")
+            hits = (predictions["label"] == predictions["pred_prediction"]).to_numpy()
             correct.append(hits)
             scored = metrics[split]["prediction"]
             rows.append({**asdict(cell), "accuracy": float(hits.mean()),

@@ -98,10 +98,10 @@ def _manifest_methods(root: Path) -> dict[Path, str]:
     """Run directory (resolved) -> the suite's row name, for every manifest.csv under ``root``."""
     out: dict[Path, str] = {}
     for manifest in sorted(Path(root).rglob("manifest.csv")):
-        frame = pd.read_csv(manifest, dtype=str, keep_default_na=False, usecols=lambda c: c in ("run_dir", "method"))
-        if not {"run_dir", "method"} <= set(frame.columns):
+        rows = pd.read_csv(manifest, dtype=str, keep_default_na=False, usecols=lambda c: c in ("run_dir", "method"))
+        if not {"run_dir", "method"} <= set(rows.columns):
             continue
-        for run_dir, method in zip(frame["run_dir"], frame["method"]):
+        for run_dir, method in zip(rows["run_dir"], rows["method"]):
             if run_dir:
                 out[resolve_path(run_dir, manifest.parent).resolve()] = method
     return out

@@ -62,7 +62,7 @@ def _pct(value: float | None, digits: int = 2) -> str:
     return "-" if value is None or value != value else f"{100 * value:.{digits}f}"
 
 
-def leaderboard_frame(records: list[dict[str, Any]], published: pd.DataFrame | None = None) -> pd.DataFrame:
+def leaderboard_table(records: list[dict[str, Any]], published: pd.DataFrame | None = None) -> pd.DataFrame:
     """One display row per record (best mOE first, then records without one), then the published rows."""
     rows = []
     for record in records:
@@ -95,7 +95,7 @@ def leaderboard_frame(records: list[dict[str, Any]], published: pd.DataFrame | N
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def per_kind_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def per_kind_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Relative robustness (%) per occluder kind: the kind's mean accuracy over its severities / clean accuracy;
     records in the main table's order (best mOE first)."""
     rows = []
@@ -107,10 +107,10 @@ def per_kind_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows).fillna("-")
 
 
-def _sortable(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+def _sortable(table: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = []
-    for row in frame.itertuples(index=False):
+    for row in table.itertuples(index=False):
         css = ' class="published"' if getattr(row, "Source", "") == "published" else ""
         body.append(f"<tr{css}>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>")
     return (f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr></thead>'
@@ -135,19 +135,19 @@ NOTES = [
 
 def render_leaderboard(records: list[dict[str, Any]], out: Path) -> Path:
     """Write the records and the pages into ``out`` (a folder this tool owns; see :mod:`oadn.report.output`)."""
-    frame = leaderboard_frame(records, load_published())
-    kinds = per_kind_frame(records)
+    table = leaderboard_table(records, load_published())
+    kinds = per_kind_table(records)
     with staged(out) as folder:
         for record in records:
             path = folder / "records" / record_name(record)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
-        frame.to_csv(folder / "leaderboard.csv", index=False)
-        markdown = ["# Occlusion-robustness leaderboard", "", frame.to_markdown(index=False), "",
+        table.to_csv(folder / "leaderboard.csv", index=False)
+        markdown = ["# Occlusion-robustness leaderboard", "", table.to_markdown(index=False), "",
                     "## Relative robustness per occluder kind (%)", "", kinds.to_markdown(index=False), "",
                     "Notes:", "", *[f"- {note}" for note in NOTES], ""]
         (folder / "leaderboard.md").write_text("\n".join(markdown), encoding="utf-8")
-        body = [f"<style>{EXTRA_STYLE}</style>", "<p>Click a column header to sort.</p>", _sortable(frame),
+        body = [f"<style>{EXTRA_STYLE}</style>", "<p>Click a column header to sort.</p>", _sortable(table),
                 "<h2>Relative robustness per occluder kind (%)</h2>", _sortable(kinds), "<h2>Notes</h2>",
                 html.bullets(NOTES), f"<script>{SORT_SCRIPT}</script>"]
         html.write_page(folder / "index.html", "Occlusion-robustness leaderboard", body)

@@ -93,11 +93,11 @@ def pick_faces(scored: dict[str, ScoredRow], reference: str, per_side: int = PER
 
 def _predicted(row: pd.Series, report_dir: Path, ids: list[str]) -> dict[str, str]:
     path = resolve_path(row["predictions"], report_dir)
-    frame = read_checked(path, lambda p: pd.read_parquet(p, columns=["image_id", "pred_prediction"]),
-                         "run the suite again to score it")
-    frame = frame[frame["image_id"].astype(str).isin(set(ids))]
+    predictions = read_checked(path, lambda p: pd.read_parquet(p, columns=["image_id", "pred_prediction"]),
+                               "run the suite again to score it")
+    predictions = predictions[predictions["image_id"].astype(str).isin(set(ids))]
     classes = list(row["classes"])
-    return {str(i): classes[int(p)] for i, p in zip(frame["image_id"], frame["pred_prediction"])}
+    return {str(i): classes[int(p)] for i, p in zip(predictions["image_id"], predictions["pred_prediction"])}
 
 
 def column_selection(manifest: pd.DataFrame, report_dir: Path, experiment: str, column: str) -> Selection | None:
