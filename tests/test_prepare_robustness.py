@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import oadn.data.prepared.audit as audit_module
 import oadn.preprocess.prepare as prepare_module
 from helpers_data import ConstantLandmarker
+from oadn.data.pixel_digests import file_digests, recorded_digests
 from oadn.data.prepared.cache import PreparedCache
 from oadn.data.prepared.source import open_prepared_split, prepared_rows
 from oadn.data.registry import get_dataset
@@ -230,3 +231,59 @@ def test_a_fresh_cache_with_a_missing_image_never_says_it_predates_file_tracking
         rafdb = get_dataset("rafdb")
         source = open_prepared_split(rafdb, root, "train", image_size=32, cache_dir=tmp_path / "cache")
         assert len(source) == 3  # the unreadable one is skipped by the loader
+
+
+def _touch_all(root: Path, seconds: int = 10) -> None:
+    """New modification times, the same bytes: what a copy without -p or a restore does."""
+    for image in root.rglob("*.png"):
+        stat = image.stat()
+        os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + seconds * 10**9))
+
+
+def test_files_with_new_times_and_the_same_bytes_are_recorded_not_prepared_again(root: Path, tmp_path: Path,
+                                                                                 backend):
+    cache_dir = tmp_path / "cache"
+    _prepare(root, cache_dir)
+    seen = backend.seen
+    _touch_all(root)
+    with pytest.raises(RuntimeError, match=r"6 image\(s\) changed at the root.*only re-recorded"):
+        open_prepared_split(ADAPTER, root, "test", image_size=32, cache_dir=cache_dir)
+    summary = _prepare(root, cache_dir)
+    assert summary.touched == 6 and summary.changed == 0 and summary.processed == 0
+    assert backend.seen == seen  # no face landmarked again
+    assert len(open_prepared_split(ADAPTER, root, "test", image_size=32, cache_dir=cache_dir)) == 6
+
+
+def test_new_times_are_recognised_after_a_run_has_digested_the_copy_anew(root: Path, tmp_path: Path, backend):
+    cache_dir = tmp_path / "cache"
+    _prepare(root, cache_dir)
+    _touch_all(root)
+    file_digests(sorted(str(p) for p in root.rglob("*.png")), root, cache_dir)  # a run's fingerprint after the copy
+    summary = _prepare(root, cache_dir)
+    assert summary.touched == 6 and summary.processed == 0
+
+
+def test_a_file_with_new_bytes_of_the_same_size_is_prepared_again(root: Path, tmp_path: Path, backend):
+    cache_dir = tmp_path / "cache"
+    _prepare(root, cache_dir)
+    target = sorted(root.rglob("*.png"))[0]
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF  # the PNG's end chunk's checksum: the same size, other bytes
+    target.write_bytes(bytes(data))
+    _touch_all(root)
+    summary = _prepare(root, cache_dir)
+    assert summary.touched == 5 and summary.changed == 1 and summary.processed == 1
+
+
+def test_the_digest_store_keeps_two_times_per_file(tmp_path: Path):
+    root = tmp_path / "copy"
+    root.mkdir()
+    image = root / "a.png"
+    image.write_bytes(b"pixels")
+    seen = []
+    for _ in range(3):
+        stat = image.stat()
+        os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+        (digest,) = file_digests([image], root, tmp_path / "cache")
+        seen.append((str(image), stat.st_size, stat.st_mtime_ns + 10**9))
+    assert recorded_digests(seen, root, tmp_path / "cache") == [None, digest, digest]

@@ -80,6 +80,9 @@ def prepare_command(
     if summary.recorded_stats:
         console.print(f"note: this cache was written before file changes were tracked: recorded the current size "
                       f"and mtime of {summary.recorded_stats} image(s); changes made before now cannot be noticed")
+    if summary.touched:
+        console.print(f"{summary.touched} image(s) have new file times but the bytes they were prepared from: "
+                      "their new times recorded, nothing prepared again")
     if summary.changed:
         console.print(f"{summary.changed} image(s) changed at the root since they were prepared: prepared again")
     console.print(f"cache: {summary.cache_dir}")

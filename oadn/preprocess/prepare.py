@@ -33,7 +33,8 @@ from oadn.data.landmarks.base import (
     make_backend,
 )
 from oadn.data.on_disk import OnDiskDatasetAdapter
-from oadn.data.prepared.audit import audit_cache, require_root, require_writable
+from oadn.data.pixel_digests import file_digests, recorded_digests
+from oadn.data.prepared.audit import Audit, audit_cache, require_root, require_writable
 from oadn.data.prepared.cache import PreparedCache, file_stats
 from oadn.preprocess.alignment import (
     CANONICAL_TEMPLATE,
@@ -67,6 +68,9 @@ class PrepareSummary:
     fallbacks: int = 0
     #: images prepared again because their file changed at the root
     changed: int = 0
+    #: images whose file got a new time but kept its bytes (a copy, a restore): their new stats recorded, not
+    #: prepared again
+    touched: int = 0
     #: damaged chunks removed (and their images prepared again), each with why
     repaired_chunks: list[str] = field(default_factory=list)
     #: rows of an older cache whose file size and mtime were recorded now
@@ -131,11 +135,12 @@ def prepare(
             }
         )
         audit = audit_cache(cache, index, repair=False)
-        todo = index[~index["image_id"].isin(set(audit.table["image_id"]) - audit.changed)]
-        if len(todo) or audit.removed_chunks or audit.migrated:
+        touched = same_bytes(audit, index, root, cache_dir)
+        todo = index[~index["image_id"].isin(set(audit.table["image_id"]) - (audit.changed - touched))]
+        if len(todo) or audit.removed_chunks or audit.migrated or touched:
             require_writable(cache.directory)  # before any work, not after the first chunk
-        if audit.removed_chunks or audit.migrated:  # write what the dry look found (what is to do stays the same)
-            audit = audit_cache(cache, index, repair=True)
+        if audit.removed_chunks or audit.migrated or touched:  # write what the dry look found
+            audit = audit_cache(cache, index, repair=True, touched=touched)
         worker = _ChunkWorker(backend, align, device)
         processed = 0
         if progress is not None:
@@ -152,6 +157,7 @@ def prepare(
             processed += len(rows)
             if progress is not None:
                 progress(len(index) - len(todo) + processed, len(index))
+        file_digests(index["path"].astype(str), root, cache_dir)  # so that a later copy with new times is known
         table = cache.read(columns=["status", "reason", "note"])
         table = table[table["image_id"].isin(set(index["image_id"]))]
         failed = table[table["status"] != "ok"]
@@ -168,9 +174,27 @@ def prepare(
             examples=dict(zip(failed["reason"], failed["image_id"])),
             fallbacks=int(((table["status"] == "ok") & table["note"].map(is_fallback)).sum()),
             changed=len(audit.changed),
+            touched=len(touched),
             repaired_chunks=audit.removed_chunks,
             recorded_stats=audit.migrated,
         )
+
+
+def same_bytes(audit: Audit, index: pd.DataFrame, root: Path, cache_dir: Path | None) -> set[str]:
+    """Of the images whose file changed at the root since they were prepared, those that still hold the bytes
+    they were prepared from: same size, and the digest kept for the recorded (size, time) equals today's."""
+    if not audit.changed:
+        return set()
+    paths = dict(zip(index["image_id"].astype(str), index["path"].astype(str)))
+    rows = audit.table[audit.table["image_id"].isin(audit.changed) & audit.table["file_size"].notna()]
+    ids = rows["image_id"].tolist()
+    recorded = list(zip([paths[i] for i in ids], rows["file_size"].astype("int64"),
+                        rows["file_mtime_ns"].astype("int64")))
+    before = recorded_digests(recorded, root, cache_dir)
+    sizes, _ = file_stats([path for path, _, _ in recorded])
+    candidates = [k for k, (old, size) in enumerate(zip(before, sizes)) if old is not None and size == recorded[k][1]]
+    now = file_digests([recorded[k][0] for k in candidates], root, cache_dir)
+    return {ids[k] for k, digest in zip(candidates, now) if digest == before[k]}
 
 
 class _ChunkWorker:

@@ -1,8 +1,9 @@
 """Before ``prepare`` works: is the root a directory, is the cache writable, and what in the cache is still good.
 
 The audit repairs what it can name: a damaged chunk is removed (its images are prepared again), rows of an
-older cache without file stats get the current ones (recorded once, with a note), and images whose file
-changed at the root since they were prepared are handed back as work. A chunk from another data set is an
+older cache without file stats get the current ones (recorded once, with a note), rows of files the caller knows
+to hold the same bytes under a new time get their new stats, and images whose file changed at the root since
+they were prepared are handed back as work. A chunk from another data set is an
 error: it is the user's file to remove, not ours to guess about.
 """
 
@@ -59,12 +60,15 @@ class Audit:
     removed_chunks: list[str] = field(default_factory=list)
     #: rows without recorded file stats (recorded now, when repairing)
     migrated: int = 0
+    #: images whose file has other stats than those recorded when they were prepared
     changed: set[str] = field(default_factory=set)
 
 
-def audit_cache(cache: PreparedCache, index: pd.DataFrame, *, repair: bool) -> Audit:
+def audit_cache(cache: PreparedCache, index: pd.DataFrame, *, repair: bool,
+                touched: frozenset[str] | set[str] = frozenset()) -> Audit:
     """Read every chunk of ``cache`` against ``index`` (image_id, path). With ``repair``, damaged chunks are
-    removed and unrecorded file stats are written; without it, nothing is written (a dry look)."""
+    removed and unrecorded file stats are written, and so are the current stats of the ``touched`` images (files
+    the caller found to hold the bytes they were prepared from); without it, nothing is written (a dry look)."""
     paths_by_id = dict(zip(index["image_id"].astype(str), index["path"].astype(str)))
     removed: list[str] = []
     migrated = 0
@@ -82,10 +86,10 @@ def audit_cache(cache: PreparedCache, index: pd.DataFrame, *, repair: bool) -> A
         if ids and not any(i in paths_by_id for i in ids) and not cache.is_tagged(path):
             raise ForeignChunkError(f"{path}: none of its {len(ids)} images belong to this data set at this root "
                                     f"(e.g. {ids[0]!r}); it was copied from another cache: remove the file")
-        table, count = _record_missing_stats(table, paths_by_id)
-        if count and repair:
+        table, missing, renewed = _record_current_stats(table, paths_by_id, touched)
+        if (missing or renewed) and repair:
             cache.write_chunk(path, table)
-        migrated += count
+        migrated += missing
         tables.append(table.select(_AUDIT_COLUMNS))
     rows = to_frame(pa.concat_tables(tables) if tables else SCHEMA.empty_table().select(_AUDIT_COLUMNS))
     rows = rows.drop_duplicates("image_id", keep="last")
@@ -94,18 +98,22 @@ def audit_cache(cache: PreparedCache, index: pd.DataFrame, *, repair: bool) -> A
     return Audit(rows, removed, migrated, set(rows.loc[changed, "image_id"]))
 
 
-def _record_missing_stats(table: pa.Table, paths_by_id: dict[str, str]) -> tuple[pa.Table, int]:
-    """The chunk with current file stats filled in where it has none (caches from before they were recorded).
-    Stays in arrow: converting the landmark lists to pandas and back would cost seconds per chunk."""
-    if table.column("file_size").null_count == 0:
-        return table, 0
+def _record_current_stats(table: pa.Table, paths_by_id: dict[str, str],
+                          touched: frozenset[str] | set[str]) -> tuple[pa.Table, int, int]:
+    """The chunk with current file stats where it has none (caches from before they were recorded) and for the
+    ``touched`` images; with how many rows of each. Stays in arrow: converting the landmark lists to pandas and
+    back would cost seconds per chunk."""
     ids = table.column("image_id").to_pylist()
+    renew = [i in touched and i in paths_by_id for i in ids]
+    if table.column("file_size").null_count == 0 and not any(renew):
+        return table, 0, 0
     missing = [size is None and i in paths_by_id for i, size in zip(ids, table.column("file_size").to_pylist())]
-    sizes, mtimes = file_stats([paths_by_id[i] if m else "" for i, m in zip(ids, missing)])
+    wanted = [m or r for m, r in zip(missing, renew)]
+    sizes, mtimes = file_stats([paths_by_id[i] if w else "" for i, w in zip(ids, wanted)])
     # a file that cannot be stat'ed (gone: recorded unreadable) has no stats to record, now or at the next call
-    missing = [m and size is not None for m, size in zip(missing, sizes)]
-    mask = pa.array(missing)
+    wanted = [w and size is not None for w, size in zip(wanted, sizes)]
+    mask = pa.array(wanted)
     for name, values in (("file_size", sizes), ("file_mtime_ns", mtimes)):
         filled = pc.if_else(mask, pa.array(values, pa.int64()), table.column(name))
         table = table.set_column(table.schema.get_field_index(name), name, filled)
-    return table, sum(missing)
+    return table, sum(m and w for m, w in zip(missing, wanted)), sum(r and w for r, w in zip(renew, wanted))

@@ -261,7 +261,8 @@ def _refuse_changed_files(table: pd.DataFrame, cache: PreparedCache, command: st
     if changed.any():
         raise RuntimeError(
             f"{cache.directory}: {int(changed.sum())} image(s) changed at the root since they were prepared "
-            f"(e.g. {table.loc[changed, 'path'].iloc[0]}); run: {command}  (it re-prepares just those)"
+            f"(e.g. {table.loc[changed, 'path'].iloc[0]}); run: {command}  (it re-prepares just those; files "
+            "with new times but the same bytes are only re-recorded)"
         )
     if unrecorded.any():
         warnings.warn(f"{cache.directory}: written before file changes were tracked ({int(unrecorded.sum())} "
