@@ -25,15 +25,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from oadn.common.downloads import hub_checkpoints  # noqa: E402
 from oadn.models.backbones import create_backbone, input_normalisation  # noqa: E402
 from oadn.models.face_backbones import caffe_resnet50  # noqa: E402
-from oadn.models.face_weights import hub_folder  # noqa: E402
 
 IDENTITIES = 8631
 
 
 def write_random_files() -> None:
-    folder = hub_folder()
+    folder = hub_checkpoints()
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     state = {name: rng.normal(0, 0.01, tuple(value.shape)).astype(np.float32)

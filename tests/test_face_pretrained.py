@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import torch
 
+from oadn.common.downloads import hub_checkpoints
 from oadn.common.safe_pickle import UnsafePickleError, load_array_pickle
 from oadn.config import ModelConfig
 from oadn.engine.loader import to_device
 from oadn.models import create_model
 from oadn.models.backbones import create_backbone, input_normalisation
 from oadn.models.face_backbones import CAFFE_NORMALISATION, FACENET_NORMALISATION, caffe_resnet50
-from oadn.models.face_weights import PUBLISHED, hub_folder, torchvision_names
+from oadn.models.face_weights import PUBLISHED, torchvision_names
 from oadn.models.pretrained import PretrainedWeightsError, pretraining_tag
 from oadn.models.receptive_field import cell_centroid
 from oadn.report.summary import pretraining_label
@@ -55,7 +56,7 @@ def _write_pickle(state: dict[str, np.ndarray], path: Path, protocol: int = 2) -
 
 def test_the_vggface2_pickle_in_the_hub_cache_loads_into_the_caffe_resnet50_with_bgr_normalisation(torch_home):
     state = _caffe_state()
-    _write_pickle(state, hub_folder() / "resnet50_ft_weight.pkl")
+    _write_pickle(state, hub_checkpoints() / "resnet50_ft_weight.pkl")
     backbone = create_backbone("resnet50", "vggface2")
     loaded = backbone.module.model.state_dict()
     for name in ("conv1.weight", "layer3.5.bn3.running_var", "layer4.0.downsample.0.weight"):
@@ -85,7 +86,7 @@ def test_the_caffe_resnet50_keeps_shapes_moves_the_strides_and_its_cells_are_mea
 
 
 def test_a_point_at_a_caffe_cells_centre_peaks_on_that_cell(torch_home):
-    _write_pickle(_caffe_state(), hub_folder() / "resnet50_ft_weight.pkl")
+    _write_pickle(_caffe_state(), hub_checkpoints() / "resnet50_ft_weight.pkl")
     backbone = create_backbone("resnet50", "vggface2")
     assert backbone.stride == 16 and backbone.grid.offset == pytest.approx(2.0, abs=0.1)
     x, y = cell_centroid(backbone.module, 192, (4, 7))
@@ -132,7 +133,7 @@ def test_weights_that_do_not_fit_are_refused_naming_the_layers(torch_home):
     state["layer1.0.conv2.weight"] = state["layer1.0.conv2.weight"][:, :, :1, :1]
     del state["layer4.2.bn3.bias"]
     state["head.extra"] = np.zeros(3, np.float32)
-    _write_pickle(state, hub_folder() / "resnet50_ft_weight.pkl")
+    _write_pickle(state, hub_checkpoints() / "resnet50_ft_weight.pkl")
     with pytest.raises(PretrainedWeightsError) as caught:
         create_backbone("resnet50", "vggface2")
     message = str(caught.value)
@@ -207,7 +208,7 @@ def _facenet_state(seed: int = 0) -> dict[str, torch.Tensor]:
 
 def test_inception_resnet_v1_loads_facenets_vggface2_file_and_reports_the_unused_head(torch_home):
     state = _facenet_state()
-    folder = hub_folder()
+    folder = hub_checkpoints()
     folder.mkdir(parents=True)
     torch.save(state, folder / "20180402-114759-vggface2.pt")
     backbone = create_backbone("inception-resnet-v1", "vggface2")
@@ -253,8 +254,8 @@ def test_a_suites_vggface2_row_is_skipped_offline_naming_the_file_and_planned_on
 
     config = build_config(overrides=["model.backbone=resnet50", "model.pretrained=vggface2"])
     reason = missing_weights(config)
-    assert "resnet50_ft_weight.pkl" in reason and str(hub_folder()) in reason
-    _write_pickle({"w": np.zeros(1, np.float32)}, hub_folder() / "resnet50_ft_weight.pkl")
+    assert "resnet50_ft_weight.pkl" in reason and str(hub_checkpoints()) in reason
+    _write_pickle({"w": np.zeros(1, np.float32)}, hub_checkpoints() / "resnet50_ft_weight.pkl")
     assert missing_weights(config) == ""
     other = build_config(overrides=["model.backbone=resnet18", "model.pretrained=vggface2"])
     assert "they exist for resnet50" in missing_weights(other)

@@ -22,6 +22,11 @@ def offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
+def hub_checkpoints() -> Path:
+    """``$TORCH_HOME/hub/checkpoints``, where torch, timm's URL weights and face-alignment keep downloaded files."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
 def download(url: str, path: Path) -> Path:
     """Fetch ``url`` to ``path`` (torch's downloader writes a temporary file and renames it: no half files)."""
     path.parent.mkdir(parents=True, exist_ok=True)

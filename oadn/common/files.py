@@ -110,6 +110,18 @@ def save_torch(obj: Any, path: Path) -> None:
     atomic_write(path, write)
 
 
+def save_npz(arrays: dict[str, Any], path: Path, *, compressed: bool = True) -> None:
+    """``arrays`` in one .npz at ``path``, written atomically through a Python file (``np.savez`` given a name
+    would append ``.npz`` to it)."""
+    import numpy as np
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            (np.savez_compressed if compressed else np.savez)(handle, **arrays)
+
+    atomic_write(path, write)
+
+
 class DamagedFileError(ValueError):
     """A file the tool wrote that cannot be read back (truncated, edited, zero bytes)."""
 

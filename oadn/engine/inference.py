@@ -123,12 +123,13 @@ class TrainedRun:
         outputs = self.model(images, marks)
         scores = {name: values.float().cpu().numpy() for name, values in self.model.branch_scores(outputs).items()}
         points = interest_points(marks, self.image_size)
-        kept = (kept_points(points, self.threshold, face_found(marks))
+        kept = (kept_points(points, self.threshold, face_found(marks)).cpu().numpy()
                 if self.threshold is not None and self.model.kept_point_counts(outputs) is not None else None)
+        points = points.cpu().numpy()
         for k, prediction in enumerate(ready):
             prediction.probabilities = {name: values[k] for name, values in scores.items()}
-            prediction.points = points[k].cpu().numpy()
-            prediction.kept = kept[k].cpu().numpy() if kept is not None else None
+            prediction.points = points[k]
+            prediction.kept = kept[k] if kept is not None else None
         return out
 
 

@@ -43,7 +43,9 @@ def write_overlay(prediction: FacePrediction, classes: Sequence[str], threshold:
         ax.set_title(f"{Path(face.file).name}\n{label}", fontsize=8)
     fig.tight_layout(pad=0.4)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with naming_a_full_disk(path.parent, path.name):
-        fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        with naming_a_full_disk(path.parent, path.name):
+            fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
     return path

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from oadn.common.files import atomic_write, save_json
+from oadn.common.files import save_json, save_npz
 from oadn.common.progress import progress_bar
 from oadn.config import RunConfig
 from oadn.data.occluders.real import KINDS
@@ -149,14 +149,9 @@ def score_protocol(run_dir: Path, protocol: Protocol, *, split: str | None = Non
         "classes": list(spec.adapter.classes), "cells": rows,
     }
     out = protocol_dir(run_dir, protocol.name)
-    atomic_write(out / "correct.npz", lambda tmp: _save_npz(tmp, np.stack(correct), ids, labels))
+    save_npz({"correct": np.stack(correct), "image_ids": ids, "labels": labels}, out / "correct.npz")
     save_json(summary, out / "summary.json")
     return summary
-
-
-def _save_npz(path: str, correct: np.ndarray, ids: np.ndarray, labels: np.ndarray) -> None:
-    with open(path, "wb") as handle:  # a file object: numpy would append .npz to a temporary name
-        np.savez_compressed(handle, correct=correct, image_ids=ids, labels=labels)
 
 
 def load_correct(run_dir: Path, protocol: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -34,7 +34,7 @@ def evaluate_protocol(run: Path, name: str, *, data: Optional[str], root: Option
     """Score ``run`` on protocol ``name`` and print its grid (see :mod:`oadn.engine.robustness`)."""
     from oadn.config import ConfigError
     from oadn.engine.cli import _cache_dir
-    from oadn.engine.robustness import get_protocol, score_protocol
+    from oadn.engine.robustness import get_protocol, protocol_dir, score_protocol
     from oadn.engine.run_dir import load_config
 
     try:
@@ -51,4 +51,4 @@ def evaluate_protocol(run: Path, name: str, *, data: Optional[str], root: Option
     summary = score_protocol(run, protocol, split=split[0] if split else None, root=root,
                              split_options={"cache_dir": str(cache)} if cache else None, progress=progress, log=log)
     console.print(grid_table(summary))
-    log(f"written to {Path(run) / 'robustness' / protocol.name}/ (summary.json, correct.npz)")
+    log(f"written to {protocol_dir(Path(run), protocol.name)}/ (summary.json, correct.npz)")

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from oadn.common.files import atomic_write
+from oadn.common.files import save_npz
 from oadn.config import RunConfig
 from oadn.data.geometry import interest_points
 from oadn.engine.evaluate import resolve_evaluation
@@ -54,9 +54,5 @@ def _threshold(config: RunConfig) -> float:
 
 def save_thumbnails(arrays: dict[str, np.ndarray], path: Path) -> int:
     """Write ``arrays`` compressed to ``path`` (atomically); returns the bytes written."""
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as handle:  # a file object: numpy would add .npz to the temporary name
-            np.savez_compressed(handle, **arrays)
-
-    atomic_write(path, write)
+    save_npz(arrays, path)
     return Path(path).stat().st_size

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from oadn.common.downloads import download, offline
+from oadn.common.downloads import download, hub_checkpoints, offline
 from oadn.common.files import load_torch
 from oadn.common.safe_pickle import load_array_pickle
 from oadn.models.pretrained import FACE_TAGS, PretrainedWeightsError, split_face_tag
@@ -100,15 +100,17 @@ def published_for(backbone: str, tag: str) -> FaceWeights:
     return found
 
 
-def hub_folder() -> Path:
-    """``$TORCH_HOME/hub/checkpoints``, where torch (and timm's URL weights) keep downloaded files."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
 def _facenet_folder() -> Path:
     """Where facenet-pytorch itself caches its weights (``$TORCH_HOME/checkpoints``, no ``hub``)."""
     home = os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
     return Path(home).expanduser() / "checkpoints"
+
+
+def _cached(spec: FaceWeights) -> Path | None:
+    """The published file where it already is: the torch hub cache, or (inception-resnet-v1) facenet-pytorch's
+    own cache."""
+    places = [hub_checkpoints()] + ([_facenet_folder()] if spec.backbone == "inception-resnet-v1" else [])
+    return next((folder / spec.file for folder in places if (folder / spec.file).is_file()), None)
 
 
 def weights_file(spec: FaceWeights, value: str) -> Path:
@@ -119,12 +121,11 @@ def weights_file(spec: FaceWeights, value: str) -> Path:
         if not given.is_file():
             raise PretrainedWeightsError(f"{value}: no such file {given} (the {spec.what}; {spec.page})")
         return given
-    folder = hub_folder()
+    cached = _cached(spec)
+    if cached is not None:
+        return cached
+    folder = hub_checkpoints()
     path = folder / spec.file
-    if path.is_file():
-        return path
-    if spec.backbone == "inception-resnet-v1" and (_facenet_folder() / spec.file).is_file():
-        return _facenet_folder() / spec.file  # facenet-pytorch fetched it already
     if offline():
         raise PretrainedWeightsError(
             f"pretrained weights {spec.backbone} {spec.tag}: {spec.file} is not in the torch hub cache {folder} and "
@@ -146,9 +147,9 @@ def weights_problem(backbone: str, value: str | None) -> str:
         return str(error)
     if face[1] is not None:
         return "" if face[1].is_file() else f"initial weights {face[1]} not found ({spec.what}; {spec.page})"
-    if (hub_folder() / spec.file).is_file() or (_facenet_folder() / spec.file).is_file() or not offline():
+    if _cached(spec) is not None or not offline():
         return ""
-    return (f"{spec.file} is not in the torch hub cache {hub_folder()} and downloads are off (HF_HUB_OFFLINE=1); "
+    return (f"{spec.file} is not in the torch hub cache {hub_checkpoints()} and downloads are off (HF_HUB_OFFLINE=1); "
             f"download it from {spec.page} and put it there")
 
 

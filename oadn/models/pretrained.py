@@ -16,9 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
-
-from oadn.common.downloads import download, offline
+from oadn.common.downloads import download, hub_checkpoints, offline
 
 #: tags meaning "no pretrained weights"
 SCRATCH = ("", "scratch", "none")
@@ -140,7 +138,7 @@ def _from_hf_hub(name: str, repo_id: str, filename: str | None) -> Path:
 
 
 def _from_url(name: str, url: str) -> Path:
-    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    folder = hub_checkpoints()
     path = folder / os.path.basename(url.split("?")[0])
     if path.is_file():
         return path

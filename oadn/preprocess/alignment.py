@@ -11,6 +11,8 @@ from importlib.metadata import version
 import numpy as np
 import torch
 
+from oadn.data.aligned_frame import apply_transform
+
 #: Aligned-frame size at which the cache stores transforms and landmarks.
 REFERENCE_SIZE = 224
 
@@ -46,6 +48,15 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     matrix[:, :2] = scale * rot
     matrix[:, 2] = mu_d - scale * rot @ mu_s
     return matrix
+
+
+def detection_to_frame(box: np.ndarray, five: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A detection (face box x0, y0, x1, y1 and five points, in the image's pixels) as the transform onto the
+    reference frame and the box's bounds in that frame (what a landmark backend is given)."""
+    matrix = similarity_transform(five, template_points(REFERENCE_SIZE))
+    corners = apply_transform(matrix, np.array([[box[0], box[1]], [box[2], box[1]], [box[0], box[3]],
+                                                [box[2], box[3]]]))
+    return matrix, np.concatenate([corners.min(0), corners.max(0)]).astype(np.float64)
 
 
 class MtcnnDetector:

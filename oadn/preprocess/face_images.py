@@ -15,7 +15,6 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from oadn.data.aligned_frame import (
-    apply_transform,
     rescale_points,
     rescale_transform,
     resize_transform,
@@ -24,7 +23,7 @@ from oadn.data.aligned_frame import (
 from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.images import ImageDecodeError, decode_rgb, image_extensions
 from oadn.data.landmarks.base import ImageLandmarkBackend
-from oadn.preprocess.alignment import REFERENCE_SIZE, MtcnnDetector, similarity_transform, template_points
+from oadn.preprocess.alignment import REFERENCE_SIZE, MtcnnDetector, detection_to_frame
 from oadn.preprocess.prepare import MIN_IMAGE_SIDE
 
 #: the statuses a file can end with
@@ -117,12 +116,8 @@ class FaceAligner:
                                    "of an aligned face may need --aligned)")
                 out.append((None, None))
                 continue
-            box, five = detection
-            faces[i].box = tuple(float(v) for v in box)
-            matrix = similarity_transform(five, template_points(REFERENCE_SIZE))
-            corners = apply_transform(matrix, np.array([[box[0], box[1]], [box[2], box[1]], [box[0], box[3]],
-                                                        [box[2], box[3]]]))
-            out.append((matrix, np.concatenate([corners.min(0), corners.max(0)]).astype(np.float64)))
+            faces[i].box = tuple(float(v) for v in detection[0])
+            out.append(detection_to_frame(*detection))
         return out
 
     def _landmarks(self, faces: list[AlignedFace], pending: list[tuple]) -> None:

@@ -40,6 +40,7 @@ from oadn.preprocess.alignment import (
     CANONICAL_TEMPLATE,
     REFERENCE_SIZE,
     MtcnnDetector,
+    detection_to_frame,
     similarity_transform,
     template_points,
 )
@@ -272,11 +273,7 @@ class _ChunkWorker:
                 out[i] = _row(row.image_id, "no_face", f"{self.detector().description}: no face found",
                               transform=resize, detector=self.detector().description)
             else:
-                box, five = faces[i]
-                matrix = similarity_transform(five, template_points(REFERENCE_SIZE))
-                corners = apply_transform(matrix, np.array([[box[0], box[1]], [box[2], box[1]],
-                                                            [box[0], box[3]], [box[2], box[3]]]))
-                aligned_box = np.concatenate([corners.min(0), corners.max(0)]).astype(np.float64)
+                matrix, aligned_box = detection_to_frame(*faces[i])
                 pending.append((i, matrix, aligned_box, self.detector().description))
         if not pending:
             return

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from oadn.common.files import atomic_write, load_torch, save_torch
+from oadn.common.files import load_torch, save_npz, save_torch
 from oadn.common.progress import progress_bar
 from oadn.common.seeding import rng_for
 from oadn.data.faces import FaceSource
@@ -77,7 +77,7 @@ def make_examples(source: FaceSource, count: int, kinds: list[str], settings: Fi
             if len(images) >= count:
                 break
             batch = occluded.read(order[start:start + 256])
-            batch = batch.take(batch.landmarks[..., 2].max(axis=1) > 0)  # no landmarks: nothing to learn from
+            batch = batch.take(batch.found)  # no landmarks: nothing to learn from
             faces = batch.full_images()
             ids = source.image_ids
             for k in range(min(len(batch), count - len(images))):
@@ -117,13 +117,9 @@ def _examples(path: Path, make) -> dict[str, np.ndarray]:
         except (OSError, ValueError, EOFError) as error:
             raise ValueError(f"{path}: cannot be read ({error}); delete it to make the examples again") from None
     examples = make()
-    atomic_write(path, lambda tmp: _save_npz(tmp, examples))
+    save_npz(examples, path, compressed=False)
     return examples
 
-
-def _save_npz(tmp: str, arrays: dict[str, np.ndarray]) -> None:
-    with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
-        np.savez(fh, **arrays)
 
 
 def fit_visibility(train_source: FaceSource, eval_source: FaceSource, settings: FitSettings, out: Path,

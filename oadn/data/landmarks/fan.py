@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from oadn.common.downloads import download, offline
+from oadn.common.downloads import download, hub_checkpoints, offline
 from oadn.data.landmarks.base import (
     ALIGNED_CROP_BOX,
     ImageLandmarkBackend,
@@ -38,7 +38,7 @@ _CENTER_SHIFT, _REFERENCE_SCALE, _SCALE_FACTOR = 0.12, 195.0, 200.0
 
 def default_weight_paths() -> list[Path]:
     """Where face-alignment caches FAN weights: ``$TORCH_HOME/hub/checkpoints/<name>``."""
-    return [Path(torch.hub.get_dir()) / "checkpoints" / name for name in CHECKPOINT_NAMES]
+    return [hub_checkpoints() / name for name in CHECKPOINT_NAMES]
 
 
 def resolve_weights(weights: Path | None) -> Path:
