@@ -77,6 +77,11 @@ class FaceBatch:
     def stored_size(self) -> int:
         return int(self.images.shape[1])
 
+    @property
+    def found(self) -> np.ndarray:
+        """Per face, whether the detector found it (some landmark score above 0)."""
+        return self.landmarks[..., 2].max(axis=1) > 0 if len(self) else np.zeros(0, dtype=bool)
+
     def take(self, positions: np.ndarray) -> "FaceBatch":
         """The faces at ``positions`` (indices or a bool mask into this batch); ``bad`` is kept as it is."""
         def pick(array: np.ndarray | None) -> np.ndarray | None:

@@ -110,7 +110,7 @@ class OccludedSource(FaceSource):
         """The batch with its faces' occluders pasted, ``hidden`` (the truth of covered points) and ``donors``."""
         count = len(batch)
         draws = uniform_for(self.seed, epoch, "occluder", batch.keys, 8)
-        found = batch.landmarks[..., 2].max(axis=1) > 0 if count else np.zeros(0, dtype=bool)
+        found = batch.found
         kinds = np.array(self.kinds)[np.minimum((draws[:, 1] * len(self.kinds)).astype(np.int64),
                                                 len(self.kinds) - 1)] if count else np.array([], dtype=str)
         chosen = found & (draws[:, 0] < self.probability) & (kinds != "none")
@@ -159,7 +159,7 @@ class OccludedSource(FaceSource):
         if not len(rows):
             return
         donor = self.source.read(np.unique(wanted), epoch)
-        found = donor.landmarks[..., 2].max(axis=1) > 0
+        found = donor.found
         where = {int(index): k for k, index in enumerate(donor.indices) if found[k]}
         usable = np.array([int(w) in where for w in wanted], dtype=bool)
         rows, wanted = rows[usable], wanted[usable]

@@ -12,14 +12,14 @@ import numpy as np
 import torch
 
 from oadn.common.commands import command_line
-from oadn.config import ConfigError, RunConfig
+from oadn.config import ConfigError, RunConfig, options_class
 from oadn.data.faces import FaceSource
 from oadn.data.ibug68 import NUM_LANDMARKS
 from oadn.data.registry import DatasetAdapter, open_dataset
 from oadn.engine.device import resolve_device
 from oadn.engine.loggers import check_loggers
 from oadn.engine.splits import open_data_split
-from oadn.models import list_models, model_class
+from oadn.models import model_class
 from oadn.models.backbones import create_backbone
 from oadn.models.pretrained import is_local_file
 
@@ -83,9 +83,7 @@ def check_model(config: RunConfig) -> None:
     """Model name, pretrained file, and an input size that leaves the backbone a feature map big enough for
     what the method says it needs."""
     model = config.model
-    if model.name not in list_models():
-        raise ConfigError(f"config.model.name = {model.name!r}: unknown method; registered: {', '.join(list_models())} "
-                          "(a plugin's method needs --plugin MODULE, a suite's plugins: or an installed entry point)")
+    options_class(model.name)  # an unknown method is named with every registered one
     # a timm tag (imagenet, ...) is fetched or named missing when the backbone is built; a file must exist now
     if model.pretrained and is_local_file(model.pretrained) and not Path(model.pretrained).is_file():
         raise ConfigError(f"config.model.pretrained = {model.pretrained!r}: no such file")

@@ -37,7 +37,8 @@ class OccludedDataset(DatasetAdapter):
                  visibility: str | None = None, train_limit: int | str | None = None, **base_options: Any):
         if base == "occluded":
             raise ValueError("occluded: base must be another data set")
-        make_score_mode(scores, visibility=visibility)  # an unknown mode, or one missing its file, is named now
+        #: an unknown mode, or one missing its file, is named now; what it reads is built when a split opens
+        self.mode = make_score_mode(scores, visibility=visibility)
         self.base = get_dataset(base, **base_options)
         self.base_options = base_options
         self.kinds = parse_kinds(kind)
@@ -45,7 +46,7 @@ class OccludedDataset(DatasetAdapter):
         self.probability, self.seed = float(probability), int(occluder_seed)
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"occluded: probability must be in [0, 1], got {self.probability}")
-        self.scores, self.visibility = scores, visibility
+        self.scores = scores
         self.train_limit = None if train_limit is None else int(train_limit)
         self.needs_root = self.base.needs_root
         self.target_mode = self.base.target_mode
@@ -94,7 +95,6 @@ class OccludedDataset(DatasetAdapter):
             source = SubsetSource(source, keep)
         # a test split is painted once and kept beside the prepared caches; training occluders change each epoch
         store = None if split == "train" else cache_root(options.get("cache_dir")) / "occluded"
-        mode = make_score_mode(self.scores, visibility=self.visibility)
-        mode.load()  # a detector or model file the mode reads fails now, named, not at the first face
+        self.mode.load()  # a detector or model file the mode reads fails now, named, not at the first face
         return OccludedSource(source, kinds=self.kinds, area=self.area, probability=self.probability,
-                              seed=self.seed, scores=mode, store_root=store)
+                              seed=self.seed, scores=self.mode, store_root=store)

@@ -67,8 +67,3 @@ def make_score_mode(name: str, **options: Any) -> ScoreMode:
     if name not in SCORE_MODES:
         raise ValueError(f"occluded: scores must be one of {', '.join(SCORE_MODES.names())}, got {name!r}")
     return SCORE_MODES.get(name)(**options)
-
-
-def found_faces(batch: FaceBatch) -> np.ndarray:
-    """Per face, whether the detector found it (some landmark scores above 0)."""
-    return batch.landmarks[..., 2].max(axis=1) > 0 if len(batch) else np.zeros(0, dtype=bool)

@@ -13,7 +13,7 @@ import numpy as np
 from oadn.data.faces import FaceBatch
 from oadn.data.geometry import interest_point_sources
 from oadn.data.ibug68 import NUM_LANDMARKS
-from oadn.data.score_modes.base import Draws, ScoreMode, found_faces, register_score_mode
+from oadn.data.score_modes.base import Draws, ScoreMode, register_score_mode
 
 #: the 24 interest points' source landmarks (24 x 68) and the landmarks that feed any of them
 SOURCES = interest_point_sources()
@@ -40,7 +40,7 @@ class _Set(ScoreMode):
 
     def score(self, batch: FaceBatch, draws: Draws) -> np.ndarray:
         landmarks = np.array(batch.landmarks, copy=True)
-        found = found_faces(batch)
+        found = batch.found
         landmarks[found, :, 2] = self.scores(batch, found, draws)
         return landmarks
 
@@ -73,7 +73,8 @@ class RandomDrop(_Set):
 
 
 class _Rescored(ScoreMode):
-    """A mode that re-scores each occluded face from its pixels with a rescorer built once (:meth:`load`)."""
+    """A mode that re-scores each occluded face from its pixels with a rescorer built once (:meth:`load`), one
+    face at a time (dlib's detector takes one image)."""
 
     needs_pixels = True
     _rescorer = None
@@ -89,7 +90,7 @@ class _Rescored(ScoreMode):
         self.load()
         landmarks = np.array(batch.landmarks, copy=True)
         full = batch.full_images()
-        for row in np.flatnonzero(found_faces(batch)):
+        for row in np.flatnonzero(batch.found):
             landmarks[row] = self._rescorer(full[row], landmarks[row])
         return landmarks
 
@@ -117,6 +118,15 @@ class Learned(_Rescored):
         from oadn.data.landmarks.visibility import VisibilityScorer
 
         return VisibilityScorer.load(Path(self.visibility))
+
+    def score(self, batch: FaceBatch, draws: Draws) -> np.ndarray:
+        """Every found face of the batch in one pass of the visibility model."""
+        self.load()
+        landmarks = np.array(batch.landmarks, copy=True)
+        rows = batch.found
+        if rows.any():
+            landmarks[rows] = self._rescorer.rescored(batch.full_images()[rows], landmarks[rows])
+        return landmarks
 
 
 def matched_random_drop(hidden: np.ndarray, draws: np.ndarray) -> np.ndarray:
