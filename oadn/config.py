@@ -433,12 +433,15 @@ def check_ranges(config: RunConfig, where: str = "config") -> None:
                                     in problems))
 
 
-def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """Recursive dict merge: mappings merge key by key, anything else replaces."""
+def merge(base: dict[str, Any], update: dict[str, Any], *, none_removes: bool = False) -> dict[str, Any]:
+    """Recursive dict merge: mappings merge key by key, anything else replaces; with ``none_removes`` a key the
+    update sets to None is removed instead."""
     out = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
+        if value is None and none_removes:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value, none_removes=none_removes)
         else:
             out[key] = value
     return out

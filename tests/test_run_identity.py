@@ -141,7 +141,9 @@ def test_format1_runs_are_read_in_todays_layout_and_migrate_renames_only_what_mo
     assert ran.model.options.region_size == 36 and ran.model.options.crops == "fixed"
 
     dry = runner.invoke(app, ["migrate", "--runs-root", str(runs), "--dry-run"])
-    assert dry.exit_code == 0 and "1 would be renamed, 1 kept their identity" in " ".join(dry.output.split())
+    said = " ".join(dry.output.split())
+    assert dry.exit_code == 0 and "1 would be renamed, 1 kept their identity" in said
+    assert f"would rename {moved} -> seed0-ece641d5" in said and f"renamed {moved}" not in said
     assert moved.is_dir()
     done = runner.invoke(app, ["migrate", "--runs-root", str(runs)])
     text = " ".join(done.output.split())

@@ -58,6 +58,8 @@ def test_include_reads_a_suite_beside_removes_what_is_set_to_null_and_refuses_a_
                                  base={"data": {"val_fraction": None, "image_size": 48}})))
     config = child.experiments[0].config["data"]
     assert child.name == "child" and child.seeds == [0, 1] and "val_fraction" not in config
+    unnamed = load_suite(str(suite(tmp_path / "my-variant.yaml", include="parent.yaml")))
+    assert unnamed.name == "my-variant"  # its own report folder, never the included suite's
     assert config["image_size"] == 48 and config["options"] == TINY["data"]["options"]
     suite(tmp_path / "a.yaml", include="b.yaml", methods={"X": {}})
     suite(tmp_path / "b.yaml", include="a.yaml", methods={"X": {}})
@@ -80,6 +82,8 @@ def test_endpoints_select_columns_by_fields_and_a_selection_must_be_one_column(t
     with pytest.raises(ConfigError, match="no column has them"):
         load_suite(str(suite(tmp_path / "none.yaml", **values,
                              endpoints=[{**endpoint, "against": {"scores": "random-drop"}}])))
+    with pytest.raises(ConfigError, match=r"column = \{'kinds': 'mouth'\}: fields are kind, area, scores"):
+        load_suite(str(suite(tmp_path / "typo.yaml", **values, endpoints=[{**endpoint, "column": {"kinds": "mouth"}}])))
 
 
 @pytest.mark.slow

@@ -32,10 +32,12 @@ class Migration:
     outcome: str
     target: Path | None = None
     reason: str = ""
+    #: ``renamed`` only said, not done (``--dry-run``)
+    dry_run: bool = False
 
     def line(self) -> str:
         if self.outcome == "renamed":
-            return f"renamed {self.run} -> {self.target.name}"
+            return f"{'would rename' if self.dry_run else 'renamed'} {self.run} -> {self.target.name}"
         return f"left {self.run}: {self.reason}"
 
 
@@ -54,13 +56,13 @@ def migrate_run(run: Path, dry_run: bool) -> Migration:
     target = run.with_name(f"{match['seed']}-{digest}{match['data'] or ''}")
     if target.exists():
         return Migration(run, "left", target, f"{target.name} exists beside it (the same run trained again?)")
-    if not dry_run:
-        try:
-            with RunLock(run):  # a run being trained is not moved from under its process
-                pass
-        except RunLockedError as error:
-            return Migration(run, "left", target, str(error))
-        run.rename(target)
+    if dry_run:
+        return Migration(run, "renamed", target, dry_run=True)
+    try:
+        with RunLock(run):  # a run being trained is not moved from under its process; the lock follows the rename
+            run.rename(target)
+    except RunLockedError as error:
+        return Migration(run, "left", target, str(error))
     return Migration(run, "renamed", target)
 
 

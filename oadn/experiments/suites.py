@@ -233,24 +233,10 @@ def resolve_suite_path(name_or_path: str) -> Path:
     return candidate
 
 
-def merge_removing(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """:func:`oadn.config.merge`, where a key the update sets to None is removed (what an including suite writes to
-    leave out a key of the suite it includes: an absent key and its default, None, read the same)."""
-    out = dict(base)
-    for key, value in update.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_removing(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def suite_values(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A suite file's mapping with what it includes resolved: the included suite's keys, each replaced by this
-    file's, except ``base``, merged by :func:`merge_removing`. An include is a built-in suite's name or a file
-    (relative to this one); a cycle is a ConfigError naming the files."""
+    file's, except ``base``, merged key by key (a key set to None is removed). An include is a built-in suite's
+    name or a file (relative to this one); a cycle is a ConfigError naming the files."""
     values = load_yaml(path)
     check_keys(values, SUITE_KEYS, str(path))
     included = values.pop("include", None)
@@ -265,7 +251,9 @@ def suite_values(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         chain = " -> ".join(str(p) for p in (*seen, path.resolve(), target))
         raise ConfigError(f"{path}: include = {included!r} includes itself: {chain}")
     inner = suite_values(target, (*seen, path.resolve()))
-    base = merge_removing(inner.get("base") or {}, values.pop("base", None) or {})
+    inner.pop("name", None)  # a suite's name (and its report folder) is its own, never the included one's
+    # an including suite leaves out a key of the included one's base by setting it to None
+    base = merge(inner.get("base") or {}, values.pop("base", None) or {}, none_removes=True)
     return {**inner, **values, "base": base}
 
 
@@ -366,12 +354,12 @@ def _by_fields(endpoint: Endpoint, experiments: list[Experiment], where: str) ->
     """``endpoint`` with a column given by its fields (``{kind: eyes, scores: oracle}``) resolved to that column's
     name, and ``against`` given by fields taken as the ones that differ from ``column``'s (``{scores: backend}``)."""
     def select(wanted: dict[str, Any], key: str) -> str:
+        if set(wanted) - set(FIELDS):
+            raise ConfigError(f"{where}: {key} = {wanted!r}: fields are {', '.join(FIELDS)}")
         text = {field: column_fields({field: value})[field] for field, value in wanted.items()}
-        unknown = sorted(set(text) - set(FIELDS))
         names = {c.name for e in experiments for c in e.columns if all(c.fields[f] == v for f, v in text.items())}
-        if unknown or len(names) != 1:
-            problem = (f"fields are {', '.join(FIELDS)}" if unknown else "no column has them" if not names
-                       else f"several columns have them: {sorted(names)}")
+        if len(names) != 1:
+            problem = "no column has them" if not names else f"several columns have them: {sorted(names)}"
             raise ConfigError(f"{where}: {key} = {wanted!r}: {problem}")
         return names.pop()
 
