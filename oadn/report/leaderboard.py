@@ -163,7 +163,8 @@ class Group:
         common = loaded[0][1]
         for _, ids, _ in loaded[1:]:
             common = np.intersect1d(common, ids)
-        stacked = np.stack([correct[:, _positions(ids, common)] for correct, ids, _ in loaded])
+        stacked = np.stack([correct[:, np.intersect1d(common, ids, return_indices=True)[2]]
+                            for correct, ids, _ in loaded])
         return GridScores(self.first.summary["cells"], stacked, common)
 
     def is_baseline_for(self, other: "Group") -> bool:
@@ -176,11 +177,6 @@ class Group:
         a, b = mine.identity, theirs.identity
         same_model = all(a["model"][k] == b["model"][k] for k in ("backbone", "pretrained"))
         return same_model and a["data"] == b["data"] and a["train"] == b["train"]
-
-
-def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    where = {value: i for i, value in enumerate(ids.tolist())}
-    return np.array([where[value] for value in wanted.tolist()], dtype=np.int64)
 
 
 def group_runs(runs: Iterable[ScoredRun]) -> list[Group]:

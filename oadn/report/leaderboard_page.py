@@ -19,8 +19,8 @@ from oadn.report.leaderboard import record_name
 from oadn.report.output import staged
 from oadn.report.published import load_published
 
-#: the published keys of each data set family (a record's base data set)
-FAMILIES = {"ferplus": "ferplus", "rafdb": "rafdb", "affectnet": "affectnet", "fedro": "fedro"}
+#: the data sets whose name the paper's published keys carry (a record's base data set)
+FAMILIES = ("ferplus", "rafdb", "affectnet", "fedro")
 OUTPUTS = ("leaderboard.md", "leaderboard.csv", "index.html")
 #: the table's columns: what a row is, then its score (so that a page narrower than the table shows it), then the rest
 COLUMNS = ("Method", "Pre-training", "Backbone", "Data set", "Protocol", "mOE % (vs GAP)", "mOE 95% CI",
@@ -81,7 +81,7 @@ def leaderboard_table(records: list[dict[str, Any]], published: pd.DataFrame | N
             "_order": (record["moe"] is None, record["moe"] or 0.0),
         })
     rows.sort(key=lambda row: row.pop("_order"))
-    families = {FAMILIES[r["dataset"]] for r in records if r["dataset"] in FAMILIES}
+    families = {r["dataset"] for r in records if r["dataset"] in FAMILIES}
     if published is not None and families:
         keep = published[published["published_key"].map(lambda k: any(f in k for f in families))]
         for row in keep.itertuples():

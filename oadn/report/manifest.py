@@ -103,6 +103,8 @@ class ScoredRow:
     #: images x scored classes: the prediction's probabilities over the scored classes; None when the predictions
     #: file has no ``scores`` column (written before it existed)
     probabilities: np.ndarray | None = None
+    #: per image, the predicted class as an index into predicted_classes
+    predicted: np.ndarray | None = None
 
     @property
     def accuracy(self) -> float:
@@ -232,6 +234,7 @@ def score_row(row: pd.Series, report_dir: Path) -> ScoredRow:
         donor_hits={column.removeprefix("pred_"): (table[column].to_numpy() == table["donor"].to_numpy())[keep]
                     for column in ["pred_prediction", *branches]} if "donor" in table else {},
         kept_points=table["kept_points"].to_numpy()[keep] if "kept_points" in table else None,
+        predicted=columns,
     )
 
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
-
 from oadn.report.manifest import ScoredRow
-from oadn.report.stats import CALIBRATION_BINS, expected_calibration_error, negative_log_likelihood
+from oadn.report.stats import CALIBRATION_BINS, brier_score, expected_calibration_error, negative_log_likelihood
 
 
 @dataclass(frozen=True)
@@ -57,8 +55,7 @@ METRICS: tuple[Metric, ...] = (
            "(Guo et al. 2017)"),
     Metric("nll", _with_scores(lambda row: negative_log_likelihood(row.probabilities, row.labels)), "NLL", 3, False,
            "NLL: mean negative log-likelihood of the true class in nats"),
-    Metric("brier", _with_scores(lambda row: float(((row.probabilities - np.eye(row.probabilities.shape[1])[row.labels])
-                                                    ** 2).sum(axis=1).mean())), "Brier", 3, False,
+    Metric("brier", _with_scores(lambda row: brier_score(row.probabilities, row.labels)), "Brier", 3, False,
            "Brier: mean over images of the squared distance between the class probabilities and the one-hot true "
            "class (Brier 1950; 0 is perfect, 2 the worst)"),
 )

@@ -26,7 +26,7 @@ import pandas as pd
 
 from oadn.common.files import read_checked
 from oadn.report.figure_names import figure_name
-from oadn.report.manifest import ScoredRow, resolve_path, score_row
+from oadn.report.manifest import ScoredRow, score_row
 from oadn.report.summary import reference_method
 
 #: faces per method and direction
@@ -91,13 +91,10 @@ def pick_faces(scored: dict[str, ScoredRow], reference: str, per_side: int = PER
     return picks
 
 
-def _predicted(row: pd.Series, report_dir: Path, ids: list[str]) -> dict[str, str]:
-    path = resolve_path(row["predictions"], report_dir)
-    predictions = read_checked(path, lambda p: pd.read_parquet(p, columns=["image_id", "pred_prediction"]),
-                               "run the suite again to score it")
-    predictions = predictions[predictions["image_id"].astype(str).isin(set(ids))]
-    classes = list(row["classes"])
-    return {str(i): classes[int(p)] for i, p in zip(predictions["image_id"], predictions["pred_prediction"])}
+def _predicted(row: ScoredRow, ids: list[str]) -> dict[str, str]:
+    """The class ``row`` predicted for each of ``ids`` it scored."""
+    where = {str(i): k for k, i in enumerate(row.image_ids)}
+    return {i: row.predicted_classes[int(row.predicted[where[i]])] for i in ids if i in where}
 
 
 def column_selection(manifest: pd.DataFrame, report_dir: Path, experiment: str, column: str) -> Selection | None:
@@ -121,7 +118,7 @@ def column_selection(manifest: pd.DataFrame, report_dir: Path, experiment: str, 
     ref = scored[reference]
     where = {str(i): k for k, i in enumerate(ref.image_ids)}
     truth = {i: ref.scored_classes[int(ref.labels[where[i]])] for i in ids if i in where}
-    predicted = {m: _predicted(at_seed.loc[m], report_dir, ids) for m in shown}
+    predicted = {m: _predicted(scored[m], ids) for m in shown}
     return Selection(experiment, column, int(seed), reference, shown, picks, truth, predicted,
                      str(at_seed.loc[reference, "run_dir"]))
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from oadn.report.stats import resample_weights
+
 RESAMPLES = 2000
 
 
@@ -68,12 +70,6 @@ def mean_occlusion_error(errors: np.ndarray, baseline: np.ndarray, cells: list[d
     return 100 * np.mean(ratios, axis=0)
 
 
-def _resample_weights(faces: int, resamples: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, faces, size=(resamples, faces)) + faces * np.arange(resamples)[:, None]
-    return np.bincount(draws.ravel(), minlength=resamples * faces).reshape(resamples, faces).astype(np.float32)
-
-
 def grid_score(method: GridScores, baseline: GridScores | None, *, resamples: int = RESAMPLES,
                seed: int = 0) -> dict[str, Any]:
     """Accuracy per cell, relative robustness, and (with a baseline) mOE with its interval and per-seed values."""
@@ -96,7 +92,7 @@ def grid_score(method: GridScores, baseline: GridScores | None, *, resamples: in
     mine, theirs = aligned(method, baseline)
     errors = 1 - mine.mean(axis=2).mean(axis=0)
     base_errors = 1 - theirs.mean(axis=2).mean(axis=0)
-    weights = _resample_weights(mine.shape[2], resamples, seed)  # resamples x faces
+    weights = resample_weights(mine.shape[2], resamples, seed).astype(np.float32)  # resamples x faces
     faces = mine.shape[2]
     boot = 1 - (mine.astype(np.float32) @ weights.T / faces).mean(axis=0)  # cells x resamples
     base_boot = 1 - (theirs.astype(np.float32) @ weights.T / faces).mean(axis=0)

@@ -33,6 +33,13 @@ class McNemar:
     test: str  # "exact binomial" | "chi-square (continuity corrected)"
 
 
+def resample_weights(n: int, resamples: int, seed: int) -> np.ndarray:
+    """resamples x n: how often each of n items is drawn in each bootstrap resample (weights instead of copies)."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n, size=(resamples, n)) + n * np.arange(resamples)[:, None]
+    return np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(float)
+
+
 def bootstrap_intervals(
     labels: np.ndarray,
     correct: np.ndarray,
@@ -51,10 +58,8 @@ def bootstrap_intervals(
     correct = np.atleast_2d(np.asarray(correct, dtype=float))
     if correct.shape[1] != len(labels) or len(labels) == 0:
         raise ValueError(f"need one correctness flag per test image: {correct.shape} vs {len(labels)} labels")
-    rng = np.random.default_rng(seed)
     n = len(labels)
-    draws = rng.integers(0, n, size=(resamples, n)) + n * np.arange(resamples)[:, None]
-    weights = np.bincount(draws.ravel(), minlength=resamples * n).reshape(resamples, n).astype(float)  # (B, n)
+    weights = resample_weights(n, resamples, seed)  # (B, n)
     accuracy = (weights @ correct.T / n).mean(axis=1)
     classes, label_index = np.unique(labels, return_inverse=True)
     onehot = np.eye(len(classes))[label_index]  # (n, C)
@@ -115,6 +120,12 @@ def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> fl
     """Mean -log p(true class) in nats; probabilities are clipped by scikit-learn's rule (a zero is not infinite)."""
     probabilities = np.asarray(probabilities, dtype=float)
     return float(log_loss(labels, probabilities, labels=np.arange(probabilities.shape[1])))
+
+
+def brier_score(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Mean over images of the squared distance between the class probabilities and the one-hot true class."""
+    one_hot = np.eye(probabilities.shape[1])[labels]
+    return float(((probabilities - one_hot) ** 2).sum(axis=1).mean())
 
 
 def holm(p_values: np.ndarray) -> np.ndarray:
