@@ -259,3 +259,17 @@ def test_a_suites_vggface2_row_is_skipped_offline_naming_the_file_and_planned_on
     assert missing_weights(config) == ""
     other = build_config(overrides=["model.backbone=resnet18", "model.pretrained=vggface2"])
     assert "they exist for resnet50" in missing_weights(other)
+
+
+def test_a_vggface2_pickle_that_does_not_fit_names_each_misfit(torch_home):
+    state = _caffe_state()
+    del state["layer1.0.conv1.weight"]
+    state["layer2.0.conv1.weight"] = np.zeros((1, 1, 1, 1), np.float32)
+    state["extra.weight"] = np.zeros(3, np.float32)
+    path = _write_pickle(state, hub_checkpoints() / "resnet50_ft_weight.pkl")
+    with pytest.raises(PretrainedWeightsError) as caught:
+        create_backbone("resnet50", "vggface2")
+    message = str(caught.value)
+    assert str(path) in message and "1 missing key(s) (e.g. ['layer1.0.conv1.weight'])" in message
+    assert "1 unexpected key(s) (e.g. ['extra.weight'])" in message
+    assert "layer2.0.conv1.weight (1, 1, 1, 1) (expected (128, 256, 1, 1))" in message

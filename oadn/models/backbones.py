@@ -32,6 +32,7 @@ from oadn.models.pretrained import (
 )
 from oadn.models.receptive_field import measure_grid
 from oadn.models.registry import BACKBONES, register_backbone
+from oadn.models.state_fit import state_mismatch
 
 if TYPE_CHECKING:  # timm (with torchvision under it) takes seconds to import: only the builders import it
     from timm.models.resnet import ResNet
@@ -196,16 +197,9 @@ def load_pretrained(backbone: Backbone, path: str | Path) -> None:
     target = backbone.module.model
     state = {k.removeprefix("module.").removeprefix("model."): v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.startswith(("fc.", "head.", "classifier."))}
-    expected = target.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong_shape = [k for k in state if k in expected and state[k].shape != expected[k].shape]
-    if missing or unexpected or wrong_shape:
-        raise ValueError(
-            f"{path}: weights do not fit the backbone: {len(missing)} missing key(s) (e.g. {missing[:3]}), "
-            f"{len(unexpected)} unexpected key(s) (e.g. {unexpected[:3]}), "
-            f"{len(wrong_shape)} of another shape (e.g. {wrong_shape[:3]})"
-        )
+    mismatch = state_mismatch(target.state_dict(), state)
+    if mismatch:
+        raise ValueError(f"{path}: weights do not fit the backbone: {mismatch.describe()}")
     target.load_state_dict(state)
 
 

@@ -35,6 +35,7 @@ from oadn.common.downloads import download, hub_checkpoints, offline
 from oadn.common.files import load_torch
 from oadn.common.safe_pickle import load_array_pickle
 from oadn.models.pretrained import FACE_TAGS, PretrainedWeightsError, split_face_tag
+from oadn.models.state_fit import state_mismatch
 
 #: the Caffe VGGFace2 networks' per-channel mean, B, G, R, on 0..255 pixels (resnet50_ft.prototxt)
 VGGFACE2_MEAN_BGR = (91.4953, 103.8827, 131.0912)
@@ -267,17 +268,11 @@ def load_checked(target: nn.Module, state: dict[str, torch.Tensor], spec: FaceWe
     entries under ``spec.unused`` prefixes are reported as not loaded, anything else unexpected is an error."""
     expected = target.state_dict()
     optional = [k for k in expected if k.endswith("num_batches_tracked")]
-    missing = [k for k in expected if k not in state and k not in optional]
     unused = {k: list(v.shape) for k, v in state.items() if k not in expected and k.startswith(spec.unused)}
-    unexpected = [k for k in state if k not in expected and k not in unused]
-    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})" for k in state
-             if k in expected and state[k].shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        raise PretrainedWeightsError(
-            f"{path}: does not fit the {spec.backbone} backbone ({spec.what}): {len(missing)} layer(s) missing "
-            f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}), {len(wrong)} of another "
-            f"shape (e.g. {wrong[:3]})"
-        )
+    mismatch = state_mismatch(expected, state, optional=optional, ignored=unused)
+    if mismatch:
+        raise PretrainedWeightsError(f"{path}: does not fit the {spec.backbone} backbone ({spec.what}): "
+                                     f"{mismatch.describe()}")
     loaded = {k: v.to(expected[k].dtype) for k, v in state.items() if k in expected}
     target.load_state_dict(loaded, strict=False)
     return LoadReport(spec.backbone, spec.tag, str(path), spec.what, len(loaded),
