@@ -30,7 +30,7 @@ from oadn.models.pretrained import (
     split_face_tag,
     timm_name,
 )
-from oadn.models.receptive_field import measure_grid
+from oadn.models.receptive_field import measured_grid
 from oadn.models.registry import BACKBONES, register_backbone
 from oadn.models.state_fit import state_mismatch
 
@@ -168,17 +168,12 @@ def list_backbones() -> list[str]:
     return BACKBONES.names() + ["timm:<any timm model name>"]
 
 
-#: timm architecture -> its measured cell grid, once per process
-_MEASURED_GRIDS: dict[str, CellGrid] = {}
-
-
 def _timm_backbone(name: str, tag: str | None = None) -> Backbone:
     model = _create_timm(name, tag, num_classes=0, global_pool="")
     stride = int(model.feature_info[-1]["reduction"]) if getattr(model, "feature_info", None) else 32
     module = _ForwardFeatures(model)
-    if name not in _MEASURED_GRIDS:  # the grid depends on the architecture only, not on the weights
-        _MEASURED_GRIDS[name] = measure_grid(module, stride)
-    return Backbone(module, channels=model.num_features, stride=stride, grid=_MEASURED_GRIDS[name])
+    grid = measured_grid(f"timm:{name}", module, stride)
+    return Backbone(module, channels=model.num_features, stride=stride, grid=grid)
 
 
 def load_pretrained(backbone: Backbone, path: str | Path) -> None:

@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from oadn.common.console import log
-from oadn.data.geometry import CellGrid
 from oadn.models.backbones import Backbone, _create_timm, _last_stage_stride_one
 from oadn.models.face_weights import (
     VGGFACE2_MEAN_BGR,
@@ -35,7 +34,7 @@ from oadn.models.face_weights import (
     weights_file,
 )
 from oadn.models.pretrained import split_face_tag
-from oadn.models.receptive_field import cell_centroid
+from oadn.models.receptive_field import measured_grid
 from oadn.models.registry import register_backbone
 
 if TYPE_CHECKING:
@@ -97,24 +96,6 @@ def caffe_resnet50() -> ResNet:
     return model
 
 
-#: measured cell grids, once per process (they depend on the architecture only)
-_GRIDS: dict[str, CellGrid] = {}
-
-
-def _measured_offset(name: str, module: nn.Module, stride: int, cells: int) -> CellGrid:
-    """The cell grid of ``module`` with a known ``stride``: the offset measured at the middle cell of an input
-    of ``stride * cells`` pixels (:func:`oadn.models.receptive_field.cell_centroid`)."""
-    if name not in _GRIDS:
-        size = stride * cells
-        with torch.no_grad():
-            side = module.eval()(torch.zeros(1, 3, size, size)).shape[-1]
-        module.train()
-        middle = side // 2
-        x, y = cell_centroid(module, size, (middle, middle))
-        _GRIDS[name] = CellGrid(float(stride), round((x + y) / 2 - stride * middle, 3))
-    return _GRIDS[name]
-
-
 def _report(report: LoadReport, normalisation: tuple[tuple[float, ...], tuple[float, ...]]) -> LoadReport:
     report.mean, report.std = normalisation
     for line in report.lines():
@@ -132,7 +113,7 @@ def vggface2_resnet50(value: str) -> Backbone:
     module = _BgrFeatures(model)
     state = torchvision_names(read_state(path))
     module.load_report = _report(load_checked(model, state, spec, path), CAFFE_NORMALISATION)
-    grid = _measured_offset("caffe-resnet50", module, 16, 12)
+    grid = measured_grid("caffe-resnet50", module, 16, stride_known=True)
     return Backbone(module, channels=model.num_features, stride=16, grid=grid)
 
 
@@ -146,7 +127,7 @@ def _inception_resnet_v1(tag: str | None) -> Backbone:
         spec = published_for("inception-resnet-v1", face[0] if face else tag)
         path = weights_file(spec, tag)
         module.load_report = _report(load_checked(module, read_state(path), spec, path), FACENET_NORMALISATION)
-    grid = _measured_offset("inception-resnet-v1", module, INCEPTION_STRIDE, 12)
+    grid = measured_grid("inception-resnet-v1", module, INCEPTION_STRIDE, stride_known=True)
     return Backbone(module, channels=1792, stride=INCEPTION_STRIDE, grid=grid, side_at=inception_side)
 
 

@@ -63,12 +63,26 @@ def cell_centroid(module: nn.Module, image_size: int, cell: tuple[int, int]) -> 
     return float((weight.sum(dim=0) * coords).sum() / mass), float((weight.sum(dim=1) * coords).sum() / mass)
 
 
-def measure_grid(module: nn.Module, stride: int, cells: int = 12) -> CellGrid:
-    """The backbone's cell grid, measured at the middle cell of a ``cells`` x ``cells`` map."""
+def measure_grid(module: nn.Module, stride: int, cells: int = 12, *, stride_known: bool = False) -> CellGrid:
+    """The backbone's cell grid, measured at the middle cell of a ``cells`` x ``cells`` map. The stride is the
+    input's side over the map's unless ``stride_known``: unpadded convolutions and ceil-mode pooling leave a map a
+    few cells short, so the ratio is not the stride there. The offset is kept to 3 decimals, the gradient
+    centroid's float noise dropped."""
     image_size = stride * cells
     with torch.no_grad():
         side = _linearised(module)(torch.ones(1, 3, image_size, image_size, dtype=torch.float32)).shape[-1]
-    measured_stride = image_size / side
+    step = float(stride) if stride_known else image_size / side
     middle = side // 2
     x, y = cell_centroid(module, image_size, (middle, middle))
-    return CellGrid(stride=measured_stride, offset=(x + y) / 2 - measured_stride * middle)
+    return CellGrid(stride=step, offset=round((x + y) / 2 - step * middle, 3) + 0.0)  # + 0.0: no -0.0
+
+
+#: architecture name -> its measured cell grid, once per process (a grid depends on the architecture only)
+_GRIDS: dict[str, CellGrid] = {}
+
+
+def measured_grid(name: str, module: nn.Module, stride: int, *, stride_known: bool = False) -> CellGrid:
+    """:func:`measure_grid` for architecture ``name``, measured the first time it is built in this process."""
+    if name not in _GRIDS:
+        _GRIDS[name] = measure_grid(module, stride, stride_known=stride_known)
+    return _GRIDS[name]
