@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from helpers import one_named_line
@@ -102,3 +103,15 @@ def test_key_value_options_are_read_one_way(args, option, tmp_path):
 def test_every_command_with_a_bar_takes_no_progress(command):
     result = runner.invoke(app, [*command, "--help"], terminal_width=200)
     assert result.exit_code == 0 and "--no-progress" in result.output, command
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if tuple(c) not in WITHOUT_A_BAR],
+                         ids=lambda c: " ".join(c))
+def test_every_commands_progress_flag_reaches_the_bars_it_cannot_pass_down(command):
+    from oadn.common.console import show_progress
+
+    click_command = typer.main.get_command(app)
+    for word in command:
+        click_command = click_command.commands[word]
+    flag = next(p for p in click_command.params if p.name == "progress")
+    assert getattr(flag.callback, "__wrapped__", flag.callback) is show_progress  # typer wraps a callback

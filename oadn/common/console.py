@@ -19,6 +19,8 @@ from rich.markup import escape
 from oadn.common.errors import KNOWN_FAILURES, exit_code
 
 console = Console()
+#: whether a bar that no caller hands a flag to is drawn (a store built on first use, deep in the data layer)
+_bars_shown = True
 
 #: what click itself handles: usage errors it formats, ``typer.Exit`` (a RuntimeError), Ctrl-C
 _CLICK_OWN = (click.exceptions.Exit, click.exceptions.Abort, click.ClickException)
@@ -50,6 +52,19 @@ def guarded(command: F) -> F:
 
     run.guarded = True  # type: ignore[attr-defined]
     return run  # type: ignore[return-value]
+
+
+def show_progress(enabled: bool) -> bool:
+    """The callback of every command's ``--progress/--no-progress``: bars drawn where the command's flag is not
+    passed down follow it too."""
+    global _bars_shown
+    _bars_shown = enabled
+    return enabled
+
+
+def bars_shown() -> bool:
+    """The running command's ``--progress`` flag (True outside a command)."""
+    return _bars_shown
 
 
 def log(text: str) -> None:

@@ -14,10 +14,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from oadn.common.console import bars_shown
+
 
 @contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Progress]:
-    """A rich Progress; with ``enabled=False`` it is created disabled so callers need no branches."""
+def progress_bar(enabled: bool | None = None) -> Iterator[Progress]:
+    """A rich Progress; with ``enabled=False`` it is created disabled so callers need no branches; None follows the
+    running command's ``--progress`` flag (:func:`oadn.common.console.show_progress`)."""
+    if enabled is None:
+        enabled = bars_shown()
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

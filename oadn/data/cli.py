@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from oadn.common.console import guarded
+from oadn.common.console import guarded, show_progress
 from oadn.common.plugins import PLUGIN_HELP, load_plugins
 from oadn.config import parse_options
 from oadn.data.registry import get_dataset, list_datasets, open_dataset, option_names
@@ -107,7 +107,8 @@ def check_command(
     show_all: bool = typer.Option(False, "--show-all", help="print every error (default: the first 50)"),
     problems_file: Optional[Path] = typer.Option(None, "--problems-file", help="where to write the full list of "
                                                  "problems (default: $OADN_CACHE/checks/NAME-problems.txt)"),
-    progress: bool = typer.Option(True, help="Show a progress bar while images are checked (on a terminal)."),
+    progress: bool = typer.Option(True, callback=show_progress,
+                                  help="Show a progress bar while images are checked (on a terminal)."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Counts per split and class, and every problem with file and line; exit code 1 when not usable."""

@@ -10,7 +10,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from oadn.common.console import console, guarded
+from oadn.common.console import console, guarded, show_progress
 from oadn.common.plugins import PLUGIN_HELP, load_plugins
 from oadn.config import COMPILE_MODES, ConfigError, RunConfig, build_config, parse_options
 from oadn.data.cli import OPTION_HELP
@@ -77,7 +77,8 @@ def train_command(
         "listed in docs/configuration.md (learning rate, epochs, ...), recorded in <run>/resume_changes.jsonl."
     ),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help=CACHE_HELP),
-    progress: bool = typer.Option(True, help="Show progress bars (without: one line per epoch)."),
+    progress: bool = typer.Option(True, callback=show_progress,
+                                  help="Show progress bars (without: one line per epoch)."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Train one model; selects weights on validation data, then evaluates the test splits once."""
@@ -116,7 +117,7 @@ def evaluate_command(
     protocol: Optional[str] = typer.Option(None, "--protocol", help="Score the run on a robustness protocol's "
                                            "severity grid instead (occlusion-grid, occlusion-grid-oracle; "
                                            "docs/occlusion.md); written to <run>/robustness/<protocol>/."),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, callback=show_progress, help="Show progress bars."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Evaluate a run's selected weights; writes predictions and metrics under <run>/evaluations/."""

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from oadn.common.console import guarded, log
+from oadn.common.console import guarded, log, show_progress
 from oadn.common.plugins import PLUGIN_HELP, load_plugins
 
 
@@ -23,7 +23,7 @@ def predict_command(
     overlay: bool = typer.Option(False, "--overlay", help="Also draw each aligned face with its kept and dropped "
                                  "interest points and the predicted label, one PNG per image, into OUT/overlays/."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, callback=show_progress, help="Show progress bars."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Predict the expression of every face in IMAGES with a trained run: one CSV row per image (face box, each

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from oadn.common.console import console, guarded, log
+from oadn.common.console import console, guarded, log, show_progress
 from oadn.common.plugins import PLUGIN_HELP, load_plugins
 from oadn.config import ConfigError, parse_options
 
@@ -81,7 +81,7 @@ def run_command(
                                      "(repeatable; default: every one)."),
     executor: str = EXECUTOR,
     executor_option: list[str] = EXECUTOR_OPTIONS,
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, callback=show_progress, help="Show progress bars."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
     allow_plugins: bool = typer.Option(False, "--allow-plugins", help="Load the plugins the suite file lists "
                                        "(its plugins:). Importing a plugin runs its code: only for a suite you "
@@ -136,7 +136,7 @@ def ablate_command(
     overrides: list[str] = typer.Option([], "--set", "-s", help=SET_HELP),
     executor: str = EXECUTOR,
     executor_option: list[str] = EXECUTOR_OPTIONS,
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, callback=show_progress, help="Show progress bars."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Ablate one hyper-parameter (the paper's Fig. 7): every value is an ordinary run (reused when finished), or

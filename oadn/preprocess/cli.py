@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
 from oadn.common.commands import command_line
-from oadn.common.console import console, guarded
+from oadn.common.console import console, guarded, show_progress
 from oadn.common.plugins import PLUGIN_HELP, load_plugins
 from oadn.common.progress import progress_bar
 from oadn.config import ConfigError, parse_options
@@ -49,7 +49,7 @@ def prepare_command(
     visibility: Optional[Path] = typer.Option(
         None, "--visibility", help="Visibility model (fit-visibility) scoring the points."
     ),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
+    progress: bool = typer.Option(True, callback=show_progress, help="Show a progress bar."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Align every image of a data set and compute 68 landmarks with scores, once, into a parquet cache.
@@ -150,7 +150,7 @@ def pack_command(
     ),
     landmarks: Optional[str] = typer.Option(None, "--landmarks", help="Which prepared cache, when there are several."),
     align: Optional[str] = typer.Option(None, "--align", help="Which prepared cache, when there are several."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
+    progress: bool = typer.Option(True, callback=show_progress, help="Show a progress bar."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Pack a prepared data set (aligned uint8 faces, landmarks, label files) into one lzma-compressed file.
@@ -200,7 +200,7 @@ def fit_visibility_command(
         None, "--eval-split", help="Held-out faces for judging (default: the last split)."
     ),
     option: list[str] = typer.Option([], "--option", "-o", help=OPTION_HELP),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, callback=show_progress, help="Show progress bars."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP),
 ) -> None:
     """Train a per-landmark visibility network from pasted occluders; prints its per-point AUC on held-out

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from oadn.common.console import guarded, log
+from oadn.common.console import guarded, log, show_progress
 from oadn.common.errors import UsageError
 from oadn.common.plugins import PLUGIN_HELP, load_plugins
 
@@ -18,7 +18,7 @@ def leaderboard_command(
     out: Path = typer.Option(Path("reports/leaderboard"), "--out", help="Folder for the records (records/*.json), "
                              "leaderboard.md, leaderboard.csv and index.html."),
     show: bool = typer.Option(True, "--print/--no-print", help="Print the Markdown table."),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(True, callback=show_progress, help="Show progress bars."),
     plugin: list[str] = typer.Option([], "--plugin", help=PLUGIN_HELP + " Needed to read the runs of a plugin's "
                                      "method."),
 ) -> None:
