@@ -250,11 +250,21 @@ def suite_values(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if target in seen or target == path.resolve():
         chain = " -> ".join(str(p) for p in (*seen, path.resolve(), target))
         raise ConfigError(f"{path}: include = {included!r} includes itself: {chain}")
-    inner = suite_values(target, (*seen, path.resolve()))
+    inner = _plugins_anchored(suite_values(target, (*seen, path.resolve())), target.parent)
     inner.pop("name", None)  # a suite's name (and its report folder) is its own, never the included one's
     # an including suite leaves out a key of the included one's base by setting it to None
     base = merge(inner.get("base") or {}, values.pop("base", None) or {}, none_removes=True)
     return {**inner, **values, "base": base}
+
+
+def _plugins_anchored(values: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """An included suite's values with its relative ``.py`` plugins made absolute against its own folder: the
+    including file lies elsewhere, and its folder is the one a relative plugin would otherwise be read against."""
+    plugins = values.get("plugins")
+    if isinstance(plugins, list):
+        values["plugins"] = [plugin_name(spec, folder) if isinstance(spec, str) and spec.endswith(".py") else spec
+                             for spec in plugins]
+    return values
 
 
 def load_suite(name_or_path: str) -> Suite:

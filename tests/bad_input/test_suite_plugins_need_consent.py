@@ -79,3 +79,16 @@ def test_another_plugin_on_the_command_line_is_no_consent_for_the_suites(tmp_pat
     result = dry_run(suite, tmp_path, "--plugin", str(tmp_path / "mine.py"))
     assert result.exit_code == 2, result.output
     assert "evil.py" in result.output and not marker.exists()
+
+
+def test_an_included_suites_plugin_is_read_against_the_included_files_folder(tmp_path, shared_suite):
+    suite, marker = shared_suite
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "evil.py").write_text("raise SystemExit('the wrong file was imported')\n")
+    including = tmp_path / "mine" / "suite.yaml"
+    including.write_text(yaml.safe_dump({"include": str(suite), "name": "mine"}))
+    refused = dry_run(including, tmp_path)
+    assert refused.exit_code == 2 and str(suite.parent / "evil.py") in " ".join(refused.output.split())
+    allowed = dry_run(including, tmp_path, "--allow-plugins")
+    assert allowed.exit_code == 0, allowed.output
+    assert marker.read_text() == "the suite's plugin ran"  # shared/evil.py, not mine/evil.py
